@@ -1,0 +1,128 @@
+#include "host/context.h"
+
+#include <cstdio>
+#include <thread>
+
+#include "host/check.h"
+
+#ifdef CUVAE_HAS_CUDA
+#include "host/cuda_check.h"
+#endif
+
+namespace cuvae {
+
+DeviceRequest parse_device(const std::string& s, const std::string& flag) {
+  if (s == "auto") return DeviceRequest::Auto;
+  if (s == "cpu") return DeviceRequest::CPU;
+  if (s == "cuda" || s == "gpu") return DeviceRequest::CUDA;
+  CUVAE_FAIL(flag << ": expected auto, cpu or cuda, got '" << s << "'");
+}
+
+#ifdef CUVAE_HAS_CUDA
+namespace detail {
+const char* cublas_status_name(cublasStatus_t s) {
+  switch (s) {
+    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    default: return "CUBLAS_STATUS_UNKNOWN";
+  }
+}
+}  // namespace detail
+#endif
+
+static std::string cpu_description() {
+  unsigned n = std::thread::hardware_concurrency();
+  return "cpu (" + std::to_string(n ? n : 1) + " threads)";
+}
+
+Context::Context(DeviceRequest request) {
+  if (request == DeviceRequest::CPU) {
+    device_ = Device::CPU;
+    description_ = cpu_description();
+    return;
+  }
+#ifndef CUVAE_HAS_CUDA
+  if (request == DeviceRequest::CUDA)
+    CUVAE_FAIL("--device cuda: this build of cuvae has no CUDA backend (CUDA was not found at build time)");
+  fallback_reason_ = "this build has no CUDA backend";
+  device_ = Device::CPU;
+  description_ = cpu_description();
+#else
+  if (!cuda_available()) {
+    if (request == DeviceRequest::CUDA)
+      CUVAE_FAIL("--device cuda: no usable CUDA GPU found (cudaGetDeviceCount reports none or the driver is missing)");
+    fallback_reason_ = "no usable CUDA GPU found";
+    device_ = Device::CPU;
+    description_ = cpu_description();
+    return;
+  }
+  init_cuda();
+#endif
+}
+
+void Context::init_cuda() {
+#ifdef CUVAE_HAS_CUDA
+  device_ = Device::CUDA;
+  int dev = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
+  description_ = "cuda:" + std::to_string(dev) + " (" + prop.name + ")";
+  cudaStream_t s = nullptr;
+  CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  stream_ = s;
+  cudnnHandle_t h = nullptr;
+  CUDNN_CHECK(cudnnCreate(&h));
+  cudnn_ = h;
+  CUDNN_CHECK(cudnnSetStream(h, s));
+  cublasHandle_t b = nullptr;
+  CUBLAS_CHECK(cublasCreate(&b));
+  cublas_ = b;
+  CUBLAS_CHECK(cublasSetStream(b, s));
+  // Pure fp32 by default; tensor-core math is an explicit opt-in elsewhere.
+  CUBLAS_CHECK(cublasSetMathMode(b, CUBLAS_PEDANTIC_MATH));
+#endif
+}
+
+Context::~Context() {
+#ifdef CUVAE_HAS_CUDA
+  if (device_ == Device::CUDA) {
+    if (stream_) cudaStreamSynchronize(stream_);
+    if (workspace_) device_free(workspace_);
+    if (cublas_ && cublasDestroy(cublas_) != CUBLAS_STATUS_SUCCESS)
+      std::fprintf(stderr, "cuvae: cublasDestroy failed\n");
+    if (cudnn_ && cudnnDestroy(cudnn_) != CUDNN_STATUS_SUCCESS)
+      std::fprintf(stderr, "cuvae: cudnnDestroy failed\n");
+    if (stream_ && cudaStreamDestroy(stream_) != cudaSuccess)
+      std::fprintf(stderr, "cuvae: cudaStreamDestroy failed\n");
+  }
+#endif
+}
+
+void* Context::workspace(size_t bytes) {
+  if (device_ != Device::CUDA || bytes <= workspace_bytes_) return workspace_;
+#ifdef CUVAE_HAS_CUDA
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  device_free(workspace_);
+  workspace_ = nullptr;
+  workspace_bytes_ = 0;
+  workspace_ = device_malloc(bytes);
+  workspace_bytes_ = bytes;
+#endif
+  return workspace_;
+}
+
+void Context::synchronize() const {
+#ifdef CUDA_CHECK
+  if (device_ == Device::CUDA) CUDA_CHECK(cudaStreamSynchronize(stream_));
+#endif
+}
+
+}  // namespace cuvae

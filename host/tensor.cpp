@@ -1,0 +1,226 @@
+#include "host/tensor.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "host/check.h"
+
+#ifdef CUVAE_HAS_CUDA
+#include "host/cuda_check.h"
+#endif
+
+namespace cuvae {
+
+const char* device_name(Device d) { return d == Device::CUDA ? "cuda" : "cpu"; }
+
+int64_t shape_numel(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    CUVAE_CHECK(d >= 0, "negative tensor dimension " << d);
+    n *= d;
+  }
+  return n;
+}
+
+bool cuda_available() {
+#ifdef CUVAE_HAS_CUDA
+  static const bool ok = [] {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+      cudaGetLastError();
+      return false;
+    }
+    void* p = nullptr;
+    if (cudaMalloc(&p, 256) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    cudaFree(p);
+    return true;
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
+
+void* device_malloc(size_t bytes) {
+#ifdef CUVAE_HAS_CUDA
+  void* p = nullptr;
+  if (bytes == 0) return nullptr;
+  CUDA_CHECK(cudaMalloc(&p, bytes));
+  return p;
+#else
+  (void)bytes;
+  CUVAE_FAIL("this build of cuvae has no CUDA backend (rebuild with CUDA found)");
+#endif
+}
+
+void device_free(void* p) noexcept {
+#ifdef CUVAE_HAS_CUDA
+  if (p == nullptr) return;
+  cudaError_t e = cudaFree(p);
+  if (e != cudaSuccess) std::fprintf(stderr, "cuvae: cudaFree failed: %s\n", cudaGetErrorString(e));
+#else
+  (void)p;
+#endif
+}
+
+void memcpy_any(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) {
+  if (bytes == 0) return;
+  if (dst_dev == Device::CPU && src_dev == Device::CPU) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+#ifdef CUVAE_HAS_CUDA
+  CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+#else
+  CUVAE_FAIL("this build of cuvae has no CUDA backend (rebuild with CUDA found)");
+#endif
+}
+
+Tensor::Tensor(std::vector<int64_t> shape, Device device)
+    : shape_(std::move(shape)), device_(device), owns_(true) {
+  numel_ = shape_numel(shape_);
+  if (numel_ == 0) return;
+  if (device_ == Device::CPU) {
+    size_t b = (bytes() + 63) / 64 * 64;
+    data_ = static_cast<float*>(std::aligned_alloc(64, b));
+    CUVAE_CHECK(data_ != nullptr, "out of host memory allocating tensor " << shape_str());
+    std::memset(data_, 0, bytes());
+  } else {
+    data_ = static_cast<float*>(device_malloc(bytes()));
+#ifdef CUVAE_HAS_CUDA
+    CUDA_CHECK(cudaMemset(data_, 0, bytes()));
+#endif
+  }
+}
+
+Tensor::Tensor(Tensor&& o) noexcept
+    : data_(o.data_), shape_(std::move(o.shape_)), numel_(o.numel_), device_(o.device_),
+      owns_(o.owns_) {
+  o.data_ = nullptr;
+  o.numel_ = 0;
+  o.owns_ = false;
+  o.shape_.clear();
+}
+
+Tensor& Tensor::operator=(Tensor&& o) noexcept {
+  if (this != &o) {
+    release();
+    data_ = o.data_;
+    shape_ = std::move(o.shape_);
+    numel_ = o.numel_;
+    device_ = o.device_;
+    owns_ = o.owns_;
+    o.data_ = nullptr;
+    o.numel_ = 0;
+    o.owns_ = false;
+    o.shape_.clear();
+  }
+  return *this;
+}
+
+Tensor::~Tensor() { release(); }
+
+void Tensor::release() noexcept {
+  if (owns_ && data_ != nullptr) {
+    if (device_ == Device::CPU)
+      std::free(data_);
+    else
+      device_free(data_);
+  }
+  data_ = nullptr;
+  owns_ = false;
+}
+
+Tensor Tensor::view(float* data, std::vector<int64_t> shape, Device device) {
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.numel_ = shape_numel(t.shape_);
+  t.data_ = data;
+  t.device_ = device;
+  t.owns_ = false;
+  return t;
+}
+
+Tensor Tensor::from_vector(const std::vector<float>& values, std::vector<int64_t> shape,
+                           Device device) {
+  Tensor t(std::move(shape), device);
+  CUVAE_CHECK(static_cast<int64_t>(values.size()) == t.numel(),
+              "from_vector: " << values.size() << " values for shape " << t.shape_str());
+  memcpy_any(t.data(), device, values.data(), Device::CPU, t.bytes());
+  return t;
+}
+
+int64_t Tensor::dim(int i) const {
+  const int n = ndim();
+  if (i < 0) i += n;
+  CUVAE_CHECK(i >= 0 && i < n, "dimension " << i << " out of range for " << shape_str());
+  return shape_[static_cast<size_t>(i)];
+}
+
+std::string Tensor::shape_str() const {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < shape_.size(); ++i) os << (i ? ", " : "") << shape_[i];
+  os << "]";
+  return os.str();
+}
+
+Tensor Tensor::reshaped(std::vector<int64_t> shape) {
+  CUVAE_CHECK(shape_numel(shape) == numel_, "cannot reshape " << shape_str() << " to a shape of "
+                                                               << shape_numel(shape) << " elements");
+  return view(data_, std::move(shape), device_);
+}
+
+Tensor Tensor::rows(int64_t begin, int64_t end) {
+  CUVAE_CHECK(ndim() >= 1 && begin >= 0 && begin <= end && end <= shape_[0],
+              "rows [" << begin << ", " << end << ") out of range for " << shape_str());
+  std::vector<int64_t> s = shape_;
+  s[0] = end - begin;
+  const int64_t row = shape_[0] ? numel_ / shape_[0] : 0;
+  return view(data_ + begin * row, std::move(s), device_);
+}
+
+Tensor Tensor::to(Device device) const {
+  Tensor t(shape_, device);
+  memcpy_any(t.data(), device, data_, device_, bytes());
+  return t;
+}
+
+void Tensor::copy_from(const Tensor& src, Stream stream) {
+  CUVAE_CHECK(src.numel() == numel_, "copy_from: " << src.shape_str() << " into " << shape_str());
+#ifdef CUVAE_HAS_CUDA
+  if (device_ == Device::CUDA && src.device() == Device::CUDA) {
+    CUDA_CHECK(cudaMemcpyAsync(data_, src.data(), bytes(), cudaMemcpyDeviceToDevice, stream));
+    return;
+  }
+#else
+  (void)stream;
+#endif
+  memcpy_any(data_, device_, src.data(), src.device(), bytes());
+}
+
+void Tensor::zero(Stream stream) {
+  if (numel_ == 0) return;
+  if (device_ == Device::CPU) {
+    std::memset(data_, 0, bytes());
+    return;
+  }
+#ifdef CUVAE_HAS_CUDA
+  CUDA_CHECK(cudaMemsetAsync(data_, 0, bytes(), stream));
+#else
+  (void)stream;
+#endif
+}
+
+std::vector<float> Tensor::to_vector() const {
+  std::vector<float> v(static_cast<size_t>(numel_));
+  memcpy_any(v.data(), Device::CPU, data_, device_, bytes());
+  return v;
+}
+
+}  // namespace cuvae

@@ -1,0 +1,101 @@
+// Tensor: a dense float32 array in NCHW order that owns CPU or GPU storage.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+struct CUstream_st;
+
+namespace cuvae {
+
+/// Where a tensor's storage lives.
+enum class Device { CPU, CUDA };
+
+/// "cpu" or "cuda".
+const char* device_name(Device d);
+
+/// Opaque CUDA stream handle (the same type as cudaStream_t); nullptr is the
+/// default stream. Declared here so host headers need no CUDA headers.
+using Stream = ::CUstream_st*;
+
+/// A dense row-major float32 tensor (NCHW for images, [N, F] for features).
+///
+/// Owns its storage (64-byte aligned host memory, or cudaMalloc'd device memory)
+/// unless created with `view()`, in which case it only borrows the pointer. Move-only:
+/// a copy is always explicit (`clone()`, `to()`, `copy_from()`). New tensors are
+/// zero-filled. Throws cuvae::Error on allocation failure or when CUDA storage is
+/// requested from a build or machine without CUDA.
+class Tensor {
+ public:
+  Tensor() = default;
+  /// A zero-filled tensor of `shape` on `device`.
+  explicit Tensor(std::vector<int64_t> shape, Device device = Device::CPU);
+  Tensor(const Tensor&) = delete;
+  Tensor& operator=(const Tensor&) = delete;
+  Tensor(Tensor&& o) noexcept;
+  Tensor& operator=(Tensor&& o) noexcept;
+  ~Tensor();
+
+  /// A non-owning tensor over `data` (which must outlive it).
+  static Tensor view(float* data, std::vector<int64_t> shape, Device device);
+  /// A CPU tensor holding a copy of `values`; `values.size()` must equal the shape's product.
+  static Tensor from_vector(const std::vector<float>& values, std::vector<int64_t> shape,
+                            Device device = Device::CPU);
+
+  float* data() { return data_; }
+  const float* data() const { return data_; }
+  const std::vector<int64_t>& shape() const { return shape_; }
+  /// Size of dimension `i` (negative counts from the end).
+  int64_t dim(int i) const;
+  int ndim() const { return static_cast<int>(shape_.size()); }
+  int64_t numel() const { return numel_; }
+  size_t bytes() const { return static_cast<size_t>(numel_) * sizeof(float); }
+  Device device() const { return device_; }
+  bool is_cuda() const { return device_ == Device::CUDA; }
+  bool empty() const { return numel_ == 0; }
+  bool owns() const { return owns_; }
+  /// "[128, 1, 28, 28]".
+  std::string shape_str() const;
+
+  /// A non-owning view of the same storage with another shape of equal numel.
+  Tensor reshaped(std::vector<int64_t> shape);
+  /// A non-owning view of rows [begin, end) of the first dimension.
+  Tensor rows(int64_t begin, int64_t end);
+  /// A deep copy on `device` (synchronous).
+  Tensor to(Device device) const;
+  Tensor clone() const { return to(device_); }
+  /// Copies `src` (same numel, any device) into this tensor. Asynchronous on `stream`
+  /// for device-to-device copies, synchronous otherwise.
+  void copy_from(const Tensor& src, Stream stream = nullptr);
+  /// Sets every element to zero (asynchronous on `stream` for CUDA tensors).
+  void zero(Stream stream = nullptr);
+  /// Host copy of the contents (synchronous).
+  std::vector<float> to_vector() const;
+
+ private:
+  float* data_ = nullptr;
+  std::vector<int64_t> shape_;
+  int64_t numel_ = 0;
+  Device device_ = Device::CPU;
+  bool owns_ = false;
+  void release() noexcept;
+};
+
+/// Product of a shape's dimensions; throws cuvae::Error on a negative dimension.
+int64_t shape_numel(const std::vector<int64_t>& shape);
+
+/// True when this build has the CUDA backend and at least one usable GPU.
+bool cuda_available();
+
+/// Raw memory copy in either direction between host and device buffers (synchronous).
+void memcpy_any(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
+
+/// Allocates `bytes` of device memory (throws cuvae::Error if not possible).
+void* device_malloc(size_t bytes);
+/// Frees memory from device_malloc (never throws; logs on failure).
+void device_free(void* p) noexcept;
+
+}  // namespace cuvae
