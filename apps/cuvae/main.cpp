@@ -1,0 +1,120 @@
+// cuvae: one command-line program, one subcommand per job.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "host/check.h"
+#include "host/context.h"
+#include "host/dataset.h"
+#include "models/checkpoint.h"
+#include "models/vae_trainer.h"
+
+namespace {
+
+std::string dataset_list() {
+  std::string s;
+  for (const std::string& n : cuvae::dataset_names()) s += (s.empty() ? "" : "|") + n;
+  return s;
+}
+
+struct DatasetValidator : CLI::Validator {
+  DatasetValidator() {
+    name_ = "DATASET";
+    func_ = [](const std::string& s) -> std::string {
+      for (const std::string& n : cuvae::dataset_names())
+        if (s == n) return {};
+      return "expected one of " + dataset_list() + ", got '" + s + "'";
+    };
+  }
+};
+
+struct DeviceValidator : CLI::Validator {
+  DeviceValidator() {
+    name_ = "DEVICE";
+    func_ = [](const std::string& s) -> std::string {
+      if (s == "auto" || s == "cpu" || s == "cuda") return {};
+      return "expected auto, cpu or cuda, got '" + s + "'";
+    };
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cuvae: convolutional VAEs on MNIST, FashionMNIST and CIFAR-10, on a GPU or the CPU"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "cuvae 0.1.0");
+  const DatasetValidator dataset_ok;
+  const DeviceValidator device_ok;
+
+  // ---- train-vae ---------------------------------------------------------------
+  cuvae::VaeTrainOptions t;
+  std::string t_device = "auto";
+  bool t_no_progress = false;
+  CLI::App* train = app.add_subcommand(
+      "train-vae",
+      "Train a convolutional VAE; writes config.json, metrics.csv, model.safetensors, optim.safetensors, "
+      "samples.png, reconstructions.png and traversal.png into the run folder");
+  train->add_option("--dataset", t.dataset, "Data set: " + dataset_list())->check(dataset_ok)->capture_default_str();
+  train->add_option("--data", t.data_dir, "Folder with the data set's files (default: data/<dataset>, see scripts/fetch-data)");
+  train->add_option("--epochs", t.epochs, "Epochs to train (with --resume: total epochs)")->check(CLI::Range(1, 100000))->capture_default_str();
+  train->add_option("--batch", t.batch, "Images per training step")->check(CLI::Range(1, 65536))->capture_default_str();
+  train->add_option("--latent", t.latent, "Latent dimensions D")->check(CLI::Range(1, 4096))->capture_default_str();
+  train->add_option("--beta", t.beta, "Weight of the KL term (beta-VAE); 1 = standard VAE")->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  train->add_option("--lr", t.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  train->add_option("--seed", t.seed, "Seed for initialisation, shuffling and sampling")->capture_default_str();
+  train->add_option("--device", t_device, "auto (GPU when one works, else CPU), cpu or cuda")->check(device_ok)->capture_default_str();
+  train->add_option("--out", t.out, "Run folder")->capture_default_str();
+  train->add_flag("--resume", t.resume, "Continue the run in --out from its last epoch (exactly, optimizer and RNG included)");
+  train->add_flag("--binarize", t.binarize, "Dynamically binarize training targets (x ~ Bernoulli(pixel))");
+  train->add_option("--train-limit", t.train_limit, "Use only the first N training images (0 = all)")->check(CLI::NonNegativeNumber);
+  train->add_option("--test-limit", t.test_limit, "Evaluate on the first N test images (0 = all)")->check(CLI::NonNegativeNumber);
+  train->add_option("--scale", t.scale, "Enlarge PNG images by this factor for viewing")->check(CLI::Range(1, 16))->capture_default_str();
+  train->add_flag("--no-progress", t_no_progress, "No progress bar");
+
+  // ---- eval-vae ----------------------------------------------------------------
+  std::string e_ckpt, e_dataset = "mnist", e_data, e_device = "auto";
+  int64_t e_batch = 500, e_limit = 0;
+  CLI::App* eval = app.add_subcommand(
+      "eval-vae", "Evaluate a VAE checkpoint on a test set (z = mu); prints {\"recon\", \"kl\", \"loss\"} in nats per image as one JSON line");
+  eval->add_option("--checkpoint", e_ckpt, "model.safetensors written by train-vae")->required();
+  eval->add_option("--dataset", e_dataset, "Data set: " + dataset_list())->check(dataset_ok)->capture_default_str();
+  eval->add_option("--data", e_data, "Folder with the data set's files (default: data/<dataset>)");
+  eval->add_option("--device", e_device, "auto, cpu or cuda")->check(device_ok)->capture_default_str();
+  eval->add_option("--batch", e_batch, "Images per evaluation batch")->check(CLI::Range(1, 65536))->capture_default_str();
+  eval->add_option("--limit", e_limit, "Evaluate only the first N test images (0 = all)")->check(CLI::NonNegativeNumber);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  try {
+    if (train->parsed()) {
+      t.device = cuvae::parse_device(t_device);
+      t.progress = !t_no_progress;
+      cuvae::train_vae(t, std::cout);
+    } else if (eval->parsed()) {
+      cuvae::Context ctx(cuvae::parse_device(e_device));
+      auto model = cuvae::load_vae(e_ckpt, ctx.device());
+      const std::string dir = e_data.empty() ? cuvae::default_data_dir(e_dataset) : e_data;
+      cuvae::Dataset test = cuvae::load_dataset(e_dataset, dir, false);
+      cuvae::VaeEval r = cuvae::evaluate_vae(ctx, *model, test, e_batch, e_limit);
+      nlohmann::json j = {{"recon", r.recon}, {"kl", r.kl},           {"loss", r.loss},
+                          {"n", r.n},         {"dataset", e_dataset}, {"device", ctx.description()}};
+      std::cout << j.dump() << std::endl;
+    }
+  } catch (const cuvae::Error& e) {
+    std::fflush(stdout);
+    std::cerr << "cuvae: error: " << e.what() << std::endl;
+    return 1;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::cerr << "cuvae: error: " << e.what() << std::endl;
+    return 1;
+  }
+  return 0;
+}

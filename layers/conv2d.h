@@ -1,0 +1,71 @@
+// Conv2d and ConvTranspose2d layers with optional fused activation, as PyTorch's
+// nn.Conv2d / nn.ConvTranspose2d (square kernel, equal stride and padding, no dilation,
+// groups or output_padding) followed by an activation module.
+#pragma once
+
+#include <string>
+
+#include "host/context.h"
+#include "kernels/activation.h"
+#include "layers/conv_cpu.h"
+#include "layers/cudnn_conv.h"
+#include "layers/param.h"
+
+namespace cuvae {
+
+/// nn.Conv2d(in, out, kernel, stride, pad) + activation. Parameters `<name>.weight`
+/// [out, in, kernel, kernel] and `<name>.bias` [out]. Input x [n, in, h, w] → output
+/// [n, out, (h + 2·pad − kernel)/stride + 1, …]. CPU: im2col + Eigen GEMM; CUDA: cuDNN
+/// with measured, cached algorithms. Buffers grow to the largest batch seen and are reused.
+class Conv2d {
+ public:
+  Conv2d(ParamStore& ps, const std::string& name, int64_t in, int64_t out, int64_t kernel,
+         int64_t stride, int64_t pad, Activation act = Activation::None);
+  /// y = act(conv(x, W) + b); x [n, in, h, w] must stay unchanged until backward().
+  Tensor& forward(Context& ctx, const Tensor& x);
+  /// dy = ∂L/∂y (overwritten with ∂L/∂pre-activation) → weight/bias gradients and, if
+  /// `need_dx`, dx = ∂L/∂x [n, in, h, w] (the layer's own buffer). Returns dx or an empty view.
+  Tensor& backward(Context& ctx, Tensor& dy, bool need_dx);
+  Tensor& output() { return y_; }
+  /// The geometry of the last forward call.
+  const ConvGeom& geom() const { return g_; }
+
+ private:
+  ParamStore& ps_;
+  int w_, b_;
+  int64_t in_, out_, kernel_, stride_, pad_;
+  Activation act_;
+  ConvGeom g_;
+  const float* x_ = nullptr;
+  Tensor y_store_, dx_store_, scratch_;
+  Tensor y_, dx_;
+  CudnnConv cudnn_;
+};
+
+/// nn.ConvTranspose2d(in, out, kernel, stride, pad) + activation. Parameters
+/// `<name>.weight` [in, out, kernel, kernel] (PyTorch's layout) and `<name>.bias` [out].
+/// Input x [n, in, h, w] → output [n, out, (h − 1)·stride − 2·pad + kernel, …]. It is the
+/// adjoint of a convolution: forward = that convolution's backward-data.
+class ConvTranspose2d {
+ public:
+  ConvTranspose2d(ParamStore& ps, const std::string& name, int64_t in, int64_t out,
+                  int64_t kernel, int64_t stride, int64_t pad, Activation act = Activation::None);
+  /// y = act(conv_transpose(x, W) + b); x must stay unchanged until backward().
+  Tensor& forward(Context& ctx, const Tensor& x);
+  /// As Conv2d::backward.
+  Tensor& backward(Context& ctx, Tensor& dy, bool need_dx);
+  Tensor& output() { return y_; }
+
+ private:
+  ParamStore& ps_;
+  int w_, b_;
+  int64_t in_, out_, kernel_, stride_, pad_;
+  Activation act_;
+  ConvGeom g_;  // the underlying convolution: input = our output, output = our input
+  const float* x_ = nullptr;
+  Tensor y_store_, dx_store_, scratch_;
+  Tensor y_, dx_;
+  CudnnConv cudnn_;
+};
+
+}  // namespace cuvae

@@ -1,0 +1,115 @@
+#include "layers/linear.h"
+
+#include "host/check.h"
+#include "kernels/bias.h"
+#include "layers/conv_cpu.h"
+
+#ifdef CUVAE_HAS_CUDA
+#include "host/cuda_check.h"
+#endif
+
+namespace cuvae {
+
+template <typename T>
+void linear_fwd_cpu(const T* x, const T* W, const T* b, T* y, int64_t n, int64_t in, int64_t out) {
+  gemm_cpu<T>(false, true, n, out, in, T(1), x, W, T(0), y);
+  if (b) add_bias_nchw_cpu<T>(y, b, n, out, 1);
+}
+
+template <typename T>
+void linear_bwd_cpu(const T* x, const T* W, const T* dy, T* dx, T* dW, T* db, int64_t n,
+                    int64_t in, int64_t out, bool accumulate_dx) {
+  gemm_cpu<T>(true, false, out, in, n, T(1), dy, x, T(0), dW);
+  if (db) bias_grad_nchw_cpu<T>(dy, db, n, out, 1);
+  if (dx) gemm_cpu<T>(false, false, n, in, out, T(1), dy, W, accumulate_dx ? T(1) : T(0), dx);
+}
+
+template void linear_fwd_cpu<float>(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t);
+template void linear_fwd_cpu<double>(const double*, const double*, const double*, double*, int64_t, int64_t, int64_t);
+template void linear_bwd_cpu<float>(const float*, const float*, const float*, float*, float*, float*, int64_t, int64_t, int64_t, bool);
+template void linear_bwd_cpu<double>(const double*, const double*, const double*, double*, double*, double*, int64_t, int64_t, int64_t, bool);
+
+Linear::Linear(ParamStore& ps, const std::string& name, int64_t in, int64_t out, Activation act)
+    : ps_(ps), in_(in), out_(out), act_(act) {
+  w_ = ps.add(name + ".weight", {out, in}, in);
+  b_ = ps.add(name + ".bias", {out}, in);
+}
+
+static void grow(Tensor& store, int64_t rows, int64_t cols, Device dev) {
+  if (store.empty() || store.dim(0) < rows || store.device() != dev) store = Tensor({rows, cols}, dev);
+}
+
+Tensor& Linear::forward(Context& ctx, const Tensor& x) {
+  CUVAE_CHECK(x.ndim() >= 1 && x.dim(0) > 0 && x.numel() == x.dim(0) * in_,
+              "Linear(" << in_ << ", " << out_ << "): input " << x.shape_str() << " does not have "
+                        << in_ << " features per row");
+  CUVAE_CHECK(x.device() == ctx.device(), "Linear: input on " << device_name(x.device())
+                                                              << ", context on " << device_name(ctx.device()));
+  n_ = x.dim(0);
+  x_ = x.data();
+  grow(y_store_, n_, out_, ctx.device());
+  y_ = y_store_.rows(0, n_);
+  const float* W = ps_.value(w_).data();
+  const float* b = ps_.value(b_).data();
+  if (!ctx.is_cuda()) {
+    linear_fwd_cpu<float>(x_, W, b, y_.data(), n_, in_, out_);
+  } else {
+#ifdef CUVAE_HAS_CUDA
+    const float one = 1.0f, zero = 0.0f;
+    CUBLAS_CHECK(cublasSgemm(ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(out_),
+                             static_cast<int>(n_), static_cast<int>(in_), &one, W,
+                             static_cast<int>(in_), x_, static_cast<int>(in_), &zero, y_.data(),
+                             static_cast<int>(out_)));
+    add_bias_nchw_cuda(y_.data(), b, n_, out_, 1, ctx.stream());
+#endif
+  }
+  if (act_ != Activation::None) activation_forward(ctx, act_, y_, y_);
+  return y_;
+}
+
+Tensor& Linear::backward(Context& ctx, Tensor& dy, bool need_dx, Tensor* accumulate_into) {
+  CUVAE_CHECK(x_ != nullptr, "Linear::backward before forward");
+  CUVAE_CHECK(dy.numel() == n_ * out_, "Linear::backward: dy " << dy.shape_str() << ", expected ["
+                                                                << n_ << ", " << out_ << "]");
+  if (act_ != Activation::None) activation_backward(ctx, act_, y_, dy, dy);
+  float* dxp = nullptr;
+  if (need_dx) {
+    if (accumulate_into) {
+      CUVAE_CHECK(accumulate_into->numel() == n_ * in_, "Linear::backward: accumulate target "
+                                                            << accumulate_into->shape_str());
+      dxp = accumulate_into->data();
+    } else {
+      grow(dx_store_, n_, in_, ctx.device());
+      dx_ = dx_store_.rows(0, n_);
+      dxp = dx_.data();
+    }
+  }
+  const float* W = ps_.value(w_).data();
+  float* dW = ps_.grad(w_).data();
+  float* db = ps_.grad(b_).data();
+  if (!ctx.is_cuda()) {
+    linear_bwd_cpu<float>(x_, W, dy.data(), dxp, dW, db, n_, in_, out_, accumulate_into != nullptr);
+  } else {
+#ifdef CUVAE_HAS_CUDA
+    const float one = 1.0f, zero = 0.0f;
+    const int n = static_cast<int>(n_), in = static_cast<int>(in_), out = static_cast<int>(out_);
+    // dWᵀ (col-major [in, out]) = xᵀ · dy
+    CUBLAS_CHECK(cublasSgemm(ctx.cublas(), CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &one, x_, in,
+                             dy.data(), out, &zero, dW, in));
+    bias_grad_nchw_cuda(dy.data(), db, n_, out_, 1, ctx.stream());
+    if (dxp) {
+      const float beta = accumulate_into ? 1.0f : 0.0f;
+      // dxᵀ (col-major [in, n]) = Wᵀ · dyᵀ
+      CUBLAS_CHECK(cublasSgemm(ctx.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, &one, W, in,
+                               dy.data(), out, &beta, dxp, in));
+    }
+#endif
+  }
+  if (!need_dx) {
+    dx_ = Tensor();
+    return dx_;
+  }
+  return accumulate_into ? *accumulate_into : dx_;
+}
+
+}  // namespace cuvae

@@ -1,0 +1,167 @@
+#include "models/conv_vae.h"
+
+#include "host/check.h"
+#include "kernels/reparameterize.h"
+
+namespace cuvae {
+
+void VaeConfig::validate() const {
+  CUVAE_CHECK(channels == 1 || channels == 3, "VAE config: channels must be 1 or 3, got " << channels);
+  CUVAE_CHECK(height >= 8 && width >= 8 && height % 4 == 0 && width % 4 == 0,
+              "VAE config: height and width must be multiples of 4 and at least 8, got "
+                  << height << "x" << width);
+  CUVAE_CHECK(latent >= 1 && latent <= 4096, "VAE config: latent must be in [1, 4096], got " << latent);
+  CUVAE_CHECK(beta >= 0.0f && beta < 1e6f, "VAE config: beta must be >= 0, got " << beta);
+}
+
+nlohmann::json VaeConfig::to_json() const {
+  return {{"model", "ConvVAE"}, {"channels", channels}, {"height", height}, {"width", width},
+          {"latent", latent},   {"beta", beta},         {"binarize", binarize},
+          {"dataset", dataset}};
+}
+
+VaeConfig VaeConfig::from_json(const nlohmann::json& j, const std::string& source) {
+  if (!j.is_object()) CUVAE_FAIL(source << ": model config is not a JSON object");
+  if (!j.contains("model") || !j["model"].is_string())
+    CUVAE_FAIL(source << ": model config has no \"model\" field");
+  if (j["model"] != "ConvVAE")
+    CUVAE_FAIL(source << ": this is a " << j["model"].get<std::string>()
+                      << " checkpoint, expected a ConvVAE checkpoint");
+  VaeConfig c;
+  auto get_int = [&](const char* k) -> int64_t {
+    if (!j.contains(k) || !j[k].is_number_integer())
+      CUVAE_FAIL(source << ": model config field \"" << k << "\" is missing or not an integer");
+    return j[k].get<int64_t>();
+  };
+  c.channels = get_int("channels");
+  c.height = get_int("height");
+  c.width = get_int("width");
+  c.latent = get_int("latent");
+  if (!j.contains("beta") || !j["beta"].is_number())
+    CUVAE_FAIL(source << ": model config field \"beta\" is missing or not a number");
+  c.beta = j["beta"].get<float>();
+  if (j.contains("binarize") && j["binarize"].is_boolean()) c.binarize = j["binarize"].get<bool>();
+  if (j.contains("dataset") && j["dataset"].is_string()) c.dataset = j["dataset"].get<std::string>();
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    CUVAE_FAIL(source << ": " << e.what());
+  }
+  return c;
+}
+
+static VaeConfig validated(const VaeConfig& c) {
+  c.validate();
+  return c;
+}
+
+ConvVAE::ConvVAE(const VaeConfig& cfg, Device device)
+    : cfg_(validated(cfg)),
+      device_(device),
+      fh_(cfg.height / 4),
+      fw_(cfg.width / 4),
+      enc_conv1_(ps_, "enc.conv1", cfg.channels, 32, 4, 2, 1, Activation::ReLU),
+      enc_conv2_(ps_, "enc.conv2", 32, 64, 4, 2, 1, Activation::ReLU),
+      enc_fc_(ps_, "enc.fc", 64 * fh_ * fw_, 256, Activation::ReLU),
+      enc_mu_(ps_, "enc.mu", 256, cfg.latent),
+      enc_logvar_(ps_, "enc.logvar", 256, cfg.latent),
+      dec_fc1_(ps_, "dec.fc1", cfg.latent, 256, Activation::ReLU),
+      dec_fc2_(ps_, "dec.fc2", 256, 64 * fh_ * fw_, Activation::ReLU),
+      dec_deconv1_(ps_, "dec.deconv1", 64, 32, 4, 2, 1, Activation::ReLU),
+      dec_deconv2_(ps_, "dec.deconv2", 32, cfg.channels, 4, 2, 1) {
+  ps_.finalize(device);
+  loss_ = Tensor({1}, device);
+}
+
+void ConvVAE::ensure(int64_t n) {
+  CUVAE_CHECK(n > 0, "ConvVAE: empty batch");
+  if (n > cap_) {
+    const int64_t D = cfg_.latent;
+    eps_ = Tensor({n, D}, device_);
+    z_ = Tensor({n, D}, device_);
+    dmu_ = Tensor({n, D}, device_);
+    dlogvar_ = Tensor({n, D}, device_);
+    recon_ = Tensor({n}, device_);
+    kl_ = Tensor({n}, device_);
+    dlogits_ = Tensor({n, cfg_.channels, cfg_.height, cfg_.width}, device_);
+    cap_ = n;
+  }
+  if (n != n_) {
+    n_ = n;
+    eps_view_ = eps_.rows(0, n);
+    z_view_ = z_.rows(0, n);
+    dmu_view_ = dmu_.rows(0, n);
+    dlogvar_view_ = dlogvar_.rows(0, n);
+    recon_view_ = recon_.rows(0, n);
+    kl_view_ = kl_.rows(0, n);
+    dlogits_view_ = dlogits_.rows(0, n);
+  }
+}
+
+void ConvVAE::encode(Context& ctx, const Tensor& x) {
+  CUVAE_CHECK(x.ndim() == 4 && x.dim(1) == cfg_.channels && x.dim(2) == cfg_.height &&
+                  x.dim(3) == cfg_.width,
+              "ConvVAE: input " << x.shape_str() << ", expected [N, " << cfg_.channels << ", "
+                                << cfg_.height << ", " << cfg_.width << "]");
+  ensure(x.dim(0));
+  Tensor& h1 = enc_conv1_.forward(ctx, x);
+  Tensor& h2 = enc_conv2_.forward(ctx, h1);
+  Tensor flat = Tensor::view(h2.data(), {n_, 64 * fh_ * fw_}, ctx.device());
+  Tensor& h3 = enc_fc_.forward(ctx, flat);
+  mu_view_ = Tensor::view(enc_mu_.forward(ctx, h3).data(), {n_, cfg_.latent}, ctx.device());
+  logvar_view_ = Tensor::view(enc_logvar_.forward(ctx, h3).data(), {n_, cfg_.latent}, ctx.device());
+}
+
+Tensor& ConvVAE::decode(Context& ctx, const Tensor& z) {
+  CUVAE_CHECK(z.ndim() == 2 && z.dim(1) == cfg_.latent,
+              "ConvVAE::decode: z " << z.shape_str() << ", expected [N, " << cfg_.latent << "]");
+  ensure(z.dim(0));
+  Tensor& g1 = dec_fc1_.forward(ctx, z);
+  Tensor& g2 = dec_fc2_.forward(ctx, g1);
+  Tensor map = Tensor::view(g2.data(), {n_, 64, fh_, fw_}, ctx.device());
+  Tensor& g3 = dec_deconv1_.forward(ctx, map);
+  logits_ = &dec_deconv2_.forward(ctx, g3);
+  return *logits_;
+}
+
+Tensor& ConvVAE::forward(Context& ctx, const Tensor& x, bool sample, uint64_t seed, uint64_t offset) {
+  encode(ctx, x);
+  sampled_ = sample;
+  if (sample) {
+    reparameterize_forward(ctx, mu_view_, logvar_view_, eps_view_, z_view_, seed, offset);
+  } else {
+    z_view_.copy_from(mu_view_, ctx.stream());
+  }
+  return decode(ctx, z_view_);
+}
+
+void ConvVAE::loss(Context& ctx, const Tensor& x, bool grads, uint64_t seed, uint64_t offset) {
+  CUVAE_CHECK(logits_ != nullptr, "ConvVAE::loss before forward");
+  ElboConfig ec;
+  ec.beta = cfg_.beta;
+  ec.binarize = cfg_.binarize && grads;
+  ec.seed = seed;
+  ec.offset = offset;
+  elbo(ctx, *logits_, x, mu_view_, logvar_view_, &recon_view_, &kl_view_, loss_,
+       grads ? &dlogits_view_ : nullptr, grads ? &dmu_view_ : nullptr,
+       grads ? &dlogvar_view_ : nullptr, ec);
+}
+
+void ConvVAE::backward(Context& ctx) {
+  CUVAE_CHECK(sampled_, "ConvVAE::backward needs a forward with sample = true");
+  Tensor& d3 = dec_deconv2_.backward(ctx, dlogits_view_, true);
+  Tensor& d2 = dec_deconv1_.backward(ctx, d3, true);
+  Tensor d2flat = Tensor::view(d2.data(), {n_, 64 * fh_ * fw_}, ctx.device());
+  Tensor& d1 = dec_fc2_.backward(ctx, d2flat, true);
+  Tensor& dz = dec_fc1_.backward(ctx, d1, true);
+  // dμ, dlogσ² already hold the KL gradient from the ELBO kernel; add the decoder's share.
+  reparameterize_backward(ctx, dz, eps_view_, logvar_view_, dmu_view_, dlogvar_view_, true);
+  Tensor& dh = enc_mu_.backward(ctx, dmu_view_, true);
+  enc_logvar_.backward(ctx, dlogvar_view_, true, &dh);
+  Tensor& dflat = enc_fc_.backward(ctx, dh, true);
+  Tensor dmap = Tensor::view(dflat.data(), {n_, 64, fh_, fw_}, ctx.device());
+  Tensor& dx1 = enc_conv2_.backward(ctx, dmap, true);
+  enc_conv1_.backward(ctx, dx1, false);
+}
+
+}  // namespace cuvae

@@ -1,0 +1,105 @@
+// ConvVAE: the convolutional variational autoencoder (Kingma & Welling, "Auto-Encoding
+// Variational Bayes", ICLR 2014) with β-VAE weighting (Higgins et al., ICLR 2017), with
+// the layer names and layouts of the equivalent PyTorch module.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "host/context.h"
+#include "kernels/elbo.h"
+#include "layers/conv2d.h"
+#include "layers/linear.h"
+#include "layers/param.h"
+
+namespace cuvae {
+
+/// Shape and loss options of a ConvVAE. H and W must be divisible by 4 (28 → 7×7 and
+/// 32 → 8×8 feature maps after the encoder).
+struct VaeConfig {
+  int64_t channels = 1;  ///< C: 1 for MNIST/FashionMNIST, 3 for CIFAR-10
+  int64_t height = 28;
+  int64_t width = 28;
+  int64_t latent = 32;      ///< D, latent dimensions
+  float beta = 1.0f;        ///< weight of the KL term; 0 trains a plain autoencoder objective
+  bool binarize = false;    ///< dynamic binarization of training targets
+  std::string dataset;      ///< the data set it was trained on (informational)
+
+  /// Pixels per image, C·H·W.
+  int64_t pixels() const { return channels * height * width; }
+  /// Throws cuvae::Error naming the field when a value is out of range.
+  void validate() const;
+  nlohmann::json to_json() const;
+  /// Reads the fields written by to_json(); throws cuvae::Error naming `source` and the
+  /// field when one is missing or has the wrong type.
+  static VaeConfig from_json(const nlohmann::json& j, const std::string& source);
+};
+
+/// The pinned default VAE:
+///   enc.conv1 Conv2d(C,32,4,2,1)+ReLU → enc.conv2 Conv2d(32,64,4,2,1)+ReLU → flatten →
+///   enc.fc Linear(64·h/4·w/4, 256)+ReLU → enc.mu, enc.logvar Linear(256, D);
+///   z = μ + exp(½·logσ²)·ε;
+///   dec.fc1 Linear(D,256)+ReLU → dec.fc2 Linear(256, 64·h/4·w/4)+ReLU → view →
+///   dec.deconv1 ConvTranspose2d(64,32,4,2,1)+ReLU → dec.deconv2 ConvTranspose2d(32,C,4,2,1)
+///   → logits [N, C, H, W].
+/// All parameters share one flat buffer (params()). Works on the CPU or a GPU, chosen by
+/// the device given at construction; every call must use a context on that device.
+class ConvVAE {
+ public:
+  ConvVAE(const VaeConfig& cfg, Device device);
+  ConvVAE(const ConvVAE&) = delete;
+  ConvVAE& operator=(const ConvVAE&) = delete;
+
+  const VaeConfig& config() const { return cfg_; }
+  ParamStore& params() { return ps_; }
+  Device device() const { return device_; }
+
+  /// PyTorch-default initialisation from `seed` (see ParamStore::init_default).
+  void init(uint64_t seed) { ps_.init_default(seed); }
+
+  /// Encoder: x [N, C, H, W] in [0,1] → mu(), logvar() [N, D].
+  void encode(Context& ctx, const Tensor& x);
+  /// Decoder: z [N, D] → logits() [N, C, H, W] (pre-sigmoid).
+  Tensor& decode(Context& ctx, const Tensor& z);
+  /// Full forward: encode, then z = reparameterize(μ, logσ², ε) with ε = Philox(seed, offset)
+  /// when `sample`, else z = μ, then decode. Returns logits().
+  Tensor& forward(Context& ctx, const Tensor& x, bool sample, uint64_t seed, uint64_t offset);
+
+  /// The fused ELBO of the last forward against targets x: fills recon()/kl() [N] (nats
+  /// per image) and loss() [1] (batch mean of recon + β·KL); with `grads` also the
+  /// gradients of loss() w.r.t. logits, μ and logσ².
+  void loss(Context& ctx, const Tensor& x, bool grads, uint64_t seed, uint64_t offset);
+  /// Backward of the last forward(sample = true) + loss(grads = true): fills the
+  /// parameter gradients in params().flat_grads().
+  void backward(Context& ctx);
+
+  Tensor& mu() { return mu_view_; }
+  Tensor& logvar() { return logvar_view_; }
+  Tensor& z() { return z_view_; }
+  Tensor& logits() { return *logits_; }
+  Tensor& recon() { return recon_view_; }
+  Tensor& kl() { return kl_view_; }
+  Tensor& loss_value() { return loss_; }
+
+ private:
+  VaeConfig cfg_;
+  Device device_;
+  int64_t fh_, fw_;  // encoder feature map size (H/4, W/4)
+  ParamStore ps_;
+  Conv2d enc_conv1_, enc_conv2_;
+  Linear enc_fc_, enc_mu_, enc_logvar_;
+  Linear dec_fc1_, dec_fc2_;
+  ConvTranspose2d dec_deconv1_, dec_deconv2_;
+  int64_t cap_ = 0, n_ = 0;
+  Tensor eps_, z_, recon_, kl_, loss_, dlogits_, dmu_, dlogvar_;
+  Tensor mu_view_, logvar_view_, z_view_, eps_view_, recon_view_, kl_view_;
+  Tensor dlogits_view_, dmu_view_, dlogvar_view_;
+  Tensor* logits_ = nullptr;
+  bool sampled_ = false;
+  void ensure(int64_t n);
+};
+
+}  // namespace cuvae

@@ -1,0 +1,382 @@
+#include "models/vae_trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "host/check.h"
+#include "host/fs.h"
+#include "host/image.h"
+#include "host/metrics.h"
+#include "kernels/activation.h"
+#include "kernels/adam.h"
+#include "kernels/batch.h"
+#include "kernels/loss_monitor.h"
+#include "kernels/reparameterize.h"
+#include "models/checkpoint.h"
+
+namespace cuvae {
+
+namespace {
+
+/// A data set's pixels and an index buffer on the compute device.
+class DeviceData {
+ public:
+  DeviceData(const Dataset& d, Device dev) : data_(d), dev_(dev) {
+    if (dev == Device::CUDA) {
+      images_ = device_malloc(d.images.size());
+      memcpy_any(images_, Device::CUDA, d.images.data(), Device::CPU, d.images.size());
+      indices_ = static_cast<int32_t*>(device_malloc(sizeof(int32_t) * static_cast<size_t>(d.n)));
+    } else {
+      host_indices_.resize(static_cast<size_t>(d.n));
+    }
+  }
+  ~DeviceData() {
+    if (dev_ == Device::CUDA) {
+      device_free(images_);
+      device_free(indices_);
+    }
+  }
+  DeviceData(const DeviceData&) = delete;
+  DeviceData& operator=(const DeviceData&) = delete;
+
+  /// Sets the order in which batches are drawn (synchronous upload; call between epochs).
+  void set_order(const std::vector<int32_t>& order) {
+    CUVAE_CHECK(static_cast<int64_t>(order.size()) <= data_.n, "index order longer than the data set");
+    if (dev_ == Device::CUDA)
+      memcpy_any(indices_, Device::CUDA, order.data(), Device::CPU, order.size() * sizeof(int32_t));
+    else
+      std::copy(order.begin(), order.end(), host_indices_.begin());
+  }
+  /// x [n, C, H, W] ← images order[first .. first + n) / 255.
+  void gather(Context& ctx, int64_t first, Tensor& x) const {
+    const int64_t n = x.dim(0);
+    if (dev_ == Device::CUDA) {
+#ifdef CUVAE_HAS_CUDA
+      gather_batch_cuda(static_cast<const uint8_t*>(images_), indices_ + first, n, data_.pixels(),
+                        x.data(), ctx.stream());
+#endif
+    } else {
+      gather_batch_cpu(data_.images.data(), host_indices_.data() + first, n, data_.pixels(), x.data());
+    }
+  }
+
+ private:
+  const Dataset& data_;
+  Device dev_;
+  void* images_ = nullptr;
+  int32_t* indices_ = nullptr;
+  std::vector<int32_t> host_indices_;
+};
+
+std::vector<int32_t> iota_order(int64_t n) {
+  std::vector<int32_t> v(static_cast<size_t>(n));
+  std::iota(v.begin(), v.end(), 0);
+  return v;
+}
+
+std::vector<int32_t> shuffled_order(int64_t n, uint64_t seed, int epoch) {
+  std::vector<int32_t> v = iota_order(n);
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1);
+  std::shuffle(v.begin(), v.end(), rng);
+  return v;
+}
+
+void check_data_matches(const Dataset& d, const VaeConfig& c, const std::string& what) {
+  if (d.c != c.channels || d.h != c.height || d.w != c.width)
+    CUVAE_FAIL(what << " has images of " << d.c << "x" << d.h << "x" << d.w << " but the model expects "
+                    << c.channels << "x" << c.height << "x" << c.width);
+}
+
+std::string fmt(double v, int prec = 2) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*f", prec, v);
+  return b;
+}
+
+Dataset subset(Dataset d, int64_t limit) {
+  if (limit > 0 && limit < d.n) {
+    d.n = limit;
+    d.images.resize(static_cast<size_t>(limit * d.pixels()));
+    d.labels.resize(static_cast<size_t>(limit));
+  }
+  return d;
+}
+
+}  // namespace
+
+VaeEval evaluate_vae(Context& ctx, ConvVAE& model, const Dataset& data, int64_t batch, int64_t limit) {
+  check_data_matches(data, model.config(), "data set '" + data.name + "'");
+  const int64_t n = (limit > 0 && limit < data.n) ? limit : data.n;
+  CUVAE_CHECK(n > 0 && batch > 0, "evaluate_vae: nothing to evaluate");
+  DeviceData dd(data, ctx.device());
+  dd.set_order(iota_order(data.n));
+  const VaeConfig& c = model.config();
+  Tensor xbuf({std::min(batch, n), c.channels, c.height, c.width}, ctx.device());
+  double sr = 0, sk = 0;
+  for (int64_t first = 0; first < n; first += batch) {
+    const int64_t b = std::min(batch, n - first);
+    Tensor x = xbuf.rows(0, b);
+    dd.gather(ctx, first, x);
+    model.forward(ctx, x, false, 0, 0);
+    model.loss(ctx, x, false, 0, 0);
+    for (float v : model.recon().to_vector()) sr += v;
+    for (float v : model.kl().to_vector()) sk += v;
+  }
+  VaeEval e;
+  e.n = n;
+  e.recon = sr / static_cast<double>(n);
+  e.kl = sk / static_cast<double>(n);
+  e.loss = e.recon + c.beta * e.kl;
+  return e;
+}
+
+std::vector<std::string> write_vae_images(Context& ctx, ConvVAE& model, const Dataset& test,
+                                          const std::string& dir, uint64_t seed, int scale) {
+  const VaeConfig& c = model.config();
+  check_data_matches(test, c, "data set '" + test.name + "'");
+  const int64_t D = c.latent, P = c.pixels();
+  const int C = static_cast<int>(c.channels), H = static_cast<int>(c.height), W = static_cast<int>(c.width);
+  std::vector<std::string> written;
+  auto decode_to_host = [&](const Tensor& z) {
+    Tensor& logits = model.decode(ctx, z);
+    Tensor img(logits.shape(), ctx.device());
+    activation_forward(ctx, Activation::Sigmoid, logits, img);
+    return img.to_vector();
+  };
+
+  // 1. Prior samples.
+  {
+    Tensor z({64, D}, ctx.device());
+    sample_normal(ctx, z, seed, 0x5a3b1e00ull);
+    std::vector<float> img = decode_to_host(z);
+    const std::string p = dir + "/samples.png";
+    write_png_grid(p, img.data(), 64, C, H, W, 8, 2, scale);
+    written.push_back(p);
+  }
+  DeviceData dd(test, ctx.device());
+  dd.set_order(iota_order(test.n));
+  // 2. Reconstructions: rows of 8 originals above their 8 reconstructions.
+  {
+    const int64_t k = std::min<int64_t>(32, test.n);
+    Tensor x({k, c.channels, c.height, c.width}, ctx.device());
+    dd.gather(ctx, 0, x);
+    Tensor& logits = model.forward(ctx, x, false, 0, 0);
+    Tensor rec(logits.shape(), ctx.device());
+    activation_forward(ctx, Activation::Sigmoid, logits, rec);
+    std::vector<float> xo = x.to_vector(), xr = rec.to_vector();
+    const int64_t rows = (k + 7) / 8;
+    std::vector<float> grid(static_cast<size_t>(rows * 16 * P), 1.0f);
+    for (int64_t i = 0; i < k; ++i) {
+      const int64_t r = i / 8, col = i % 8;
+      std::copy_n(xo.begin() + i * P, P, grid.begin() + ((2 * r) * 8 + col) * P);
+      std::copy_n(xr.begin() + i * P, P, grid.begin() + ((2 * r + 1) * 8 + col) * P);
+    }
+    const std::string p = dir + "/reconstructions.png";
+    write_png_grid(p, grid.data(), rows * 16, C, H, W, 8, 2, scale);
+    written.push_back(p);
+  }
+  // 3. Traversal of the 10 dimensions with the largest mean KL over (up to) 2000 test images.
+  {
+    const int64_t m = std::min<int64_t>(2000, test.n), bs = 500;
+    std::vector<double> kl_dim(static_cast<size_t>(D), 0.0);
+    std::vector<float> base;
+    Tensor xbuf({std::min(bs, m), c.channels, c.height, c.width}, ctx.device());
+    for (int64_t first = 0; first < m; first += bs) {
+      const int64_t b = std::min(bs, m - first);
+      Tensor x = xbuf.rows(0, b);
+      dd.gather(ctx, first, x);
+      model.encode(ctx, x);
+      std::vector<float> mu = model.mu().to_vector(), lv = model.logvar().to_vector();
+      if (first == 0) base.assign(mu.begin(), mu.begin() + D);
+      for (int64_t i = 0; i < b * D; ++i)
+        kl_dim[static_cast<size_t>(i % D)] +=
+            0.5 * (double(mu[i]) * mu[i] + std::exp(double(lv[i])) - 1.0 - lv[i]);
+    }
+    std::vector<int64_t> dims(static_cast<size_t>(D));
+    std::iota(dims.begin(), dims.end(), 0);
+    std::stable_sort(dims.begin(), dims.end(), [&](int64_t a, int64_t b) { return kl_dim[a] > kl_dim[b]; });
+    const int64_t rows = std::min<int64_t>(10, D), cols = 11;
+    std::vector<float> zs(static_cast<size_t>(rows * cols * D));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < cols; ++j) {
+        float* zz = zs.data() + (r * cols + j) * D;
+        std::copy(base.begin(), base.end(), zz);
+        zz[dims[r]] = -3.0f + 6.0f * static_cast<float>(j) / static_cast<float>(cols - 1);
+      }
+    Tensor z = Tensor::from_vector(zs, {rows * cols, D}, ctx.device());
+    std::vector<float> img = decode_to_host(z);
+    const std::string p = dir + "/traversal.png";
+    write_png_grid(p, img.data(), rows * cols, C, H, W, static_cast<int>(cols), 2, scale);
+    written.push_back(p);
+  }
+  return written;
+}
+
+std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& log) {
+  if (opt.epochs < 1) CUVAE_FAIL("--epochs must be at least 1, got " << opt.epochs);
+  if (opt.batch < 1 || opt.batch > 65536) CUVAE_FAIL("--batch must be in [1, 65536], got " << opt.batch);
+  if (!(opt.lr > 0.0f) || !std::isfinite(opt.lr)) CUVAE_FAIL("--lr must be a positive number, got " << opt.lr);
+  if (!(opt.beta >= 0.0f) || !std::isfinite(opt.beta)) CUVAE_FAIL("--beta must be >= 0, got " << opt.beta);
+  if (opt.latent < 1 || opt.latent > 4096) CUVAE_FAIL("--latent must be in [1, 4096], got " << opt.latent);
+  if (opt.scale < 1 || opt.scale > 16) CUVAE_FAIL("--scale must be in [1, 16], got " << opt.scale);
+  CUVAE_CHECK(!opt.out.empty(), "--out must name a run folder");
+
+  const std::string dir = opt.data_dir.empty() ? default_data_dir(opt.dataset) : opt.data_dir;
+  Dataset train = subset(load_dataset(opt.dataset, dir, true), opt.train_limit);
+  Dataset test = subset(load_dataset(opt.dataset, dir, false), opt.test_limit);
+  if (train.n < opt.batch)
+    CUVAE_FAIL("--batch " << opt.batch << " is larger than the " << train.n << " training images");
+
+  Context ctx(opt.device);
+  log << "device: " << ctx.description();
+  if (!ctx.fallback_reason().empty()) log << " (" << ctx.fallback_reason() << ")";
+  log << "\n";
+
+  const std::string model_path = opt.out + "/model.safetensors";
+  const std::string optim_path = opt.out + "/optim.safetensors";
+  VaeConfig cfg;
+  cfg.channels = train.c;
+  cfg.height = train.h;
+  cfg.width = train.w;
+  cfg.latent = opt.latent;
+  cfg.beta = opt.beta;
+  cfg.binarize = opt.binarize;
+  cfg.dataset = opt.dataset;
+
+  std::unique_ptr<ConvVAE> model;
+  Tensor m, v;
+  int start_epoch = 0;
+  int64_t step = 0;
+  uint64_t seed = opt.seed;
+  if (opt.resume) {
+    if (!file_exists(model_path) || !file_exists(optim_path))
+      CUVAE_FAIL("--resume: " << opt.out << " has no model.safetensors and optim.safetensors to resume from");
+    model = load_vae(model_path, ctx.device());
+    const VaeConfig& c = model->config();
+    if (c.latent != cfg.latent || c.beta != cfg.beta || c.channels != cfg.channels || c.height != cfg.height)
+      log << "note: --resume uses the checkpoint's config (latent " << c.latent << ", beta " << c.beta << ")\n";
+    cfg = c;
+    SafetensorsFile of = read_safetensors(optim_path);
+    const int64_t total = model->params().flat_values().numel();
+    m = Tensor::from_vector(of.f32("adam.m", {total}), {total}, ctx.device());
+    v = Tensor::from_vector(of.f32("adam.v", {total}), {total}, ctx.device());
+    try {
+      start_epoch = std::stoi(of.metadata.at("epoch"));
+      step = std::stoll(of.metadata.at("step"));
+      seed = std::stoull(of.metadata.at("seed"));
+    } catch (const std::exception&) {
+      CUVAE_FAIL(optim_path << ": metadata fields epoch, step and seed are missing or not integers");
+    }
+    if (start_epoch >= opt.epochs) {
+      log << opt.out << " already has " << start_epoch << " epochs (--epochs " << opt.epochs << "): nothing to do\n";
+      return {};
+    }
+    log << "resuming " << opt.out << " after epoch " << start_epoch << " (step " << step << ")\n";
+  } else {
+    model = std::make_unique<ConvVAE>(cfg, ctx.device());
+    model->init(seed);
+    const int64_t total = model->params().flat_values().numel();
+    m = Tensor({total}, ctx.device());
+    v = Tensor({total}, ctx.device());
+  }
+  check_data_matches(test, cfg, "test split of '" + opt.dataset + "'");
+
+  ensure_dir(opt.out);
+  {
+    nlohmann::json jc = {{"command", "train-vae"},      {"dataset", opt.dataset}, {"data", dir},
+                         {"epochs", opt.epochs},        {"batch", opt.batch},     {"latent", cfg.latent},
+                         {"beta", cfg.beta},            {"lr", opt.lr},           {"seed", seed},
+                         {"binarize", cfg.binarize},    {"device", ctx.description()},
+                         {"train_images", train.n},     {"test_images", test.n},  {"model", cfg.to_json()},
+                         {"parameters", model->params().count()}};
+    write_file_atomic(opt.out + "/config.json", jc.dump(2) + "\n");
+  }
+  MetricsCsv metrics(opt.out + "/metrics.csv",
+                     {"epoch", "train_loss", "test_recon", "test_kl", "test_loss", "seconds", "images_per_s"},
+                     opt.resume);
+
+  DeviceData dd(train, ctx.device());
+  const int64_t steps = train.n / opt.batch;  // the last partial batch is dropped
+  Tensor x({opt.batch, cfg.channels, cfg.height, cfg.width}, ctx.device());
+  Tensor monitor({kMonitorSize}, ctx.device());
+  AdamConfig ac;
+  ac.lr = opt.lr;
+  log << "training ConvVAE (latent " << cfg.latent << ", beta " << cfg.beta << ", "
+      << model->params().count() << " parameters) on " << train.n << " " << opt.dataset
+      << " images, batch " << opt.batch << ", " << steps << " steps/epoch\n";
+
+  std::vector<VaeEpochRecord> records;
+  const int sync_every = ctx.is_cuda() ? 50 : 5;
+  for (int epoch = start_epoch; epoch < opt.epochs; ++epoch) {
+    dd.set_order(shuffled_order(train.n, seed, epoch));
+    monitor.zero(ctx.stream());
+    ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(opt.epochs), steps, opt.progress);
+    const auto t0 = std::chrono::steady_clock::now();
+    double mean_loss = 0;
+    for (int64_t s = 0; s < steps; ++s, ++step) {
+      dd.gather(ctx, s * opt.batch, x);
+      model->forward(ctx, x, true, seed, 2 * static_cast<uint64_t>(step));
+      model->loss(ctx, x, true, seed, 2 * static_cast<uint64_t>(step) + 1);
+      model->backward(ctx);
+      ac.step = step + 1;
+      adam_step(ctx, model->params().flat_values(), model->params().flat_grads(), m, v, ac);
+      loss_monitor(ctx, model->loss_value(), monitor, step);
+      if ((s + 1) % sync_every == 0 || s + 1 == steps) {
+        const std::vector<float> mon = monitor.to_vector();
+        if (mon[2] != 0.0f) {
+          const int64_t bad = static_cast<int64_t>(mon[2]) - 1;
+          bar.finish("stopped");
+          std::ostringstream os;
+          os << "the training loss became non-finite (NaN or Inf) at step " << bad << " (epoch " << epoch + 1
+             << "); stopping. ";
+          if (epoch > start_epoch || opt.resume || file_exists(model_path))
+            os << "The last good checkpoint is kept in " << model_path;
+          else
+            os << "No checkpoint was written; try a smaller --lr";
+          CUVAE_FAIL(os.str());
+        }
+        mean_loss = mon[1] > 0 ? mon[0] / mon[1] : 0.0;
+        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        bar.update(s + 1, "loss " + fmt(mean_loss) + "  " + fmt((s + 1) * opt.batch / std::max(el, 1e-9), 0) + " img/s");
+      }
+    }
+    ctx.synchronize();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    bar.finish("loss " + fmt(mean_loss) + "  " + fmt(steps * opt.batch / secs, 0) + " img/s");
+    VaeEval e = evaluate_vae(ctx, *model, test);
+    VaeEpochRecord r{epoch + 1, mean_loss, e.recon, e.kl, e.loss, secs, steps * opt.batch / secs};
+    records.push_back(r);
+    if (!std::isfinite(e.loss))
+      CUVAE_FAIL("the test loss after epoch " << epoch + 1 << " is not finite; stopping. The last good checkpoint is kept in " << model_path);
+    metrics.append({double(r.epoch), r.train_loss, r.test_recon, r.test_kl, r.test_loss, r.seconds, r.images_per_s});
+    save_params(model_path, model->params(), cfg.to_json());
+    {
+      SafetensorsWriter w;
+      w.add_f32("adam.m", m);
+      w.add_f32("adam.v", v);
+      w.set_metadata("format", "cuvae-optim");
+      w.set_metadata("optimizer", "Adam");
+      w.set_metadata("epoch", std::to_string(epoch + 1));
+      w.set_metadata("step", std::to_string(step));
+      w.set_metadata("seed", std::to_string(seed));
+      w.set_metadata("lr", fmt(opt.lr, 8));
+      w.write(optim_path);
+    }
+    log << "epoch " << epoch + 1 << ": train loss " << fmt(mean_loss) << ", test recon " << fmt(e.recon)
+        << " + KL " << fmt(e.kl) << " = " << fmt(e.loss) << " nats/image (" << fmt(secs, 1) << " s, "
+        << fmt(r.images_per_s, 0) << " img/s)\n";
+  }
+  if (opt.images) {
+    for (const std::string& p : write_vae_images(ctx, *model, test, opt.out, seed, opt.scale))
+      log << "wrote " << p << "\n";
+  }
+  log << "run folder: " << opt.out << " (model.safetensors, optim.safetensors, metrics.csv, config.json)\n";
+  return records;
+}
+
+}  // namespace cuvae

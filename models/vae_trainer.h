@@ -1,0 +1,72 @@
+// Training and evaluation of a ConvVAE: the `cuvae train-vae` and `cuvae eval-vae` jobs.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "host/context.h"
+#include "host/dataset.h"
+#include "models/conv_vae.h"
+
+namespace cuvae {
+
+/// Everything `cuvae train-vae` takes.
+struct VaeTrainOptions {
+  std::string dataset = "mnist";  ///< mnist | fashion-mnist | cifar10
+  std::string data_dir;           ///< empty: default_data_dir(dataset)
+  std::string out = "runs/vae";   ///< run folder
+  int epochs = 10;                ///< total epochs (with --resume: up to this many in all)
+  int batch = 128;
+  int64_t latent = 32;
+  float beta = 1.0f;
+  float lr = 1e-3f;
+  uint64_t seed = 0;
+  DeviceRequest device = DeviceRequest::Auto;
+  bool resume = false;
+  bool binarize = false;
+  int64_t train_limit = 0;  ///< use only the first N training images (0 = all)
+  int64_t test_limit = 0;   ///< evaluate on the first N test images (0 = all)
+  int scale = 1;            ///< PNG enlargement factor (images are drawn at model resolution × scale)
+  bool progress = true;     ///< progress bar on stderr
+  bool images = true;       ///< write samples/reconstructions/traversal PNGs at the end
+};
+
+/// One row of metrics.csv. Losses in nats per image.
+struct VaeEpochRecord {
+  int epoch = 0;
+  double train_loss = 0;   ///< mean batch loss (recon + β·KL) over the epoch's steps
+  double test_recon = 0;   ///< test-set mean reconstruction term, z = μ
+  double test_kl = 0;      ///< test-set mean KL term
+  double test_loss = 0;    ///< test_recon + β·test_kl
+  double seconds = 0;      ///< wall time of the epoch's training steps
+  double images_per_s = 0; ///< training throughput
+};
+
+/// Test-set means, in nats per image, with z = μ (no sampling).
+struct VaeEval {
+  double recon = 0, kl = 0, loss = 0;
+  int64_t n = 0;
+};
+
+/// Evaluates `model` on the first `limit` images of `data` (0 = all) in batches of `batch`.
+/// Throws cuvae::Error if the data's image shape differs from the model's.
+VaeEval evaluate_vae(Context& ctx, ConvVAE& model, const Dataset& data, int64_t batch = 500,
+                     int64_t limit = 0);
+
+/// Trains a ConvVAE as `opt` says, writing into opt.out: config.json, metrics.csv (one row
+/// per epoch), model.safetensors and optim.safetensors after every epoch, and at the end
+/// samples.png, reconstructions.png and traversal.png. Progress and a summary go to `log`.
+/// Returns the epochs run. Throws cuvae::Error on bad options or data, and when the loss
+/// becomes non-finite (naming the step; the last good checkpoint is kept).
+std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& log);
+
+/// Writes samples.png (8×8 decoded prior samples), reconstructions.png (test images above
+/// their reconstructions, 8 per row) and traversal.png (rows: the 10 latent dimensions
+/// with the largest mean KL on `test`; columns: that dimension at −3…+3 with the others
+/// at the first test image's μ) into `dir`. Returns the paths written.
+std::vector<std::string> write_vae_images(Context& ctx, ConvVAE& model, const Dataset& test,
+                                          const std::string& dir, uint64_t seed, int scale);
+
+}  // namespace cuvae
