@@ -1,0 +1,104 @@
+#include "host/fs.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include "host/check.h"
+
+namespace cuvae {
+
+namespace {
+
+// Closes a descriptor on scope exit unless released.
+struct FdGuard {
+  int fd = -1;
+  ~FdGuard() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  CUVAE_CHECK(!path.empty(), "write_file_atomic: empty path");
+  const std::string tmp = path + ".tmp." + std::to_string(static_cast<long>(::getpid()));
+  FdGuard g;
+  g.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (g.fd < 0) CUVAE_FAIL("cannot write " << path << ": " << std::strerror(errno));
+  auto fail = [&](const char* what) {
+    const int err = errno;
+    if (g.fd >= 0) ::close(g.fd);
+    g.fd = -1;
+    ::unlink(tmp.c_str());
+    CUVAE_FAIL("cannot write " << path << ": " << what << ": " << std::strerror(err));
+  };
+  const char* p = bytes.data();
+  size_t left = bytes.size();
+  while (left > 0) {
+    const ssize_t w = ::write(g.fd, p, left);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      fail("write");
+    }
+    p += w;
+    left -= static_cast<size_t>(w);
+  }
+  if (::fsync(g.fd) != 0) fail("fsync");
+  const int fd = g.fd;
+  g.fd = -1;
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    CUVAE_FAIL("cannot write " << path << ": close: " << std::strerror(err));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    CUVAE_FAIL("cannot write " << path << ": rename: " << std::strerror(err));
+  }
+}
+
+std::string read_file(const std::string& path) {
+  FdGuard g;
+  g.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (g.fd < 0) CUVAE_FAIL("cannot open " << path << ": " << std::strerror(errno));
+  struct stat st {};
+  if (::fstat(g.fd, &st) == 0 && S_ISDIR(st.st_mode))
+    CUVAE_FAIL("cannot open " << path << ": " << std::strerror(EISDIR));
+  std::string out;
+  if (st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t r = ::read(g.fd, buf, sizeof buf);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      CUVAE_FAIL("cannot read " << path << ": " << std::strerror(errno));
+    }
+    if (r == 0) break;
+    out.append(buf, static_cast<size_t>(r));
+  }
+  return out;
+}
+
+void ensure_dir(const std::string& dir) {
+  CUVAE_CHECK(!dir.empty(), "ensure_dir: empty folder name");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) CUVAE_FAIL("cannot create folder " << dir << ": " << ec.message());
+  if (!std::filesystem::is_directory(dir, ec))
+    CUVAE_FAIL("cannot create folder " << dir << ": exists and is not a folder");
+}
+
+bool file_exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec);
+}
+
+}  // namespace cuvae

@@ -1,0 +1,25 @@
+// Small file-system helpers: atomic writes, whole-file reads, folder creation.
+#pragma once
+
+#include <string>
+
+namespace cuvae {
+
+/// Writes `bytes` to `path` so that `path` holds either its old contents or all of the
+/// new ones, never a partial file: writes `<path>.tmp.<pid>` in the same folder, flushes
+/// it to disk (fsync), closes it and renames it over `path`. On any failure the temporary
+/// file is removed and cuvae::Error is thrown naming `path` and the reason (strerror).
+void write_file_atomic(const std::string& path, const std::string& bytes);
+
+/// The whole contents of `path` as bytes. Throws cuvae::Error
+/// "cannot open <path>: <strerror>" (or "cannot read <path>: ...") on failure.
+std::string read_file(const std::string& path);
+
+/// Creates `dir` and any missing parents (like `mkdir -p`); an existing folder is fine.
+/// Throws cuvae::Error naming `dir` if it cannot be created or exists as a non-folder.
+void ensure_dir(const std::string& dir);
+
+/// True when `path` names an existing regular file (or a link to one). Never throws.
+bool file_exists(const std::string& path);
+
+}  // namespace cuvae

@@ -1,0 +1,307 @@
+// PNG grids, the metrics CSV, the progress bar and the file helpers.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "host/check.h"
+#include "host/fs.h"
+#include "host/image.h"
+#include "host/metrics.h"
+#include "host/tensor.h"
+#include "tests/temp_dir.h"
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wpedantic"
+#endif
+#define STB_IMAGE_STATIC
+#define STBI_ONLY_PNG
+#define STB_IMAGE_IMPLEMENTATION
+#include <stb_image.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+using namespace cuvae;
+using cuvae::testing::ScopedTempDir;
+
+namespace {
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "threw a non-cuvae exception: " << e.what();
+    return "";
+  }
+  ADD_FAILURE() << "no cuvae::Error thrown";
+  return "";
+}
+
+#define EXPECT_CONTAINS(hay, needle)                                                   \
+  EXPECT_NE(std::string(hay).find(needle), std::string::npos)                          \
+      << "message: '" << (hay) << "'\n does not contain: '" << (needle) << "'"
+
+uint32_t be32_at(const std::string& s, size_t off) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data() + off);
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+// A decoded PNG: width, height, channels and packed pixels.
+struct Png {
+  int w = 0, h = 0, c = 0;
+  std::vector<uint8_t> px;
+  int at(int x, int y, int ch = 0) const { return px[(static_cast<size_t>(y) * w + x) * c + ch]; }
+};
+
+Png decode(const std::string& bytes) {
+  Png p;
+  unsigned char* data =
+      stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
+                            static_cast<int>(bytes.size()), &p.w, &p.h, &p.c, 0);
+  if (!data) {
+    ADD_FAILURE() << "PNG does not decode: " << stbi_failure_reason();
+    return p;
+  }
+  p.px.assign(data, data + static_cast<size_t>(p.w) * p.h * p.c);
+  stbi_image_free(data);
+  return p;
+}
+
+}  // namespace
+
+// ---- PNG grids ---------------------------------------------------------------------------
+
+TEST(PngGrid, TwoGreyImagesSideBySide) {
+  ScopedTempDir dir;
+  // Image 0: [[0, 1], [0.5, -3]] (clamped), image 1: all 0.25.
+  const std::vector<float> img = {0.0f, 1.0f, 0.5f, -3.0f, 0.25f, 0.25f, 0.25f, 0.25f};
+  const std::string path = dir.file("grid.png");
+  write_png_grid(path, img.data(), 2, 1, 2, 2, /*cols=*/2, /*pad=*/2, /*scale=*/1);
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"grid.png"});  // no .tmp left behind
+
+  const std::string png = read_file(path);
+  ASSERT_GE(png.size(), 33u);
+  EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  EXPECT_EQ(png.substr(12, 4), "IHDR");
+  EXPECT_EQ(be32_at(png, 16), 6u);  // 2 tiles of 2 + 2 pad
+  EXPECT_EQ(be32_at(png, 20), 2u);
+  EXPECT_EQ(static_cast<int>(png[24]), 8);  // bit depth
+  EXPECT_EQ(static_cast<int>(png[25]), 0);  // greyscale
+
+  const Png p = decode(png);
+  ASSERT_EQ(p.w, 6);
+  ASSERT_EQ(p.h, 2);
+  ASSERT_EQ(p.c, 1);
+  const std::vector<uint8_t> want = {0,   255, 255, 255, 64, 64,   // row 0
+                                     128, 0,   255, 255, 64, 64};  // row 1
+  EXPECT_EQ(p.px, want);
+}
+
+TEST(PngGrid, ScaleRowsAndRgb) {
+  ScopedTempDir dir;
+  // 3 RGB images of 1×1: red, green, blue; 2 columns → 2 rows, last tile empty (white).
+  const std::vector<float> img = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+  Tensor t = Tensor::from_vector(img, {3, 3, 1, 1});
+  const std::string path = dir.file("rgb.png");
+  write_png_grid(path, t, /*cols=*/2, /*pad=*/1, /*scale=*/3);
+  const std::string png = read_file(path);
+  EXPECT_EQ(be32_at(png, 16), 7u);  // 2·3 + 1
+  EXPECT_EQ(be32_at(png, 20), 7u);
+  EXPECT_EQ(static_cast<int>(png[25]), 2);  // RGB
+  const Png p = decode(png);
+  ASSERT_EQ(p.c, 3);
+  for (int y = 0; y < 3; ++y)
+    for (int x = 0; x < 3; ++x) {
+      EXPECT_EQ(p.at(x, y, 0), 255);  // red tile, top left
+      EXPECT_EQ(p.at(x, y, 1), 0);
+      EXPECT_EQ(p.at(x + 4, y, 1), 255);  // green tile, top right
+      EXPECT_EQ(p.at(x + 4, y, 0), 0);
+      EXPECT_EQ(p.at(x, y + 4, 2), 255);  // blue tile, bottom left
+      EXPECT_EQ(p.at(x, y + 4, 0), 0);
+      EXPECT_EQ(p.at(x + 4, y + 4, 1), 255);  // no fourth image: white
+    }
+  EXPECT_EQ(p.at(3, 0, 1), 255);  // padding column is white
+  EXPECT_EQ(p.at(0, 3, 2), 255);  // padding row is white
+
+  // More columns than images: the grid is only as wide as the images.
+  const GridSize g = png_grid_size(3, 28, 28, 10, 2, 2);
+  EXPECT_EQ(g.width, 3 * 56 + 2 * 2);
+  EXPECT_EQ(g.height, 56);
+  const GridSize g2 = png_grid_size(64, 28, 28, 8, 2, 1);
+  EXPECT_EQ(g2.width, 8 * 28 + 7 * 2);
+  EXPECT_EQ(g2.height, 8 * 28 + 7 * 2);
+}
+
+TEST(PngGrid, BadInputAndMissingFolder) {
+  ScopedTempDir dir;
+  const std::vector<float> img(8, 0.5f);
+  const std::string bad = dir.file("no/such/folder/x.png");
+  EXPECT_CONTAINS(error_of([&] { write_png_grid(bad, img.data(), 2, 1, 2, 2, 2); }), bad);
+  EXPECT_TRUE(dir.entries().empty());
+  EXPECT_FALSE(std::filesystem::exists(dir.file("no")));
+
+  const std::string p = dir.file("x.png");
+  EXPECT_CONTAINS(error_of([&] { write_png_grid(p, img.data(), 2, 2, 2, 1, 2); }),
+                  "needs 1 (grey) or 3 (RGB) channels, got 2");
+  EXPECT_CONTAINS(error_of([&] { write_png_grid(p, img.data(), 0, 1, 2, 2, 2); }), p + ": ");
+  EXPECT_CONTAINS(error_of([&] { write_png_grid(p, img.data(), 2, 1, 2, 2, 0); }), "cols must be > 0");
+  EXPECT_CONTAINS(error_of([&] { write_png_grid(p, img.data(), 2, 1, 2, 2, 2, 2, 100000); }),
+                  "exceeds 32768");
+  Tensor t({2, 8});
+  EXPECT_CONTAINS(error_of([&] { write_png_grid(p, t, 2); }), "needs a tensor [n, c, h, w], got [2, 8]");
+  EXPECT_TRUE(dir.entries().empty());
+}
+
+// ---- MetricsCsv ------------------------------------------------------------------------
+
+TEST(MetricsCsv, HeaderAndRows) {
+  ScopedTempDir dir;
+  const std::string path = dir.file("metrics.csv");
+  {
+    MetricsCsv m(path, {"epoch", "loss", "kl"}, false);
+    EXPECT_EQ(read_file(path), "epoch,loss,kl\n");
+    m.append({1, 102.345678901, 0.5});
+    m.append({2, 98.25, 1e-7});
+    EXPECT_EQ(m.rows(), 2);
+    EXPECT_CONTAINS(error_of([&] { m.append({3, 1}); }), "row has 2 values, expected 3");
+  }
+  EXPECT_EQ(read_file(path), "epoch,loss,kl\n1,102.345679,0.5\n2,98.25,1e-07\n");
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"metrics.csv"});
+
+  // Resume keeps the rows and appends after them.
+  {
+    MetricsCsv m(path, {"epoch", "loss", "kl"}, true);
+    EXPECT_EQ(m.rows(), 2);
+    m.append({3, std::nan(""), -INFINITY});
+  }
+  EXPECT_EQ(read_file(path), "epoch,loss,kl\n1,102.345679,0.5\n2,98.25,1e-07\n3,nan,-inf\n");
+
+  // Without resume the file starts over.
+  MetricsCsv fresh(path, {"epoch", "loss", "kl"}, false);
+  EXPECT_EQ(fresh.rows(), 0);
+  EXPECT_EQ(read_file(path), "epoch,loss,kl\n");
+}
+
+TEST(MetricsCsv, ResumeChecksHeader) {
+  ScopedTempDir dir;
+  const std::string path = dir.file("metrics.csv");
+  { MetricsCsv m(path, {"epoch", "loss"}, false); m.append({1, 2.5}); }
+  const std::string msg = error_of([&] { MetricsCsv m(path, {"epoch", "recon"}, true); });
+  EXPECT_EQ(msg.rfind(path + ": header 'epoch,loss' does not match the expected 'epoch,recon'", 0), 0u) << msg;
+  EXPECT_EQ(read_file(path), "epoch,loss\n1,2.5\n");  // untouched
+
+  write_file_atomic(path, "epoch,loss\n1,2,3\n");
+  EXPECT_CONTAINS(error_of([&] { MetricsCsv m(path, {"epoch", "loss"}, true); }),
+                  "line 2 has 3 fields, expected 2");
+  // Resume without a file creates it.
+  MetricsCsv m(dir.file("new.csv"), {"a"}, true);
+  EXPECT_EQ(read_file(dir.file("new.csv")), "a\n");
+  EXPECT_CONTAINS(error_of([&] { MetricsCsv bad(dir.file("b.csv"), {"a,b"}, false); }), "bad column name 'a,b'");
+}
+
+TEST(MetricsCsv, NumberFormat) {
+  EXPECT_EQ(format_metric(3), "3");
+  EXPECT_EQ(format_metric(-12), "-12");
+  EXPECT_EQ(format_metric(0.1), "0.1");
+  EXPECT_EQ(format_metric(1.0 / 3.0), "0.333333333");
+  EXPECT_EQ(format_metric(1e20), "1e+20");
+}
+
+// ---- durations and the progress bar ---------------------------------------------------
+
+TEST(Progress, FormatDuration) {
+  EXPECT_EQ(format_duration(0), "0:00");
+  EXPECT_EQ(format_duration(5.9), "0:05");
+  EXPECT_EQ(format_duration(65), "1:05");
+  EXPECT_EQ(format_duration(3599), "59:59");
+  EXPECT_EQ(format_duration(3723), "1:02:03");
+  EXPECT_EQ(format_duration(-1), "?:??");
+  EXPECT_EQ(format_duration(std::nan("")), "?:??");
+}
+
+TEST(Progress, NonTerminalPrintsTenPercentSteps) {
+  std::FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  {
+    ProgressBar bar("epoch 1", 100, true, f);
+    for (int i = 1; i <= 100; ++i) bar.update(i, "loss 1.5");
+    bar.finish("loss 1.25");
+    bar.update(100);  // ignored after finish
+  }
+  std::rewind(f);
+  std::string out;
+  char buf[4096];
+  size_t r;
+  while ((r = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, r);
+  std::fclose(f);
+  std::vector<std::string> lines;
+  size_t start = 0;
+  for (size_t i = 0; i < out.size(); ++i)
+    if (out[i] == '\n') {
+      lines.push_back(out.substr(start, i - start));
+      start = i + 1;
+    }
+  EXPECT_EQ(start, out.size());  // ends with a newline
+  ASSERT_EQ(lines.size(), 10u);   // 10%..90% and the final line
+  EXPECT_EQ(lines[0].rfind("epoch 1 [##......................] 10/100  10%  loss 1.5  elapsed 0:00  ETA 0:00", 0), 0u)
+      << lines[0];
+  EXPECT_EQ(lines[8].rfind("epoch 1 [#####################...] 90/100  90%", 0), 0u) << lines[8];
+  EXPECT_EQ(lines[9], "epoch 1 [########################] 100/100 100%  loss 1.25  elapsed 0:00");
+  EXPECT_EQ(out.find('\r'), std::string::npos);
+}
+
+TEST(Progress, DisabledPrintsNothing) {
+  std::FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  {
+    ProgressBar bar("x", 10, false, f);
+    bar.update(5);
+    bar.finish();
+  }
+  EXPECT_EQ(std::ftell(f), 0L);
+  std::fclose(f);
+}
+
+// ---- fs ----------------------------------------------------------------------------------
+
+TEST(Fs, AtomicWriteReadEnsureDir) {
+  ScopedTempDir dir;
+  const std::string sub = dir.file("a/b/c");
+  ensure_dir(sub);
+  ensure_dir(sub);  // idempotent
+  EXPECT_TRUE(std::filesystem::is_directory(sub));
+  const std::string p = sub + "/f.bin";
+  EXPECT_FALSE(file_exists(p));
+  std::string bytes("x\0y", 3);
+  write_file_atomic(p, bytes);
+  EXPECT_TRUE(file_exists(p));
+  EXPECT_FALSE(file_exists(sub));  // a folder is not a file
+  EXPECT_EQ(read_file(p), bytes);
+  write_file_atomic(p, "second");
+  EXPECT_EQ(read_file(p), "second");
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(sub)) names.push_back(e.path().filename().string());
+  EXPECT_EQ(names, std::vector<std::string>{"f.bin"});
+
+  const std::string missing = dir.file("nope/f.bin");
+  EXPECT_EQ(error_of([&] { read_file(missing); }), "cannot open " + missing + ": No such file or directory");
+  EXPECT_CONTAINS(error_of([&] { write_file_atomic(missing, "x"); }), "cannot write " + missing);
+  // Renaming over a folder fails: the temporary file is removed and the folder kept.
+  EXPECT_CONTAINS(error_of([&] { write_file_atomic(sub, "x"); }), "cannot write " + sub + ": rename");
+  EXPECT_EQ(std::vector<std::string>(dir.entries()), std::vector<std::string>{"a"});
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.file("a/b")),
+                          std::filesystem::directory_iterator()), 1);
+  EXPECT_CONTAINS(error_of([&] { ensure_dir(p); }), "cannot create folder " + p);
+}
