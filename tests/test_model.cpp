@@ -1,0 +1,277 @@
+// ConvVAE and its trainer on the CPU: parameter names and shapes as in PyTorch, checkpoint
+// round trips and rejection, one training step lowering the loss, exact --resume, NaN stop.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "host/check.h"
+#include "host/fs.h"
+#include "host/safetensors.h"
+#include "kernels/adam.h"
+#include "models/checkpoint.h"
+#include "models/conv_vae.h"
+#include "models/vae_trainer.h"
+#include "temp_dir.h"
+#include "test_util.h"
+
+using namespace cuvae;
+
+namespace {
+
+void put_be32(std::string& s, uint32_t v) {
+  for (int i = 3; i >= 0; --i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+// Writes a small synthetic MNIST-like IDX pair: class k is a bright horizontal bar at row 2k+4.
+void write_synthetic_idx(const std::string& dir, const std::string& prefix, int n, uint32_t seed) {
+  std::string img, lab;
+  put_be32(img, 0x803); put_be32(img, static_cast<uint32_t>(n)); put_be32(img, 28); put_be32(img, 28);
+  put_be32(lab, 0x801); put_be32(lab, static_cast<uint32_t>(n));
+  std::mt19937 g(seed);
+  for (int i = 0; i < n; ++i) {
+    const int k = static_cast<int>(g() % 10);
+    lab.push_back(static_cast<char>(k));
+    for (int r = 0; r < 28; ++r)
+      for (int c = 0; c < 28; ++c) {
+        int v = (r >= 2 * k + 4 && r < 2 * k + 7 && c > 3 && c < 24) ? 220 : 0;
+        v += static_cast<int>(g() % 20);
+        img.push_back(static_cast<char>(std::min(v, 255)));
+      }
+  }
+  write_file_atomic(dir + "/" + prefix + "-images-idx3-ubyte", img);
+  write_file_atomic(dir + "/" + prefix + "-labels-idx1-ubyte", lab);
+}
+
+VaeTrainOptions small_options(const std::string& data, const std::string& out) {
+  VaeTrainOptions o;
+  o.dataset = "mnist";
+  o.data_dir = data;
+  o.out = out;
+  o.epochs = 2;
+  o.batch = 32;
+  o.latent = 8;
+  o.seed = 3;
+  o.device = DeviceRequest::CPU;
+  o.progress = false;
+  return o;
+}
+
+}  // namespace
+
+TEST(ConvVAE, ParameterNamesAndShapesMatchPyTorch) {
+  VaeConfig c;
+  ConvVAE m(c, Device::CPU);
+  std::ostringstream os;
+  for (const ParamInfo& p : m.params().params()) {
+    os << p.name << "[";
+    for (size_t i = 0; i < p.shape.size(); ++i) os << (i ? "," : "") << p.shape[i];
+    os << "] ";
+  }
+  EXPECT_EQ(os.str(),
+            "enc.conv1.weight[32,1,4,4] enc.conv1.bias[32] enc.conv2.weight[64,32,4,4] enc.conv2.bias[64] "
+            "enc.fc.weight[256,3136] enc.fc.bias[256] enc.mu.weight[32,256] enc.mu.bias[32] "
+            "enc.logvar.weight[32,256] enc.logvar.bias[32] dec.fc1.weight[256,32] dec.fc1.bias[256] "
+            "dec.fc2.weight[3136,256] dec.fc2.bias[3136] dec.deconv1.weight[64,32,4,4] dec.deconv1.bias[32] "
+            "dec.deconv2.weight[32,1,4,4] dec.deconv2.bias[1] ");
+  // PyTorch's parameter count for the same module.
+  EXPECT_EQ(m.params().count(), 1700609);
+  VaeConfig rgb;
+  rgb.channels = 3; rgb.height = 32; rgb.width = 32;
+  ConvVAE m3(rgb, Device::CPU);
+  EXPECT_EQ(m3.params().params()[4].shape, (std::vector<int64_t>{256, 64 * 8 * 8}));
+}
+
+TEST(ConvVAE, RejectsBadConfigAndInput) {
+  VaeConfig c;
+  c.height = 30;
+  EXPECT_THROW(ConvVAE(c, Device::CPU), Error);
+  VaeConfig ok;
+  ConvVAE m(ok, Device::CPU);
+  Context ctx(DeviceRequest::CPU);
+  Tensor x({2, 1, 32, 32});
+  EXPECT_THROW(m.encode(ctx, x), Error);
+}
+
+TEST(ConvVAE, KLIsZeroAtInitialisationOnlyApproximatelyAndLossMatchesTerms) {
+  Context ctx(DeviceRequest::CPU);
+  VaeConfig c;
+  c.beta = 2.0f;
+  ConvVAE m(c, Device::CPU);
+  m.init(1);
+  Tensor x = Tensor::from_vector(test::random_values(4 * 784, 0, 1, 7), {4, 1, 28, 28});
+  m.forward(ctx, x, true, 1, 0);
+  m.loss(ctx, x, true, 1, 1);
+  std::vector<float> r = m.recon().to_vector(), k = m.kl().to_vector();
+  double want = 0;
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_GT(r[i], 400.0f);  // ~784·ln2 = 543 nats for logits near 0
+    EXPECT_LT(r[i], 700.0f);
+    EXPECT_GE(k[i], 0.0f);
+    want += (r[i] + 2.0 * k[i]) / 4.0;
+  }
+  EXPECT_NEAR(m.loss_value().to_vector()[0], want, 1e-3);
+}
+
+TEST(ConvVAE, GradientStepLowersTheLossOnTheSameBatch) {
+  Context ctx(DeviceRequest::CPU);
+  ConvVAE m(VaeConfig{}, Device::CPU);
+  m.init(2);
+  Tensor x = Tensor::from_vector(test::random_values(16 * 784, 0, 1, 8), {16, 1, 28, 28});
+  Tensor mm({m.params().flat_values().numel()}), vv({m.params().flat_values().numel()});
+  float first = 0, last = 0;
+  for (int s = 0; s < 5; ++s) {
+    m.forward(ctx, x, true, 5, 2 * s);
+    m.loss(ctx, x, true, 5, 2 * s + 1);
+    m.backward(ctx);
+    AdamConfig ac;
+    ac.step = s + 1;
+    adam_step(ctx, m.params().flat_values(), m.params().flat_grads(), mm, vv, ac);
+    if (s == 0) first = m.loss_value().to_vector()[0];
+    last = m.loss_value().to_vector()[0];
+  }
+  EXPECT_LT(last, first - 5.0f) << "first " << first << " last " << last;
+}
+
+TEST(Checkpoint, RoundTripAndRejections) {
+  cuvae::testing::ScopedTempDir tmp;
+  VaeConfig c;
+  c.latent = 8;
+  c.dataset = "mnist";
+  ConvVAE m(c, Device::CPU);
+  m.init(4);
+  const std::string p = tmp.file("model.safetensors");
+  save_params(p, m.params(), c.to_json());
+  auto back = load_vae(p, Device::CPU);
+  EXPECT_EQ(back->config().latent, 8);
+  EXPECT_EQ(back->params().flat_values().to_vector(), m.params().flat_values().to_vector());
+  SafetensorsFile f = read_safetensors(p);
+  EXPECT_EQ(f.metadata.at("format"), "pt");
+
+  // Same tensors, but the config claims latent 16: shapes no longer match.
+  {
+    SafetensorsWriter w;
+    for (const auto& kv : f.tensors) w.add(kv.first, kv.second.dtype, kv.second.shape, kv.second.bytes.data(), kv.second.bytes.size());
+    VaeConfig c16 = c;
+    c16.latent = 16;
+    w.set_metadata("config", c16.to_json().dump());
+    w.write(tmp.file("wrong.safetensors"));
+    try {
+      load_vae(tmp.file("wrong.safetensors"), Device::CPU);
+      FAIL() << "expected a shape error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("enc.mu.weight"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("wrong.safetensors"), std::string::npos) << e.what();
+    }
+  }
+  // A classifier-style config is refused by name.
+  {
+    SafetensorsWriter w;
+    w.add_f32("fc.weight", {2, 2}, {1, 2, 3, 4});
+    w.set_metadata("config", R"({"model":"ResNet18"})");
+    w.write(tmp.file("resnet.safetensors"));
+    try {
+      load_vae(tmp.file("resnet.safetensors"), Device::CPU);
+      FAIL() << "expected a model-type error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("ResNet18"), std::string::npos) << e.what();
+    }
+  }
+  // Damaged: truncated file.
+  const std::string bytes = read_file(p);
+  write_file_atomic(tmp.file("cut.safetensors"), bytes.substr(0, bytes.size() / 2));
+  EXPECT_THROW(load_vae(tmp.file("cut.safetensors"), Device::CPU), Error);
+  EXPECT_THROW(load_vae(tmp.file("missing.safetensors"), Device::CPU), Error);
+}
+
+TEST(Trainer, WritesRunFolderAndResumesExactly) {
+  cuvae::testing::ScopedTempDir tmp;
+  write_synthetic_idx(tmp.path(), "train", 256, 1);
+  write_synthetic_idx(tmp.path(), "t10k", 64, 2);
+  std::ostringstream log;
+  // Two epochs straight through.
+  VaeTrainOptions a = small_options(tmp.path(), tmp.file("a"));
+  std::vector<VaeEpochRecord> ra = train_vae(a, log);
+  ASSERT_EQ(ra.size(), 2u);
+  EXPECT_LT(ra[1].test_loss, ra[0].test_loss);
+  for (const char* f : {"config.json", "metrics.csv", "model.safetensors", "optim.safetensors", "samples.png",
+                        "reconstructions.png", "traversal.png"})
+    EXPECT_TRUE(file_exists(a.out + "/" + f)) << f;
+  std::string csv = read_file(a.out + "/metrics.csv");
+  EXPECT_EQ(csv.rfind("epoch,train_loss,test_recon,test_kl,test_loss", 0), 0u) << csv;
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3);
+  // One epoch, then --resume to two: the same weights, bit for bit.
+  VaeTrainOptions b = small_options(tmp.path(), tmp.file("b"));
+  b.epochs = 1;
+  b.images = false;
+  train_vae(b, log);
+  b.epochs = 2;
+  b.resume = true;
+  std::vector<VaeEpochRecord> rb = train_vae(b, log);
+  ASSERT_EQ(rb.size(), 1u);
+  EXPECT_EQ(rb[0].epoch, 2);
+  EXPECT_EQ(load_vae(a.out + "/model.safetensors", Device::CPU)->params().flat_values().to_vector(),
+            load_vae(b.out + "/model.safetensors", Device::CPU)->params().flat_values().to_vector());
+  EXPECT_DOUBLE_EQ(ra[1].test_loss, rb[0].test_loss);
+  // The resumed table continues the same rows: equal losses, only the timing columns differ.
+  auto losses_only = [](const std::string& t) {
+    std::istringstream in(t);
+    std::string line, out;
+    while (std::getline(in, line)) {
+      size_t cut = 0;
+      for (int k = 0; k < 5 && cut != std::string::npos; ++k) cut = line.find(',', cut + 1);
+      out += line.substr(0, cut) + "\n";
+    }
+    return out;
+  };
+  EXPECT_EQ(losses_only(read_file(b.out + "/metrics.csv")), losses_only(csv));
+}
+
+TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
+  cuvae::testing::ScopedTempDir tmp;
+  write_synthetic_idx(tmp.path(), "train", 256, 1);
+  write_synthetic_idx(tmp.path(), "t10k", 64, 2);
+  std::ostringstream log;
+  VaeTrainOptions o = small_options(tmp.path(), tmp.file("run"));
+  o.epochs = 1;
+  o.images = false;
+  train_vae(o, log);
+  const std::string good = read_file(o.out + "/model.safetensors");
+  const std::string good_csv = read_file(o.out + "/metrics.csv");
+  o.epochs = 3;
+  o.resume = true;
+  o.lr = 1e30f;  // diverges at once
+  try {
+    train_vae(o, log);
+    FAIL() << "expected the run to stop on a non-finite loss";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("non-finite"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("at step "), std::string::npos) << msg;
+    EXPECT_NE(msg.find("model.safetensors"), std::string::npos) << msg;
+  }
+  EXPECT_EQ(read_file(o.out + "/model.safetensors"), good);
+  EXPECT_EQ(read_file(o.out + "/metrics.csv"), good_csv);
+}
+
+TEST(Trainer, BadOptionsAreRejectedBeforeAnythingIsWritten) {
+  cuvae::testing::ScopedTempDir tmp;
+  std::ostringstream log;
+  VaeTrainOptions o = small_options(tmp.path(), tmp.file("run"));
+  o.epochs = 0;
+  EXPECT_THROW(train_vae(o, log), Error);
+  o = small_options(tmp.file("no-such-dir"), tmp.file("run"));
+  try {
+    train_vae(o, log);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no-such-dir"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(file_exists(tmp.file("run")));
+  write_synthetic_idx(tmp.path(), "train", 64, 1);
+  write_synthetic_idx(tmp.path(), "t10k", 16, 2);
+  o = small_options(tmp.path(), tmp.file("run"));
+  o.resume = true;
+  EXPECT_THROW(train_vae(o, log), Error);  // nothing to resume from
+}
