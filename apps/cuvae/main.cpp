@@ -45,6 +45,8 @@ struct DeviceValidator : CLI::Validator {
 int main(int argc, char** argv) {
   CLI::App app{"cuvae: convolutional VAEs on MNIST, FashionMNIST and CIFAR-10, on a GPU or the CPU"};
   app.require_subcommand(1);
+  // A later repetition of a flag overrides an earlier one (scripts/demo relies on this).
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.set_version_flag("--version", "cuvae 0.1.0");
   const DatasetValidator dataset_ok;
   const DeviceValidator device_ok;
