@@ -1,0 +1,69 @@
+#include "kernels/adam.h"
+
+#include <cmath>
+
+#include "host/check.h"
+#include "kernels/dispatch_util.h"
+
+namespace cuvae {
+
+void check_adam_config(const AdamConfig& cfg) {
+  CUVAE_CHECK(cfg.step >= 1, "adam: step count must be >= 1, got " << cfg.step);
+  CUVAE_CHECK(std::isfinite(cfg.lr) && cfg.lr >= 0.0f, "adam: invalid learning rate " << cfg.lr);
+  CUVAE_CHECK(std::isfinite(cfg.eps) && cfg.eps >= 0.0f, "adam: invalid eps " << cfg.eps);
+  CUVAE_CHECK(cfg.beta1 >= 0.0f && cfg.beta1 < 1.0f,
+              "adam: beta1 must be in [0, 1), got " << cfg.beta1);
+  CUVAE_CHECK(cfg.beta2 >= 0.0f && cfg.beta2 < 1.0f,
+              "adam: beta2 must be in [0, 1), got " << cfg.beta2);
+  CUVAE_CHECK(std::isfinite(cfg.weight_decay) && cfg.weight_decay >= 0.0f,
+              "adam: invalid weight_decay " << cfg.weight_decay);
+}
+
+template <typename T>
+void adam_step_cpu(T* param, const T* grad, T* m, T* v, int64_t n, const AdamConfig& cfg) {
+  check_adam_config(cfg);
+  CUVAE_CHECK(n >= 0, "adam_step_cpu: negative size " << n);
+  const double t = static_cast<double>(cfg.step);
+  const double bc1 = 1.0 - std::pow(static_cast<double>(cfg.beta1), t);
+  const double bc2 = 1.0 - std::pow(static_cast<double>(cfg.beta2), t);
+  const T step_size = static_cast<T>(static_cast<double>(cfg.lr) / bc1);
+  const T bc2_sqrt = static_cast<T>(std::sqrt(bc2));
+  const T b1 = cfg.beta1, b2 = cfg.beta2, eps = cfg.eps, wd = cfg.weight_decay;
+  for (int64_t i = 0; i < n; ++i) {
+    T g = grad[i];
+    if (wd != T(0)) g += wd * param[i];
+    m[i] = b1 * m[i] + (T(1) - b1) * g;
+    v[i] = b2 * v[i] + (T(1) - b2) * g * g;
+    const T denom = std::sqrt(v[i]) / bc2_sqrt + eps;
+    param[i] -= step_size * m[i] / denom;
+  }
+}
+
+template void adam_step_cpu<float>(float*, const float*, float*, float*, int64_t,
+                                   const AdamConfig&);
+template void adam_step_cpu<double>(double*, const double*, double*, double*, int64_t,
+                                    const AdamConfig&);
+
+void adam_step(Context& ctx, Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
+               const AdamConfig& cfg) {
+  const char* op = "adam_step";
+  const int64_t n = param.numel();
+  detail::require_numel(grad, n, op, "grad");
+  detail::require_numel(m, n, op, "m");
+  detail::require_numel(v, n, op, "v");
+  detail::require_device(ctx, param, op, "param");
+  detail::require_device(ctx, grad, op, "grad");
+  detail::require_device(ctx, m, op, "m");
+  detail::require_device(ctx, v, op, "v");
+  if (!ctx.is_cuda()) {
+    adam_step_cpu(param.data(), grad.data(), m.data(), v.data(), n, cfg);
+    return;
+  }
+#ifdef CUVAE_HAS_CUDA
+  adam_step_cuda(param.data(), grad.data(), m.data(), v.data(), n, cfg, ctx.stream());
+#else
+  detail::no_cuda_backend(op);
+#endif
+}
+
+}  // namespace cuvae

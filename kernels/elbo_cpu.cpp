@@ -1,0 +1,121 @@
+#include "kernels/elbo.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "host/check.h"
+#include "host/philox.h"
+#include "kernels/dispatch_util.h"
+
+namespace cuvae {
+
+void check_elbo_config(const ElboConfig& cfg) {
+  CUVAE_CHECK(cfg.n >= 1 && cfg.p >= 1 && cfg.d >= 1,
+              "elbo: sizes must be positive, got n=" << cfg.n << " p=" << cfg.p << " d=" << cfg.d);
+  CUVAE_CHECK(std::isfinite(cfg.beta) && cfg.beta >= 0.0f,
+              "elbo: beta must be finite and >= 0, got " << cfg.beta);
+}
+
+template <typename T>
+void elbo_cpu(const T* logits, const T* x, const T* mu, const T* logvar, T* recon, T* kl, T* loss,
+              T* dlogits, T* dmu, T* dlogvar, const ElboConfig& cfg) {
+  check_elbo_config(cfg);
+  CUVAE_CHECK(loss != nullptr, "elbo_cpu: loss must not be null");
+  const int64_t n = cfg.n, p = cfg.p, d = cfg.d;
+  const T beta = static_cast<T>(cfg.beta);
+  const T inv_n = T(1) / static_cast<T>(n);
+  double total = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    double rec = 0.0;
+    for (int64_t j = 0; j < p; ++j) {
+      const int64_t k = i * p + j;
+      const T l = logits[k];
+      T t = x[k];
+      if (cfg.binarize) {
+        const float u = philox_uniform_at(cfg.seed, cfg.offset, static_cast<uint64_t>(k));
+        t = static_cast<T>(u) < x[k] ? T(1) : T(0);
+      }
+      rec += static_cast<double>(std::max(l, T(0)) - l * t + std::log1p(std::exp(-std::abs(l))));
+      if (dlogits != nullptr) {
+        const T sig = l >= T(0) ? T(1) / (T(1) + std::exp(-l)) : std::exp(l) / (T(1) + std::exp(l));
+        dlogits[k] = (sig - t) * inv_n;
+      }
+    }
+    double kli = 0.0;
+    for (int64_t k = i * d; k < (i + 1) * d; ++k) {
+      const T m = mu[k], lv = logvar[k];
+      const T var = std::exp(lv);
+      kli += static_cast<double>(m * m + var - T(1) - lv);
+      if (dmu != nullptr) dmu[k] = beta * m * inv_n;
+      if (dlogvar != nullptr) dlogvar[k] = beta * T(0.5) * (var - T(1)) * inv_n;
+    }
+    kli *= 0.5;
+    if (recon != nullptr) recon[i] = static_cast<T>(rec);
+    if (kl != nullptr) kl[i] = static_cast<T>(kli);
+    total += rec + static_cast<double>(cfg.beta) * kli;
+  }
+  loss[0] = static_cast<T>(total / static_cast<double>(n));
+}
+
+template void elbo_cpu<float>(const float*, const float*, const float*, const float*, float*,
+                              float*, float*, float*, float*, float*, const ElboConfig&);
+template void elbo_cpu<double>(const double*, const double*, const double*, const double*, double*,
+                               double*, double*, double*, double*, double*, const ElboConfig&);
+
+void elbo(Context& ctx, const Tensor& logits, const Tensor& x, const Tensor& mu,
+          const Tensor& logvar, Tensor* recon, Tensor* kl, Tensor& loss, Tensor* dlogits,
+          Tensor* dmu, Tensor* dlogvar, const ElboConfig& cfg) {
+  const char* op = "elbo";
+  CUVAE_CHECK(logits.ndim() >= 1 && logits.dim(0) >= 1,
+              "elbo: logits " << logits.shape_str() << " must have a non-empty batch dimension");
+  const int64_t n = logits.dim(0);
+  const int64_t p = logits.numel() / n;
+  const int64_t d = mu.numel() / n;
+  CUVAE_CHECK(cfg.n == 0 || cfg.n == n,
+              "elbo: cfg.n=" << cfg.n << " but logits has " << n << " images");
+  CUVAE_CHECK(cfg.p == 0 || cfg.p == p,
+              "elbo: cfg.p=" << cfg.p << " but logits has " << p << " pixels per image");
+  CUVAE_CHECK(cfg.d == 0 || cfg.d == d,
+              "elbo: cfg.d=" << cfg.d << " but mu has " << d << " latents per image");
+  CUVAE_CHECK(recon != nullptr && kl != nullptr, "elbo: recon and kl outputs are required");
+  detail::require_numel(x, n * p, op, "x");
+  detail::require_numel(mu, n * d, op, "mu");
+  detail::require_numel(logvar, n * d, op, "logvar");
+  detail::require_numel(*recon, n, op, "recon");
+  detail::require_numel(*kl, n, op, "kl");
+  detail::require_numel(loss, 1, op, "loss");
+  if (dlogits != nullptr) detail::require_numel(*dlogits, n * p, op, "dlogits");
+  if (dmu != nullptr) detail::require_numel(*dmu, n * d, op, "dmu");
+  if (dlogvar != nullptr) detail::require_numel(*dlogvar, n * d, op, "dlogvar");
+  detail::require_device(ctx, logits, op, "logits");
+  detail::require_device(ctx, x, op, "x");
+  detail::require_device(ctx, mu, op, "mu");
+  detail::require_device(ctx, logvar, op, "logvar");
+  detail::require_device(ctx, *recon, op, "recon");
+  detail::require_device(ctx, *kl, op, "kl");
+  detail::require_device(ctx, loss, op, "loss");
+  if (dlogits != nullptr) detail::require_device(ctx, *dlogits, op, "dlogits");
+  if (dmu != nullptr) detail::require_device(ctx, *dmu, op, "dmu");
+  if (dlogvar != nullptr) detail::require_device(ctx, *dlogvar, op, "dlogvar");
+
+  ElboConfig c = cfg;
+  c.n = n;
+  c.p = p;
+  c.d = d;
+  float* dl = dlogits != nullptr ? dlogits->data() : nullptr;
+  float* dm = dmu != nullptr ? dmu->data() : nullptr;
+  float* dv = dlogvar != nullptr ? dlogvar->data() : nullptr;
+  if (!ctx.is_cuda()) {
+    elbo_cpu(logits.data(), x.data(), mu.data(), logvar.data(), recon->data(), kl->data(),
+             loss.data(), dl, dm, dv, c);
+    return;
+  }
+#ifdef CUVAE_HAS_CUDA
+  elbo_cuda(logits.data(), x.data(), mu.data(), logvar.data(), recon->data(), kl->data(),
+            loss.data(), dl, dm, dv, c, ctx.stream());
+#else
+  detail::no_cuda_backend(op);
+#endif
+}
+
+}  // namespace cuvae

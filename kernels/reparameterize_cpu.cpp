@@ -1,0 +1,121 @@
+#include "kernels/reparameterize.h"
+
+#include <cmath>
+
+#include "host/check.h"
+#include "host/philox.h"
+#include "kernels/dispatch_util.h"
+
+namespace cuvae {
+
+template <typename T>
+void reparameterize_forward_cpu(const T* mu, const T* logvar, T* eps, T* z, int64_t n,
+                                uint64_t seed, uint64_t offset) {
+  CUVAE_CHECK(n >= 0, "reparameterize_forward: negative size " << n);
+  for (int64_t i = 0; i < n; ++i) {
+    const T e = static_cast<T>(philox_normal(seed, offset, static_cast<uint64_t>(i)));
+    const T sigma = std::exp(T(0.5) * logvar[i]);
+    eps[i] = e;
+    z[i] = mu[i] + sigma * e;
+  }
+}
+
+template <typename T>
+void reparameterize_backward_cpu(const T* dz, const T* eps, const T* logvar, T* dmu, T* dlogvar,
+                                 int64_t n, bool accumulate) {
+  CUVAE_CHECK(n >= 0, "reparameterize_backward: negative size " << n);
+  for (int64_t i = 0; i < n; ++i) {
+    const T g = dz[i];
+    const T gl = g * eps[i] * T(0.5) * std::exp(T(0.5) * logvar[i]);
+    if (accumulate) {
+      dmu[i] += g;
+      dlogvar[i] += gl;
+    } else {
+      dmu[i] = g;
+      dlogvar[i] = gl;
+    }
+  }
+}
+
+template <typename T>
+void sample_normal_cpu(T* out, int64_t n, uint64_t seed, uint64_t offset) {
+  CUVAE_CHECK(n >= 0, "sample_normal: negative size " << n);
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = static_cast<T>(philox_normal(seed, offset, static_cast<uint64_t>(i)));
+}
+
+template void reparameterize_forward_cpu<float>(const float*, const float*, float*, float*, int64_t,
+                                                uint64_t, uint64_t);
+template void reparameterize_forward_cpu<double>(const double*, const double*, double*, double*,
+                                                 int64_t, uint64_t, uint64_t);
+template void reparameterize_backward_cpu<float>(const float*, const float*, const float*, float*,
+                                                 float*, int64_t, bool);
+template void reparameterize_backward_cpu<double>(const double*, const double*, const double*,
+                                                  double*, double*, int64_t, bool);
+template void sample_normal_cpu<float>(float*, int64_t, uint64_t, uint64_t);
+template void sample_normal_cpu<double>(double*, int64_t, uint64_t, uint64_t);
+
+void reparameterize_forward(Context& ctx, const Tensor& mu, const Tensor& logvar, Tensor& eps,
+                            Tensor& z, uint64_t seed, uint64_t offset) {
+  const char* op = "reparameterize_forward";
+  const int64_t n = mu.numel();
+  detail::require_numel(logvar, n, op, "logvar");
+  detail::require_numel(eps, n, op, "eps");
+  detail::require_numel(z, n, op, "z");
+  detail::require_device(ctx, mu, op, "mu");
+  detail::require_device(ctx, logvar, op, "logvar");
+  detail::require_device(ctx, eps, op, "eps");
+  detail::require_device(ctx, z, op, "z");
+  if (!ctx.is_cuda()) {
+    reparameterize_forward_cpu(mu.data(), logvar.data(), eps.data(), z.data(), n, seed, offset);
+    return;
+  }
+#ifdef CUVAE_HAS_CUDA
+  reparameterize_forward_cuda(mu.data(), logvar.data(), eps.data(), z.data(), n, seed, offset,
+                              ctx.stream());
+#else
+  detail::no_cuda_backend(op);
+#endif
+}
+
+void reparameterize_backward(Context& ctx, const Tensor& dz, const Tensor& eps,
+                             const Tensor& logvar, Tensor& dmu, Tensor& dlogvar, bool accumulate) {
+  const char* op = "reparameterize_backward";
+  const int64_t n = dz.numel();
+  detail::require_numel(eps, n, op, "eps");
+  detail::require_numel(logvar, n, op, "logvar");
+  detail::require_numel(dmu, n, op, "dmu");
+  detail::require_numel(dlogvar, n, op, "dlogvar");
+  detail::require_device(ctx, dz, op, "dz");
+  detail::require_device(ctx, eps, op, "eps");
+  detail::require_device(ctx, logvar, op, "logvar");
+  detail::require_device(ctx, dmu, op, "dmu");
+  detail::require_device(ctx, dlogvar, op, "dlogvar");
+  if (!ctx.is_cuda()) {
+    reparameterize_backward_cpu(dz.data(), eps.data(), logvar.data(), dmu.data(), dlogvar.data(), n,
+                                accumulate);
+    return;
+  }
+#ifdef CUVAE_HAS_CUDA
+  reparameterize_backward_cuda(dz.data(), eps.data(), logvar.data(), dmu.data(), dlogvar.data(), n,
+                               accumulate, ctx.stream());
+#else
+  detail::no_cuda_backend(op);
+#endif
+}
+
+void sample_normal(Context& ctx, Tensor& out, uint64_t seed, uint64_t offset) {
+  const char* op = "sample_normal";
+  detail::require_device(ctx, out, op, "out");
+  if (!ctx.is_cuda()) {
+    sample_normal_cpu(out.data(), out.numel(), seed, offset);
+    return;
+  }
+#ifdef CUVAE_HAS_CUDA
+  sample_normal_cuda(out.data(), out.numel(), seed, offset, ctx.stream());
+#else
+  detail::no_cuda_backend(op);
+#endif
+}
+
+}  // namespace cuvae

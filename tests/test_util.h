@@ -1,0 +1,87 @@
+// Helpers shared by the kernel test suites: seeded random inputs, host<->device copies and
+// an all-close comparison that prints the first mismatches (index, got, ref).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <sstream>
+#include <vector>
+
+#include "host/tensor.h"
+
+#ifdef CUVAE_HAS_CUDA
+#include "host/cuda_check.h"
+#endif
+
+namespace cuvae::test {
+
+/// `n` values uniform in [lo, hi) from a fixed-seed Mersenne Twister.
+template <typename T = float>
+inline std::vector<T> random_values(size_t n, double lo, double hi, uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::uniform_real_distribution<double> dist(lo, hi);
+  std::vector<T> v(n);
+  for (auto& e : v) e = static_cast<T>(dist(gen));
+  return v;
+}
+
+/// Element-wise conversion between float and double vectors.
+template <typename To, typename From>
+inline std::vector<To> convert(const std::vector<From>& v) {
+  return std::vector<To>(v.begin(), v.end());
+}
+
+/// Passes when |got[i] - ref[i]| <= atol + rtol*|ref[i]| for every i (and the sizes agree);
+/// otherwise fails listing the number of mismatches and the first `show` of them.
+template <typename A, typename B>
+inline ::testing::AssertionResult all_close(const std::vector<A>& got, const std::vector<B>& ref,
+                                            double atol, double rtol, int show = 5) {
+  if (got.size() != ref.size())
+    return ::testing::AssertionFailure()
+           << "size " << got.size() << " vs reference size " << ref.size();
+  std::ostringstream os;
+  os.precision(9);
+  size_t bad = 0;
+  double worst = 0.0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double g = static_cast<double>(got[i]), r = static_cast<double>(ref[i]);
+    const double err = std::fabs(g - r);
+    const bool ok = err <= atol + rtol * std::fabs(r);  // false for NaN
+    if (!ok) {
+      if (static_cast<int>(bad) < show)
+        os << "\n  [" << i << "] got " << g << " ref " << r << " (|diff| " << err << ")";
+      ++bad;
+      worst = std::max(worst, err);
+    }
+  }
+  if (bad == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << bad << " of " << got.size() << " elements differ (atol " << atol << ", rtol " << rtol
+         << ", worst |diff| " << worst << "):" << os.str();
+}
+
+/// Waits for all device work (uploads on the legacy stream included); no-op without CUDA.
+inline void device_sync() {
+#ifdef CUVAE_HAS_CUDA
+  CUDA_CHECK(cudaDeviceSynchronize());
+#endif
+}
+
+/// A CUDA tensor holding `values` with `shape` (waits until the upload is complete).
+inline Tensor to_device(const std::vector<float>& values, std::vector<int64_t> shape) {
+  Tensor t = Tensor::from_vector(values, std::move(shape), Device::CUDA);
+  device_sync();
+  return t;
+}
+
+/// Host copy of a tensor after all device work has finished.
+inline std::vector<float> to_host(const Tensor& t) {
+  device_sync();
+  return t.to_vector();
+}
+
+}  // namespace cuvae::test
