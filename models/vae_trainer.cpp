@@ -235,7 +235,7 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
   Context ctx(opt.device);
   log << "device: " << ctx.description();
   if (!ctx.fallback_reason().empty()) log << " (" << ctx.fallback_reason() << ")";
-  log << "\n";
+  log << std::endl;
 
   const std::string model_path = opt.out + "/model.safetensors";
   const std::string optim_path = opt.out + "/optim.safetensors";
@@ -369,7 +369,7 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
     }
     log << "epoch " << epoch + 1 << ": train loss " << fmt(mean_loss) << ", test recon " << fmt(e.recon)
         << " + KL " << fmt(e.kl) << " = " << fmt(e.loss) << " nats/image (" << fmt(secs, 1) << " s, "
-        << fmt(r.images_per_s, 0) << " img/s)\n";
+        << fmt(r.images_per_s, 0) << " img/s)" << std::endl;
   }
   if (opt.images) {
     for (const std::string& p : write_vae_images(ctx, *model, test, opt.out, seed, opt.scale))
