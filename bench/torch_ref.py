@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+"""PyTorch reference for cuvae's pinned ConvVAE.
+
+Defines the ConvVAE as a torch.nn.Module whose state_dict keys are exactly the
+tensor names cuvae writes (enc.conv1.weight, ..., dec.deconv2.bias), a loader
+for gzipped IDX files (gzip + numpy), a reader for safetensors checkpoints
+(plain json + numpy, validated like the format's reference reader), and two
+subcommands:
+
+  check  load a cuvae checkpoint into the module with load_state_dict(strict=True)
+         and evaluate it on the test set with z = mu, in float64 and float32;
+         prints one JSON line {"recon", "kl", "loss", "n", "strict_load", ...}
+         (recon/kl/loss are the float64 numbers, nats per image).
+  train  train the same architecture on the CPU in float32 with Adam, beta = 1,
+         shuffled batches (last partial batch dropped) and PyTorch's default
+         initialisation; prints per-epoch test recon/KL/loss and training
+         images/s (only the training loop of each epoch is timed).
+
+Run with Debian's Python (which has PyTorch): /usr/bin/python3 bench/torch_ref.py --help
+"""
+
+import argparse
+import gzip
+import json
+import math
+import os
+import struct
+import sys
+import time
+
+try:
+    import numpy as np
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    _Module = nn.Module
+except ImportError:  # reported to the user in main()
+    torch = None
+    _Module = object
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+# ----------------------------------------------------------------------------- data
+
+def read_idx(path):
+    """Reads an IDX file (gzipped when the name ends in .gz) into a numpy array."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise ValueError(f"{path}: not an IDX file (bad magic)")
+    code, ndim = raw[2], raw[3]
+    if code not in IDX_DTYPES:
+        raise ValueError(f"{path}: unknown IDX type code 0x{code:02x}")
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: truncated IDX header")
+    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
+    dtype = np.dtype(IDX_DTYPES[code])
+    count = int(np.prod(dims)) if ndim else 1
+    body = raw[4 + 4 * ndim:]
+    if len(body) != count * dtype.itemsize:
+        raise ValueError(f"{path}: expected {count * dtype.itemsize} data bytes for shape {dims}, found {len(body)}")
+    return np.frombuffer(body, dtype=dtype).reshape(dims)
+
+
+def find_file(folder, stem):
+    for name in (stem + ".gz", stem):
+        p = os.path.join(folder, name)
+        if os.path.exists(p):
+            return p
+    raise FileNotFoundError(f"no {stem}(.gz) in {folder} (see scripts/fetch-data)")
+
+
+def load_images(folder, split, limit=0):
+    """Returns uint8 images [N, 1, 28, 28] of the 'train' or 't10k' split (first `limit` when > 0)."""
+    imgs = read_idx(find_file(folder, f"{split}-images-idx3-ubyte"))
+    if imgs.ndim != 3:
+        raise ValueError(f"{folder}: {split} images have {imgs.ndim} dimensions, expected 3")
+    if limit and limit > 0:
+        imgs = imgs[:limit]
+    return np.array(imgs[:, None, :, :], copy=True)  # writable, contiguous
+
+
+def data_dir(args):
+    return args.data if args.data else os.path.join(REPO_ROOT, "data", args.dataset)
+
+
+# ----------------------------------------------------------------------------- model
+
+class Encoder(_Module):
+    def __init__(self, channels, height, width, latent):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, 32, 4, 2, 1)
+        self.conv2 = nn.Conv2d(32, 64, 4, 2, 1)
+        self.fc = nn.Linear(64 * (height // 4) * (width // 4), 256)
+        self.mu = nn.Linear(256, latent)
+        self.logvar = nn.Linear(256, latent)
+
+    def forward(self, x):
+        h = F.relu(self.conv1(x))
+        h = F.relu(self.conv2(h))
+        h = F.relu(self.fc(h.flatten(1)))
+        return self.mu(h), self.logvar(h)
+
+
+class Decoder(_Module):
+    def __init__(self, channels, height, width, latent):
+        super().__init__()
+        self.h4, self.w4 = height // 4, width // 4
+        self.fc1 = nn.Linear(latent, 256)
+        self.fc2 = nn.Linear(256, 64 * self.h4 * self.w4)
+        self.deconv1 = nn.ConvTranspose2d(64, 32, 4, 2, 1)
+        self.deconv2 = nn.ConvTranspose2d(32, channels, 4, 2, 1)
+
+    def forward(self, z):
+        h = F.relu(self.fc1(z))
+        h = F.relu(self.fc2(h)).view(-1, 64, self.h4, self.w4)
+        h = F.relu(self.deconv1(h))
+        return self.deconv2(h)  # logits
+
+
+class ConvVAE(_Module):
+    def __init__(self, channels=1, height=28, width=28, latent=32, beta=1.0):
+        super().__init__()
+        if height % 4 or width % 4:
+            raise ValueError(f"image size {height}x{width} is not a multiple of 4")
+        self.beta = float(beta)
+        self.enc = Encoder(channels, height, width, latent)
+        self.dec = Decoder(channels, height, width, latent)
+
+    def forward(self, x, sample=True):
+        mu, logvar = self.enc(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if sample else mu
+        return self.dec(z), mu, logvar
+
+
+def elbo_terms(logits, x, mu, logvar):
+    """Per-image recon (sum of BCE-with-logits over pixels) and KL, in nats."""
+    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+    return recon, kl
+
+
+def evaluate(model, images_u8, dtype, batch=500):
+    """Test-set means of recon, KL and loss with z = mu, accumulated in float64."""
+    model = model.to(dtype).eval()
+    tot_r = tot_k = 0.0
+    n = images_u8.shape[0]
+    with torch.no_grad():
+        for i in range(0, n, batch):
+            x = torch.from_numpy(images_u8[i:i + batch]).to(dtype) / 255.0
+            logits, mu, logvar = model(x, sample=False)
+            r, k = elbo_terms(logits, x, mu, logvar)
+            tot_r += r.double().sum().item()
+            tot_k += k.double().sum().item()
+    recon, kl = tot_r / n, tot_k / n
+    return {"recon": recon, "kl": kl, "loss": recon + model.beta * kl}
+
+
+# ----------------------------------------------------------------------------- safetensors
+
+def read_safetensors(path):
+    """Returns (tensors {name: np.ndarray float32}, metadata dict); raises ValueError on a malformed file."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 8:
+        raise ValueError(f"{path}: too short for a safetensors file ({len(raw)} bytes)")
+    (hlen,) = struct.unpack("<Q", raw[:8])
+    if hlen > len(raw) - 8:
+        raise ValueError(f"{path}: header length {hlen} runs past the end of the file ({len(raw)} bytes)")
+    try:
+        header = json.loads(raw[8:8 + hlen].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: header is not valid JSON: {e}")
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: header is not a JSON object")
+    data = raw[8 + hlen:]
+    meta = header.pop("__metadata__", {}) or {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ValueError(f"{path}: __metadata__ must map strings to strings")
+    sizes = {"F32": 4, "F64": 8, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+    entries = []
+    for name, info in header.items():
+        for key in ("dtype", "shape", "data_offsets"):
+            if key not in info:
+                raise ValueError(f"{path}: tensor '{name}' has no '{key}'")
+        dt, shape, (begin, end) = info["dtype"], info["shape"], info["data_offsets"]
+        if dt not in sizes:
+            raise ValueError(f"{path}: tensor '{name}' has unknown dtype {dt}")
+        if not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise ValueError(f"{path}: tensor '{name}' has a bad shape {shape}")
+        if not (0 <= begin <= end <= len(data)):
+            raise ValueError(f"{path}: tensor '{name}' offsets [{begin}, {end}) out of bounds ({len(data)} data bytes)")
+        if end - begin != math.prod(shape) * sizes[dt]:
+            raise ValueError(f"{path}: tensor '{name}' has {end - begin} bytes, shape {shape} x {dt} needs "
+                             f"{math.prod(shape) * sizes[dt]}")
+        entries.append((begin, end, name, dt, shape))
+    entries.sort()
+    pos = 0
+    for begin, end, name, _, _ in entries:
+        if begin != pos:
+            raise ValueError(f"{path}: tensor '{name}' starts at {begin}, expected {pos} (offsets not contiguous)")
+        pos = end
+    if pos != len(data):
+        raise ValueError(f"{path}: tensors cover {pos} data bytes, file has {len(data)}")
+    tensors = {}
+    for begin, end, name, dt, shape in entries:
+        if dt != "F32":
+            raise ValueError(f"{path}: tensor '{name}' is {dt}; a ConvVAE checkpoint holds F32 only")
+        tensors[name] = np.frombuffer(data, dtype="<f4", count=math.prod(shape), offset=begin).reshape(shape)
+    return tensors, meta
+
+
+# ----------------------------------------------------------------------------- commands
+
+def cmd_check(args):
+    tensors, meta = read_safetensors(args.checkpoint)
+    if "config" not in meta:
+        raise ValueError(f"{args.checkpoint}: no 'config' in __metadata__")
+    cfg = json.loads(meta["config"])
+    if cfg.get("model", "ConvVAE") != "ConvVAE":
+        raise ValueError(f"{args.checkpoint}: model is {cfg.get('model')}, not ConvVAE")
+    model = ConvVAE(int(cfg["channels"]), int(cfg["height"]), int(cfg["width"]), int(cfg["latent"]),
+                    float(cfg.get("beta", 1.0)))
+    state = {k: torch.from_numpy(v.copy()) for k, v in tensors.items()}
+    model.load_state_dict(state, strict=True)  # raises on any missing/unexpected key or shape mismatch
+    images = load_images(data_dir(args), "t10k", args.limit)
+    if images.shape[1:] != (int(cfg["channels"]), int(cfg["height"]), int(cfg["width"])):
+        raise ValueError(f"test images are {images.shape[1:]}, checkpoint expects "
+                         f"{(cfg['channels'], cfg['height'], cfg['width'])}")
+    r64 = evaluate(model, images, torch.float64, args.batch)
+    r32 = evaluate(model, images, torch.float32, args.batch)
+    out = dict(r64)
+    out.update({"n": int(images.shape[0]), "strict_load": True, "beta": model.beta,
+                "float32": r32, "torch": torch.__version__})
+    print(json.dumps(out))
+    return 0
+
+
+def cmd_train(args):
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    folder = data_dir(args)
+    train = torch.from_numpy(load_images(folder, "train", args.limit)).float().div_(255.0)
+    test = load_images(folder, "t10k", args.test_limit)
+    n, c, h, w = train.shape
+    model = ConvVAE(c, h, w, args.latent, 1.0)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    steps = n // args.batch
+    if steps == 0:
+        raise ValueError(f"{n} training images are fewer than one batch of {args.batch}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads: ConvVAE "
+          f"({sum(p.numel() for p in model.parameters())} parameters) on {n} {args.dataset} images, "
+          f"batch {args.batch}, {steps} steps/epoch", flush=True)
+    records = []
+    for epoch in range(args.epochs):
+        model.train()
+        order = torch.randperm(n)
+        total = 0.0
+        t0 = time.perf_counter()
+        for s in range(steps):
+            x = train[order[s * args.batch:(s + 1) * args.batch]]
+            logits, mu, logvar = model(x)
+            r, k = elbo_terms(logits, x, mu, logvar)
+            loss = (r + k).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item()
+        secs = time.perf_counter() - t0
+        e = evaluate(model, test, torch.float32)
+        rec = {"epoch": epoch + 1, "train_loss": total / steps, "test_recon": e["recon"], "test_kl": e["kl"],
+               "test_loss": e["loss"], "seconds": secs, "images_per_s": steps * args.batch / secs}
+        records.append(rec)
+        print(f"epoch {epoch + 1}: train loss {rec['train_loss']:.2f}, test recon {e['recon']:.2f} + KL "
+              f"{e['kl']:.2f} = {e['loss']:.2f} nats/image ({secs:.1f} s, {rec['images_per_s']:.0f} img/s)",
+              flush=True)
+    if args.json:
+        result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "dataset": args.dataset,
+                  "train_images": n, "test_images": int(test.shape[0]), "batch": args.batch, "lr": args.lr,
+                  "seed": args.seed, "epochs": records}
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, args.json)
+    return 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    c = sub.add_parser("check", help="load a cuvae checkpoint strictly and evaluate it (z = mu)")
+    c.add_argument("--checkpoint", required=True, help="model.safetensors written by cuvae train-vae")
+    c.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+    c.add_argument("--data", help="folder with the IDX files (default: <repo>/data/<dataset>)")
+    c.add_argument("--limit", type=int, default=0, help="evaluate only the first N test images (0 = all)")
+    c.add_argument("--batch", type=int, default=500, help="images per evaluation batch")
+
+    t = sub.add_parser("train", help="train the reference ConvVAE on the CPU (float32, Adam, beta = 1)")
+    t.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+    t.add_argument("--data", help="folder with the IDX files (default: <repo>/data/<dataset>)")
+    t.add_argument("--epochs", type=int, default=1)
+    t.add_argument("--batch", type=int, default=128)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--latent", type=int, default=32)
+    t.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--limit", type=int, default=0, help="use only the first N training images (0 = all)")
+    t.add_argument("--test-limit", type=int, default=0, help="evaluate on the first N test images (0 = all)")
+    t.add_argument("--json", help="write the per-epoch numbers to this JSON file")
+
+    args = p.parse_args(argv)
+    if torch is None:
+        print("error: numpy/PyTorch are not importable by this Python; use Debian's /usr/bin/python3 "
+              "(package python3-torch)", file=sys.stderr)
+        return 2
+    try:
+        return cmd_check(args) if args.cmd == "check" else cmd_train(args)
+    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# torch_parity.sh — checks that a cuvae checkpoint means the same thing to PyTorch.
+#
+# Trains a small ConvVAE with `cuvae train-vae` (1 epoch on 6400 MNIST images), evaluates the
+# checkpoint with `cuvae eval-vae` and with the PyTorch reference (bench/torch_ref.py check, which
+# loads it with load_state_dict(strict=True)) on the first 2000 test images, and fails unless
+# recon, KL and loss agree to 1e-3 relative (PyTorch float64 as the reference).
+# Exits 77 (CTest: skipped) when Debian's /usr/bin/python3 cannot import torch.
+#
+# Usage: tests/torch_parity.sh CUVAE_BINARY SOURCE_DIR
+set -euo pipefail
+
+usage() {
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+}
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then usage; exit 0; fi
+if [[ $# -ne 2 ]]; then usage >&2; exit 2; fi
+
+CUVAE=$1
+SRC=$2
+PY=${CUVAE_TORCH_PYTHON:-/usr/bin/python3}
+TOL=1e-3
+
+if ! "$PY" -c 'import torch, numpy' >/dev/null 2>&1; then
+  echo "SKIPPED: PyTorch (Debian python3-torch) not installed"
+  exit 77
+fi
+[[ -x $CUVAE ]] || { echo "FAIL: cuvae binary '$CUVAE' not found or not executable"; exit 1; }
+DATA=$SRC/data/mnist
+[[ -d $DATA ]] || { echo "FAIL: no MNIST data in $DATA (run scripts/fetch-data)"; exit 1; }
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/cuvae-torch-parity.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+echo "== training a small model with $CUVAE"
+"$CUVAE" train-vae --dataset mnist --data "$DATA" --epochs 1 --train-limit 6400 --test-limit 1000 \
+  --no-progress --out "$TMP/run"
+CKPT=$TMP/run/model.safetensors
+
+echo "== cuvae eval-vae"
+"$CUVAE" eval-vae --checkpoint "$CKPT" --dataset mnist --data "$DATA" --limit 2000 | tail -n 1 >"$TMP/cuvae.json"
+cat "$TMP/cuvae.json"
+
+echo "== PyTorch reference (bench/torch_ref.py check)"
+"$PY" "$SRC/bench/torch_ref.py" check --checkpoint "$CKPT" --dataset mnist --data "$DATA" --limit 2000 \
+  | tail -n 1 >"$TMP/torch.json"
+cat "$TMP/torch.json"
+
+"$PY" - "$TMP/cuvae.json" "$TMP/torch.json" "$TOL" <<'EOF'
+import json, sys
+cu = json.load(open(sys.argv[1]))
+th = json.load(open(sys.argv[2]))
+tol = float(sys.argv[3])
+ok = True
+if th.get("strict_load") is not True:
+    print("FAIL: PyTorch load_state_dict(strict=True) did not succeed")
+    ok = False
+if cu.get("n", th["n"]) != th["n"]:
+    print(f"FAIL: cuvae evaluated {cu.get('n')} images, PyTorch {th['n']}")
+    ok = False
+for key in ("recon", "kl", "loss"):
+    ref, got = float(th[key]), float(cu[key])
+    rel = abs(got - ref) / max(abs(ref), 1e-12)
+    f32 = th.get("float32", {}).get(key)
+    status = "ok" if rel <= tol else "FAIL"
+    print(f"{key:6s} cuvae {got:.6f}  torch-f64 {ref:.6f}  torch-f32 {f32}  rel {rel:.2e}  {status}")
+    ok = ok and rel <= tol
+print("PASS" if ok else f"FAIL: cuvae and PyTorch disagree (tolerance {tol} relative)")
+sys.exit(0 if ok else 1)
+EOF
