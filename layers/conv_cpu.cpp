@@ -32,11 +32,15 @@ void gemm_cpu(bool ta, bool tb, int64_t rows, int64_t cols, int64_t inner, T alp
 
 namespace {
 
+// Loops over fewer elements than this run on one thread: waking a team costs more than
+// the work, and under a loaded machine spinning threads make small problems much slower.
+constexpr int64_t kParallelMin = 1 << 15;
+
 // col [c·k·k, n·ho·wo]: col[(ci,ki,kj), (b,oh,ow)] = x[b, ci, oh·s − p + ki, ow·s − p + kj] or 0.
 template <typename T>
 void im2col(const ConvGeom& g, const T* x, T* col) {
   const int64_t ho = g.ho(), wo = g.wo(), L = ho * wo, NL = g.n * L, K = g.kernel;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (g.col_rows() * NL >= kParallelMin)
   for (int64_t ci = 0; ci < g.c; ++ci)
     for (int64_t kk = 0; kk < K * K; ++kk) {
       const int64_t ki = kk / K, kj = kk % K;
@@ -65,7 +69,7 @@ void im2col(const ConvGeom& g, const T* x, T* col) {
 template <typename T>
 void col2im(const ConvGeom& g, const T* col, T* dx) {
   const int64_t ho = g.ho(), wo = g.wo(), L = ho * wo, NL = g.n * L, K = g.kernel;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (g.col_rows() * NL >= kParallelMin)
   for (int64_t b = 0; b < g.n; ++b)
     for (int64_t ci = 0; ci < g.c; ++ci) {
       T* xp = dx + (b * g.c + ci) * g.h * g.w;
@@ -90,7 +94,7 @@ void col2im(const ConvGeom& g, const T* col, T* dx) {
 // [n, k, L] -> [k, n·L]
 template <typename T>
 void nkl_to_knl(const T* src, T* dst, int64_t n, int64_t k, int64_t L) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (n * k * L >= kParallelMin)
   for (int64_t b = 0; b < n; ++b)
     for (int64_t c = 0; c < k; ++c)
       std::memcpy(dst + c * n * L + b * L, src + (b * k + c) * L, sizeof(T) * static_cast<size_t>(L));
@@ -99,7 +103,7 @@ void nkl_to_knl(const T* src, T* dst, int64_t n, int64_t k, int64_t L) {
 // [k, n·L] -> [n, k, L]
 template <typename T>
 void knl_to_nkl(const T* src, T* dst, int64_t n, int64_t k, int64_t L) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (n * k * L >= kParallelMin)
   for (int64_t b = 0; b < n; ++b)
     for (int64_t c = 0; c < k; ++c)
       std::memcpy(dst + (b * k + c) * L, src + c * n * L + b * L, sizeof(T) * static_cast<size_t>(L));

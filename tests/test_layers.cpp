@@ -135,7 +135,13 @@ INSTANTIATE_TEST_SUITE_P(Geometries, ConvGradCheck,
                          ::testing::Values(ConvGeom{2, 3, 7, 7, 5, 4, 2, 1},   // the VAE's 4/2/1 kind
                                            ConvGeom{1, 2, 5, 6, 3, 3, 1, 1},   // 3x3 same padding
                                            ConvGeom{3, 1, 8, 8, 2, 4, 2, 1},   // one input channel
-                                           ConvGeom{2, 2, 6, 5, 4, 1, 1, 0})); // 1x1
+                                           ConvGeom{2, 2, 6, 5, 4, 1, 1, 0}),  // 1x1
+                         [](const ::testing::TestParamInfo<ConvGeom>& i) {
+                           const ConvGeom& g = i.param;
+                           return "n" + std::to_string(g.n) + "c" + std::to_string(g.c) + "h" + std::to_string(g.h) +
+                                  "w" + std::to_string(g.w) + "k" + std::to_string(g.k_out) + "_kernel" +
+                                  std::to_string(g.kernel) + "s" + std::to_string(g.stride) + "p" + std::to_string(g.pad);
+                         });
 
 TEST(ConvCpu, ForwardIsExactOnSmallIntegers) {
   const ConvGeom g{3, 4, 9, 9, 6, 4, 2, 1};

@@ -275,3 +275,40 @@ TEST(Trainer, BadOptionsAreRejectedBeforeAnythingIsWritten) {
   o.resume = true;
   EXPECT_THROW(train_vae(o, log), Error);  // nothing to resume from
 }
+
+// CIFAR-10 binary batches written here: a 3×32×32 model trains on them end to end.
+TEST(Trainer, TrainsARgbModelOnCifarBinaryFiles) {
+  cuvae::testing::ScopedTempDir tmp;
+  std::mt19937 g(5);
+  auto write_batch = [&](const std::string& name, int records) {
+    std::string b;
+    for (int r = 0; r < records; ++r) {
+      const int label = static_cast<int>(g() % 10);
+      b.push_back(static_cast<char>(label));
+      for (int ch = 0; ch < 3; ++ch)
+        for (int i = 0; i < 1024; ++i) b.push_back(static_cast<char>((label * 25 + ch * 40 + (i % 32) * 2 + g() % 8) & 0xff));
+    }
+    write_file_atomic(tmp.file(name), b);
+  };
+  for (int k = 1; k <= 5; ++k) write_batch("data_batch_" + std::to_string(k) + ".bin", 20);
+  write_batch("test_batch.bin", 20);
+  VaeTrainOptions o;
+  o.dataset = "cifar10";
+  o.data_dir = tmp.path();
+  o.out = tmp.file("run");
+  o.epochs = 3;
+  o.batch = 10;
+  o.lr = 3e-3f;
+  o.latent = 4;
+  o.device = DeviceRequest::CPU;
+  o.progress = false;
+  std::ostringstream log;
+  std::vector<VaeEpochRecord> r = train_vae(o, log);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_LT(r[2].test_loss, r[0].test_loss - 20.0);
+  auto m = load_vae(o.out + "/model.safetensors", Device::CPU);
+  EXPECT_EQ(m->config().channels, 3);
+  EXPECT_EQ(m->config().height, 32);
+  EXPECT_EQ(m->params().params()[4].shape, (std::vector<int64_t>{256, 64 * 8 * 8}));
+  EXPECT_TRUE(file_exists(o.out + "/samples.png"));
+}
