@@ -240,6 +240,17 @@ def cmd_check(args):
     return 0
 
 
+def loaded_blas():
+    """Paths of the BLAS libraries this process has loaded (libblas.so.3 is an alternative on Debian)."""
+    torch.ones(2, 2) @ torch.ones(2, 2)
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "blas" in line.rsplit("/", 1)[-1].lower()}
+    except OSError:
+        return []
+    return sorted(os.path.realpath(p) for p in paths if p.startswith("/"))
+
+
 def cmd_train(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -252,7 +263,8 @@ def cmd_train(args):
     steps = n // args.batch
     if steps == 0:
         raise ValueError(f"{n} training images are fewer than one batch of {args.batch}")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads: ConvVAE "
+    blas = loaded_blas()
+    print(f"torch {torch.__version__} (BLAS {', '.join(blas) or 'unknown'}), {torch.get_num_threads()} threads: ConvVAE "
           f"({sum(p.numel() for p in model.parameters())} parameters) on {n} {args.dataset} images, "
           f"batch {args.batch}, {steps} steps/epoch", flush=True)
     records = []
@@ -279,7 +291,7 @@ def cmd_train(args):
               f"{e['kl']:.2f} = {e['loss']:.2f} nats/image ({secs:.1f} s, {rec['images_per_s']:.0f} img/s)",
               flush=True)
     if args.json:
-        result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "dataset": args.dataset,
+        result = {"torch": torch.__version__, "blas": blas, "threads": torch.get_num_threads(), "dataset": args.dataset,
                   "train_images": n, "test_images": int(test.shape[0]), "batch": args.batch, "lr": args.lr,
                   "seed": args.seed, "epochs": records}
         tmp = args.json + ".tmp"
