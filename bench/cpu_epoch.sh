@@ -189,9 +189,11 @@ if "BLAS_INFO=generic" in torch_cfg:
                  f"machine that resolves to {sys_blas}. The netlib reference BLAS is far slower than "
                  "OpenBLAS or MKL; PyTorch's CPU GEMMs and the im2col/col2im-based ConvTranspose2d "
                  "(slow_conv_transpose2d, which 1.13 does not route to oneDNN in float32) depend on it; "
-                 "Conv2d uses oneDNN. 'torch-openblas' is the same PyTorch with OpenBLAS as libblas.so.3, "
-                 "which is what a pip/conda build (MKL) or `apt install libopenblas0-pthread` gives; "
-                 "compare against it for a fair picture.")
+                 "Conv2d uses oneDNN. 'torch-openblas' is the same PyTorch with OpenBLAS as libblas.so.3 "
+                 "(what `apt install libopenblas0-pthread` selects); compare against it for a fairer picture. "
+                 "pip/conda builds link MKL instead and may be faster still.")
+notes.append("'load before' is the 1-minute load average just before each measurement; from the second "
+             f"measurement on it includes this benchmark's own previous run (about {threads} while it ran).")
 if ob_note:
     notes.append(ob_note + ".")
 result = {
@@ -209,7 +211,7 @@ result = {
     "ratio_cuvae_over_torch_openblas": ratio_ob,
     "median_test_loss": {i: med(i, "test_loss") for i in impls},
     "quality": {"cuvae_max_test_loss": cu_worst, "limit": 130.0, "ok": quality_ok},
-    "other_processes_at_start": open(os.path.join(tmp, "ps.txt")).read().strip().splitlines(),
+    "other_processes_at_start": open(os.path.join(tmp, "ps.txt")).read().rstrip().splitlines(),
     "notes": notes,
 }
 base = os.path.join(results, f"cpu-epoch-{date}" + (f"-smoke{limit}" if limit else ""))
