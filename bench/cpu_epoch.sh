@@ -3,7 +3,7 @@
 #
 # Runs `cuvae train-vae --device cpu --epochs 1` (training images/s read from the run's metrics.csv,
 # column images_per_s) and `bench/torch_ref.py train --epochs 1` (PyTorch, float32, Adam, same
-# architecture and batch) alternately in the same session — cuvae, torch, cuvae, torch, ... — and
+# architecture and batch) alternately in the same run — cuvae, torch, cuvae, torch, ... — and
 # reports every measurement, the medians, the ratio cuvae/torch and both one-epoch test losses
 # (quality check: cuvae's must be <= 130 nats/image). Both time only the training loop of the epoch.
 # Writes bench/results/cpu-epoch-<YYYY-MM-DD>.md and .json (machine, nproc, CPU model, torch version,

@@ -1,0 +1,82 @@
+// Google Benchmark of one ConvVAE training step (forward with sampling, fused ELBO,
+// backward, Adam) at several batch sizes on the CPU and, where a GPU works, on CUDA
+// (timed with CUDA events through UseManualTime). Reports images/s as items_per_second.
+//   build/bench/cuvae_bench_step --benchmark_filter=cpu
+#include <benchmark/benchmark.h>
+
+#include <memory>
+
+#include "host/context.h"
+#include "kernels/adam.h"
+#include "models/conv_vae.h"
+
+#ifdef CUVAE_HAS_CUDA
+#include "host/cuda_check.h"
+#endif
+
+using namespace cuvae;
+
+namespace {
+
+struct StepFixture {
+  Context ctx;
+  ConvVAE model;
+  Tensor x, m, v;
+  AdamConfig ac;
+  int64_t step = 0;
+  StepFixture(DeviceRequest dev, int64_t batch)
+      : ctx(dev), model(VaeConfig{}, ctx.device()), x({batch, 1, 28, 28}, ctx.device()),
+        m({model.params().flat_values().numel()}, ctx.device()), v({model.params().flat_values().numel()}, ctx.device()) {
+    model.init(0);
+    std::vector<float> host(static_cast<size_t>(x.numel()));
+    for (size_t i = 0; i < host.size(); ++i) host[i] = static_cast<float>((i * 2654435761u) % 256) / 255.0f;
+    memcpy_any(x.data(), x.device(), host.data(), Device::CPU, x.bytes());
+  }
+  void run() {
+    model.forward(ctx, x, true, 1, 2 * static_cast<uint64_t>(step));
+    model.loss(ctx, x, true, 1, 2 * static_cast<uint64_t>(step) + 1);
+    model.backward(ctx);
+    ac.step = ++step;
+    adam_step(ctx, model.params().flat_values(), model.params().flat_grads(), m, v, ac);
+  }
+};
+
+void BM_VaeTrainStepCpu(benchmark::State& state) {
+  StepFixture f(DeviceRequest::CPU, state.range(0));
+  f.run();  // warm-up: buffers and scratch allocated
+  for (auto _ : state) f.run();
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_VaeTrainStepCpu)->Name("vae_step/cpu")->Arg(64)->Arg(128)->Arg(256)->Unit(benchmark::kMillisecond);
+
+#ifdef CUVAE_HAS_CUDA
+void BM_VaeTrainStepCuda(benchmark::State& state) {
+  if (!cuda_available()) {
+    state.SkipWithError("no CUDA GPU");
+    return;
+  }
+  StepFixture f(DeviceRequest::CUDA, state.range(0));
+  for (int i = 0; i < 5; ++i) f.run();  // warm-up: cuDNN algorithm search, buffers
+  f.ctx.synchronize();
+  cudaEvent_t a, b;
+  CUDA_CHECK(cudaEventCreate(&a));
+  CUDA_CHECK(cudaEventCreate(&b));
+  for (auto _ : state) {
+    CUDA_CHECK(cudaEventRecord(a, f.ctx.stream()));
+    f.run();
+    CUDA_CHECK(cudaEventRecord(b, f.ctx.stream()));
+    CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    state.SetIterationTime(ms / 1e3);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_VaeTrainStepCuda)->Name("vae_step/cuda")->Arg(64)->Arg(128)->Arg(256)->Arg(1024)->UseManualTime()->Unit(benchmark::kMillisecond);
+#endif
+
+}  // namespace
+
+BENCHMARK_MAIN();
