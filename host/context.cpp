@@ -76,7 +76,10 @@ void Context::init_cuda() {
   CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
   description_ = "cuda:" + std::to_string(dev) + " (" + prop.name + ")";
   cudaStream_t s = nullptr;
-  CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  // A blocking stream: synchronous copies on the legacy default stream (Tensor::to_vector,
+  // memcpy_any, cudaMemset in Tensor's constructor) then wait for the work queued here, so
+  // reading a result after enqueuing the kernels that make it is always ordered.
+  CUDA_CHECK(cudaStreamCreate(&s));
   stream_ = s;
   cudnnHandle_t h = nullptr;
   CUDNN_CHECK(cudnnCreate(&h));
