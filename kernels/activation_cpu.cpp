@@ -74,9 +74,7 @@ template void activation_backward_cpu<double>(Activation, const double*, const d
 
 void activation_forward(Context& ctx, Activation a, const Tensor& x, Tensor& y, float slope) {
   const char* op = "activation_forward";
-  detail::require_numel(y, x.numel(), op, "y");
-  detail::require_device(ctx, x, op, "x");
-  detail::require_device(ctx, y, op, "y");
+  detail::require_all(ctx, x.numel(), op, {{"x", &x}, {"y", &y}});
   if (!ctx.is_cuda()) {
     activation_forward_cpu(a, x.data(), y.data(), x.numel(), slope);
     return;
@@ -91,11 +89,7 @@ void activation_forward(Context& ctx, Activation a, const Tensor& x, Tensor& y, 
 void activation_backward(Context& ctx, Activation a, const Tensor& y, const Tensor& dy, Tensor& dx,
                          float slope) {
   const char* op = "activation_backward";
-  detail::require_numel(dy, y.numel(), op, "dy");
-  detail::require_numel(dx, y.numel(), op, "dx");
-  detail::require_device(ctx, y, op, "y");
-  detail::require_device(ctx, dy, op, "dy");
-  detail::require_device(ctx, dx, op, "dx");
+  detail::require_all(ctx, y.numel(), op, {{"y", &y}, {"dy", &dy}, {"dx", &dx}});
   if (!ctx.is_cuda()) {
     activation_backward_cpu(a, y.data(), dy.data(), dx.data(), y.numel(), slope);
     return;

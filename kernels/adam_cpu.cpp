@@ -48,13 +48,7 @@ void adam_step(Context& ctx, Tensor& param, const Tensor& grad, Tensor& m, Tenso
                const AdamConfig& cfg) {
   const char* op = "adam_step";
   const int64_t n = param.numel();
-  detail::require_numel(grad, n, op, "grad");
-  detail::require_numel(m, n, op, "m");
-  detail::require_numel(v, n, op, "v");
-  detail::require_device(ctx, param, op, "param");
-  detail::require_device(ctx, grad, op, "grad");
-  detail::require_device(ctx, m, op, "m");
-  detail::require_device(ctx, v, op, "v");
+  detail::require_all(ctx, n, op, {{"param", &param}, {"grad", &grad}, {"m", &m}, {"v", &v}});
   if (!ctx.is_cuda()) {
     adam_step_cpu(param.data(), grad.data(), m.data(), v.data(), n, cfg);
     return;

@@ -59,13 +59,7 @@ void reparameterize_forward(Context& ctx, const Tensor& mu, const Tensor& logvar
                             Tensor& z, uint64_t seed, uint64_t offset) {
   const char* op = "reparameterize_forward";
   const int64_t n = mu.numel();
-  detail::require_numel(logvar, n, op, "logvar");
-  detail::require_numel(eps, n, op, "eps");
-  detail::require_numel(z, n, op, "z");
-  detail::require_device(ctx, mu, op, "mu");
-  detail::require_device(ctx, logvar, op, "logvar");
-  detail::require_device(ctx, eps, op, "eps");
-  detail::require_device(ctx, z, op, "z");
+  detail::require_all(ctx, n, op, {{"mu", &mu}, {"logvar", &logvar}, {"eps", &eps}, {"z", &z}});
   if (!ctx.is_cuda()) {
     reparameterize_forward_cpu(mu.data(), logvar.data(), eps.data(), z.data(), n, seed, offset);
     return;
@@ -82,15 +76,8 @@ void reparameterize_backward(Context& ctx, const Tensor& dz, const Tensor& eps,
                              const Tensor& logvar, Tensor& dmu, Tensor& dlogvar, bool accumulate) {
   const char* op = "reparameterize_backward";
   const int64_t n = dz.numel();
-  detail::require_numel(eps, n, op, "eps");
-  detail::require_numel(logvar, n, op, "logvar");
-  detail::require_numel(dmu, n, op, "dmu");
-  detail::require_numel(dlogvar, n, op, "dlogvar");
-  detail::require_device(ctx, dz, op, "dz");
-  detail::require_device(ctx, eps, op, "eps");
-  detail::require_device(ctx, logvar, op, "logvar");
-  detail::require_device(ctx, dmu, op, "dmu");
-  detail::require_device(ctx, dlogvar, op, "dlogvar");
+  detail::require_all(ctx, n, op,
+                      {{"dz", &dz}, {"eps", &eps}, {"logvar", &logvar}, {"dmu", &dmu}, {"dlogvar", &dlogvar}});
   if (!ctx.is_cuda()) {
     reparameterize_backward_cpu(dz.data(), eps.data(), logvar.data(), dmu.data(), dlogvar.data(), n,
                                 accumulate);

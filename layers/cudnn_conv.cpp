@@ -23,6 +23,18 @@ struct Algos {
   cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
   size_t ws_fwd = 0, ws_data = 0, ws_filter = 0;
 };
+// The fastest (cuDNN sorts by time) successful algorithm whose workspace fits.
+template <typename Perf, typename Algo>
+void pick_algo(const Perf* perf, int got, Algo& algo, size_t& ws, const char* what) {
+  for (int i = 0; i < got; ++i)
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspace) {
+      algo = perf[i].algo;
+      ws = perf[i].memory;
+      return;
+    }
+  CUVAE_FAIL("cuDNN found no usable " << what << " convolution algorithm");
+}
+
 }  // namespace
 
 struct CudnnConv::Impl {
@@ -83,30 +95,15 @@ void CudnnConv::setup(Context& ctx, const ConvGeom& g) {
     cudnnConvolutionFwdAlgoPerf_t fp[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(hd, s.x, s.w, s.conv, s.y,
                                                      CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, fp));
-    bool found = false;
-    for (int i = 0; i < got && !found; ++i)
-      if (fp[i].status == CUDNN_STATUS_SUCCESS && fp[i].memory <= kMaxWorkspace) {
-        a.fwd = fp[i].algo; a.ws_fwd = fp[i].memory; found = true;
-      }
-    CUVAE_CHECK(found, "cuDNN found no usable forward convolution algorithm");
+    pick_algo(fp, got, a.fwd, a.ws_fwd, "forward");
     cudnnConvolutionBwdDataAlgoPerf_t dp[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(hd, s.w, s.y, s.conv, s.x,
                                                           CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, dp));
-    found = false;
-    for (int i = 0; i < got && !found; ++i)
-      if (dp[i].status == CUDNN_STATUS_SUCCESS && dp[i].memory <= kMaxWorkspace) {
-        a.bwd_data = dp[i].algo; a.ws_data = dp[i].memory; found = true;
-      }
-    CUVAE_CHECK(found, "cuDNN found no usable backward-data convolution algorithm");
+    pick_algo(dp, got, a.bwd_data, a.ws_data, "backward-data");
     cudnnConvolutionBwdFilterAlgoPerf_t wp[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(hd, s.x, s.y, s.conv, s.w,
                                                             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, wp));
-    found = false;
-    for (int i = 0; i < got && !found; ++i)
-      if (wp[i].status == CUDNN_STATUS_SUCCESS && wp[i].memory <= kMaxWorkspace) {
-        a.bwd_filter = wp[i].algo; a.ws_filter = wp[i].memory; found = true;
-      }
-    CUVAE_CHECK(found, "cuDNN found no usable backward-filter convolution algorithm");
+    pick_algo(wp, got, a.bwd_filter, a.ws_filter, "backward-filter");
     it = s.cache.emplace(g.n, a).first;
   }
   s.cur = it->second;

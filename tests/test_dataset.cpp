@@ -11,30 +11,15 @@
 #include "host/dataset.h"
 #include "host/fs.h"
 #include "tests/temp_dir.h"
+#include "tests/test_util.h"
 
 using namespace cuvae;
 using cuvae::testing::ScopedTempDir;
+using cuvae::test::error_of;
 
 namespace {
 
-// The message of the cuvae::Error `f` throws ("" and a test failure if none).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw a non-cuvae exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "no cuvae::Error thrown";
-  return "";
-}
 
-#define EXPECT_CONTAINS(hay, needle)                                                   \
-  EXPECT_NE(std::string(hay).find(needle), std::string::npos)                          \
-      << "message: '" << (hay) << "'\n does not contain: '" << (needle) << "'"
 
 #define EXPECT_STARTS_WITH(hay, prefix)                                                \
   EXPECT_EQ(std::string(hay).rfind(prefix, 0), 0u)                                     \

@@ -13,6 +13,7 @@
 #include "host/metrics.h"
 #include "host/tensor.h"
 #include "tests/temp_dir.h"
+#include "tests/test_util.h"
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -32,26 +33,11 @@
 
 using namespace cuvae;
 using cuvae::testing::ScopedTempDir;
+using cuvae::test::error_of;
 
 namespace {
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw a non-cuvae exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "no cuvae::Error thrown";
-  return "";
-}
 
-#define EXPECT_CONTAINS(hay, needle)                                                   \
-  EXPECT_NE(std::string(hay).find(needle), std::string::npos)                          \
-      << "message: '" << (hay) << "'\n does not contain: '" << (needle) << "'"
 
 uint32_t be32_at(const std::string& s, size_t off) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data() + off);

@@ -10,29 +10,15 @@
 #include "host/safetensors.h"
 #include "host/tensor.h"
 #include "tests/temp_dir.h"
+#include "tests/test_util.h"
 
 using namespace cuvae;
 using cuvae::testing::ScopedTempDir;
+using cuvae::test::error_of;
 
 namespace {
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw a non-cuvae exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "no cuvae::Error thrown";
-  return "";
-}
 
-#define EXPECT_CONTAINS(hay, needle)                                                   \
-  EXPECT_NE(std::string(hay).find(needle), std::string::npos)                          \
-      << "message: '" << (hay) << "'\n does not contain: '" << (needle) << "'"
 
 // 8-byte little-endian `n` followed by `header` and `data`.
 std::string raw_file(uint64_t n, const std::string& header, const std::string& data = "") {

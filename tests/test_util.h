@@ -9,8 +9,10 @@
 #include <cstdint>
 #include <random>
 #include <sstream>
+#include <string>
 #include <vector>
 
+#include "host/check.h"
 #include "host/tensor.h"
 
 #ifdef CUVAE_HAS_CUDA
@@ -18,6 +20,22 @@
 #endif
 
 namespace cuvae::test {
+
+/// The message of the cuvae::Error that `f` throws; "" and a test failure if it throws
+/// nothing or another exception type.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "threw a non-cuvae exception: " << e.what();
+    return "";
+  }
+  ADD_FAILURE() << "no cuvae::Error thrown";
+  return "";
+}
 
 /// `n` values uniform in [lo, hi) from a fixed-seed Mersenne Twister.
 template <typename T = float>
@@ -85,3 +103,8 @@ inline std::vector<float> to_host(const Tensor& t) {
 }
 
 }  // namespace cuvae::test
+
+/// Expects the string `hay` to contain `needle`, printing both otherwise.
+#define EXPECT_CONTAINS(hay, needle)                                                   \
+  EXPECT_NE(std::string(hay).find(needle), std::string::npos)                          \
+      << "message: '" << (hay) << "'\n does not contain: '" << (needle) << "'"
