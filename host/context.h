@@ -30,6 +30,7 @@ class Context {
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
+  /// The device chosen at construction.
   Device device() const { return device_; }
   bool is_cuda() const { return device_ == Device::CUDA; }
   /// e.g. "cuda:0 (NVIDIA H100 80GB HBM3)" or "cpu (2 threads)".
@@ -37,13 +38,18 @@ class Context {
   /// Why Auto fell back to the CPU (empty otherwise).
   const std::string& fallback_reason() const { return fallback_reason_; }
 
+  /// The stream all of this context's GPU work is queued on (a blocking stream, so
+  /// synchronous copies on the legacy default stream are ordered after it); nullptr on CPU.
   Stream stream() const { return stream_; }
+  /// cuDNN handle bound to stream() (nullptr on CPU).
   cudnnContext* cudnn() const { return cudnn_; }
+  /// cuBLAS handle bound to stream(), pedantic fp32 math (nullptr on CPU).
   cublasContext* cublas() const { return cublas_; }
 
   /// Device scratch space of at least `bytes`. Grows (reallocating) only when asked for
   /// more than before, so callers size it during set-up, never inside a training step.
   void* workspace(size_t bytes);
+  /// Current workspace size in bytes.
   size_t workspace_size() const { return workspace_bytes_; }
   /// Waits for all work on the stream; throws cuvae::Error if a kernel failed.
   void synchronize() const;

@@ -45,17 +45,25 @@ class Tensor {
   static Tensor from_vector(const std::vector<float>& values, std::vector<int64_t> shape,
                             Device device = Device::CPU);
 
+  /// First element (host or device pointer, as device() says); nullptr when empty.
   float* data() { return data_; }
   const float* data() const { return data_; }
+  /// Dimensions, outermost first (NCHW for images).
   const std::vector<int64_t>& shape() const { return shape_; }
   /// Size of dimension `i` (negative counts from the end).
   int64_t dim(int i) const;
+  /// Number of dimensions.
   int ndim() const { return static_cast<int>(shape_.size()); }
+  /// Number of elements (product of the dimensions).
   int64_t numel() const { return numel_; }
+  /// Size of the data in bytes (numel · 4).
   size_t bytes() const { return static_cast<size_t>(numel_) * sizeof(float); }
+  /// Where the storage lives.
   Device device() const { return device_; }
   bool is_cuda() const { return device_ == Device::CUDA; }
+  /// True when the tensor holds no elements.
   bool empty() const { return numel_ == 0; }
+  /// True when this tensor frees its storage (false for views).
   bool owns() const { return owns_; }
   /// "[128, 1, 28, 28]".
   std::string shape_str() const;
@@ -66,6 +74,7 @@ class Tensor {
   Tensor rows(int64_t begin, int64_t end);
   /// A deep copy on `device` (synchronous).
   Tensor to(Device device) const;
+  /// A deep copy on the same device.
   Tensor clone() const { return to(device_); }
   /// Copies `src` (same numel, any device) into this tensor. Asynchronous on `stream`
   /// for device-to-device copies, synchronous otherwise.

@@ -26,6 +26,7 @@ class Conv2d {
   /// dy = ∂L/∂y (overwritten with ∂L/∂pre-activation) → weight/bias gradients and, if
   /// `need_dx`, dx = ∂L/∂x [n, in, h, w] (the layer's own buffer). Returns dx or an empty view.
   Tensor& backward(Context& ctx, Tensor& dy, bool need_dx);
+  /// The output of the last forward().
   Tensor& output() { return y_; }
   /// The geometry of the last forward call.
   const ConvGeom& geom() const { return g_; }
@@ -54,6 +55,7 @@ class ConvTranspose2d {
   Tensor& forward(Context& ctx, const Tensor& x);
   /// As Conv2d::backward.
   Tensor& backward(Context& ctx, Tensor& dy, bool need_dx);
+  /// The output of the last forward().
   Tensor& output() { return y_; }
 
  private:

@@ -39,7 +39,9 @@ class Linear {
   /// (added) when given, else into the layer's own buffer. Returns dx (or an empty view).
   Tensor& backward(Context& ctx, Tensor& dy, bool need_dx, Tensor* accumulate_into = nullptr);
 
+  /// The output of the last forward().
   Tensor& output() { return y_; }
+  /// Input / output feature counts.
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
 

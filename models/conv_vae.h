@@ -32,6 +32,7 @@ struct VaeConfig {
   int64_t pixels() const { return channels * height * width; }
   /// Throws cuvae::Error naming the field when a value is out of range.
   void validate() const;
+  /// The config as the JSON object stored in checkpoints' metadata.
   nlohmann::json to_json() const;
   /// Reads the fields written by to_json(); throws cuvae::Error naming `source` and the
   /// field when one is missing or has the wrong type.
@@ -53,8 +54,11 @@ class ConvVAE {
   ConvVAE(const ConvVAE&) = delete;
   ConvVAE& operator=(const ConvVAE&) = delete;
 
+  /// The configuration it was built with.
   const VaeConfig& config() const { return cfg_; }
+  /// All parameters and gradients, in one flat buffer each.
   ParamStore& params() { return ps_; }
+  /// Where its parameters and buffers live.
   Device device() const { return device_; }
 
   /// PyTorch-default initialisation from `seed` (see ParamStore::init_default).
@@ -76,6 +80,8 @@ class ConvVAE {
   /// parameter gradients in params().flat_grads().
   void backward(Context& ctx);
 
+  /// Views of the last forward's tensors: mu, logvar, z [N, D]; logits [N, C, H, W];
+  /// recon, kl [N] and loss [1] from loss(), in nats per image.
   Tensor& mu() { return mu_view_; }
   Tensor& logvar() { return logvar_view_; }
   Tensor& z() { return z_view_; }
