@@ -91,6 +91,9 @@ void Context::init_cuda() {
   CUBLAS_CHECK(cublasSetStream(b, s));
   // Pure fp32 by default; tensor-core math is an explicit opt-in elsewhere.
   CUBLAS_CHECK(cublasSetMathMode(b, CUBLAS_PEDANTIC_MATH));
+  // cuBLAS gets its workspace from us, so a GEMM never allocates (and can be graph-captured).
+  cublas_workspace_ = device_malloc(kCublasWorkspace);
+  CUBLAS_CHECK(cublasSetWorkspace(b, cublas_workspace_, kCublasWorkspace));
 #endif
 }
 
@@ -101,6 +104,7 @@ Context::~Context() {
     if (workspace_) device_free(workspace_);
     if (cublas_ && cublasDestroy(cublas_) != CUBLAS_STATUS_SUCCESS)
       std::fprintf(stderr, "cuvae: cublasDestroy failed\n");
+    if (cublas_workspace_) device_free(cublas_workspace_);
     if (cudnn_ && cudnnDestroy(cudnn_) != CUDNN_STATUS_SUCCESS)
       std::fprintf(stderr, "cuvae: cudnnDestroy failed\n");
     if (stream_ && cudaStreamDestroy(stream_) != cudaSuccess)

@@ -63,6 +63,8 @@ class Context {
   cublasContext* cublas_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
+  void* cublas_workspace_ = nullptr;
+  static constexpr size_t kCublasWorkspace = size_t(32) << 20;
   void init_cuda();
 };
 

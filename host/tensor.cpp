@@ -1,5 +1,6 @@
 #include "host/tensor.h"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +13,12 @@
 #endif
 
 namespace cuvae {
+
+namespace {
+std::atomic<int64_t> g_allocations{0};
+}
+
+int64_t allocation_count() { return g_allocations.load(); }
 
 const char* device_name(Device d) { return d == Device::CUDA ? "cuda" : "cpu"; }
 
@@ -51,6 +58,7 @@ void* device_malloc(size_t bytes) {
   void* p = nullptr;
   if (bytes == 0) return nullptr;
   CUDA_CHECK(cudaMalloc(&p, bytes));
+  ++g_allocations;
   return p;
 #else
   (void)bytes;
@@ -88,6 +96,7 @@ Tensor::Tensor(std::vector<int64_t> shape, Device device)
   if (device_ == Device::CPU) {
     size_t b = (bytes() + 63) / 64 * 64;
     data_ = static_cast<float*>(std::aligned_alloc(64, b));
+    ++g_allocations;
     CUVAE_CHECK(data_ != nullptr, "out of host memory allocating tensor " << shape_str());
     std::memset(data_, 0, bytes());
   } else {

@@ -102,6 +102,10 @@ bool cuda_available();
 /// Raw memory copy in either direction between host and device buffers (synchronous).
 void memcpy_any(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
 
+/// Number of buffers allocated so far by Tensor (host or device storage) and device_malloc,
+/// process-wide. Tests use it to check that a steady-state training step allocates nothing.
+int64_t allocation_count();
+
 /// Allocates `bytes` of device memory (throws cuvae::Error if not possible).
 void* device_malloc(size_t bytes);
 /// Frees memory from device_malloc (never throws; logs on failure).

@@ -10,6 +10,10 @@
 #include "models/conv_vae.h"
 #include "test_util.h"
 
+#ifdef CUVAE_HAS_CUDA
+#include "host/cuda_check.h"
+#endif
+
 using namespace cuvae;
 using cuvae::test::all_close;
 
@@ -111,3 +115,52 @@ TEST(GpuModel, TrainingStepMatchesCpu) {
     EXPECT_LT(off, pg.size() / 100) << off << " of " << pg.size() << " parameters differ after step " << step;
   }
 }
+
+#ifdef CUVAE_HAS_CUDA
+// The whole training step (forward, fused ELBO, backward, Adam) is captured into one CUDA
+// graph and replayed: capture fails on any allocation or host synchronisation, and the
+// replay must give the same loss as the eager step it was recorded from.
+TEST(GpuModel, WholeTrainingStepCapturesAsACudaGraph) {
+  REQUIRE_GPU("CUDA graph capture of the training step");
+  Context gpu(DeviceRequest::CUDA);
+  ConvVAE m(VaeConfig{}, Device::CUDA);
+  m.init(5);
+  const int64_t n = 64;
+  Tensor x = test::to_device(test::random_values(static_cast<size_t>(n * 784), 0, 1, 4), {n, 1, 28, 28});
+  const int64_t total = m.params().flat_values().numel();
+  Tensor mm({total}, Device::CUDA), vv({total}, Device::CUDA);
+  Tensor p0 = m.params().flat_values().clone(), m0 = mm.clone(), v0 = vv.clone();
+  AdamConfig ac;
+  ac.step = 1;
+  auto step = [&] {
+    m.forward(gpu, x, true, 7, 0);
+    m.loss(gpu, x, true, 7, 1);
+    m.backward(gpu);
+    adam_step(gpu, m.params().flat_values(), m.params().flat_grads(), mm, vv, ac);
+  };
+  step();  // warm-up: buffers, cuDNN algorithms, workspace
+  gpu.synchronize();
+  const float eager_loss = test::to_host(m.loss_value())[0];
+  const std::vector<float> eager_params = test::to_host(m.params().flat_values());
+  // Restore the state before the step, then capture and replay the same step.
+  m.params().flat_values().copy_from(p0);
+  mm.copy_from(m0);
+  vv.copy_from(v0);
+  test::device_sync();
+  const int64_t allocations = allocation_count();
+  cudaStream_t s = static_cast<cudaStream_t>(gpu.stream());
+  cudaGraph_t graph = nullptr;
+  CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+  step();
+  CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+  EXPECT_EQ(allocation_count(), allocations);
+  cudaGraphExec_t exec = nullptr;
+  CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  CUDA_CHECK(cudaGraphLaunch(exec, s));
+  CUDA_CHECK(cudaStreamSynchronize(s));
+  EXPECT_EQ(test::to_host(m.loss_value())[0], eager_loss);
+  EXPECT_TRUE(all_close(test::to_host(m.params().flat_values()), eager_params, 0, 0)) << "replayed step";
+  CUDA_CHECK(cudaGraphExecDestroy(exec));
+  CUDA_CHECK(cudaGraphDestroy(graph));
+}
+#endif

@@ -312,3 +312,32 @@ TEST(Trainer, TrainsARgbModelOnCifarBinaryFiles) {
   EXPECT_EQ(m->params().params()[4].shape, (std::vector<int64_t>{256, 64 * 8 * 8}));
   EXPECT_TRUE(file_exists(o.out + "/samples.png"));
 }
+
+// After the first step has sized every buffer, further steps (forward, ELBO, backward, Adam)
+// allocate nothing.
+TEST(ConvVAE, SteadyStateTrainingStepsAllocateNothing) {
+  Context ctx(DeviceRequest::CPU);
+  ConvVAE m(VaeConfig{}, Device::CPU);
+  m.init(3);
+  Tensor x = Tensor::from_vector(test::random_values(8 * 784, 0, 1, 9), {8, 1, 28, 28});
+  Tensor mm({m.params().flat_values().numel()}), vv({m.params().flat_values().numel()});
+  auto step = [&](int s) {
+    m.forward(ctx, x, true, 1, 2 * s);
+    m.loss(ctx, x, true, 1, 2 * s + 1);
+    m.backward(ctx);
+    AdamConfig ac;
+    ac.step = s + 1;
+    adam_step(ctx, m.params().flat_values(), m.params().flat_grads(), mm, vv, ac);
+  };
+  step(0);
+  const int64_t before = allocation_count();
+  for (int s = 1; s < 4; ++s) step(s);
+  EXPECT_EQ(allocation_count(), before);
+  // A larger batch grows the buffers once; going back to the smaller one reuses them.
+  Tensor big = Tensor::from_vector(test::random_values(16 * 784, 0, 1, 10), {16, 1, 28, 28});
+  m.forward(ctx, big, false, 0, 0);
+  const int64_t grown = allocation_count();
+  EXPECT_GT(grown, before);
+  for (int s = 4; s < 6; ++s) step(s);
+  EXPECT_EQ(allocation_count(), grown);
+}
