@@ -18,7 +18,7 @@ using namespace cuvae;
 using cuvae::test::all_close;
 
 #define REQUIRE_GPU(what) \
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: " << what << " not compared against the CPU"
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: " << what << " skipped"
 
 namespace {
 
@@ -59,19 +59,19 @@ void compare_layer(std::vector<int64_t> xshape, Args... args) {
 }  // namespace
 
 TEST(GpuLayers, Conv2dMatchesCpu) {
-  REQUIRE_GPU("Conv2d forward/backward");
+  REQUIRE_GPU("Conv2d CUDA vs CPU");
   compare_layer<Conv2d, int64_t, int64_t, int64_t, int64_t, int64_t, Activation>({8, 3, 28, 28}, 3, 32, 4, 2, 1, Activation::ReLU);
   compare_layer<Conv2d, int64_t, int64_t, int64_t, int64_t, int64_t, Activation>({5, 4, 9, 7}, 4, 6, 3, 1, 1, Activation::LeakyReLU);
 }
 
 TEST(GpuLayers, ConvTranspose2dMatchesCpu) {
-  REQUIRE_GPU("ConvTranspose2d forward/backward");
+  REQUIRE_GPU("ConvTranspose2d CUDA vs CPU");
   compare_layer<ConvTranspose2d, int64_t, int64_t, int64_t, int64_t, int64_t, Activation>({8, 64, 7, 7}, 64, 32, 4, 2, 1, Activation::ReLU);
   compare_layer<ConvTranspose2d, int64_t, int64_t, int64_t, int64_t, int64_t, Activation>({3, 32, 14, 14}, 32, 1, 4, 2, 1, Activation::None);
 }
 
 TEST(GpuLayers, LinearMatchesCpu) {
-  REQUIRE_GPU("Linear forward/backward");
+  REQUIRE_GPU("Linear CUDA vs CPU");
   compare_layer<Linear, int64_t, int64_t, Activation>({16, 3136}, 3136, 256, Activation::ReLU);
   compare_layer<Linear, int64_t, int64_t, Activation>({7, 13}, 13, 5, Activation::Sigmoid);
 }
@@ -79,7 +79,7 @@ TEST(GpuLayers, LinearMatchesCpu) {
 // One full training step (forward with sampling, fused ELBO, backward, Adam) from the same
 // weights, batch and seed on both devices.
 TEST(GpuModel, TrainingStepMatchesCpu) {
-  REQUIRE_GPU("ConvVAE training step");
+  REQUIRE_GPU("ConvVAE training step CUDA vs CPU");
   Context cpu(DeviceRequest::CPU), gpu(DeviceRequest::CUDA);
   VaeConfig cfg;
   ConvVAE mc(cfg, Device::CPU), mg(cfg, Device::CUDA);
