@@ -84,8 +84,7 @@ Tensor& Conv2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
     cudnn_.bwd_filter(ctx, x_, dy.data(), dW);
     if (need_dx) cudnn_.bwd_data(ctx, dy.data(), W, dx_.data());
   } else {
-    conv_bwd_filter_cpu<float>(g_, x_, dy.data(), dW, scratch_.data());
-    if (need_dx) conv_bwd_data_cpu<float>(g_, dy.data(), W, dx_.data(), scratch_.data());
+    conv_bwd_cpu<float>(g_, x_, dy.data(), W, need_dx ? dx_.data() : nullptr, dW, scratch_.data());
   }
   if (!need_dx) dx_ = Tensor();
   return dx_;
@@ -137,8 +136,7 @@ Tensor& ConvTranspose2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
     cudnn_.bwd_filter(ctx, dy.data(), x_, dW);
     if (need_dx) cudnn_.fwd(ctx, dy.data(), W, dx_.data());
   } else {
-    conv_bwd_filter_cpu<float>(g_, dy.data(), x_, dW, scratch_.data());
-    if (need_dx) conv_fwd_cpu<float>(g_, dy.data(), W, dx_.data(), scratch_.data());
+    conv_transpose_bwd_cpu<float>(g_, dy.data(), x_, W, need_dx ? dx_.data() : nullptr, dW, scratch_.data());
   }
   if (!need_dx) dx_ = Tensor();
   return dx_;

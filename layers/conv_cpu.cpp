@@ -144,11 +144,42 @@ void conv_bwd_filter_cpu(const ConvGeom& g, const T* x, const T* dy, T* dw, T* s
   gemm_cpu<T>(false, true, g.k_out, KR, NL, T(1), dy2, col, T(0), dw);
 }
 
+template <typename T>
+void conv_bwd_cpu(const ConvGeom& g, const T* x, const T* dy, const T* w, T* dx, T* dw, T* scratch) {
+  g.validate();
+  const int64_t KR = g.col_rows(), NL = g.col_cols(), L = g.ho() * g.wo();
+  T* col = scratch;
+  T* dy2 = scratch + KR * NL;
+  im2col(g, x, col);
+  nkl_to_knl(dy, dy2, g.n, g.k_out, L);
+  gemm_cpu<T>(false, true, g.k_out, KR, NL, T(1), dy2, col, T(0), dw);
+  if (!dx) return;
+  gemm_cpu<T>(true, false, KR, NL, g.k_out, T(1), w, dy2, T(0), col);  // col is free again
+  col2im(g, col, dx);
+}
+
+template <typename T>
+void conv_transpose_bwd_cpu(const ConvGeom& g, const T* u, const T* v, const T* w, T* out, T* dw,
+                            T* scratch) {
+  g.validate();
+  const int64_t KR = g.col_rows(), NL = g.col_cols(), L = g.ho() * g.wo();
+  T* col = scratch;
+  T* v2 = scratch + KR * NL;
+  im2col(g, u, col);
+  nkl_to_knl(v, v2, g.n, g.k_out, L);
+  gemm_cpu<T>(false, true, g.k_out, KR, NL, T(1), v2, col, T(0), dw);
+  if (!out) return;
+  gemm_cpu<T>(false, false, g.k_out, NL, KR, T(1), w, col, T(0), v2);  // v2 is free again
+  knl_to_nkl(v2, out, g.n, g.k_out, L);
+}
+
 #define CUVAE_INSTANTIATE(T)                                                                   \
   template void gemm_cpu<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, const T*, T, T*); \
   template void conv_fwd_cpu<T>(const ConvGeom&, const T*, const T*, T*, T*);                \
   template void conv_bwd_data_cpu<T>(const ConvGeom&, const T*, const T*, T*, T*);           \
-  template void conv_bwd_filter_cpu<T>(const ConvGeom&, const T*, const T*, T*, T*);
+  template void conv_bwd_filter_cpu<T>(const ConvGeom&, const T*, const T*, T*, T*);          \
+  template void conv_bwd_cpu<T>(const ConvGeom&, const T*, const T*, const T*, T*, T*, T*);   \
+  template void conv_transpose_bwd_cpu<T>(const ConvGeom&, const T*, const T*, const T*, T*, T*, T*);
 CUVAE_INSTANTIATE(float)
 CUVAE_INSTANTIATE(double)
 #undef CUVAE_INSTANTIATE

@@ -42,6 +42,19 @@ void conv_bwd_data_cpu(const ConvGeom& g, const T* dy, const T* w, T* dx, T* scr
 template <typename T>
 void conv_bwd_filter_cpu(const ConvGeom& g, const T* x, const T* dy, T* dw, T* scratch);
 
+/// Conv2d's whole backward in one pass: dw as conv_bwd_filter_cpu and, when dx is non-null,
+/// dx as conv_bwd_data_cpu, sharing one im2col of x and one reordering of dy.
+template <typename T>
+void conv_bwd_cpu(const ConvGeom& g, const T* x, const T* dy, const T* w, T* dx, T* dw, T* scratch);
+
+/// ConvTranspose2d's whole backward in one pass. The transposed layer's output gradient is
+/// the convolution's input side `u` [n, c, h, w] and its input the convolution's output side
+/// `v` [n, k_out, ho, wo]: writes dw = conv_bwd_filter(u, v) and, when `out` is non-null,
+/// out = conv(u, w), sharing one im2col of u.
+template <typename T>
+void conv_transpose_bwd_cpu(const ConvGeom& g, const T* u, const T* v, const T* w, T* out, T* dw,
+                            T* scratch);
+
 /// y [rows, cols] = a [rows, inner] · b [inner, cols] (row-major), optionally transposing the
 /// operands as stored (ta: a is stored [inner, rows]; tb: b is stored [cols, inner]);
 /// y = alpha·a·b + beta·y. The one GEMM the CPU path uses (Eigen, OpenMP threads).

@@ -151,6 +151,25 @@ TEST(ConvCpu, ForwardIsExactOnSmallIntegers) {
   EXPECT_EQ(y, conv_direct(g, x, w));
 }
 
+// The one-pass backward functions the layers use equal the separate core functions
+// exactly on small-integer inputs.
+TEST(ConvCpu, FusedBackwardsEqualTheSeparateFunctions) {
+  const ConvGeom g{3, 4, 9, 9, 6, 4, 2, 1};
+  std::vector<float> x = small_ints(g.x_numel(), 13), w = small_ints(g.w_numel(), 14),
+                     dy = small_ints(g.y_numel(), 15), s(g.scratch_numel());
+  std::vector<float> dx(g.x_numel()), dw(g.w_numel()), dx2(g.x_numel()), dw2(g.w_numel());
+  conv_bwd_filter_cpu<float>(g, x.data(), dy.data(), dw.data(), s.data());
+  conv_bwd_data_cpu<float>(g, dy.data(), w.data(), dx.data(), s.data());
+  conv_bwd_cpu<float>(g, x.data(), dy.data(), w.data(), dx2.data(), dw2.data(), s.data());
+  EXPECT_EQ(dx2, dx);
+  EXPECT_EQ(dw2, dw);
+  std::vector<float> y(g.y_numel()), y2(g.y_numel());
+  conv_fwd_cpu<float>(g, x.data(), w.data(), y.data(), s.data());
+  conv_transpose_bwd_cpu<float>(g, x.data(), dy.data(), w.data(), y2.data(), dw2.data(), s.data());
+  EXPECT_EQ(y2, y);
+  EXPECT_EQ(dw2, dw);
+}
+
 TEST(ConvCpu, RejectsEmptyOutput) {
   const ConvGeom g{1, 1, 2, 2, 1, 4, 2, 0};
   std::vector<float> x(4), w(16), y(1), s(64);
