@@ -1,0 +1,41 @@
+// The residual connection of a ResNet basic block (He et al., "Deep Residual Learning for Image
+// Recognition", CVPR 2016): out = ReLU(branch + shortcut), and the gradient accumulation it
+// needs in the backward pass.
+#pragma once
+
+#include <cstdint>
+
+#include "host/context.h"
+#include "host/tensor.h"
+
+namespace cuvae {
+
+/// CPU reference: y[i] = a[i] + b[i], then max(·, 0) when `relu`, for i < n (y may alias a or b).
+/// Throws cuvae::Error on n < 0.
+template <typename T>
+void residual_add_cpu(const T* a, const T* b, T* y, int64_t n, bool relu);
+
+/// CPU reference of the backward of residual_add_cpu from its OUTPUT y: d[i] = (relu ? (y[i] > 0
+/// ? dy[i] : 0) : dy[i]), the gradient both inputs receive (d may alias dy). Throws on n < 0.
+template <typename T>
+void residual_add_backward_cpu(const T* y, const T* dy, T* d, int64_t n, bool relu);
+
+/// CPU reference: dst[i] += src[i] for i < n (gradient accumulation). Throws on n < 0.
+template <typename T>
+void accumulate_cpu(T* dst, const T* src, int64_t n);
+
+/// CUDA versions of the three functions above (device pointers, float, on `s`; vectorised
+/// when 16-byte aligned; no allocation, no synchronisation). Throw cuvae::Error on n < 0 or a
+/// launch error.
+void residual_add_cuda(const float* a, const float* b, float* y, int64_t n, bool relu, Stream s);
+void residual_add_backward_cuda(const float* y, const float* dy, float* d, int64_t n, bool relu,
+                                Stream s);
+void accumulate_cuda(float* dst, const float* src, int64_t n, Stream s);
+
+/// Tensor forms on the context's device (all tensors of equal numel). Throw cuvae::Error on a
+/// size or device mismatch (naming the tensor) or a CUDA tensor without the CUDA backend.
+void residual_add(Context& ctx, const Tensor& a, const Tensor& b, Tensor& y, bool relu);
+void residual_add_backward(Context& ctx, const Tensor& y, const Tensor& dy, Tensor& d, bool relu);
+void accumulate(Context& ctx, Tensor& dst, const Tensor& src);
+
+}  // namespace cuvae

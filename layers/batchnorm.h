@@ -1,0 +1,89 @@
+// BatchNorm2d (Ioffe & Szegedy, "Batch Normalization: Accelerating Deep Network Training by
+// Reducing Internal Covariate Shift", ICML 2015, Algorithm 1 and 2) as PyTorch's nn.BatchNorm2d:
+// batch statistics and a running-statistics update in training, running statistics in
+// evaluation. CPU reference loops; cuDNN's spatial batch norm on the GPU.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "host/context.h"
+#include "kernels/activation.h"
+#include "layers/param.h"
+
+namespace cuvae {
+
+/// CPU reference, training mode. x [n, c, hw] → y [n, c, hw] with, per channel k over the
+/// m = n·hw values (statistics in double):
+///   mean_k = (1/m) Σ x,  var_k = (1/m) Σ (x − mean_k)²  (biased),
+///   y = gamma_k · (x − mean_k) / sqrt(var_k + eps) + beta_k;
+/// save_mean[k] = mean_k, save_invstd[k] = 1/sqrt(var_k + eps) (kept for the backward pass);
+/// when running_mean/running_var are non-null they are updated in place as PyTorch does:
+///   running_mean = (1 − momentum)·running_mean + momentum·mean_k,
+///   running_var  = (1 − momentum)·running_var  + momentum·var_k·m/(m − 1)  (unbiased).
+/// Throws cuvae::Error on a non-positive size or m < 2 (PyTorch's "Expected more than 1 value
+/// per channel when training").
+template <typename T>
+void batchnorm_forward_train_cpu(const T* x, const T* gamma, const T* beta, int64_t n, int64_t c,
+                                 int64_t hw, double eps, double momentum, T* y, T* save_mean,
+                                 T* save_invstd, T* running_mean, T* running_var);
+
+/// CPU reference, evaluation mode: y = gamma·(x − running_mean)/sqrt(running_var + eps) + beta.
+/// Throws cuvae::Error on a non-positive size.
+template <typename T>
+void batchnorm_forward_eval_cpu(const T* x, const T* gamma, const T* beta, const T* running_mean,
+                                const T* running_var, int64_t n, int64_t c, int64_t hw, double eps,
+                                T* y);
+
+/// CPU reference backward of the training-mode forward (Algorithm 1's gradients), from the
+/// saved statistics: with xhat = (x − mean)·invstd,
+///   dbeta_k = Σ dy,  dgamma_k = Σ dy·xhat,
+///   dx = gamma_k·invstd_k/m · (m·dy − dbeta_k − xhat·dgamma_k)  (if dx is non-null).
+/// dgamma and dbeta are written, not accumulated. Throws cuvae::Error on a non-positive size.
+template <typename T>
+void batchnorm_backward_cpu(const T* x, const T* dy, const T* gamma, const T* save_mean,
+                            const T* save_invstd, int64_t n, int64_t c, int64_t hw, T* dx,
+                            T* dgamma, T* dbeta);
+
+/// nn.BatchNorm2d(channels, eps=1e-5, momentum=0.1) + activation. Trainable `<name>.weight`
+/// (gamma, init 1) and `<name>.bias` (beta, init 0) [channels] live in `ps`; the buffers
+/// `<name>.running_mean` (init 0) and `<name>.running_var` (init 1) [channels] live in `buffers`
+/// (a second ParamStore whose gradients are unused). num_batches_tracked is counted by the model.
+/// Buffers grow to the largest batch seen and are reused: a steady-state step allocates nothing.
+class BatchNorm2d {
+ public:
+  BatchNorm2d(ParamStore& ps, ParamStore& buffers, const std::string& name, int64_t channels,
+              Activation act = Activation::None, double eps = 1e-5, double momentum = 0.1);
+  /// Sets weight = 1, bias = 0, running_mean = 0, running_var = 1 (PyTorch's reset_parameters).
+  /// Both stores must be finalized.
+  void reset();
+  /// y = act(bn(x)) for x [n, channels, h, w]; `training` uses batch statistics and updates the
+  /// running ones, otherwise the running statistics are used. x must stay unchanged until
+  /// backward(). Returns the layer's own output buffer. Throws cuvae::Error on a bad shape or
+  /// device, or n·h·w < 2 in training.
+  Tensor& forward(Context& ctx, const Tensor& x, bool training);
+  /// dy = ∂L/∂y (overwritten with ∂L/∂(pre-activation)) → weight/bias gradients (written) and,
+  /// if `need_dx`, dx [n, channels, h, w] in the layer's own buffer (returned; else an empty
+  /// view). Only after a training-mode forward.
+  Tensor& backward(Context& ctx, Tensor& dy, bool need_dx);
+  /// The output of the last forward().
+  Tensor& output() { return y_; }
+  int64_t channels() const { return c_; }
+
+ private:
+  ParamStore& ps_;
+  ParamStore& buf_;
+  int w_, b_, rm_, rv_;
+  int64_t c_;
+  Activation act_;
+  double eps_, momentum_;
+  const float* x_ = nullptr;
+  bool trained_fwd_ = false;
+  Tensor y_store_, dx_store_, save_mean_, save_invstd_;
+  Tensor y_, dx_;
+  void* desc_ = nullptr;  // cuDNN tensor descriptors (x/y and the per-channel one), CUDA builds only
+  void* bn_desc_ = nullptr;
+  int64_t desc_n_ = 0, desc_h_ = 0, desc_w_ = 0;
+};
+
+}  // namespace cuvae
