@@ -56,6 +56,10 @@ Dataset load_dataset(const std::string& name, const std::string& dir, bool train
 /// this build came from). Throws cuvae::Error listing the valid names for an unknown `name`.
 std::string default_data_dir(const std::string& name);
 
+/// Human-readable names of the 10 classes of data set `name` ("0".."9" for MNIST, "T-shirt/top",
+/// "Trouser", … for FashionMNIST, "airplane", … for CIFAR-10); "0".."9" for any other name.
+std::vector<std::string> class_names(const std::string& name);
+
 /// The data set names load_dataset accepts: "mnist", "fashion-mnist", "cifar10".
 const std::vector<std::string>& dataset_names();
 

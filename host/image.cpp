@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "host/check.h"
@@ -18,6 +19,11 @@
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#include <stb_image.h>
+#include <stb_easy_font.h>
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
 #endif
@@ -110,6 +116,75 @@ void write_png_grid(const std::string& path, const Tensor& images, int cols, int
   write_png_grid(path, v.data(), images.dim(0), static_cast<int>(images.dim(1)),
                  static_cast<int>(images.dim(2)), static_cast<int>(images.dim(3)), cols, pad,
                  scale);
+}
+
+
+void turbo_rgb(float t, float rgb[3]) {
+  // Polynomial fit of the Turbo colormap published with it (Apache-2.0, Google LLC 2019).
+  double x = std::isnan(t) ? 0.0 : std::clamp(static_cast<double>(t), 0.0, 1.0);
+  const double x2 = x * x, x3 = x2 * x, x4 = x3 * x, x5 = x4 * x;
+  const double r = 0.13572138 + 4.61539260 * x - 42.66032258 * x2 + 132.13108234 * x3 - 152.94239396 * x4 + 59.28637943 * x5;
+  const double g = 0.09140261 + 2.19418839 * x + 4.84296658 * x2 - 14.18503333 * x3 + 4.27729857 * x4 + 2.82956604 * x5;
+  const double b = 0.10667330 + 12.64194608 * x - 60.58204836 * x2 + 110.36276771 * x3 - 89.90310912 * x4 + 27.34824973 * x5;
+  rgb[0] = static_cast<float>(std::clamp(r, 0.0, 1.0));
+  rgb[1] = static_cast<float>(std::clamp(g, 0.0, 1.0));
+  rgb[2] = static_cast<float>(std::clamp(b, 0.0, 1.0));
+}
+
+void overlay_heatmap(const float* image, int c, int h, int w, const float* heat, float alpha, float* out) {
+  CUVAE_CHECK(c == 1 || c == 3, "overlay_heatmap: image has " << c << " channels, expected 1 or 3");
+  CUVAE_CHECK(h > 0 && w > 0, "overlay_heatmap: bad size " << h << "x" << w);
+  CUVAE_CHECK(alpha >= 0.0f && alpha <= 1.0f, "overlay_heatmap: alpha " << alpha << " outside [0, 1]");
+  const int64_t hw = static_cast<int64_t>(h) * w;
+  for (int64_t p = 0; p < hw; ++p) {
+    float grey = image[p];
+    if (c == 3) grey = 0.299f * image[p] + 0.587f * image[hw + p] + 0.114f * image[2 * hw + p];
+    grey = std::clamp(std::isnan(grey) ? 0.0f : grey, 0.0f, 1.0f);
+    float rgb[3];
+    turbo_rgb(heat[p], rgb);
+    for (int k = 0; k < 3; ++k) out[k * hw + p] = (1.0f - alpha) * grey + alpha * rgb[k];
+  }
+}
+
+std::vector<float> read_png(const std::string& path, int want_c, int h, int w) {
+  CUVAE_CHECK(want_c == 1 || want_c == 3, "read_png: channels must be 1 or 3, got " << want_c);
+  if (!file_exists(path)) CUVAE_FAIL(path << ": no such file");
+  const std::string bytes = read_file(path);
+  static const unsigned char kSig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (bytes.size() < 8 || std::memcmp(bytes.data(), kSig, 8) != 0) CUVAE_FAIL(path << ": not a PNG file");
+  int iw = 0, ih = 0, comp = 0;
+  unsigned char* px = stbi_load_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()),
+                                            static_cast<int>(bytes.size()), &iw, &ih, &comp, want_c);
+  if (px == nullptr) CUVAE_FAIL(path << ": cannot decode the PNG (" << stbi_failure_reason() << ")");
+  if (iw != w || ih != h) {
+    stbi_image_free(px);
+    CUVAE_FAIL(path << ": image is " << iw << "x" << ih << " pixels, the model expects " << w << "x" << h);
+  }
+  std::vector<float> out(static_cast<size_t>(want_c) * h * w);
+  const int64_t hw = static_cast<int64_t>(h) * w;
+  for (int64_t p = 0; p < hw; ++p)
+    for (int k = 0; k < want_c; ++k) out[static_cast<size_t>(k * hw + p)] = px[p * want_c + k] / 255.0f;
+  stbi_image_free(px);
+  return out;
+}
+
+
+int draw_text(float* img, int h, int w, int x, int y, const std::string& text, const float rgb[3], int scale) {
+  CUVAE_CHECK(scale >= 1, "draw_text: scale must be at least 1, got " << scale);
+  // stb_easy_font emits axis-aligned quads of 4 vertices, 16 bytes each (x, y, z floats + colour).
+  std::vector<char> buf(text.size() * 300 + 64);
+  std::string t = text;
+  const int quads = stb_easy_font_print(0, 0, t.data(), nullptr, buf.data(), static_cast<int>(buf.size()));
+  for (int q = 0; q < quads; ++q) {
+    const float* v0 = reinterpret_cast<const float*>(buf.data() + (q * 4 + 0) * 16);
+    const float* v2 = reinterpret_cast<const float*>(buf.data() + (q * 4 + 2) * 16);
+    const int x0 = x + static_cast<int>(v0[0]) * scale, y0 = y + static_cast<int>(v0[1]) * scale;
+    const int x1 = x + static_cast<int>(v2[0]) * scale, y1 = y + static_cast<int>(v2[1]) * scale;
+    for (int yy = std::max(y0, 0); yy < std::min(y1, h); ++yy)
+      for (int xx = std::max(x0, 0); xx < std::min(x1, w); ++xx)
+        for (int k = 0; k < 3; ++k) img[static_cast<size_t>(k) * h * w + static_cast<size_t>(yy) * w + xx] = rgb[k];
+  }
+  return stb_easy_font_width(t.data()) * scale;
 }
 
 }  // namespace cuvae

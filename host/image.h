@@ -36,4 +36,23 @@ void write_png_grid(const std::string& path, const Tensor& images, int cols, int
 /// as PNG bytes. Throws cuvae::Error if encoding fails.
 std::string encode_png(const uint8_t* pixels, int width, int height, int comp);
 
+/// The Turbo colormap (Mikhailov, Google AI blog 2019: a perceptually smoothed rainbow), as the
+/// published polynomial approximation: t in [0, 1] (clamped; NaN as 0) → rgb[3] in [0, 1].
+void turbo_rgb(float t, float rgb[3]);
+
+/// Grad-CAM overlay: image [c, h, w] (c = 1 or 3, values in [0, 1]) converted to grey, blended
+/// with turbo(heat) [h, w] as out = (1 − alpha)·grey + alpha·turbo(heat), written as RGB planes
+/// into out [3, h, w]. Throws cuvae::Error on c not 1 or 3, a non-positive size or alpha outside [0, 1].
+void overlay_heatmap(const float* image, int c, int h, int w, const float* heat, float alpha, float* out);
+
+/// Draws `text` (ASCII) into RGB planes img [3, h, w] with its top-left corner at (x, y), in the
+/// stb_easy_font bitmap font (about 6 pixels per character, 7 high) enlarged `scale` times, in
+/// colour rgb; pixels outside the image are skipped. Returns the text's width in pixels.
+int draw_text(float* img, int h, int w, int x, int y, const std::string& text, const float rgb[3], int scale = 1);
+
+/// Reads a PNG file as float planes [c, h, w] in [0, 1], converted to `want_c` channels (1: grey
+/// by luminance, 3: RGB). Throws cuvae::Error naming `path` when it is missing, not a PNG (the
+/// 8-byte signature is checked before decoding), cannot be decoded, or is not h×w pixels.
+std::vector<float> read_png(const std::string& path, int want_c, int h, int w);
+
 }  // namespace cuvae

@@ -44,10 +44,10 @@ void check_input(const Tensor& x, int64_t in, const Context& ctx, const char* wh
 }  // namespace
 
 Conv2d::Conv2d(ParamStore& ps, const std::string& name, int64_t in, int64_t out, int64_t kernel,
-               int64_t stride, int64_t pad, Activation act)
+               int64_t stride, int64_t pad, Activation act, bool bias)
     : ps_(ps), in_(in), out_(out), kernel_(kernel), stride_(stride), pad_(pad), act_(act) {
   w_ = ps.add(name + ".weight", {out, in, kernel, kernel}, in * kernel * kernel);
-  b_ = ps.add(name + ".bias", {out}, in * kernel * kernel);
+  b_ = bias ? ps.add(name + ".bias", {out}, in * kernel * kernel) : -1;
 }
 
 Tensor& Conv2d::forward(Context& ctx, const Tensor& x) {
@@ -64,7 +64,7 @@ Tensor& Conv2d::forward(Context& ctx, const Tensor& x) {
     grow_flat(scratch_, g_.scratch_numel(), Device::CPU);
     conv_fwd_cpu<float>(g_, x_, W, y_.data(), scratch_.data());
   }
-  add_bias(ctx, y_, ps_.value(b_).data());
+  if (b_ >= 0) add_bias(ctx, y_, ps_.value(b_).data());
   if (act_ != Activation::None) activation_forward(ctx, act_, y_, y_);
   return y_;
 }
@@ -74,8 +74,10 @@ Tensor& Conv2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
   CUVAE_CHECK(dy.numel() == g_.y_numel(), "Conv2d::backward: dy " << dy.shape_str() << " does not match output "
                                                                   << y_.shape_str());
   if (act_ != Activation::None) activation_backward(ctx, act_, y_, dy, dy);
-  Tensor dyv = Tensor::view(dy.data(), y_.shape(), ctx.device());
-  bias_grad(ctx, dyv, ps_.grad(b_).data());
+  if (b_ >= 0) {
+    Tensor dyv = Tensor::view(dy.data(), y_.shape(), ctx.device());
+    bias_grad(ctx, dyv, ps_.grad(b_).data());
+  }
   const float* W = ps_.value(w_).data();
   float* dW = ps_.grad(w_).data();
   if (need_dx) grow4(dx_store_, dx_, g_.n, g_.c, g_.h, g_.w, ctx.device());

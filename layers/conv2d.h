@@ -13,14 +13,16 @@
 
 namespace cuvae {
 
-/// nn.Conv2d(in, out, kernel, stride, pad) + activation. Parameters `<name>.weight`
-/// [out, in, kernel, kernel] and `<name>.bias` [out]. Input x [n, in, h, w] → output
+/// nn.Conv2d(in, out, kernel, stride, pad, bias) + activation. Parameters `<name>.weight`
+/// [out, in, kernel, kernel] and, when `bias` (the default), `<name>.bias` [out]. Input x [n, in, h, w] → output
 /// [n, out, (h + 2·pad − kernel)/stride + 1, …]. CPU: im2col + Eigen GEMM; CUDA: cuDNN
 /// with measured, cached algorithms. Buffers grow to the largest batch seen and are reused.
 class Conv2d {
  public:
   Conv2d(ParamStore& ps, const std::string& name, int64_t in, int64_t out, int64_t kernel,
-         int64_t stride, int64_t pad, Activation act = Activation::None);
+         int64_t stride, int64_t pad, Activation act = Activation::None, bool bias = true);
+  /// Index of the weight in the ParamStore.
+  int weight_index() const { return w_; }
   /// y = act(conv(x, W) + b); x [n, in, h, w] must stay unchanged until backward().
   Tensor& forward(Context& ctx, const Tensor& x);
   /// dy = ∂L/∂y (overwritten with ∂L/∂pre-activation) → weight/bias gradients and, if

@@ -59,4 +59,37 @@ void ParamStore::init_default(uint64_t seed) {
              flat_values_.bytes());
 }
 
+
+namespace {
+// Writes `host` (numel of parameter p) into the parameter's view, on either device.
+void upload(Tensor& view, const std::vector<float>& host) {
+  memcpy_any(view.data(), view.device(), host.data(), Device::CPU, view.bytes());
+}
+}  // namespace
+
+void ParamStore::fill(int i, float value) {
+  CUVAE_CHECK(finalized_, "ParamStore::fill() before finalize()");
+  upload(values_.at(static_cast<size_t>(i)), std::vector<float>(static_cast<size_t>(info_.at(static_cast<size_t>(i)).numel), value));
+}
+
+void ParamStore::init_normal(int i, double std, uint64_t seed, uint64_t stream) {
+  CUVAE_CHECK(finalized_, "ParamStore::init_normal() before finalize()");
+  const ParamInfo& p = info_.at(static_cast<size_t>(i));
+  std::vector<float> host(static_cast<size_t>(p.numel));
+  for (int64_t j = 0; j < p.numel; ++j)
+    host[static_cast<size_t>(j)] = static_cast<float>(std * philox_normal(seed, stream, static_cast<uint64_t>(j)));
+  upload(values_.at(static_cast<size_t>(i)), host);
+}
+
+void ParamStore::init_uniform(int i, double bound, uint64_t seed, uint64_t stream) {
+  CUVAE_CHECK(finalized_, "ParamStore::init_uniform() before finalize()");
+  const ParamInfo& p = info_.at(static_cast<size_t>(i));
+  std::vector<float> host(static_cast<size_t>(p.numel));
+  for (int64_t j = 0; j < p.numel; ++j) {
+    const float u = philox_uniform_at(seed, stream, static_cast<uint64_t>(j));
+    host[static_cast<size_t>(j)] = static_cast<float>((2.0 * u - 1.0) * bound);
+  }
+  upload(values_.at(static_cast<size_t>(i)), host);
+}
+
 }  // namespace cuvae

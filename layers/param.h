@@ -50,6 +50,13 @@ class ParamStore {
   /// U(−1/√fan_in, 1/√fan_in). Uniforms come from Philox under `seed` (one stream per
   /// parameter), so the same seed gives the same weights on every device.
   void init_default(uint64_t seed);
+  /// Sets every element of parameter `i` to `value`.
+  void fill(int i, float value);
+  /// Parameter `i` ← N(0, std²) from Philox under (seed, stream): torch.nn.init.normal_, and
+  /// kaiming_normal_(mode="fan_out", nonlinearity="relu") with std = √(2/fan_out).
+  void init_normal(int i, double std, uint64_t seed, uint64_t stream);
+  /// Parameter `i` ← U(−bound, bound) from Philox under (seed, stream).
+  void init_uniform(int i, double bound, uint64_t seed, uint64_t stream);
 
  private:
   std::vector<ParamInfo> info_;

@@ -9,6 +9,7 @@
 #include "host/safetensors.h"
 #include "layers/param.h"
 #include "models/conv_vae.h"
+#include "models/resnet18.h"
 
 namespace cuvae {
 
@@ -27,7 +28,19 @@ nlohmann::json checkpoint_config(const SafetensorsFile& file);
 void load_params(const SafetensorsFile& file, ParamStore& ps);
 
 /// Reads a ConvVAE checkpoint (config + weights) onto `device`. Throws cuvae::Error naming
-/// `path` for a missing, damaged or non-VAE file or a parameter of the wrong shape.
+/// `path` for a missing, damaged or non-VAE file (a classifier checkpoint is named as such) or
+/// a parameter of the wrong shape.
 std::unique_ptr<ConvVAE> load_vae(const std::string& path, Device device);
+
+/// Writes a ResNet18 as torchvision's state_dict: every parameter and BatchNorm running_mean /
+/// running_var as F32, each BatchNorm's num_batches_tracked as a 0-d I64, and `__metadata__`
+/// {"format": "pt", "config": ResNetConfig JSON}, atomically to `path`. Throws cuvae::Error
+/// naming `path` when it cannot be written.
+void save_resnet(const std::string& path, ResNet18& model);
+
+/// Reads a ResNet18 checkpoint written by save_resnet onto `device`. Throws cuvae::Error naming
+/// `path` for a missing or damaged file, a VAE checkpoint (named as such), a missing, extra or
+/// mis-shaped tensor; nothing is half-loaded.
+std::unique_ptr<ResNet18> load_resnet(const std::string& path, Device device);
 
 }  // namespace cuvae

@@ -17,6 +17,7 @@
 #include "kernels/batch.h"
 #include "kernels/loss_monitor.h"
 #include "kernels/reparameterize.h"
+#include "models/batching.h"
 #include "models/checkpoint.h"
 
 namespace cuvae {
@@ -73,19 +74,6 @@ class DeviceData {
   std::vector<int32_t> host_indices_;
 };
 
-std::vector<int32_t> iota_order(int64_t n) {
-  std::vector<int32_t> v(static_cast<size_t>(n));
-  std::iota(v.begin(), v.end(), 0);
-  return v;
-}
-
-std::vector<int32_t> shuffled_order(int64_t n, uint64_t seed, int epoch) {
-  std::vector<int32_t> v = iota_order(n);
-  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1);
-  std::shuffle(v.begin(), v.end(), rng);
-  return v;
-}
-
 void check_data_matches(const Dataset& d, const VaeConfig& c, const std::string& what) {
   if (d.c != c.channels || d.h != c.height || d.w != c.width)
     CUVAE_FAIL(what << " has images of " << d.c << "x" << d.h << "x" << d.w << " but the model expects "
@@ -96,15 +84,6 @@ std::string fmt(double v, int prec = 2) {
   char b[64];
   std::snprintf(b, sizeof b, "%.*f", prec, v);
   return b;
-}
-
-Dataset subset(Dataset d, int64_t limit) {
-  if (limit > 0 && limit < d.n) {
-    d.n = limit;
-    d.images.resize(static_cast<size_t>(limit * d.pixels()));
-    d.labels.resize(static_cast<size_t>(limit));
-  }
-  return d;
 }
 
 }  // namespace

@@ -1,0 +1,27 @@
+// Top-1 accuracy counted on the device, so a training loop can report its accuracy without a
+// host synchronisation per step.
+#pragma once
+
+#include <cstdint>
+
+#include "host/context.h"
+#include "host/tensor.h"
+
+namespace cuvae {
+
+/// CPU reference: *count += the number of rows i < n of logits [n, k] whose argmax (the first
+/// index of the largest value, as torch.argmax) equals labels[i]. A row holding NaN counts as
+/// wrong. Throws cuvae::Error on n < 0 or k < 1.
+template <typename T>
+void count_correct_cpu(const T* logits, const int32_t* labels, int64_t n, int64_t k, T* count);
+
+/// CUDA version (device pointers, float, on `s`; one block, a fixed-order CUB reduction; no
+/// allocation, no synchronisation). Throws cuvae::Error on n < 0, k < 1 or a launch error.
+void count_correct_cuda(const float* logits, const int32_t* labels, int64_t n, int64_t k,
+                        float* count, Stream s);
+
+/// Tensor form: logits [n, k] and count [1] on the context's device, labels [n] int32 on the
+/// same device. Throws cuvae::Error on a shape or device mismatch.
+void count_correct(Context& ctx, const Tensor& logits, const int32_t* labels, Tensor& count);
+
+}  // namespace cuvae

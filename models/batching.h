@@ -1,0 +1,73 @@
+// Labelled data sets on the compute device and batch assembly from them (gather, augmentation,
+// labels), shared by the classifier's trainer, evaluation, validation and Grad-CAM.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "host/context.h"
+#include "host/dataset.h"
+#include "kernels/augment.h"
+
+namespace cuvae {
+
+/// n int32 values on a device (zero-filled), freed with the object.
+class IntBuffer {
+ public:
+  IntBuffer() = default;
+  IntBuffer(int64_t n, Device dev);
+  ~IntBuffer();
+  IntBuffer(IntBuffer&& o) noexcept;
+  IntBuffer& operator=(IntBuffer&& o) noexcept;
+  IntBuffer(const IntBuffer&) = delete;
+  IntBuffer& operator=(const IntBuffer&) = delete;
+  int32_t* data() { return p_; }
+  const int32_t* data() const { return p_; }
+  int64_t size() const { return n_; }
+  /// Copies `v` (at most size() values) to the buffer (synchronous).
+  void upload(const std::vector<int32_t>& v);
+  /// The first `n` values on the host (synchronous).
+  std::vector<int32_t> download(int64_t n) const;
+
+ private:
+  int32_t* p_ = nullptr;
+  int64_t n_ = 0;
+  Device dev_ = Device::CPU;
+};
+
+/// A data set's images, labels and an index order held on the compute device (the whole set is
+/// uploaded once, so batch assembly on a GPU makes no host transfer).
+class DeviceDataset {
+ public:
+  /// Uploads `d` (which must outlive this object) to `dev`; the order starts as 0..n−1.
+  DeviceDataset(const Dataset& d, Device dev);
+  ~DeviceDataset();
+  DeviceDataset(const DeviceDataset&) = delete;
+  DeviceDataset& operator=(const DeviceDataset&) = delete;
+
+  /// Sets the order batches are drawn in (a permutation of 0..n−1, or a prefix of one;
+  /// synchronous upload, call between epochs). Throws cuvae::Error on an index out of range.
+  void set_order(const std::vector<int32_t>& order);
+  /// x [n, C, H, W] ← images order[first .. first + n) / 255 with augmentation `aug`
+  /// (Philox seed, offset), and labels [n] int32 (device pointer, or null). Enqueued on the
+  /// context's stream: no allocation, no synchronisation.
+  void batch(Context& ctx, int64_t first, const AugmentConfig& aug, uint64_t seed, uint64_t offset,
+             Tensor& x, int32_t* labels) const;
+  const Dataset& data() const { return data_; }
+
+ private:
+  const Dataset& data_;
+  Device dev_;
+  uint8_t* images_ = nullptr;  // device copies (CUDA only)
+  uint8_t* labels_ = nullptr;
+  IntBuffer order_;
+};
+
+/// 0, 1, …, n−1.
+std::vector<int32_t> iota_order(int64_t n);
+/// A permutation of 0..n−1 drawn from (seed, epoch) with std::mt19937_64.
+std::vector<int32_t> shuffled_order(int64_t n, uint64_t seed, int epoch);
+/// The first `limit` images of `d` (all when limit is 0 or ≥ d.n).
+Dataset subset(Dataset d, int64_t limit);
+
+}  // namespace cuvae

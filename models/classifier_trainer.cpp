@@ -1,0 +1,303 @@
+#include "models/classifier_trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <sstream>
+
+#include "host/check.h"
+#include "host/fs.h"
+#include "host/image.h"
+#include "host/metrics.h"
+#include "kernels/accuracy.h"
+#include "kernels/loss_monitor.h"
+#include "kernels/sgd.h"
+#include "kernels/softmax_xent.h"
+#include "models/batching.h"
+#include "models/checkpoint.h"
+
+namespace cuvae {
+
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+std::string fmt(double v, int prec = 2) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*f", prec, v);
+  return b;
+}
+
+void check_data_matches(const Dataset& d, const ResNetConfig& c, const std::string& what) {
+  if (d.c != c.channels || d.h != c.height || d.w != c.width)
+    CUVAE_FAIL(what << " has images of " << d.c << "x" << d.h << "x" << d.w << " but the classifier expects "
+                    << c.channels << "x" << c.height << "x" << c.width);
+  if (d.num_classes != c.classes)
+    CUVAE_FAIL(what << " has " << d.num_classes << " classes but the classifier has " << c.classes);
+}
+
+}  // namespace
+
+double lr_at(const std::string& name, double max_lr, int64_t step, int64_t total) {
+  CUVAE_CHECK(total >= 1, "lr schedule: total steps must be at least 1, got " << total);
+  step = std::clamp<int64_t>(step, 0, total - 1);
+  if (name == "constant") return max_lr;
+  if (name == "cosine") return max_lr * 0.5 * (1.0 + std::cos(kPi * static_cast<double>(step) / static_cast<double>(total)));
+  if (name == "onecycle") {
+    // OneCycleLR's two phases end at steps 0.3·total − 1 and total − 1 (anneal = cosine).
+    const double initial = max_lr / 25.0, final_lr = initial / 1e4;
+    const double end1 = 0.3 * static_cast<double>(total) - 1.0, end2 = static_cast<double>(total) - 1.0;
+    auto cos_anneal = [](double start, double end, double pct) { return end + (start - end) / 2.0 * (1.0 + std::cos(kPi * pct)); };
+    const double s = static_cast<double>(step);
+    if (s <= end1 || end2 <= end1) return cos_anneal(initial, max_lr, end1 > 0 ? s / end1 : 1.0);
+    return cos_anneal(max_lr, final_lr, (s - end1) / (end2 - end1));
+  }
+  CUVAE_FAIL("unknown learning-rate schedule '" << name << "': expected onecycle, cosine or constant");
+}
+
+bool flip_keeps_class(const std::string& dataset) { return dataset == "fashion-mnist" || dataset == "cifar10"; }
+
+std::vector<float> classify(Context& ctx, ResNet18& model, const Tensor& x) {
+  Tensor& logits = model.forward(ctx, x, false);
+  const int64_t n = logits.dim(0), k = logits.dim(1);
+  const std::vector<float> l = logits.to_vector();
+  std::vector<float> p(l.size());
+  for (int64_t i = 0; i < n; ++i) {
+    const float* r = l.data() + i * k;
+    const double m = *std::max_element(r, r + k);
+    double s = 0;
+    for (int64_t j = 0; j < k; ++j) s += std::exp(r[j] - m);
+    for (int64_t j = 0; j < k; ++j) p[static_cast<size_t>(i * k + j)] = static_cast<float>(std::exp(r[j] - m) / s);
+  }
+  return p;
+}
+
+ClassifierEval evaluate_classifier(Context& ctx, ResNet18& model, const Dataset& data, int64_t batch,
+                                   int64_t limit) {
+  const ResNetConfig& c = model.config();
+  check_data_matches(data, c, "data set '" + data.name + "'");
+  const int64_t n = (limit > 0 && limit < data.n) ? limit : data.n;
+  CUVAE_CHECK(n > 0 && batch > 0, "evaluate_classifier: nothing to evaluate");
+  const int64_t K = c.classes;
+  DeviceDataset dd(data, ctx.device());
+  Tensor xbuf({std::min(batch, n), c.channels, c.height, c.width}, ctx.device());
+  IntBuffer labels(std::min(batch, n), ctx.device());
+  ClassifierEval e;
+  e.n = n;
+  e.confusion.assign(static_cast<size_t>(K * K), 0);
+  double loss_sum = 0;
+  int64_t right = 0;
+  for (int64_t first = 0; first < n; first += batch) {
+    const int64_t b = std::min(batch, n - first);
+    Tensor x = xbuf.rows(0, b);
+    dd.batch(ctx, first, AugmentConfig{}, 0, 0, x, labels.data());
+    model.forward(ctx, x, false);
+    model.loss(ctx, labels.data(), false);
+    const std::vector<float> l = model.loss_value().to_vector();
+    const std::vector<float> logits = model.logits().to_vector();
+    for (int64_t i = 0; i < b; ++i) {
+      loss_sum += l[static_cast<size_t>(i)];
+      const float* r = logits.data() + i * K;
+      const int64_t pred = std::max_element(r, r + K) - r;
+      const int64_t truth = data.labels[static_cast<size_t>(first + i)];
+      e.confusion[static_cast<size_t>(truth * K + pred)] += 1;
+      right += pred == truth;
+    }
+  }
+  e.loss = loss_sum / static_cast<double>(n);
+  e.accuracy = static_cast<double>(right) / static_cast<double>(n);
+  for (int64_t t = 0; t < K; ++t) {
+    int64_t row = 0;
+    for (int64_t p = 0; p < K; ++p) row += e.confusion[static_cast<size_t>(t * K + p)];
+    e.per_class.push_back(row > 0 ? static_cast<double>(e.confusion[static_cast<size_t>(t * K + t)]) / row
+                                  : std::numeric_limits<double>::quiet_NaN());
+  }
+  return e;
+}
+
+std::vector<std::string> write_confusion(const ClassifierEval& e, const std::vector<std::string>& names,
+                                         const std::string& dir, int cell) {
+  const int64_t K = static_cast<int64_t>(e.per_class.size());
+  CUVAE_CHECK(K > 0 && static_cast<int64_t>(e.confusion.size()) == K * K, "write_confusion: bad matrix");
+  std::vector<std::string> written;
+  std::ostringstream cm;
+  cm << "true\\predicted";
+  for (int64_t p = 0; p < K; ++p) cm << "," << (p < static_cast<int64_t>(names.size()) ? names[p] : std::to_string(p));
+  cm << "\n";
+  for (int64_t t = 0; t < K; ++t) {
+    cm << (t < static_cast<int64_t>(names.size()) ? names[t] : std::to_string(t));
+    for (int64_t p = 0; p < K; ++p) cm << "," << e.confusion[static_cast<size_t>(t * K + p)];
+    cm << "\n";
+  }
+  write_file_atomic(dir + "/confusion.csv", cm.str());
+  written.push_back(dir + "/confusion.csv");
+
+  std::ostringstream pc;
+  pc << "class,name,images,accuracy\n";
+  for (int64_t t = 0; t < K; ++t) {
+    int64_t row = 0;
+    for (int64_t p = 0; p < K; ++p) row += e.confusion[static_cast<size_t>(t * K + p)];
+    pc << t << ",\"" << (t < static_cast<int64_t>(names.size()) ? names[t] : std::to_string(t)) << "\"," << row << ","
+       << format_metric(e.per_class[static_cast<size_t>(t)]) << "\n";
+  }
+  write_file_atomic(dir + "/per_class.csv", pc.str());
+  written.push_back(dir + "/per_class.csv");
+
+  // Row-normalised matrix as K×K coloured cells (turbo: 0 dark blue … 1 dark red).
+  const int side = static_cast<int>(K) * cell;
+  std::vector<float> img(static_cast<size_t>(3) * side * side);
+  for (int64_t t = 0; t < K; ++t) {
+    int64_t row = 0;
+    for (int64_t p = 0; p < K; ++p) row += e.confusion[static_cast<size_t>(t * K + p)];
+    for (int64_t p = 0; p < K; ++p) {
+      float rgb[3];
+      turbo_rgb(row > 0 ? static_cast<float>(e.confusion[static_cast<size_t>(t * K + p)]) / row : 0.0f, rgb);
+      for (int y = 0; y < cell; ++y)
+        for (int x = 0; x < cell; ++x) {
+          const bool border = y == 0 || x == 0;
+          for (int k = 0; k < 3; ++k)
+            img[static_cast<size_t>(k) * side * side + static_cast<size_t>(t * cell + y) * side + (p * cell + x)] =
+                border ? 1.0f : rgb[k];
+        }
+    }
+  }
+  write_png_grid(dir + "/confusion.png", img.data(), 1, 3, side, side, 1, 0, 1);
+  written.push_back(dir + "/confusion.png");
+  return written;
+}
+
+std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions& opt, std::ostream& log) {
+  if (opt.epochs < 1) CUVAE_FAIL("--epochs must be at least 1, got " << opt.epochs);
+  if (opt.batch < 2 || opt.batch > 65536) CUVAE_FAIL("--batch must be in [2, 65536], got " << opt.batch);
+  if (!(opt.lr > 0.0f) || !std::isfinite(opt.lr)) CUVAE_FAIL("--lr must be a positive number, got " << opt.lr);
+  if (opt.width < 1 || opt.width > 256) CUVAE_FAIL("--width must be in [1, 256], got " << opt.width);
+  if (opt.pad > 16) CUVAE_FAIL("--pad must be at most 16, got " << opt.pad);
+  SgdConfig sc;
+  sc.lr = opt.lr;
+  sc.momentum = opt.momentum;
+  sc.weight_decay = opt.weight_decay;
+  sc.nesterov = opt.nesterov;
+  check_sgd_config(sc);
+  lr_at(opt.schedule, opt.lr, 0, 1);  // rejects an unknown schedule before any work
+  CUVAE_CHECK(!opt.out.empty(), "--out must name a run folder");
+
+  const std::string dir = opt.data_dir.empty() ? default_data_dir(opt.dataset) : opt.data_dir;
+  Dataset train = subset(load_dataset(opt.dataset, dir, true), opt.train_limit);
+  Dataset test = subset(load_dataset(opt.dataset, dir, false), opt.test_limit);
+  if (train.n < opt.batch)
+    CUVAE_FAIL("--batch " << opt.batch << " is larger than the " << train.n << " training images");
+
+  Context ctx(opt.device);
+  log << "device: " << ctx.description();
+  if (!ctx.fallback_reason().empty()) log << " (" << ctx.fallback_reason() << ")";
+  log << std::endl;
+
+  ResNetConfig cfg;
+  cfg.channels = train.c;
+  cfg.height = train.h;
+  cfg.width = train.w;
+  cfg.classes = train.num_classes;
+  cfg.base_width = opt.width;
+  cfg.dataset = opt.dataset;
+  ResNet18 model(cfg, ctx.device());
+  model.init(opt.seed);
+  check_data_matches(test, cfg, "test split of '" + opt.dataset + "'");
+
+  AugmentConfig aug;
+  if (opt.augment) {
+    aug.pad = opt.pad >= 0 ? opt.pad : (train.h >= 32 ? 4 : 2);
+    aug.flip = flip_keeps_class(opt.dataset);
+  }
+  const int64_t steps = train.n / opt.batch;  // the last partial batch is dropped
+  const int64_t total_steps = steps * opt.epochs;
+
+  const std::string model_path = opt.out + "/model.safetensors";
+  ensure_dir(opt.out);
+  {
+    nlohmann::json jc = {{"command", "train-classifier"}, {"dataset", opt.dataset}, {"data", dir},
+                         {"epochs", opt.epochs}, {"batch", opt.batch}, {"width", opt.width},
+                         {"lr", opt.lr}, {"momentum", opt.momentum}, {"weight_decay", opt.weight_decay},
+                         {"nesterov", opt.nesterov}, {"schedule", opt.schedule},
+                         {"augment", {{"pad", aug.pad}, {"flip", aug.flip}}}, {"seed", opt.seed},
+                         {"device", ctx.description()}, {"train_images", train.n}, {"test_images", test.n},
+                         {"model", cfg.to_json()}, {"parameters", model.params().count()}};
+    write_file_atomic(opt.out + "/config.json", jc.dump(2) + "\n");
+  }
+  MetricsCsv metrics(opt.out + "/metrics.csv",
+                     {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "images_per_s"},
+                     false);
+
+  DeviceDataset dd(train, ctx.device());
+  Tensor x({opt.batch, cfg.channels, cfg.height, cfg.width}, ctx.device());
+  IntBuffer labels(opt.batch, ctx.device());
+  Tensor momentum_buf({model.params().flat_values().numel()}, ctx.device());
+  Tensor monitor({kMonitorSize}, ctx.device());
+  Tensor correct({1}, ctx.device());
+  log << "training ResNet18 (width " << opt.width << ", " << model.params().count() << " parameters) on " << train.n
+      << " " << opt.dataset << " images, batch " << opt.batch << ", " << steps << " steps/epoch, SGD"
+      << (opt.nesterov ? " (Nesterov)" : "") << " lr " << opt.lr << " " << opt.schedule << ", augmentation: crop pad "
+      << aug.pad << (aug.flip ? " + flip" : "") << "\n";
+
+  std::vector<ClassifierEpochRecord> records;
+  const int sync_every = ctx.is_cuda() ? 50 : 5;
+  int64_t step = 0;
+  for (int epoch = 0; epoch < opt.epochs; ++epoch) {
+    dd.set_order(shuffled_order(train.n, opt.seed, epoch));
+    monitor.zero(ctx.stream());
+    correct.zero(ctx.stream());
+    ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(opt.epochs), steps, opt.progress);
+    const auto t0 = std::chrono::steady_clock::now();
+    double mean_loss = 0, acc = 0;
+    for (int64_t s = 0; s < steps; ++s, ++step) {
+      dd.batch(ctx, s * opt.batch, aug, opt.seed, static_cast<uint64_t>(step), x, labels.data());
+      model.forward(ctx, x, true);
+      model.loss(ctx, labels.data(), true);
+      count_correct(ctx, model.logits(), labels.data(), correct);
+      model.backward(ctx);
+      sc.lr = static_cast<float>(lr_at(opt.schedule, opt.lr, step, total_steps));
+      sgd_step(ctx, model.params().flat_values(), model.params().flat_grads(), momentum_buf, sc);
+      loss_monitor(ctx, model.mean_loss(), monitor, step);
+      if ((s + 1) % sync_every == 0 || s + 1 == steps) {
+        const std::vector<float> mon = monitor.to_vector();
+        if (mon[2] != 0.0f) {
+          bar.finish("stopped");
+          const int64_t bad = static_cast<int64_t>(mon[2]) - 1;
+          std::ostringstream os;
+          os << "the training loss became non-finite (NaN or Inf) at step " << bad << " (epoch " << epoch + 1 << "); stopping. ";
+          if (epoch > 0)
+            os << "The last good checkpoint is kept in " << model_path;
+          else
+            os << "No checkpoint was written; try a smaller --lr";
+          CUVAE_FAIL(os.str());
+        }
+        mean_loss = mon[1] > 0 ? mon[0] / mon[1] : 0.0;
+        acc = correct.to_vector()[0] / static_cast<double>((s + 1) * opt.batch);
+        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        bar.update(s + 1, "loss " + fmt(mean_loss, 4) + "  acc " + fmt(100 * acc) + "%  " +
+                              fmt((s + 1) * opt.batch / std::max(el, 1e-9), 0) + " img/s");
+      }
+    }
+    ctx.synchronize();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    bar.finish("loss " + fmt(mean_loss, 4) + "  acc " + fmt(100 * acc) + "%  " + fmt(steps * opt.batch / secs, 0) + " img/s");
+    ClassifierEval e = evaluate_classifier(ctx, model, test);
+    ClassifierEpochRecord r{epoch + 1, sc.lr, mean_loss, acc, e.loss, e.accuracy, secs, steps * opt.batch / secs};
+    records.push_back(r);
+    if (!std::isfinite(e.loss))
+      CUVAE_FAIL("the test loss after epoch " << epoch + 1 << " is not finite; stopping. The last good checkpoint is kept in " << model_path);
+    metrics.append({double(r.epoch), r.lr, r.train_loss, r.train_acc, r.test_loss, r.test_acc, r.seconds, r.images_per_s});
+    save_resnet(model_path, model);
+    log << "epoch " << epoch + 1 << ": train loss " << fmt(mean_loss, 4) << " acc " << fmt(100 * acc) << "%, test loss "
+        << fmt(e.loss, 4) << " acc " << fmt(100 * e.accuracy) << "% (" << fmt(secs, 1) << " s, " << fmt(r.images_per_s, 0)
+        << " img/s)" << std::endl;
+    if (epoch + 1 == opt.epochs) {
+      for (const std::string& p : write_confusion(e, class_names(opt.dataset), opt.out)) log << "wrote " << p << "\n";
+    }
+  }
+  log << "run folder: " << opt.out << " (model.safetensors, metrics.csv, config.json)\n";
+  return records;
+}
+
+}  // namespace cuvae

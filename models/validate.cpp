@@ -1,0 +1,248 @@
+#include "models/validate.h"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "host/check.h"
+#include "host/dataset.h"
+#include "host/fs.h"
+#include "host/image.h"
+#include "host/metrics.h"
+#include "kernels/reparameterize.h"
+#include "models/anchor.h"
+#include "models/batching.h"
+#include "models/checkpoint.h"
+#include "models/classifier_trainer.h"
+
+namespace cuvae {
+
+namespace {
+
+std::string fmt(double v, int prec = 2) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*f", prec, v);
+  return b;
+}
+
+/// Classifier outputs for a set of images: probabilities [n, K] and features [n, F] (host).
+struct Classified {
+  std::vector<float> probs, features;
+  int64_t n = 0;
+};
+
+/// Classifies images [n, C, H, W] (device tensor) in batches of 500.
+Classified run_classifier(Context& ctx, ResNet18& clf, Tensor& images) {
+  Classified out;
+  out.n = images.dim(0);
+  for (int64_t first = 0; first < out.n; first += 500) {
+    const int64_t b = std::min<int64_t>(500, out.n - first);
+    Tensor x = images.rows(first, first + b);
+    std::vector<float> p = classify(ctx, clf, x);
+    std::vector<float> f = clf.features().to_vector();
+    out.probs.insert(out.probs.end(), p.begin(), p.end());
+    out.features.insert(out.features.end(), f.begin(), f.end());
+  }
+  return out;
+}
+
+int64_t argmax_row(const std::vector<float>& p, int64_t i, int64_t K) {
+  const float* r = p.data() + i * K;
+  return std::max_element(r, r + K) - r;
+}
+
+double fid_against(const Classified& ref, const Classified& gen, int64_t F) {
+  std::vector<double> m1, c1, m2, c2;
+  feature_moments(ref.features, ref.n, F, m1, c1);
+  feature_moments(gen.features, gen.n, F, m2, c2);
+  return frechet_distance(m1, c1, m2, c2);
+}
+
+}  // namespace
+
+void feature_moments(const std::vector<float>& features, int64_t n, int64_t F, std::vector<double>& mean,
+                     std::vector<double>& cov) {
+  CUVAE_CHECK(n >= 2 && static_cast<int64_t>(features.size()) == n * F,
+              "feature_moments: need at least 2 rows of " << F << " features, got " << features.size() << " values");
+  Eigen::MatrixXd X(n, F);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < F; ++j) X(i, j) = features[static_cast<size_t>(i * F + j)];
+  const Eigen::VectorXd m = X.colwise().mean();
+  X.rowwise() -= m.transpose();
+  const Eigen::MatrixXd C = (X.transpose() * X) / static_cast<double>(n);
+  mean.assign(m.data(), m.data() + F);
+  cov.resize(static_cast<size_t>(F * F));
+  Eigen::Map<Eigen::MatrixXd>(cov.data(), F, F) = C;  // symmetric: storage order does not matter
+}
+
+double frechet_distance(const std::vector<double>& m1, const std::vector<double>& c1, const std::vector<double>& m2,
+                        const std::vector<double>& c2) {
+  const int64_t F = static_cast<int64_t>(m1.size());
+  CUVAE_CHECK(F > 0 && static_cast<int64_t>(m2.size()) == F && static_cast<int64_t>(c1.size()) == F * F &&
+                  static_cast<int64_t>(c2.size()) == F * F,
+              "frechet_distance: mismatched sizes");
+  const Eigen::Map<const Eigen::VectorXd> a(m1.data(), F), b(m2.data(), F);
+  const Eigen::Map<const Eigen::MatrixXd> A(c1.data(), F, F), B(c2.data(), F, F);
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> ea(A);
+  CUVAE_CHECK(ea.info() == Eigen::Success, "frechet_distance: eigendecomposition failed");
+  const Eigen::MatrixXd sa = ea.eigenvectors() * ea.eigenvalues().cwiseMax(0.0).cwiseSqrt().asDiagonal() *
+                             ea.eigenvectors().transpose();
+  const Eigen::MatrixXd M = sa * B * sa;
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> em(0.5 * (M + M.transpose()), Eigen::EigenvaluesOnly);
+  CUVAE_CHECK(em.info() == Eigen::Success, "frechet_distance: eigendecomposition failed");
+  const double tr_sqrt = em.eigenvalues().cwiseMax(0.0).cwiseSqrt().sum();
+  return (a - b).squaredNorm() + A.trace() + B.trace() - 2.0 * tr_sqrt;
+}
+
+nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log) {
+  CUVAE_CHECK(opt.per_class >= 2 && opt.per_class <= 100000, "--n must be in [2, 100000], got " << opt.per_class);
+  CUVAE_CHECK(opt.noise >= 0 && std::isfinite(opt.noise), "--noise must be >= 0, got " << opt.noise);
+  CUVAE_CHECK(opt.prior >= 2 && opt.recon >= 2 && opt.reference >= 2, "--prior, --recon and --reference must be at least 2");
+  Context ctx(opt.device);
+  auto vae = load_vae(opt.vae, ctx.device());
+  auto clf = load_resnet(opt.classifier, ctx.device());
+  const VaeConfig& vc = vae->config();
+  const ResNetConfig& rc = clf->config();
+  if (vc.channels != rc.channels || vc.height != rc.height || vc.width != rc.width)
+    CUVAE_FAIL(opt.vae << " makes " << vc.channels << "x" << vc.height << "x" << vc.width << " images but "
+                       << opt.classifier << " classifies " << rc.channels << "x" << rc.height << "x" << rc.width);
+  const std::string dataset = vc.dataset.empty() ? "mnist" : vc.dataset;
+  if (!rc.dataset.empty() && rc.dataset != dataset)
+    log << "warning: the VAE was trained on " << dataset << " but the classifier on " << rc.dataset << "\n";
+  log << "device: " << ctx.description() << "\n";
+  AnchorStats stats = anchor_stats_for(ctx, *vae, opt.vae, opt.data_dir, log, opt.progress);
+  const int64_t K = stats.classes, F = rc.feature_dim(), D = vc.latent;
+  CUVAE_CHECK(K == rc.classes, opt.vae << "'s data set has " << K << " classes, " << opt.classifier << " " << rc.classes);
+  const std::vector<std::string> names = class_names(dataset);
+  ensure_dir(opt.out);
+
+  // Reference: the classifier's features of test images.
+  const std::string dir = opt.data_dir.empty() ? default_data_dir(dataset) : opt.data_dir;
+  Dataset test = subset(load_dataset(dataset, dir, false), std::max(opt.reference, opt.recon));
+  DeviceDataset dd(test, ctx.device());
+  const int64_t nref = std::min(opt.reference, test.n), nrec = std::min(opt.recon, test.n);
+  Tensor test_images({test.n, vc.channels, vc.height, vc.width}, ctx.device());
+  dd.batch(ctx, 0, AugmentConfig{}, 0, 0, test_images, nullptr);
+  Tensor ref_view = test_images.rows(0, nref);
+  const Classified ref = run_classifier(ctx, *clf, ref_view);
+
+  nlohmann::json j;
+  j["vae"] = opt.vae;
+  j["classifier"] = opt.classifier;
+  j["dataset"] = dataset;
+  j["noise"] = opt.noise;
+  j["seed"] = opt.seed;
+  j["device"] = ctx.description();
+
+  // 1. Class-anchored samples.
+  std::vector<float> grid;
+  const int64_t grid_cols = std::min<int64_t>(10, opt.per_class);
+  Classified all_anchored;
+  int64_t right_total = 0;
+  double conf_total = 0;
+  nlohmann::json per_class = nlohmann::json::array();
+  ProgressBar bar("anchored samples", K, opt.progress);
+  for (int64_t k = 0; k < K; ++k) {
+    std::vector<float> z = sample_anchored(stats, static_cast<int>(k), opt.per_class, opt.noise, opt.seed);
+    Tensor img = decode_images(ctx, *vae, z, opt.per_class);
+    const Classified c = run_classifier(ctx, *clf, img);
+    int64_t right = 0;
+    double conf = 0, top1 = 0;
+    for (int64_t i = 0; i < c.n; ++i) {
+      right += argmax_row(c.probs, i, K) == k;
+      conf += c.probs[static_cast<size_t>(i * K + k)];
+      top1 += c.probs[static_cast<size_t>(i * K + argmax_row(c.probs, i, K))];
+    }
+    right_total += right;
+    conf_total += conf;
+    per_class.push_back({{"class", k}, {"name", names[static_cast<size_t>(k % 10)]}, {"n", c.n},
+                         {"accuracy", double(right) / c.n}, {"confidence", conf / c.n}, {"top1_confidence", top1 / c.n}});
+    all_anchored.probs.insert(all_anchored.probs.end(), c.probs.begin(), c.probs.end());
+    all_anchored.features.insert(all_anchored.features.end(), c.features.begin(), c.features.end());
+    all_anchored.n += c.n;
+    const std::vector<float> h = img.rows(0, grid_cols).to_vector();
+    grid.insert(grid.end(), h.begin(), h.end());
+    bar.update(k + 1);
+  }
+  bar.finish();
+  const int64_t total = K * opt.per_class;
+  j["anchored"] = {{"per_class", per_class}, {"n", total}, {"accuracy", double(right_total) / total},
+                   {"confidence", conf_total / total}, {"frechet", fid_against(ref, all_anchored, F)}};
+  write_png_grid(opt.out + "/anchored.png", grid.data(), K * grid_cols, static_cast<int>(vc.channels),
+                 static_cast<int>(vc.height), static_cast<int>(vc.width), static_cast<int>(grid_cols), 2, opt.scale);
+
+  // 2. Prior samples z ~ N(0, I).
+  {
+    Tensor z({opt.prior, D}, ctx.device());
+    sample_normal(ctx, z, opt.seed, 0x9a10c000ull);
+    Tensor img = decode_images(ctx, *vae, z.to_vector(), opt.prior);
+    const Classified c = run_classifier(ctx, *clf, img);
+    std::vector<int64_t> hist(static_cast<size_t>(K), 0);
+    double top1 = 0;
+    for (int64_t i = 0; i < c.n; ++i) {
+      const int64_t p = argmax_row(c.probs, i, K);
+      hist[static_cast<size_t>(p)] += 1;
+      top1 += c.probs[static_cast<size_t>(i * K + p)];
+    }
+    j["prior"] = {{"n", c.n}, {"histogram", hist}, {"top1_confidence", top1 / c.n}, {"frechet", fid_against(ref, c, F)}};
+  }
+
+  // 3. Reconstructions of test images (z = μ), and the originals for comparison.
+  {
+    Tensor originals = test_images.rows(0, nrec);
+    std::vector<float> rec_all;
+    for (int64_t first = 0; first < nrec; first += 500) {
+      const int64_t b = std::min<int64_t>(500, nrec - first);
+      Tensor x = test_images.rows(first, first + b);
+      vae->encode(ctx, x);
+      std::vector<float> mu = vae->mu().to_vector();
+      Tensor img = decode_images(ctx, *vae, mu, b);
+      std::vector<float> h = img.to_vector();
+      rec_all.insert(rec_all.end(), h.begin(), h.end());
+    }
+    Tensor rec = Tensor::from_vector(rec_all, {nrec, vc.channels, vc.height, vc.width}, ctx.device());
+    const Classified c = run_classifier(ctx, *clf, rec);
+    const Classified o = run_classifier(ctx, *clf, originals);
+    int64_t right = 0, right_o = 0;
+    for (int64_t i = 0; i < nrec; ++i) {
+      right += argmax_row(c.probs, i, K) == test.labels[static_cast<size_t>(i)];
+      right_o += argmax_row(o.probs, i, K) == test.labels[static_cast<size_t>(i)];
+    }
+    j["reconstructions"] = {{"n", nrec}, {"accuracy", double(right) / nrec}, {"originals_accuracy", double(right_o) / nrec},
+                            {"frechet", fid_against(ref, c, F)}};
+  }
+  j["frechet_reference"] = {{"images", nref}, {"features", F}, {"split", "test"}};
+
+  // Readable tables.
+  std::ostringstream md;
+  md << "# Semantic validation\n\nVAE `" << opt.vae << "`, classifier `" << opt.classifier << "`, data set " << dataset
+     << ", noise scale s = " << opt.noise << ", seed " << opt.seed << ".\n\n";
+  md << "## Class-anchored samples (z ~ N(mean_c, s^2 Sigma_c), " << opt.per_class << " per class)\n\n";
+  md << "| class | name | accuracy | mean confidence (intended class) | mean top-1 confidence |\n|---|---|---|---|---|\n";
+  for (const auto& r : per_class)
+    md << "| " << r["class"].get<int64_t>() << " | " << r["name"].get<std::string>() << " | "
+       << fmt(100 * r["accuracy"].get<double>(), 1) << "% | " << fmt(r["confidence"].get<double>(), 3) << " | "
+       << fmt(r["top1_confidence"].get<double>(), 3) << " |\n";
+  md << "| all | | " << fmt(100 * j["anchored"]["accuracy"].get<double>(), 1) << "% | "
+     << fmt(j["anchored"]["confidence"].get<double>(), 3) << " | |\n\n";
+  md << "## Prior samples (z ~ N(0, I), " << opt.prior << ")\n\n| predicted class | count |\n|---|---|\n";
+  for (int64_t k = 0; k < K; ++k)
+    md << "| " << k << " " << names[static_cast<size_t>(k % 10)] << " | " << j["prior"]["histogram"][k].get<int64_t>() << " |\n";
+  md << "\nMean top-1 confidence: " << fmt(j["prior"]["top1_confidence"].get<double>(), 3) << "\n\n";
+  md << "## Reconstructions (" << nrec << " test images, z = mu)\n\nClassifier accuracy on reconstructions: "
+     << fmt(100 * j["reconstructions"]["accuracy"].get<double>(), 2) << "% (on the originals: "
+     << fmt(100 * j["reconstructions"]["originals_accuracy"].get<double>(), 2) << "%)\n\n";
+  md << "## Classifier-feature Frechet distance (" << F << "-d penultimate features, reference: " << nref
+     << " test images)\n\n| images | distance |\n|---|---|\n| anchored samples | " << fmt(j["anchored"]["frechet"].get<double>(), 3)
+     << " |\n| prior samples | " << fmt(j["prior"]["frechet"].get<double>(), 3) << " |\n| reconstructions | "
+     << fmt(j["reconstructions"]["frechet"].get<double>(), 3) << " |\n";
+  write_file_atomic(opt.out + "/validation.json", j.dump(2) + "\n");
+  write_file_atomic(opt.out + "/validation.md", md.str());
+  log << md.str() << "\nwrote " << opt.out << "/validation.json, " << opt.out << "/validation.md, " << opt.out
+      << "/anchored.png\n";
+  return j;
+}
+
+}  // namespace cuvae

@@ -1,0 +1,52 @@
+// Semantic validation of generated images with a trained classifier: class-anchored samples,
+// prior samples and reconstructions, with a classifier-feature Fréchet distance (the FID of
+// Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
+// Equilibrium", NeurIPS 2017, computed on the ResNet18's penultimate features).
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "host/context.h"
+
+namespace cuvae {
+
+/// Everything `cuvae validate` takes.
+struct ValidateOptions {
+  std::string vae;                 ///< VAE model.safetensors (train-vae)
+  std::string classifier;          ///< classifier model.safetensors (train-classifier)
+  std::string out = "runs/validate";
+  std::string data_dir;            ///< empty: the data set's default folder
+  int64_t per_class = 100;         ///< anchored samples per class
+  double noise = 0.5;              ///< s in z ~ N(mean_c, s²·Σ_c)
+  int64_t prior = 1000;            ///< prior samples z ~ N(0, I)
+  int64_t recon = 1000;            ///< test images reconstructed (z = μ)
+  int64_t reference = 2000;        ///< test images whose features are the Fréchet reference
+  uint64_t seed = 0;
+  DeviceRequest device = DeviceRequest::Auto;
+  bool progress = true;
+  int scale = 2;                   ///< PNG enlargement
+};
+
+/// Mean [F] and covariance [F, F] (maximum likelihood, 1/n) of n feature rows [n, F], in double.
+void feature_moments(const std::vector<float>& features, int64_t n, int64_t F, std::vector<double>& mean,
+                     std::vector<double>& cov);
+
+/// Fréchet distance between N(m1, C1) and N(m2, C2):
+///   ‖m1 − m2‖² + Tr(C1 + C2 − 2·(C1·C2)^½),
+/// with Tr((C1·C2)^½) = Σ √λ_i(C1^½·C2·C1^½) from Eigen's symmetric eigensolver (negative
+/// round-off eigenvalues clipped to 0). Throws cuvae::Error on mismatched sizes.
+double frechet_distance(const std::vector<double>& m1, const std::vector<double>& c1, const std::vector<double>& m2,
+                        const std::vector<double>& c2);
+
+/// Runs the validation as `opt` says and writes validation.json, validation.md (the same as
+/// readable tables) and anchored.png (one row of samples per class) into opt.out. Returns the
+/// JSON. Throws cuvae::Error naming the file when a checkpoint is missing, damaged or of the
+/// wrong kind, when the two models' image shapes or class counts differ, or on bad options.
+nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log);
+
+}  // namespace cuvae
