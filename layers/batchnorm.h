@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "host/context.h"
@@ -52,8 +53,15 @@ void batchnorm_backward_cpu(const T* x, const T* dy, const T* gamma, const T* sa
 /// Buffers grow to the largest batch seen and are reused: a steady-state step allocates nothing.
 class BatchNorm2d {
  public:
+  /// Declares the four [channels] tensors. Throws cuvae::Error on channels <= 0, eps <= 0 or
+  /// momentum outside [0, 1].
   BatchNorm2d(ParamStore& ps, ParamStore& buffers, const std::string& name, int64_t channels,
               Activation act = Activation::None, double eps = 1e-5, double momentum = 0.1);
+  ~BatchNorm2d();
+  /// Movable (the moved-from layer must not be used again), not copyable.
+  BatchNorm2d(BatchNorm2d&&) noexcept;
+  BatchNorm2d(const BatchNorm2d&) = delete;
+  BatchNorm2d& operator=(const BatchNorm2d&) = delete;
   /// Sets weight = 1, bias = 0, running_mean = 0, running_var = 1 (PyTorch's reset_parameters).
   /// Both stores must be finalized.
   void reset();
@@ -64,7 +72,11 @@ class BatchNorm2d {
   Tensor& forward(Context& ctx, const Tensor& x, bool training);
   /// dy = ∂L/∂y (overwritten with ∂L/∂(pre-activation)) → weight/bias gradients (written) and,
   /// if `need_dx`, dx [n, channels, h, w] in the layer's own buffer (returned; else an empty
-  /// view). Only after a training-mode forward.
+  /// view). After a training-mode forward these are batchnorm_backward_cpu's gradients (through
+  /// the batch statistics). After an evaluation-mode forward (e.g. Grad-CAM through a network
+  /// in eval mode) the normalisation is a fixed affine map: with invstd = 1/sqrt(running_var +
+  /// eps), dx = gamma·invstd·dy, dgamma = Σ dy·(x − running_mean)·invstd, dbeta = Σ dy.
+  /// Throws cuvae::Error before any forward() or on a dy of the wrong size or device.
   Tensor& backward(Context& ctx, Tensor& dy, bool need_dx);
   /// The output of the last forward().
   Tensor& output() { return y_; }
@@ -81,9 +93,13 @@ class BatchNorm2d {
   bool trained_fwd_ = false;
   Tensor y_store_, dx_store_, save_mean_, save_invstd_;
   Tensor y_, dx_;
-  void* desc_ = nullptr;  // cuDNN tensor descriptors (x/y and the per-channel one), CUDA builds only
-  void* bn_desc_ = nullptr;
-  int64_t desc_n_ = 0, desc_h_ = 0, desc_w_ = 0;
+  Tensor consts_, scratch_;  // CUDA evaluation-mode backward: [ones(c), zeros(c)], dy·xhat
+  struct Cudnn;  // cuDNN descriptors (x/y, the derived per-channel one, a product), CUDA builds
+  std::unique_ptr<Cudnn> cudnn_;  // created by the first CUDA forward
+  int64_t desc_n_ = 0, desc_h_ = 0, desc_w_ = 0;  // the shape the descriptors were set for
+  void forward_cuda(Context& ctx, const Tensor& x, bool training);
+  void backward_cuda(Context& ctx, const Tensor& dy);
+  void backward_eval_cuda(Context& ctx, const Tensor& dy);
 };
 
 }  // namespace cuvae
