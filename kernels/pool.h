@@ -14,6 +14,7 @@ template <typename T>
 void global_avg_pool_cpu(const T* x, T* y, int64_t n, int64_t c, int64_t hw);
 
 /// CPU reference backward: dx[i, k, j] = dy[i, k] / hw (written, not accumulated).
+/// Throws cuvae::Error on a negative size or hw = 0.
 template <typename T>
 void global_avg_pool_backward_cpu(const T* dy, T* dx, int64_t n, int64_t c, int64_t hw);
 

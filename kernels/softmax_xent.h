@@ -15,8 +15,8 @@ namespace cuvae {
 ///   *mean_loss = (1/n) Σ_i loss[i]  (if mean_loss is non-null; summed in double),
 ///   dlogits[i, j] = (p[i, j] − [j == labels[i]]) / n  (if dlogits is non-null),
 ///   probs[i, j] = p[i, j]  (if probs is non-null).
-/// dlogits may alias logits. Throws cuvae::Error on n < 1, k < 1 or a label outside [0, k)
-/// (naming the row and the label).
+/// loss is required; dlogits may alias logits. Throws cuvae::Error on n < 1, k < 1, a null loss
+/// or a label outside [0, k) (naming the row and the label), before writing anything.
 template <typename T>
 void softmax_xent_cpu(const T* logits, const int32_t* labels, int64_t n, int64_t k, T* loss,
                       T* mean_loss, T* dlogits, T* probs);
@@ -25,7 +25,8 @@ void softmax_xent_cpu(const T* logits, const int32_t* labels, int64_t n, int64_t
 /// batch mean summed in a fixed order by one block, so results are deterministic; no
 /// allocation, no synchronisation). A label outside [0, k) is not an error on the device
 /// (that would need a synchronisation): that row's loss is written as NaN, which the trainer's
-/// loss monitor catches. Throws cuvae::Error on n < 1, k < 1, k > 1024 or a launch error.
+/// loss monitor catches. loss is required (the per-row scratch of the batch mean). Throws
+/// cuvae::Error on n < 1, k < 1, k > 1024, a null loss or a launch error.
 void softmax_xent_cuda(const float* logits, const int32_t* labels, int64_t n, int64_t k,
                        float* loss, float* mean_loss, float* dlogits, float* probs, Stream s);
 

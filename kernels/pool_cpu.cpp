@@ -1,0 +1,82 @@
+#include "kernels/pool.h"
+
+#include "host/check.h"
+#include "kernels/dispatch_util.h"
+
+namespace cuvae {
+
+template <typename T>
+void global_avg_pool_cpu(const T* x, T* y, int64_t n, int64_t c, int64_t hw) {
+  CUVAE_CHECK(n >= 0 && c >= 0 && hw >= 1,
+              "global_avg_pool: bad size n=" << n << " c=" << c << " hw=" << hw);
+  for (int64_t r = 0; r < n * c; ++r) {
+    double s = 0.0;
+    for (int64_t j = 0; j < hw; ++j) s += static_cast<double>(x[r * hw + j]);
+    y[r] = static_cast<T>(s / static_cast<double>(hw));
+  }
+}
+
+template <typename T>
+void global_avg_pool_backward_cpu(const T* dy, T* dx, int64_t n, int64_t c, int64_t hw) {
+  CUVAE_CHECK(n >= 0 && c >= 0 && hw >= 1,
+              "global_avg_pool_backward: bad size n=" << n << " c=" << c << " hw=" << hw);
+  const T count = static_cast<T>(hw);
+  for (int64_t r = 0; r < n * c; ++r)
+    for (int64_t j = 0; j < hw; ++j) dx[r * hw + j] = dy[r] / count;
+}
+
+template void global_avg_pool_cpu<float>(const float*, float*, int64_t, int64_t, int64_t);
+template void global_avg_pool_cpu<double>(const double*, double*, int64_t, int64_t, int64_t);
+template void global_avg_pool_backward_cpu<float>(const float*, float*, int64_t, int64_t, int64_t);
+template void global_avg_pool_backward_cpu<double>(const double*, double*, int64_t, int64_t,
+                                                   int64_t);
+
+namespace {
+// n, c and hw = H*W of an [N, C, H, W] tensor (called `name` in op `op`).
+void pool_dims(const Tensor& t, const char* op, const char* name, int64_t& n, int64_t& c,
+               int64_t& hw) {
+  CUVAE_CHECK(t.ndim() == 4, op << ": " << name << " must be [N, C, H, W], got " << t.shape_str());
+  n = t.dim(0);
+  c = t.dim(1);
+  hw = t.dim(2) * t.dim(3);
+  CUVAE_CHECK(hw >= 1, op << ": " << name << " " << t.shape_str() << " has no pixels to pool");
+}
+}  // namespace
+
+void global_avg_pool(Context& ctx, const Tensor& x, Tensor& y) {
+  const char* op = "global_avg_pool";
+  int64_t n = 0, c = 0, hw = 0;
+  pool_dims(x, op, "x", n, c, hw);
+  detail::require_numel(y, n * c, op, "y");
+  detail::require_device(ctx, x, op, "x");
+  detail::require_device(ctx, y, op, "y");
+  if (!ctx.is_cuda()) {
+    global_avg_pool_cpu(x.data(), y.data(), n, c, hw);
+    return;
+  }
+#ifdef CUVAE_HAS_CUDA
+  global_avg_pool_cuda(x.data(), y.data(), n, c, hw, ctx.stream());
+#else
+  detail::no_cuda_backend(op);
+#endif
+}
+
+void global_avg_pool_backward(Context& ctx, const Tensor& dy, Tensor& dx) {
+  const char* op = "global_avg_pool_backward";
+  int64_t n = 0, c = 0, hw = 0;
+  pool_dims(dx, op, "dx", n, c, hw);
+  detail::require_numel(dy, n * c, op, "dy");
+  detail::require_device(ctx, dy, op, "dy");
+  detail::require_device(ctx, dx, op, "dx");
+  if (!ctx.is_cuda()) {
+    global_avg_pool_backward_cpu(dy.data(), dx.data(), n, c, hw);
+    return;
+  }
+#ifdef CUVAE_HAS_CUDA
+  global_avg_pool_backward_cuda(dy.data(), dx.data(), n, c, hw, ctx.stream());
+#else
+  detail::no_cuda_backend(op);
+#endif
+}
+
+}  // namespace cuvae

@@ -1,0 +1,82 @@
+#include "kernels/residual.h"
+
+#include "host/check.h"
+#include "kernels/dispatch_util.h"
+
+namespace cuvae {
+
+template <typename T>
+void residual_add_cpu(const T* a, const T* b, T* y, int64_t n, bool relu) {
+  CUVAE_CHECK(n >= 0, "residual_add: negative size " << n);
+  for (int64_t i = 0; i < n; ++i) {
+    const T s = a[i] + b[i];
+    y[i] = relu ? (s > T(0) ? s : T(0)) : s;
+  }
+}
+
+template <typename T>
+void residual_add_backward_cpu(const T* y, const T* dy, T* d, int64_t n, bool relu) {
+  CUVAE_CHECK(n >= 0, "residual_add_backward: negative size " << n);
+  for (int64_t i = 0; i < n; ++i) d[i] = relu ? (y[i] > T(0) ? dy[i] : T(0)) : dy[i];
+}
+
+template <typename T>
+void accumulate_cpu(T* dst, const T* src, int64_t n) {
+  CUVAE_CHECK(n >= 0, "accumulate: negative size " << n);
+  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+template void residual_add_cpu<float>(const float*, const float*, float*, int64_t, bool);
+template void residual_add_cpu<double>(const double*, const double*, double*, int64_t, bool);
+template void residual_add_backward_cpu<float>(const float*, const float*, float*, int64_t, bool);
+template void residual_add_backward_cpu<double>(const double*, const double*, double*, int64_t,
+                                                bool);
+template void accumulate_cpu<float>(float*, const float*, int64_t);
+template void accumulate_cpu<double>(double*, const double*, int64_t);
+
+void residual_add(Context& ctx, const Tensor& a, const Tensor& b, Tensor& y, bool relu) {
+  const char* op = "residual_add";
+  const int64_t n = a.numel();
+  detail::require_all(ctx, n, op, {{"a", &a}, {"b", &b}, {"y", &y}});
+  if (!ctx.is_cuda()) {
+    residual_add_cpu(a.data(), b.data(), y.data(), n, relu);
+    return;
+  }
+#ifdef CUVAE_HAS_CUDA
+  residual_add_cuda(a.data(), b.data(), y.data(), n, relu, ctx.stream());
+#else
+  detail::no_cuda_backend(op);
+#endif
+}
+
+void residual_add_backward(Context& ctx, const Tensor& y, const Tensor& dy, Tensor& d, bool relu) {
+  const char* op = "residual_add_backward";
+  const int64_t n = y.numel();
+  detail::require_all(ctx, n, op, {{"y", &y}, {"dy", &dy}, {"d", &d}});
+  if (!ctx.is_cuda()) {
+    residual_add_backward_cpu(y.data(), dy.data(), d.data(), n, relu);
+    return;
+  }
+#ifdef CUVAE_HAS_CUDA
+  residual_add_backward_cuda(y.data(), dy.data(), d.data(), n, relu, ctx.stream());
+#else
+  detail::no_cuda_backend(op);
+#endif
+}
+
+void accumulate(Context& ctx, Tensor& dst, const Tensor& src) {
+  const char* op = "accumulate";
+  const int64_t n = dst.numel();
+  detail::require_all(ctx, n, op, {{"dst", &dst}, {"src", &src}});
+  if (!ctx.is_cuda()) {
+    accumulate_cpu(dst.data(), src.data(), n);
+    return;
+  }
+#ifdef CUVAE_HAS_CUDA
+  accumulate_cuda(dst.data(), src.data(), n, ctx.stream());
+#else
+  detail::no_cuda_backend(op);
+#endif
+}
+
+}  // namespace cuvae

@@ -1,0 +1,55 @@
+#include "kernels/sgd.h"
+
+#include <cmath>
+
+#include "host/check.h"
+#include "kernels/dispatch_util.h"
+
+namespace cuvae {
+
+void check_sgd_config(const SgdConfig& cfg) {
+  CUVAE_CHECK(std::isfinite(cfg.lr) && cfg.lr >= 0.0f, "sgd: invalid learning rate " << cfg.lr);
+  CUVAE_CHECK(cfg.momentum >= 0.0f && cfg.momentum < 1.0f,
+              "sgd: momentum must be in [0, 1), got " << cfg.momentum);
+  CUVAE_CHECK(std::isfinite(cfg.weight_decay) && cfg.weight_decay >= 0.0f,
+              "sgd: invalid weight_decay " << cfg.weight_decay);
+  CUVAE_CHECK(!cfg.nesterov || cfg.momentum > 0.0f,
+              "sgd: nesterov momentum needs momentum > 0, got " << cfg.momentum);
+}
+
+template <typename T>
+void sgd_step_cpu(T* param, const T* grad, T* buf, int64_t n, const SgdConfig& cfg) {
+  check_sgd_config(cfg);
+  CUVAE_CHECK(n >= 0, "sgd_step_cpu: negative size " << n);
+  const T lr = cfg.lr, mu = cfg.momentum, wd = cfg.weight_decay;
+  for (int64_t i = 0; i < n; ++i) {
+    T g = grad[i];
+    if (wd != T(0)) g += wd * param[i];
+    T d = g;
+    if (mu != T(0)) {
+      buf[i] = mu * buf[i] + g;
+      d = cfg.nesterov ? g + mu * buf[i] : buf[i];
+    }
+    param[i] -= lr * d;
+  }
+}
+
+template void sgd_step_cpu<float>(float*, const float*, float*, int64_t, const SgdConfig&);
+template void sgd_step_cpu<double>(double*, const double*, double*, int64_t, const SgdConfig&);
+
+void sgd_step(Context& ctx, Tensor& param, const Tensor& grad, Tensor& buf, const SgdConfig& cfg) {
+  const char* op = "sgd_step";
+  const int64_t n = param.numel();
+  detail::require_all(ctx, n, op, {{"param", &param}, {"grad", &grad}, {"buf", &buf}});
+  if (!ctx.is_cuda()) {
+    sgd_step_cpu(param.data(), grad.data(), buf.data(), n, cfg);
+    return;
+  }
+#ifdef CUVAE_HAS_CUDA
+  sgd_step_cuda(param.data(), grad.data(), buf.data(), n, cfg, ctx.stream());
+#else
+  detail::no_cuda_backend(op);
+#endif
+}
+
+}  // namespace cuvae
