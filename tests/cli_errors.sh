@@ -31,9 +31,32 @@ expect_error "not expected"  train-vae --bogus-flag
 if [ -z "$(command -v nvidia-smi)" ] || ! nvidia-smi -L >/dev/null 2>&1; then
   expect_error "device cuda" train-vae --device cuda --data "$src/data/mnist" --out "$tmp/r3"
 fi
-for d in r1 r2 r3; do
+# Classifier commands: checkpoints of the wrong kind, classes out of range, bad images.
+expect_error "width"         train-classifier --width 0 --out "$tmp/r4"
+expect_error "schedule"      train-classifier --schedule step --out "$tmp/r4"
+"$bin" train-vae --data "$src/data/mnist" --epochs 1 --train-limit 256 --test-limit 64 --batch 64 --no-progress \
+  --out "$tmp/vae" >/dev/null 2>&1 || { echo "FAIL: could not train the small VAE"; fail=1; }
+"$bin" train-classifier --data "$src/data/mnist" --epochs 1 --width 2 --train-limit 256 --test-limit 64 --batch 64 \
+  --no-progress --out "$tmp/clf" >/dev/null 2>&1 || { echo "FAIL: could not train the small classifier"; fail=1; }
+vae="$tmp/vae/model.safetensors"; clf="$tmp/clf/model.safetensors"
+expect_error "is a VAE checkpoint"        eval-classifier --checkpoint "$vae" --data "$src/data/mnist"
+expect_error "is a VAE checkpoint"        gradcam --classifier "$vae" --index 0 --data "$src/data/mnist" --out "$tmp/r5"
+expect_error "is a classifier checkpoint" validate --vae "$clf" --classifier "$clf" --data "$src/data/mnist" --out "$tmp/r6"
+expect_error "is a VAE checkpoint"        validate --vae "$vae" --classifier "$vae" --data "$src/data/mnist" --out "$tmp/r6"
+expect_error "out of range"  anchor --vae "$vae" --class 12 --data "$src/data/mnist" --out "$tmp/r7"
+expect_error "out of range"  gradcam --classifier "$clf" --index 0 --class 10 --data "$src/data/mnist" --out "$tmp/r5"
+expect_error "out of range"  gradcam --classifier "$clf" --index 10000 --data "$src/data/mnist" --out "$tmp/r5"
+echo "not an image" > "$tmp/text.png"
+expect_error "not a PNG"     gradcam --classifier "$clf" --image "$tmp/text.png" --out "$tmp/r5"
+expect_error "expects 28x28" gradcam --classifier "$clf" --image "$tmp/clf/confusion.png" --out "$tmp/r5"
+expect_error "no such file"  gradcam --classifier "$clf" --image "$tmp/missing.png" --out "$tmp/r5"
+expect_error "excludes"      gradcam --classifier "$clf" --index 0 --image "$tmp/text.png" --out "$tmp/r5"
+for d in r1 r2 r3 r4 r5 r6 r7; do
   if [ -e "$tmp/$d" ]; then echo "FAIL: a failed command left $tmp/$d behind"; fail=1; fi
 done
 "$bin" --help >/dev/null || { echo "FAIL: --help"; fail=1; }
 "$bin" train-vae --help | grep -q -- "--latent" || { echo "FAIL: train-vae --help lacks --latent"; fail=1; }
+for c in train-classifier eval-classifier anchor validate gradcam; do
+  "$bin" $c --help >/dev/null || { echo "FAIL: $c --help"; fail=1; }
+done
 exit $fail

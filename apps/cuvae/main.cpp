@@ -10,8 +10,9 @@
 #include "host/dataset.h"
 #include "models/checkpoint.h"
 #include "models/vae_trainer.h"
+#include "commands.h"
 
-namespace {
+namespace cuvae::app {
 
 std::string dataset_list() {
   std::string s;
@@ -19,31 +20,31 @@ std::string dataset_list() {
   return s;
 }
 
-struct DatasetValidator : CLI::Validator {
-  DatasetValidator() {
-    name_ = "DATASET";
-    func_ = [](const std::string& s) -> std::string {
-      for (const std::string& n : cuvae::dataset_names())
-        if (s == n) return {};
-      return "expected one of " + dataset_list() + ", got '" + s + "'";
-    };
-  }
-};
+DatasetValidator::DatasetValidator() {
+  name_ = "DATASET";
+  func_ = [](const std::string& s) -> std::string {
+    for (const std::string& n : cuvae::dataset_names())
+      if (s == n) return {};
+    return "expected one of " + dataset_list() + ", got '" + s + "'";
+  };
+}
 
-struct DeviceValidator : CLI::Validator {
-  DeviceValidator() {
-    name_ = "DEVICE";
-    func_ = [](const std::string& s) -> std::string {
-      if (s == "auto" || s == "cpu" || s == "cuda") return {};
-      return "expected auto, cpu or cuda, got '" + s + "'";
-    };
-  }
-};
+DeviceValidator::DeviceValidator() {
+  name_ = "DEVICE";
+  func_ = [](const std::string& s) -> std::string {
+    if (s == "auto" || s == "cpu" || s == "cuda") return {};
+    return "expected auto, cpu or cuda, got '" + s + "'";
+  };
+}
 
-}  // namespace
+}  // namespace cuvae::app
+
+using cuvae::app::dataset_list;
+using cuvae::app::DatasetValidator;
+using cuvae::app::DeviceValidator;
 
 int main(int argc, char** argv) {
-  CLI::App app{"cuvae: convolutional VAEs on MNIST, FashionMNIST and CIFAR-10, on a GPU or the CPU"};
+  CLI::App app{"cuvae: convolutional VAEs and a ResNet-18 classifier on MNIST, FashionMNIST and CIFAR-10, on a GPU or the CPU"};
   app.require_subcommand(1);
   // A later repetition of a flag overrides an earlier one (scripts/demo relies on this).
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
@@ -88,6 +89,9 @@ int main(int argc, char** argv) {
   eval->add_option("--batch", e_batch, "Images per evaluation batch")->check(CLI::Range(1, 65536))->capture_default_str();
   eval->add_option("--limit", e_limit, "Evaluate only the first N test images (0 = all)")->check(CLI::NonNegativeNumber);
 
+  std::vector<cuvae::app::Command> commands;
+  cuvae::app::add_classifier_commands(app, commands);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -109,6 +113,8 @@ int main(int argc, char** argv) {
                           {"n", r.n},         {"dataset", e_dataset}, {"device", ctx.description()}};
       std::cout << j.dump() << std::endl;
     }
+    for (auto& c : commands)
+      if (c.cli->parsed()) c.run();
   } catch (const cuvae::Error& e) {
     std::fflush(stdout);
     std::cerr << "cuvae: error: " << e.what() << std::endl;
