@@ -1,6 +1,9 @@
-// Google Benchmark of one ConvVAE training step (forward with sampling, fused ELBO,
-// backward, Adam) at several batch sizes on the CPU and, where a GPU works, on CUDA
-// (timed with CUDA events through UseManualTime). Reports images/s as items_per_second.
+// Google Benchmark of one training step at several batch sizes on the CPU and, where a GPU
+// works, on CUDA (timed with CUDA events through UseManualTime). Reports images/s as
+// items_per_second.
+//   vae_step:    ConvVAE forward with sampling, fused ELBO, backward, Adam;
+//   resnet_step: ResNet18 (28×28×1, width w) training-mode forward, fused softmax
+//                cross-entropy, backward, SGD with Nesterov momentum.
 //   build/bench/cuvae_bench_step --benchmark_filter=cpu
 #include <benchmark/benchmark.h>
 
@@ -8,7 +11,10 @@
 
 #include "host/context.h"
 #include "kernels/adam.h"
+#include "kernels/sgd.h"
+#include "models/batching.h"
 #include "models/conv_vae.h"
+#include "models/resnet18.h"
 
 #ifdef CUVAE_HAS_CUDA
 #include "host/cuda_check.h"
@@ -75,6 +81,88 @@ void BM_VaeTrainStepCuda(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_VaeTrainStepCuda)->Name("vae_step/cuda")->Arg(64)->Arg(128)->Arg(256)->Arg(1024)->UseManualTime()->Unit(benchmark::kMillisecond);
+#endif
+
+ResNetConfig resnet_config(int64_t width) {
+  ResNetConfig c;
+  c.base_width = width;
+  return c;
+}
+
+struct ResNetFixture {
+  Context ctx;
+  ResNet18 model;
+  Tensor x, buf;
+  IntBuffer labels;
+  SgdConfig sc;
+  ResNetFixture(DeviceRequest dev, int64_t width, int64_t batch)
+      : ctx(dev), model(resnet_config(width), ctx.device()), x({batch, 1, 28, 28}, ctx.device()),
+        buf({model.params().flat_values().numel()}, ctx.device()), labels(batch, ctx.device()) {
+    model.init(0);
+    std::vector<float> host(static_cast<size_t>(x.numel()));
+    for (size_t i = 0; i < host.size(); ++i) host[i] = static_cast<float>((i * 2654435761u) % 256) / 255.0f;
+    memcpy_any(x.data(), x.device(), host.data(), Device::CPU, x.bytes());
+    std::vector<int32_t> l(static_cast<size_t>(batch));
+    for (size_t i = 0; i < l.size(); ++i) l[i] = static_cast<int32_t>(i % 10);
+    labels.upload(l);
+    sc.lr = 0.01f;
+  }
+  void run() {
+    model.forward(ctx, x, true);
+    model.loss(ctx, labels.data(), true);
+    model.backward(ctx);
+    sgd_step(ctx, model.params().flat_values(), model.params().flat_grads(), buf, sc);
+  }
+};
+
+void BM_ResNetTrainStepCpu(benchmark::State& state) {
+  ResNetFixture f(DeviceRequest::CPU, state.range(0), state.range(1));
+  f.run();  // warm-up: buffers and scratch allocated
+  for (auto _ : state) f.run();
+  state.SetItemsProcessed(state.iterations() * state.range(1));
+}
+BENCHMARK(BM_ResNetTrainStepCpu)
+    ->Name("resnet_step/cpu")
+    ->ArgNames({"width", "batch"})
+    ->Args({16, 128})
+    ->Args({16, 256})
+    ->Args({64, 64})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0);
+
+#ifdef CUVAE_HAS_CUDA
+void BM_ResNetTrainStepCuda(benchmark::State& state) {
+  if (!cuda_available()) {
+    state.SkipWithError("no CUDA GPU");
+    return;
+  }
+  ResNetFixture f(DeviceRequest::CUDA, state.range(0), state.range(1));
+  for (int i = 0; i < 5; ++i) f.run();  // warm-up: cuDNN algorithm search, buffers
+  f.ctx.synchronize();
+  cudaEvent_t a, b;
+  CUDA_CHECK(cudaEventCreate(&a));
+  CUDA_CHECK(cudaEventCreate(&b));
+  for (auto _ : state) {
+    CUDA_CHECK(cudaEventRecord(a, f.ctx.stream()));
+    f.run();
+    CUDA_CHECK(cudaEventRecord(b, f.ctx.stream()));
+    CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    state.SetIterationTime(ms / 1e3);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  state.SetItemsProcessed(state.iterations() * state.range(1));
+}
+BENCHMARK(BM_ResNetTrainStepCuda)
+    ->Name("resnet_step/cuda")
+    ->ArgNames({"width", "batch"})
+    ->Args({64, 128})
+    ->Args({64, 256})
+    ->Args({64, 512})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 #endif
 
 }  // namespace

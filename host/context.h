@@ -51,6 +51,9 @@ class Context {
   void* workspace(size_t bytes);
   /// Current workspace size in bytes.
   size_t workspace_size() const { return workspace_bytes_; }
+  /// Host scratch space of at least `numel` floats, shared by every CPU layer of this context
+  /// (each uses it only within one call). Grows only when asked for more than before.
+  float* host_scratch(int64_t numel);
   /// Waits for all work on the stream; throws cuvae::Error if a kernel failed.
   void synchronize() const;
 
@@ -64,6 +67,7 @@ class Context {
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   void* cublas_workspace_ = nullptr;
+  Tensor host_scratch_;
   static constexpr size_t kCublasWorkspace = size_t(32) << 20;
   void init_cuda();
 };

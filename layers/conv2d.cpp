@@ -12,9 +12,6 @@ void grow4(Tensor& store, Tensor& view, int64_t n, int64_t c, int64_t h, int64_t
   if (store.empty() || store.numel() < n * per || store.device() != dev) store = Tensor({n * per}, dev);
   view = Tensor::view(store.data(), {n, c, h, w}, dev);
 }
-void grow_flat(Tensor& store, int64_t numel, Device dev) {
-  if (store.empty() || store.numel() < numel || store.device() != dev) store = Tensor({numel}, dev);
-}
 void add_bias(Context& ctx, Tensor& y, const float* b) {
   const int64_t n = y.dim(0), c = y.dim(1), hw = y.dim(2) * y.dim(3);
   if (ctx.is_cuda()) {
@@ -61,8 +58,7 @@ Tensor& Conv2d::forward(Context& ctx, const Tensor& x) {
     cudnn_.setup(ctx, g_);
     cudnn_.fwd(ctx, x_, W, y_.data());
   } else {
-    grow_flat(scratch_, g_.scratch_numel(), Device::CPU);
-    conv_fwd_cpu<float>(g_, x_, W, y_.data(), scratch_.data());
+    conv_fwd_cpu<float>(g_, x_, W, y_.data(), ctx.host_scratch(g_.scratch_numel()));
   }
   if (b_ >= 0) add_bias(ctx, y_, ps_.value(b_).data());
   if (act_ != Activation::None) activation_forward(ctx, act_, y_, y_);
@@ -86,7 +82,7 @@ Tensor& Conv2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
     cudnn_.bwd_filter(ctx, x_, dy.data(), dW);
     if (need_dx) cudnn_.bwd_data(ctx, dy.data(), W, dx_.data());
   } else {
-    conv_bwd_cpu<float>(g_, x_, dy.data(), W, need_dx ? dx_.data() : nullptr, dW, scratch_.data());
+    conv_bwd_cpu<float>(g_, x_, dy.data(), W, need_dx ? dx_.data() : nullptr, dW, ctx.host_scratch(g_.scratch_numel()));
   }
   if (!need_dx) dx_ = Tensor();
   return dx_;
@@ -115,8 +111,7 @@ Tensor& ConvTranspose2d::forward(Context& ctx, const Tensor& x) {
     cudnn_.setup(ctx, g_);
     cudnn_.bwd_data(ctx, x_, W, y_.data());
   } else {
-    grow_flat(scratch_, g_.scratch_numel(), Device::CPU);
-    conv_bwd_data_cpu<float>(g_, x_, W, y_.data(), scratch_.data());
+    conv_bwd_data_cpu<float>(g_, x_, W, y_.data(), ctx.host_scratch(g_.scratch_numel()));
   }
   add_bias(ctx, y_, ps_.value(b_).data());
   if (act_ != Activation::None) activation_forward(ctx, act_, y_, y_);
@@ -138,7 +133,8 @@ Tensor& ConvTranspose2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
     cudnn_.bwd_filter(ctx, dy.data(), x_, dW);
     if (need_dx) cudnn_.fwd(ctx, dy.data(), W, dx_.data());
   } else {
-    conv_transpose_bwd_cpu<float>(g_, dy.data(), x_, W, need_dx ? dx_.data() : nullptr, dW, scratch_.data());
+    conv_transpose_bwd_cpu<float>(g_, dy.data(), x_, W, need_dx ? dx_.data() : nullptr, dW,
+                                  ctx.host_scratch(g_.scratch_numel()));
   }
   if (!need_dx) dx_ = Tensor();
   return dx_;

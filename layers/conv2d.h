@@ -16,7 +16,8 @@ namespace cuvae {
 /// nn.Conv2d(in, out, kernel, stride, pad, bias) + activation. Parameters `<name>.weight`
 /// [out, in, kernel, kernel] and, when `bias` (the default), `<name>.bias` [out]. Input x [n, in, h, w] → output
 /// [n, out, (h + 2·pad − kernel)/stride + 1, …]. CPU: im2col + Eigen GEMM; CUDA: cuDNN
-/// with measured, cached algorithms. Buffers grow to the largest batch seen and are reused.
+/// with measured, cached algorithms. Buffers grow to the largest batch seen and are reused; the
+/// CPU im2col scratch is the context's shared one (Context::host_scratch).
 class Conv2d {
  public:
   Conv2d(ParamStore& ps, const std::string& name, int64_t in, int64_t out, int64_t kernel,
@@ -40,7 +41,7 @@ class Conv2d {
   Activation act_;
   ConvGeom g_;
   const float* x_ = nullptr;
-  Tensor y_store_, dx_store_, scratch_;
+  Tensor y_store_, dx_store_;
   Tensor y_, dx_;
   CudnnConv cudnn_;
 };
@@ -67,7 +68,7 @@ class ConvTranspose2d {
   Activation act_;
   ConvGeom g_;  // the underlying convolution: input = our output, output = our input
   const float* x_ = nullptr;
-  Tensor y_store_, dx_store_, scratch_;
+  Tensor y_store_, dx_store_;
   Tensor y_, dx_;
   CudnnConv cudnn_;
 };
