@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference for cuvae's pinned ConvVAE.
+"""PyTorch reference for cuvae's pinned ConvVAE and its ResNet-18 classifier.
 
 Defines the ConvVAE as a torch.nn.Module whose state_dict keys are exactly the
 tensor names cuvae writes (enc.conv1.weight, ..., dec.deconv2.bias), a loader
@@ -15,6 +15,11 @@ subcommands:
          shuffled batches (last partial batch dropped) and PyTorch's default
          initialisation; prints per-epoch test recon/KL/loss and training
          images/s (only the training loop of each epoch is timed).
+  resnet-check
+         load a cuvae classifier checkpoint into torchvision.models.resnet18 with the
+         small-image stem (conv1 3x3 stride 1 without bias, maxpool = Identity) with
+         load_state_dict(strict=True) and evaluate it on the test set in evaluation
+         mode; prints one JSON line {"loss" (nats/image), "accuracy", "n", ...}.
 
 Run with Debian's Python (which has PyTorch): /usr/bin/python3 bench/torch_ref.py --help
 """
@@ -208,13 +213,57 @@ def read_safetensors(path):
         raise ValueError(f"{path}: tensors cover {pos} data bytes, file has {len(data)}")
     tensors = {}
     for begin, end, name, dt, shape in entries:
-        if dt != "F32":
-            raise ValueError(f"{path}: tensor '{name}' is {dt}; a ConvVAE checkpoint holds F32 only")
-        tensors[name] = np.frombuffer(data, dtype="<f4", count=math.prod(shape), offset=begin).reshape(shape)
+        if dt not in ("F32", "I64"):
+            raise ValueError(f"{path}: tensor '{name}' is {dt}; cuvae checkpoints hold F32 and I64 only")
+        np_dt = "<f4" if dt == "F32" else "<i8"
+        tensors[name] = np.frombuffer(data, dtype=np_dt, count=math.prod(shape), offset=begin).reshape(shape)
     return tensors, meta
 
 
 # ----------------------------------------------------------------------------- commands
+
+def torchvision_resnet18(channels, classes):
+    """torchvision's resnet18 with cuvae's small-image stem."""
+    import torchvision
+    m = torchvision.models.resnet18(num_classes=classes)
+    m.conv1 = nn.Conv2d(channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    m.maxpool = nn.Identity()
+    return m
+
+
+def cmd_resnet_check(args):
+    tensors, meta = read_safetensors(args.checkpoint)
+    cfg = json.loads(meta.get("config", "{}"))
+    if cfg.get("model") != "resnet18":
+        raise ValueError(f"{args.checkpoint}: model is {cfg.get('model')}, not resnet18")
+    if int(cfg["base_width"]) != 64:
+        raise ValueError(f"{args.checkpoint}: width {cfg['base_width']}; torchvision's resnet18 has width 64")
+    model = torchvision_resnet18(int(cfg["channels"]), int(cfg["classes"]))
+    state = {k: torch.from_numpy(v.copy()) for k, v in tensors.items()}
+    model.load_state_dict(state, strict=True)  # raises on any missing/unexpected key or shape mismatch
+    model.eval()
+    folder = data_dir(args)
+    images = load_images(folder, "t10k", args.limit)
+    labels = read_idx(find_file(folder, "t10k-labels-idx1-ubyte"))[:images.shape[0]].astype(np.int64)
+    out = {"n": int(images.shape[0]), "strict_load": True, "torch": torch.__version__}
+    for dtype, key in ((torch.float64, None), (torch.float32, "float32")):
+        m = model.to(dtype)
+        loss, right = 0.0, 0
+        with torch.no_grad():
+            for b in range(0, images.shape[0], args.batch):
+                x = torch.from_numpy(images[b:b + args.batch]).to(dtype) / 255.0
+                y = torch.from_numpy(labels[b:b + args.batch])
+                logits = m(x)
+                loss += float(F.cross_entropy(logits, y, reduction="sum"))
+                right += int((logits.argmax(1) == y).sum())
+        r = {"loss": loss / images.shape[0], "accuracy": right / images.shape[0]}
+        if key is None:
+            out.update(r)
+        else:
+            out[key] = r
+    print(json.dumps(out))
+    return 0
+
 
 def cmd_check(args):
     tensors, meta = read_safetensors(args.checkpoint)
@@ -326,13 +375,20 @@ def main(argv=None):
     t.add_argument("--test-limit", type=int, default=0, help="evaluate on the first N test images (0 = all)")
     t.add_argument("--json", help="write the per-epoch numbers to this JSON file")
 
+    r = sub.add_parser("resnet-check", help="load a cuvae classifier strictly into torchvision's resnet18 and evaluate it")
+    r.add_argument("--checkpoint", required=True, help="model.safetensors written by cuvae train-classifier (width 64)")
+    r.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+    r.add_argument("--data", help="folder with the IDX files (default: <repo>/data/<dataset>)")
+    r.add_argument("--limit", type=int, default=0, help="evaluate only the first N test images (0 = all)")
+    r.add_argument("--batch", type=int, default=250, help="images per evaluation batch")
+
     args = p.parse_args(argv)
     if torch is None:
         print("error: numpy/PyTorch are not importable by this Python; use Debian's /usr/bin/python3 "
               "(package python3-torch)", file=sys.stderr)
         return 2
     try:
-        return cmd_check(args) if args.cmd == "check" else cmd_train(args)
+        return {"check": cmd_check, "train": cmd_train, "resnet-check": cmd_resnet_check}[args.cmd](args)
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
