@@ -291,3 +291,75 @@ TEST(Fs, AtomicWriteReadEnsureDir) {
                           std::filesystem::directory_iterator()), 1);
   EXPECT_CONTAINS(error_of([&] { ensure_dir(p); }), "cannot create folder " + p);
 }
+
+// ---- colormap, overlay, text, reading PNGs -------------------------------------------------
+
+TEST(Turbo, EndpointsAndMiddle) {
+  float lo[3], mid[3], hi[3], nan_rgb[3];
+  turbo_rgb(0.0f, lo);
+  turbo_rgb(0.5f, mid);
+  turbo_rgb(1.0f, hi);
+  turbo_rgb(std::nanf(""), nan_rgb);
+  // The published polynomial: dark blue-violet at 0, green-yellow in the middle, dark red at 1.
+  EXPECT_NEAR(lo[0], 0.1357f, 1e-3f);
+  EXPECT_NEAR(lo[1], 0.0914f, 1e-3f);
+  EXPECT_NEAR(lo[2], 0.1067f, 1e-3f);
+  EXPECT_GT(mid[1], 0.8f);
+  EXPECT_GT(hi[0], 0.4f);
+  EXPECT_LT(hi[1], 0.1f);
+  EXPECT_LT(hi[2], 0.1f);
+  for (int k = 0; k < 3; ++k) EXPECT_EQ(nan_rgb[k], lo[k]);
+  float clamped[3];
+  turbo_rgb(7.0f, clamped);
+  for (int k = 0; k < 3; ++k) EXPECT_EQ(clamped[k], hi[k]);
+}
+
+TEST(Overlay, BlendsGreyAndColour) {
+  const float img[3 * 2] = {0.0f, 1.0f, 0.0f, 1.0f, 0.0f, 1.0f};  // RGB planes of 1x2 pixels
+  const float heat[2] = {0.0f, 1.0f};
+  std::vector<float> out(6);
+  overlay_heatmap(img, 3, 1, 2, heat, 0.0f, out.data());
+  EXPECT_NEAR(out[0], 0.0f, 1e-6f);                   // pixel 0: R=0, G=0, B=0 → grey 0
+  EXPECT_NEAR(out[1], 0.299f + 0.587f + 0.114f, 1e-6f);  // pixel 1: white
+  overlay_heatmap(img, 3, 1, 2, heat, 1.0f, out.data());
+  float hi[3];
+  turbo_rgb(1.0f, hi);
+  EXPECT_NEAR(out[1], hi[0], 1e-6f);
+  EXPECT_NEAR(out[2 + 1], hi[1], 1e-6f);
+  EXPECT_CONTAINS(error_of([&] { overlay_heatmap(img, 2, 1, 2, heat, 0.5f, out.data()); }), "2 channels");
+  EXPECT_CONTAINS(error_of([&] { overlay_heatmap(img, 3, 1, 2, heat, 1.5f, out.data()); }), "alpha");
+}
+
+TEST(DrawText, PaintsPixelsInsideTheImage) {
+  const int h = 20, w = 60;
+  std::vector<float> img(3 * h * w, 1.0f);
+  const float black[3] = {0, 0, 0};
+  const int width = draw_text(img.data(), h, w, 2, 2, "7 99%", black, 1);
+  EXPECT_GT(width, 20);
+  int dark = 0;
+  for (float v : img) dark += v == 0.0f;
+  EXPECT_GT(dark, 30);
+  // Text running off the edge is clipped, not written out of bounds.
+  draw_text(img.data(), h, w, 50, 15, "clipped text", black, 3);
+}
+
+TEST(ReadPng, RoundTripAndErrors) {
+  ScopedTempDir dir;
+  std::vector<float> img(28 * 28);
+  for (size_t i = 0; i < img.size(); ++i) img[i] = static_cast<float>(i % 256) / 255.0f;
+  const std::string path = dir.path() + "/digit.png";
+  write_png_grid(path, img.data(), 1, 1, 28, 28, 1, 0, 1);
+  std::vector<float> back = read_png(path, 1, 28, 28);
+  ASSERT_EQ(back.size(), img.size());
+  for (size_t i = 0; i < img.size(); ++i) EXPECT_NEAR(back[i], img[i], 0.5f / 255.0f) << i;
+  // Grey to RGB replicates the value in every plane.
+  std::vector<float> rgb = read_png(path, 3, 28, 28);
+  EXPECT_EQ(rgb[5], rgb[28 * 28 + 5]);
+  EXPECT_CONTAINS(error_of([&] { read_png(path, 1, 32, 32); }), "is 28x28 pixels, the model expects 32x32");
+  write_file_atomic(dir.path() + "/text.png", "hello, not a png");
+  EXPECT_CONTAINS(error_of([&] { read_png(dir.path() + "/text.png", 1, 28, 28); }), "not a PNG file");
+  EXPECT_CONTAINS(error_of([&] { read_png(dir.path() + "/none.png", 1, 28, 28); }), "no such file");
+  // A PNG signature followed by garbage fails to decode with a clear message.
+  write_file_atomic(dir.path() + "/broken.png", std::string("\x89PNG\r\n\x1a\n", 8) + "garbage");
+  EXPECT_CONTAINS(error_of([&] { read_png(dir.path() + "/broken.png", 1, 28, 28); }), "cannot decode");
+}
