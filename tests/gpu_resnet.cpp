@@ -1,0 +1,142 @@
+// ResNet18 on the GPU against the CPU reference: one whole training step (augmented batch,
+// forward, fused cross-entropy, backward, SGD) from the same weights; Grad-CAM maps; and the
+// whole step captured as one CUDA graph (no allocation, no host synchronisation).
+#include <gtest/gtest.h>
+
+#include "host/context.h"
+#include "kernels/sgd.h"
+#include "models/batching.h"
+#include "models/explain.h"
+#include "models/resnet18.h"
+#include "test_util.h"
+
+#ifdef CUVAE_HAS_CUDA
+#include "host/cuda_check.h"
+#endif
+
+using namespace cuvae;
+using cuvae::test::all_close;
+
+#define REQUIRE_GPU(what) \
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: " << what << " skipped"
+
+namespace {
+
+ResNetConfig small(int64_t width) {
+  ResNetConfig c;
+  c.base_width = width;
+  return c;
+}
+
+Dataset synthetic_data(int64_t n, uint64_t seed) {
+  Dataset d;
+  d.name = "synthetic";
+  d.n = n;
+  d.c = 1;
+  d.h = 28;
+  d.w = 28;
+  const std::vector<float> v = test::random_values(static_cast<size_t>(n * 784), 0, 256, seed);
+  for (float e : v) d.images.push_back(static_cast<uint8_t>(e));
+  for (int64_t i = 0; i < n; ++i) d.labels.push_back(static_cast<uint8_t>((i * 3) % 10));
+  return d;
+}
+
+/// One model and its optimizer state on one device.
+struct Side {
+  Context ctx;
+  ResNet18 model;
+  Tensor x, buf;
+  IntBuffer labels;
+  Side(DeviceRequest dev, const ResNetConfig& c, int64_t batch)
+      : ctx(dev), model(c, ctx.device()), x({batch, 1, 28, 28}, ctx.device()),
+        buf({model.params().flat_values().numel()}, ctx.device()), labels(batch, ctx.device()) {
+    model.init(3);
+  }
+  void step(const DeviceDataset& dd, int64_t first, uint64_t offset) {
+    AugmentConfig aug;
+    aug.pad = 2;
+    dd.batch(ctx, first, aug, 9, offset, x, labels.data());
+    model.forward(ctx, x, true);
+    model.loss(ctx, labels.data(), true);
+    model.backward(ctx);
+    SgdConfig sc;
+    sc.lr = 0.05f;
+    sgd_step(ctx, model.params().flat_values(), model.params().flat_grads(), buf, sc);
+  }
+};
+
+TEST(GpuResNet, TrainingStepMatchesCpuFromTheSameWeights) {
+  REQUIRE_GPU("ResNet18 training step, CUDA vs CPU");
+  const int64_t batch = 32;
+  Dataset data = synthetic_data(64, 1);
+  Side cpu(DeviceRequest::CPU, small(8), batch), gpu(DeviceRequest::CUDA, small(8), batch);
+  DeviceDataset dd_cpu(data, Device::CPU), dd_gpu(data, Device::CUDA);
+  EXPECT_EQ(cpu.model.params().flat_values().to_vector(), test::to_host(gpu.model.params().flat_values()));
+  for (int s = 0; s < 2; ++s) {
+    cpu.step(dd_cpu, s * batch, static_cast<uint64_t>(s));
+    gpu.step(dd_gpu, s * batch, static_cast<uint64_t>(s));
+    EXPECT_EQ(cpu.x.to_vector(), test::to_host(gpu.x)) << "augmented batch, step " << s;
+    EXPECT_TRUE(all_close(test::to_host(gpu.model.logits()), cpu.model.logits().to_vector(), 1e-3, 1e-3)) << "logits, step " << s;
+    EXPECT_NEAR(test::to_host(gpu.model.mean_loss())[0], cpu.model.mean_loss().to_vector()[0], 1e-4) << "loss, step " << s;
+    EXPECT_TRUE(all_close(test::to_host(gpu.model.params().flat_grads()), cpu.model.params().flat_grads().to_vector(), 2e-4, 2e-2))
+        << "gradients, step " << s;
+  }
+  EXPECT_TRUE(all_close(test::to_host(gpu.model.params().flat_values()), cpu.model.params().flat_values().to_vector(), 1e-4, 1e-3));
+  EXPECT_TRUE(all_close(test::to_host(gpu.model.buffers().flat_values()), cpu.model.buffers().flat_values().to_vector(), 1e-4, 1e-3))
+      << "running statistics";
+  EXPECT_EQ(gpu.model.num_batches_tracked(), 2);
+}
+
+TEST(GpuResNet, GradCamMatchesCpu) {
+  REQUIRE_GPU("Grad-CAM through the ResNet18, CUDA vs CPU");
+  Dataset data = synthetic_data(16, 2);
+  Side cpu(DeviceRequest::CPU, small(8), 8), gpu(DeviceRequest::CUDA, small(8), 8);
+  DeviceDataset dd_cpu(data, Device::CPU), dd_gpu(data, Device::CUDA);
+  cpu.step(dd_cpu, 0, 0);  // non-trivial running statistics
+  gpu.step(dd_gpu, 0, 0);
+  dd_cpu.batch(cpu.ctx, 8, AugmentConfig{}, 0, 0, cpu.x, nullptr);
+  dd_gpu.batch(gpu.ctx, 8, AugmentConfig{}, 0, 0, gpu.x, nullptr);
+  for (int layer : {3, 4}) {
+    GradcamResult a = gradcam_explain(cpu.ctx, cpu.model, cpu.x, layer, -1);
+    GradcamResult b = gradcam_explain(gpu.ctx, gpu.model, gpu.x, layer, -1);
+    EXPECT_EQ(a.predicted, b.predicted);
+    EXPECT_TRUE(all_close(b.heat, a.heat, 2e-3, 0)) << "layer" << layer;
+  }
+}
+
+#ifdef CUVAE_HAS_CUDA
+TEST(GpuResNet, WholeTrainingStepCapturesAsACudaGraph) {
+  REQUIRE_GPU("CUDA graph capture of the ResNet18 training step");
+  Dataset data = synthetic_data(64, 3);
+  Side gpu(DeviceRequest::CUDA, small(16), 64);
+  DeviceDataset dd(data, Device::CUDA);
+  gpu.step(dd, 0, 0);  // warm-up: buffers, cuDNN algorithms, workspace
+  gpu.ctx.synchronize();
+  Tensor p0 = gpu.model.params().flat_values().clone(), b0 = gpu.buf.clone(), r0 = gpu.model.buffers().flat_values().clone();
+  gpu.step(dd, 0, 1);
+  gpu.ctx.synchronize();
+  const float eager_loss = test::to_host(gpu.model.mean_loss())[0];
+  const std::vector<float> eager_params = test::to_host(gpu.model.params().flat_values());
+  gpu.model.params().flat_values().copy_from(p0);
+  gpu.buf.copy_from(b0);
+  gpu.model.buffers().flat_values().copy_from(r0);
+  test::device_sync();
+  const int64_t allocations = allocation_count();
+  cudaStream_t s = static_cast<cudaStream_t>(gpu.ctx.stream());
+  cudaGraph_t graph = nullptr;
+  CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+  gpu.step(dd, 0, 1);
+  CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+  EXPECT_EQ(allocation_count(), allocations);
+  cudaGraphExec_t exec = nullptr;
+  CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  CUDA_CHECK(cudaGraphLaunch(exec, s));
+  CUDA_CHECK(cudaStreamSynchronize(s));
+  EXPECT_EQ(test::to_host(gpu.model.mean_loss())[0], eager_loss);
+  EXPECT_TRUE(all_close(test::to_host(gpu.model.params().flat_values()), eager_params, 0, 0)) << "replayed step";
+  CUDA_CHECK(cudaGraphExecDestroy(exec));
+  CUDA_CHECK(cudaGraphDestroy(graph));
+}
+#endif
+
+}  // namespace
