@@ -238,7 +238,7 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
   log << "training ResNet18 (width " << opt.width << ", " << model.params().count() << " parameters) on " << train.n
       << " " << opt.dataset << " images, batch " << opt.batch << ", " << steps << " steps/epoch, SGD"
       << (opt.nesterov ? " (Nesterov)" : "") << " lr " << opt.lr << " " << opt.schedule << ", augmentation: crop pad "
-      << aug.pad << (aug.flip ? " + flip" : "") << "\n";
+      << aug.pad << (aug.flip ? " + flip" : "") << std::endl;
 
   std::vector<ClassifierEpochRecord> records;
   const int sync_every = ctx.is_cuda() ? 50 : 5;

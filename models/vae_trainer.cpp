@@ -287,7 +287,7 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
   ac.lr = opt.lr;
   log << "training ConvVAE (latent " << cfg.latent << ", beta " << cfg.beta << ", "
       << model->params().count() << " parameters) on " << train.n << " " << opt.dataset
-      << " images, batch " << opt.batch << ", " << steps << " steps/epoch\n";
+      << " images, batch " << opt.batch << ", " << steps << " steps/epoch" << std::endl;
 
   std::vector<VaeEpochRecord> records;
   const int sync_every = ctx.is_cuda() ? 50 : 5;

@@ -1,0 +1,76 @@
+// End to end on real MNIST: a short CPU run of the classifier must classify most test images,
+// and the VAE → anchored samples → classifier → validation chain must work on real models.
+// Needs the data from scripts/fetch-data.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "host/dataset.h"
+#include "host/fs.h"
+#include "models/classifier_trainer.h"
+#include "models/validate.h"
+#include "models/vae_trainer.h"
+#include "temp_dir.h"
+
+using namespace cuvae;
+
+TEST(EndToEnd, ClassifierLearnsAndAnchoredSamplesKeepTheirClass) {
+  const std::string data = std::string(CUVAE_SOURCE_DIR) + "/data/mnist";
+  if (!file_exists(data + "/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "no MNIST under " << data << ": run scripts/fetch-data";
+  cuvae::testing::ScopedTempDir tmp;
+  std::ostringstream log;
+
+  ClassifierTrainOptions c;
+  c.dataset = "mnist";
+  c.data_dir = data;
+  c.out = tmp.file("clf");
+  c.epochs = 2;
+  c.width = 8;
+  c.batch = 128;
+  c.train_limit = 6400;
+  c.test_limit = 1000;
+  c.device = DeviceRequest::CPU;
+  c.progress = false;
+  const std::vector<ClassifierEpochRecord> r = train_classifier(c, log);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_GT(r[1].test_acc, 0.9) << log.str();
+  EXPECT_LT(r[1].test_loss, 0.4);
+  EXPECT_TRUE(file_exists(c.out + "/confusion.png"));
+  EXPECT_TRUE(file_exists(c.out + "/per_class.csv"));
+
+  VaeTrainOptions v;
+  v.dataset = "mnist";
+  v.data_dir = data;
+  v.out = tmp.file("vae");
+  v.epochs = 2;
+  v.train_limit = 12800;
+  v.test_limit = 500;
+  v.device = DeviceRequest::CPU;
+  v.progress = false;
+  v.images = false;
+  train_vae(v, log);
+
+  ValidateOptions o;
+  o.vae = v.out + "/model.safetensors";
+  o.classifier = c.out + "/model.safetensors";
+  o.out = tmp.file("validate");
+  o.data_dir = data;
+  o.per_class = 20;
+  o.noise = 0.5;
+  o.prior = 100;
+  o.recon = 200;
+  o.reference = 200;
+  o.device = DeviceRequest::CPU;
+  o.progress = false;
+  const nlohmann::json j = validate_generation(o, log);
+  EXPECT_GT(j["anchored"]["accuracy"].get<double>(), 0.6) << j.dump(2);
+  EXPECT_GT(j["reconstructions"]["accuracy"].get<double>(), 0.6);
+  EXPECT_GT(j["anchored"]["frechet"].get<double>(), 0.0);
+  int64_t hist = 0;
+  for (const auto& h : j["prior"]["histogram"]) hist += h.get<int64_t>();
+  EXPECT_EQ(hist, 100);
+  EXPECT_TRUE(file_exists(o.out + "/validation.md"));
+  EXPECT_TRUE(file_exists(v.out + "/model.anchors.safetensors")) << "class statistics kept beside the VAE";
+}
