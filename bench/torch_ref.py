@@ -15,6 +15,10 @@ subcommands:
          shuffled batches (last partial batch dropped) and PyTorch's default
          initialisation; prints per-epoch test recon/KL/loss and training
          images/s (only the training loop of each epoch is timed).
+  resnet-step
+         time training steps of that resnet18 (training mode, cross-entropy, backward,
+         SGD with Nesterov momentum) on the CPU on fixed 28x28 inputs; prints one JSON
+         line {"images_per_s", "batch", "steps", ...}.
   resnet-check
          load a cuvae classifier checkpoint into torchvision.models.resnet18 with the
          small-image stem (conv1 3x3 stride 1 without bias, maxpool = Identity) with
@@ -231,6 +235,36 @@ def torchvision_resnet18(channels, classes):
     return m
 
 
+def cmd_resnet_step(args):
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = torchvision_resnet18(1, 10)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    idx = torch.arange(args.batch * 784, dtype=torch.int64)
+    x = ((idx * 2654435761) % 256).to(torch.float32).reshape(args.batch, 1, 28, 28) / 255.0
+    y = torch.arange(args.batch) % 10
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    step()  # warm-up
+    times = []
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    med = times[len(times) // 2]
+    print(json.dumps({"images_per_s": args.batch / med, "median_step_s": med, "batch": args.batch,
+                      "steps": args.steps, "threads": args.threads, "torch": torch.__version__,
+                      "blas": loaded_blas()}))
+    return 0
+
+
 def cmd_resnet_check(args):
     tensors, meta = read_safetensors(args.checkpoint)
     cfg = json.loads(meta.get("config", "{}"))
@@ -382,13 +416,19 @@ def main(argv=None):
     r.add_argument("--limit", type=int, default=0, help="evaluate only the first N test images (0 = all)")
     r.add_argument("--batch", type=int, default=250, help="images per evaluation batch")
 
+    b = sub.add_parser("resnet-step", help="time training steps of torchvision's resnet18 (small stem) on the CPU")
+    b.add_argument("--batch", type=int, default=64)
+    b.add_argument("--steps", type=int, default=5, help="timed steps (the median is reported)")
+    b.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+
     args = p.parse_args(argv)
     if torch is None:
         print("error: numpy/PyTorch are not importable by this Python; use Debian's /usr/bin/python3 "
               "(package python3-torch)", file=sys.stderr)
         return 2
     try:
-        return {"check": cmd_check, "train": cmd_train, "resnet-check": cmd_resnet_check}[args.cmd](args)
+        return {"check": cmd_check, "train": cmd_train, "resnet-check": cmd_resnet_check,
+                "resnet-step": cmd_resnet_step}[args.cmd](args)
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

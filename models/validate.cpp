@@ -228,8 +228,11 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
   md << "| all | | " << fmt(100 * j["anchored"]["accuracy"].get<double>(), 1) << "% | "
      << fmt(j["anchored"]["confidence"].get<double>(), 3) << " | |\n\n";
   md << "## Prior samples (z ~ N(0, I), " << opt.prior << ")\n\n| predicted class | count |\n|---|---|\n";
-  for (int64_t k = 0; k < K; ++k)
-    md << "| " << k << " " << names[static_cast<size_t>(k % 10)] << " | " << j["prior"]["histogram"][k].get<int64_t>() << " |\n";
+  for (int64_t k = 0; k < K; ++k) {
+    const std::string& name = names[static_cast<size_t>(k % 10)];
+    md << "| " << k << (name == std::to_string(k) ? "" : " " + name) << " | "
+       << j["prior"]["histogram"][k].get<int64_t>() << " |\n";
+  }
   md << "\nMean top-1 confidence: " << fmt(j["prior"]["top1_confidence"].get<double>(), 3) << "\n\n";
   md << "## Reconstructions (" << nrec << " test images, z = mu)\n\nClassifier accuracy on reconstructions: "
      << fmt(100 * j["reconstructions"]["accuracy"].get<double>(), 2) << "% (on the originals: "
