@@ -138,8 +138,12 @@ AnchorStats anchor_stats_for(Context& ctx, ConvVAE& vae, const std::string& vae_
   Dataset train = load_dataset(dataset, dir, true);
   AnchorStats s = compute_anchor_stats(ctx, vae, train, 500, progress);
   s.vae_fingerprint = fp;
-  save_anchor_stats(path, s);
-  log << "class statistics of mu over " << train.n << " " << dataset << " training images written to " << path << "\n";
+  try {
+    save_anchor_stats(path, s);
+    log << "class statistics of mu over " << train.n << " " << dataset << " training images written to " << path << "\n";
+  } catch (const Error& e) {  // a read-only checkpoint folder: use them without keeping them
+    log << "note: class statistics computed but not kept (" << e.what() << ")\n";
+  }
   return s;
 }
 

@@ -45,7 +45,8 @@ AnchorStats load_anchor_stats(const std::string& path);
 /// The statistics for the VAE checkpoint at `vae_path`: read from anchor_stats_path() when that
 /// file exists and belongs to this checkpoint (same fingerprint), else computed over the training
 /// split of the VAE's data set (from `data_dir`, or its default folder when empty) and saved
-/// there, so they are computed once. Progress and what happened go to `log`.
+/// there, so they are computed once (when that folder is not writable they are used without
+/// being kept, and `log` says so). Progress and what happened go to `log`.
 AnchorStats anchor_stats_for(Context& ctx, ConvVAE& vae, const std::string& vae_path,
                              const std::string& data_dir, std::ostream& log, bool progress = true);
 
