@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <cstdio>
 #include <sstream>
 
 #include "host/dataset.h"
@@ -29,7 +30,7 @@ TEST(EndToEnd, ClassifierLearnsAndAnchoredSamplesKeepTheirClass) {
   c.epochs = 2;
   c.width = 8;
   c.batch = 128;
-  c.train_limit = 6400;
+  c.train_limit = 12800;
   c.test_limit = 1000;
   c.device = DeviceRequest::CPU;
   c.progress = false;
@@ -44,8 +45,8 @@ TEST(EndToEnd, ClassifierLearnsAndAnchoredSamplesKeepTheirClass) {
   v.dataset = "mnist";
   v.data_dir = data;
   v.out = tmp.file("vae");
-  v.epochs = 2;
-  v.train_limit = 12800;
+  v.epochs = 3;
+  v.train_limit = 30000;
   v.test_limit = 500;
   v.device = DeviceRequest::CPU;
   v.progress = false;
@@ -65,8 +66,11 @@ TEST(EndToEnd, ClassifierLearnsAndAnchoredSamplesKeepTheirClass) {
   o.device = DeviceRequest::CPU;
   o.progress = false;
   const nlohmann::json j = validate_generation(o, log);
-  EXPECT_GT(j["anchored"]["accuracy"].get<double>(), 0.6) << j.dump(2);
-  EXPECT_GT(j["reconstructions"]["accuracy"].get<double>(), 0.6);
+  std::printf("classifier test accuracy %.4f; anchored samples %.3f, reconstructions %.3f, originals %.3f\n",
+              r[1].test_acc, j["anchored"]["accuracy"].get<double>(), j["reconstructions"]["accuracy"].get<double>(),
+              j["reconstructions"]["originals_accuracy"].get<double>());
+  EXPECT_GT(j["anchored"]["accuracy"].get<double>(), 0.75) << j.dump(2);
+  EXPECT_GT(j["reconstructions"]["accuracy"].get<double>(), 0.75);
   EXPECT_GT(j["anchored"]["frechet"].get<double>(), 0.0);
   int64_t hist = 0;
   for (const auto& h : j["prior"]["histogram"]) hist += h.get<int64_t>();
