@@ -56,13 +56,11 @@ void BM_VaeTrainStepCpu(benchmark::State& state) {
 BENCHMARK(BM_VaeTrainStepCpu)->Name("vae_step/cpu")->Arg(64)->Arg(128)->Arg(256)->Unit(benchmark::kMillisecond);
 
 #ifdef CUVAE_HAS_CUDA
-void BM_VaeTrainStepCuda(benchmark::State& state) {
-  if (!cuda_available()) {
-    state.SkipWithError("no CUDA GPU");
-    return;
-  }
-  StepFixture f(DeviceRequest::CUDA, state.range(0));
-  for (int i = 0; i < 5; ++i) f.run();  // warm-up: cuDNN algorithm search, buffers
+// Times each call of f.run() on the GPU with CUDA events (warm-up first: cuDNN algorithm search,
+// buffers) and reports images/s for `batch` images per step.
+template <typename Fixture>
+void time_cuda_steps(benchmark::State& state, Fixture& f, int64_t batch) {
+  for (int i = 0; i < 5; ++i) f.run();
   f.ctx.synchronize();
   cudaEvent_t a, b;
   CUDA_CHECK(cudaEventCreate(&a));
@@ -78,7 +76,16 @@ void BM_VaeTrainStepCuda(benchmark::State& state) {
   }
   cudaEventDestroy(a);
   cudaEventDestroy(b);
-  state.SetItemsProcessed(state.iterations() * state.range(0));
+  state.SetItemsProcessed(state.iterations() * batch);
+}
+
+void BM_VaeTrainStepCuda(benchmark::State& state) {
+  if (!cuda_available()) {
+    state.SkipWithError("no CUDA GPU");
+    return;
+  }
+  StepFixture f(DeviceRequest::CUDA, state.range(0));
+  time_cuda_steps(state, f, state.range(0));
 }
 BENCHMARK(BM_VaeTrainStepCuda)->Name("vae_step/cuda")->Arg(64)->Arg(128)->Arg(256)->Arg(1024)->UseManualTime()->Unit(benchmark::kMillisecond);
 #endif
@@ -137,23 +144,7 @@ void BM_ResNetTrainStepCuda(benchmark::State& state) {
     return;
   }
   ResNetFixture f(DeviceRequest::CUDA, state.range(0), state.range(1));
-  for (int i = 0; i < 5; ++i) f.run();  // warm-up: cuDNN algorithm search, buffers
-  f.ctx.synchronize();
-  cudaEvent_t a, b;
-  CUDA_CHECK(cudaEventCreate(&a));
-  CUDA_CHECK(cudaEventCreate(&b));
-  for (auto _ : state) {
-    CUDA_CHECK(cudaEventRecord(a, f.ctx.stream()));
-    f.run();
-    CUDA_CHECK(cudaEventRecord(b, f.ctx.stream()));
-    CUDA_CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-    state.SetIterationTime(ms / 1e3);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  state.SetItemsProcessed(state.iterations() * state.range(1));
+  time_cuda_steps(state, f, state.range(1));
 }
 BENCHMARK(BM_ResNetTrainStepCuda)
     ->Name("resnet_step/cuda")

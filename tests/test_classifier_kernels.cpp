@@ -28,36 +28,13 @@
 
 using namespace cuvae;
 using cuvae::test::all_close;
+using cuvae::test::check_gradient;
 using cuvae::test::convert;
 using cuvae::test::error_of;
 using cuvae::test::random_values;
 
 namespace {
 
-// Central-difference gradient check: for each i, (f(x + h e_i) - f(x - h e_i)) / 2h against
-// analytic[i], with |num - ana| <= atol + rtol |ana|. `skip(i)` excludes points near a kink.
-constexpr double kH = 1e-6;
-
-void check_gradient(std::vector<double>& x, const std::vector<double>& analytic,
-                    const std::function<double()>& f, const char* what, double atol, double rtol,
-                    const std::function<bool(size_t)>& skip = nullptr) {
-  ASSERT_EQ(x.size(), analytic.size());
-  int checked = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (skip && skip(i)) continue;
-    const double keep = x[i];
-    x[i] = keep + kH;
-    const double fp = f();
-    x[i] = keep - kH;
-    const double fm = f();
-    x[i] = keep;
-    const double num = (fp - fm) / (2 * kH);
-    EXPECT_LE(std::fabs(num - analytic[i]), atol + rtol * std::fabs(analytic[i]))
-        << what << "[" << i << "]: numeric " << num << " analytic " << analytic[i];
-    ++checked;
-  }
-  EXPECT_GT(checked, 0) << what << ": every point was skipped";
-}
 
 // `n` labels uniform in [0, k) from a fixed seed.
 std::vector<int32_t> random_labels(int64_t n, int64_t k, uint64_t seed) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -80,6 +81,32 @@ inline ::testing::AssertionResult all_close(const std::vector<A>& got, const std
   return ::testing::AssertionFailure()
          << bad << " of " << got.size() << " elements differ (atol " << atol << ", rtol " << rtol
          << ", worst |diff| " << worst << "):" << os.str();
+}
+
+/// Central-difference gradient check in double (PyTorch gradcheck's eps 1e-6, atol 1e-5, rtol
+/// 1e-3 by default): perturbs each x[i] by ±h, evaluates f() and expects
+/// |(f(x+h) − f(x−h))/2h − analytic[i]| <= atol + rtol·|analytic[i]|. `skip(i)` leaves out points
+/// at a kink (e.g. ReLU at 0); at least one point must be checked. x is restored.
+inline void check_gradient(std::vector<double>& x, const std::vector<double>& analytic,
+                           const std::function<double()>& f, const char* what, double atol = 1e-5,
+                           double rtol = 1e-3, const std::function<bool(size_t)>& skip = nullptr,
+                           double h = 1e-6) {
+  ASSERT_EQ(x.size(), analytic.size());
+  int checked = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (skip && skip(i)) continue;
+    const double keep = x[i];
+    x[i] = keep + h;
+    const double fp = f();
+    x[i] = keep - h;
+    const double fm = f();
+    x[i] = keep;
+    const double num = (fp - fm) / (2 * h);
+    EXPECT_LE(std::fabs(num - analytic[i]), atol + rtol * std::fabs(analytic[i]))
+        << what << "[" << i << "]: numeric " << num << " analytic " << analytic[i];
+    ++checked;
+  }
+  EXPECT_GT(checked, 0) << what << ": every point was skipped";
 }
 
 /// Waits for all device work (uploads on the legacy stream included); no-op without CUDA.
