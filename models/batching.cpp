@@ -121,4 +121,20 @@ Dataset subset(Dataset d, int64_t limit) {
   return d;
 }
 
+TrainTestData load_train_test(const std::string& name, const std::string& data_dir, int64_t train_limit,
+                              int64_t test_limit, int64_t batch) {
+  TrainTestData d;
+  d.dir = data_dir.empty() ? default_data_dir(name) : data_dir;
+  d.train = subset(load_dataset(name, d.dir, true), train_limit);
+  d.test = subset(load_dataset(name, d.dir, false), test_limit);
+  if (d.train.n < batch) CUVAE_FAIL("--batch " << batch << " is larger than the " << d.train.n << " training images");
+  return d;
+}
+
+void log_device(const Context& ctx, std::ostream& log) {
+  log << "device: " << ctx.description();
+  if (!ctx.fallback_reason().empty()) log << " (" << ctx.fallback_reason() << ")";
+  log << std::endl;
+}
+
 }  // namespace cuvae

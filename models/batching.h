@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
+#include <string>
 #include <vector>
 
 #include "host/context.h"
@@ -69,5 +71,20 @@ std::vector<int32_t> iota_order(int64_t n);
 std::vector<int32_t> shuffled_order(int64_t n, uint64_t seed, int epoch);
 /// The first `limit` images of `d` (all when limit is 0 or ≥ d.n).
 Dataset subset(Dataset d, int64_t limit);
+
+/// A trainer's data: both splits of one data set, each cut to its limit (0 = all).
+struct TrainTestData {
+  std::string dir;  ///< the folder they were read from
+  Dataset train, test;
+};
+
+/// Loads data set `name` from `data_dir` (default_data_dir(name) when empty) for a trainer with
+/// batch size `batch`. Throws cuvae::Error as load_dataset, or when `batch` exceeds the training
+/// images.
+TrainTestData load_train_test(const std::string& name, const std::string& data_dir, int64_t train_limit,
+                              int64_t test_limit, int64_t batch);
+
+/// Writes "device: <description> (<why Auto fell back to the CPU>)" and a newline to `log`.
+void log_device(const Context& ctx, std::ostream& log);
 
 }  // namespace cuvae

@@ -183,16 +183,13 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
   lr_at(opt.schedule, opt.lr, 0, 1);  // rejects an unknown schedule before any work
   CUVAE_CHECK(!opt.out.empty(), "--out must name a run folder");
 
-  const std::string dir = opt.data_dir.empty() ? default_data_dir(opt.dataset) : opt.data_dir;
-  Dataset train = subset(load_dataset(opt.dataset, dir, true), opt.train_limit);
-  Dataset test = subset(load_dataset(opt.dataset, dir, false), opt.test_limit);
-  if (train.n < opt.batch)
-    CUVAE_FAIL("--batch " << opt.batch << " is larger than the " << train.n << " training images");
+  TrainTestData data = load_train_test(opt.dataset, opt.data_dir, opt.train_limit, opt.test_limit, opt.batch);
+  const std::string& dir = data.dir;
+  Dataset& train = data.train;
+  Dataset& test = data.test;
 
   Context ctx(opt.device);
-  log << "device: " << ctx.description();
-  if (!ctx.fallback_reason().empty()) log << " (" << ctx.fallback_reason() << ")";
-  log << std::endl;
+  log_device(ctx, log);
 
   ResNetConfig cfg;
   cfg.channels = train.c;
