@@ -18,6 +18,8 @@
 #include "kernels/loss_monitor.h"
 #include "kernels/reparameterize.h"
 #include "models/batching.h"
+#include "models/analysis/latent.h"
+#include "models/analysis/latent_io.h"
 #include "models/checkpoint.h"
 
 namespace cuvae {
@@ -159,38 +161,16 @@ std::vector<std::string> write_vae_images(Context& ctx, ConvVAE& model, const Da
     write_png_grid(p, grid.data(), rows * 16, C, H, W, 8, 2, scale);
     written.push_back(p);
   }
-  // 3. Traversal of the 10 dimensions with the largest mean KL over (up to) 2000 test images.
+  // 3. Traversal of the 10 dimensions with the largest mean KL over (up to) 2000 test images,
+  // the others at the first test image's mu (the `cuvae traverse` job).
   {
-    const int64_t m = std::min<int64_t>(2000, test.n), bs = 500;
-    std::vector<double> kl_dim(static_cast<size_t>(D), 0.0);
-    std::vector<float> base;
-    Tensor xbuf({std::min(bs, m), c.channels, c.height, c.width}, ctx.device());
-    for (int64_t first = 0; first < m; first += bs) {
-      const int64_t b = std::min(bs, m - first);
-      Tensor x = xbuf.rows(0, b);
-      dd.gather(ctx, first, x);
-      model.encode(ctx, x);
-      std::vector<float> mu = model.mu().to_vector(), lv = model.logvar().to_vector();
-      if (first == 0) base.assign(mu.begin(), mu.begin() + D);
-      for (int64_t i = 0; i < b * D; ++i)
-        kl_dim[static_cast<size_t>(i % D)] +=
-            0.5 * (double(mu[i]) * mu[i] + std::exp(double(lv[i])) - 1.0 - lv[i]);
-    }
-    std::vector<int64_t> dims(static_cast<size_t>(D));
-    std::iota(dims.begin(), dims.end(), 0);
-    std::stable_sort(dims.begin(), dims.end(), [&](int64_t a, int64_t b) { return kl_dim[a] > kl_dim[b]; });
-    const int64_t rows = std::min<int64_t>(10, D), cols = 11;
-    std::vector<float> zs(static_cast<size_t>(rows * cols * D));
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < cols; ++j) {
-        float* zz = zs.data() + (r * cols + j) * D;
-        std::copy(base.begin(), base.end(), zz);
-        zz[dims[r]] = -3.0f + 6.0f * static_cast<float>(j) / static_cast<float>(cols - 1);
-      }
-    Tensor z = Tensor::from_vector(zs, {rows * cols, D}, ctx.device());
-    std::vector<float> img = decode_to_host(z);
+    const LatentDimStats stats = latent_dim_stats(encode_dataset(ctx, model, test, std::min<int64_t>(2000, test.n)));
+    TraverseOptions to;
+    to.dims.top_kl = 10;
+    const std::vector<float> base = traverse_base(ctx, model, test, nullptr, {TraverseBase::Index, 0});
+    const TraverseResult tr = traverse(ctx, model, stats, base, to);
     const std::string p = dir + "/traversal.png";
-    write_png_grid(p, img.data(), rows * cols, C, H, W, static_cast<int>(cols), 2, scale);
+    write_image_grid(p, tr.grid, scale);
     written.push_back(p);
   }
   return written;

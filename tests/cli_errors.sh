@@ -51,12 +51,31 @@ expect_error "not a PNG"     gradcam --classifier "$clf" --image "$tmp/text.png"
 expect_error "expects 28x28" gradcam --classifier "$clf" --image "$tmp/clf/confusion.png" --out "$tmp/r5"
 expect_error "no such file"  gradcam --classifier "$clf" --image "$tmp/missing.png" --out "$tmp/r5"
 expect_error "excludes"      gradcam --classifier "$clf" --index 0 --image "$tmp/text.png" --out "$tmp/r5"
-for d in r1 r2 r3 r4 r5 r6 r7; do
+# Latent-space commands: bad flags name the flag, nothing is written.
+m="$src/data/mnist"
+expect_error "steps"            interpolate --vae "$vae" --pairs 0:1 --steps 1 --data "$m" --out "$tmp/r8"
+expect_error "--pairs 99999 is out of range" interpolate --vae "$vae" --pairs 0:99999 --data "$m" --out "$tmp/r8"
+expect_error "--pairs"          interpolate --vae "$vae" --pairs 0-1 --data "$m" --out "$tmp/r8"
+expect_error "--mode"           interpolate --vae "$vae" --pairs 0:1 --mode cubic --data "$m" --out "$tmp/r8"
+expect_error "--classes 12 is out of range" interpolate --vae "$vae" --classes 1:12 --data "$m" --out "$tmp/r8"
+expect_error "is a classifier checkpoint" interpolate --vae "$clf" --pairs 0:1 --data "$m" --out "$tmp/r8"
+expect_error "garbage.safetensors" interpolate --vae "$tmp/garbage.safetensors" --pairs 0:1 --data "$m" --out "$tmp/r8"
+expect_error "--from-class 11 is out of range" arithmetic --vae "$vae" --index 0 --from-class 11 --to-class 1 --data "$m" --out "$tmp/r9"
+expect_error "--index 10000 is out of range" arithmetic --vae "$vae" --index 10000 --from-class 1 --to-class 7 --data "$m" --out "$tmp/r9"
+expect_error "--dims"           traverse --vae "$vae" --dims 3,x --data "$m" --out "$tmp/r10"
+expect_error "--dims 32 is out of range" traverse --vae "$vae" --dims 3,32 --data "$m" --out "$tmp/r10"
+expect_error "--steps"          traverse --vae "$vae" --steps 1 --data "$m" --out "$tmp/r10"
+expect_error "--base"           traverse --vae "$vae" --base index:10000 --data "$m" --out "$tmp/r10"
+expect_error "--n 20000 is larger than" embed --vae "$vae" --n 20000 --method pca --data "$m" --out "$tmp/r11"
+expect_error "--method"         embed --vae "$vae" --method umap --data "$m" --out "$tmp/r11"
+expect_error "perplexity"       embed --vae "$vae" --n 50 --perplexity 0 --data "$m" --out "$tmp/r11"
+expect_error "is a classifier checkpoint" embed --vae "$clf" --method pca --data "$m" --out "$tmp/r11"
+for d in r1 r2 r3 r4 r5 r6 r7 r8 r9 r10 r11; do
   if [ -e "$tmp/$d" ]; then echo "FAIL: a failed command left $tmp/$d behind"; fail=1; fi
 done
 "$bin" --help >/dev/null || { echo "FAIL: --help"; fail=1; }
 "$bin" train-vae --help | grep -q -- "--latent" || { echo "FAIL: train-vae --help lacks --latent"; fail=1; }
-for c in train-classifier eval-classifier anchor validate gradcam; do
+for c in train-classifier eval-classifier anchor validate gradcam interpolate arithmetic traverse embed; do
   "$bin" $c --help >/dev/null || { echo "FAIL: $c --help"; fail=1; }
 done
 exit $fail
