@@ -146,19 +146,27 @@ void overlay_heatmap(const float* image, int c, int h, int w, const float* heat,
   }
 }
 
-std::vector<float> read_png(const std::string& path, int want_c, int h, int w) {
-  CUVAE_CHECK(want_c == 1 || want_c == 3, "read_png: channels must be 1 or 3, got " << want_c);
-  if (!file_exists(path)) CUVAE_FAIL(path << ": no such file");
-  const std::string bytes = read_file(path);
+std::vector<float> decode_png(const std::string& bytes, int want_c, int h, int w, const std::string& what) {
+  CUVAE_CHECK(want_c == 1 || want_c == 3, "decode_png: channels must be 1 or 3, got " << want_c);
   static const unsigned char kSig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-  if (bytes.size() < 8 || std::memcmp(bytes.data(), kSig, 8) != 0) CUVAE_FAIL(path << ": not a PNG file");
+  if (bytes.size() < 8 || std::memcmp(bytes.data(), kSig, 8) != 0) CUVAE_FAIL(what << ": not a PNG file");
+  if (bytes.size() > (size_t(1) << 30)) CUVAE_FAIL(what << ": PNG too large");
+  // A whole PNG ends with its IEND chunk; anything shorter was cut off.
+  static const unsigned char kIend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+  if (bytes.size() < 8 + 12 || std::memcmp(bytes.data() + bytes.size() - 12, kIend, 12) != 0)
+    CUVAE_FAIL(what << ": truncated PNG (no IEND chunk at the end)");
   int iw = 0, ih = 0, comp = 0;
+  // Check the size in the header before decoding, so a huge image is never expanded.
+  if (!stbi_info_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()), &iw,
+                             &ih, &comp))
+    CUVAE_FAIL(what << ": cannot decode the PNG (" << stbi_failure_reason() << ")");
+  if (iw != w || ih != h) CUVAE_FAIL(what << ": image is " << iw << "x" << ih << " pixels, the model expects " << w << "x" << h);
   unsigned char* px = stbi_load_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()),
                                             static_cast<int>(bytes.size()), &iw, &ih, &comp, want_c);
-  if (px == nullptr) CUVAE_FAIL(path << ": cannot decode the PNG (" << stbi_failure_reason() << ")");
+  if (px == nullptr) CUVAE_FAIL(what << ": cannot decode the PNG (" << stbi_failure_reason() << ")");
   if (iw != w || ih != h) {
     stbi_image_free(px);
-    CUVAE_FAIL(path << ": image is " << iw << "x" << ih << " pixels, the model expects " << w << "x" << h);
+    CUVAE_FAIL(what << ": image is " << iw << "x" << ih << " pixels, the model expects " << w << "x" << h);
   }
   std::vector<float> out(static_cast<size_t>(want_c) * h * w);
   const int64_t hw = static_cast<int64_t>(h) * w;
@@ -168,6 +176,24 @@ std::vector<float> read_png(const std::string& path, int want_c, int h, int w) {
   return out;
 }
 
+std::vector<float> read_png(const std::string& path, int want_c, int h, int w) {
+  CUVAE_CHECK(want_c == 1 || want_c == 3, "read_png: channels must be 1 or 3, got " << want_c);
+  if (!file_exists(path)) CUVAE_FAIL(path << ": no such file");
+  return decode_png(read_file(path), want_c, h, w, path);
+}
+
+std::string png_from_planes(const float* planes, int c, int h, int w) {
+  CUVAE_CHECK(c == 1 || c == 3, "png_from_planes: channels must be 1 or 3, got " << c);
+  CUVAE_CHECK(h > 0 && w > 0, "png_from_planes: bad size " << h << "x" << w);
+  const int64_t hw = static_cast<int64_t>(h) * w;
+  std::vector<uint8_t> px(static_cast<size_t>(hw * c));
+  for (int64_t p = 0; p < hw; ++p)
+    for (int k = 0; k < c; ++k) {
+      const float v = planes[k * hw + p];
+      px[static_cast<size_t>(p * c + k)] = !(v > 0.0f) ? 0 : (v >= 1.0f ? 255 : static_cast<uint8_t>(std::lround(v * 255.0f)));
+    }
+  return encode_png(px.data(), w, h, c);
+}
 
 int draw_text(float* img, int h, int w, int x, int y, const std::string& text, const float rgb[3], int scale) {
   CUVAE_CHECK(scale >= 1, "draw_text: scale must be at least 1, got " << scale);

@@ -33,4 +33,7 @@ void add_classifier_commands(CLI::App& app, std::vector<Command>& commands);
 /// Adds interpolate, arithmetic, traverse and embed (the latent-space tools) to `app`.
 void add_latent_commands(CLI::App& app, std::vector<Command>& commands);
 
+/// Adds serve (the dashboard server) to `app`.
+void add_serve_command(CLI::App& app, std::vector<Command>& commands);
+
 }  // namespace cuvae::app

@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
   std::vector<cuvae::app::Command> commands;
   cuvae::app::add_classifier_commands(app, commands);
   cuvae::app::add_latent_commands(app, commands);
+  cuvae::app::add_serve_command(app, commands);
 
   try {
     app.parse(argc, argv);

@@ -80,6 +80,50 @@ void for_each_distance_row(const Mat& Xc, Fn&& fn) {
   }
 }
 
+// Rows and columns of one tile of for_each_distance_tile: a 128 × 2048 float tile (1 MiB) stays
+// in cache between the GEMM that writes it and the scan that reads it, and packing the 2048
+// column points for the GEMM costs 1/128 of its arithmetic.
+constexpr int64_t kTileRows = 128;
+constexpr int64_t kTileCols = 2048;
+
+// Streams the squared Euclidean distances of every point of Xc [n, d] (float, centred) to all
+// points, tile by tile: for each point i, on_tile(i, j0, dist, len, state) is called for the
+// column ranges [j0, j0 + len) in increasing order (j0 = 0 first: reset `state` then), then
+// on_done(i, state). Distances are ‖a‖² + ‖b‖² − 2a·b clamped at 0 (dist[i − j0] is the point
+// itself). Row blocks of kTileRows run in parallel (OpenMP), each tile by a single-threaded Eigen
+// GEMM; one RowState per row of a block and thread. Tile shapes depend on n only, so the
+// distances do not depend on the thread count. Memory O(threads · tile), never n × n.
+template <typename RowState, typename OnTile, typename OnDone>
+void for_each_distance_tile(const RowMatF& Xc, OnTile&& on_tile, OnDone&& on_done) {
+  const int64_t n = Xc.rows();
+  const Eigen::VectorXf norms = Xc.rowwise().squaredNorm();
+  const int64_t blocks = (n + kTileRows - 1) / kTileRows;
+#pragma omp parallel
+  {
+    std::vector<RowState> st(static_cast<size_t>(kTileRows));
+    RowMatF D;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t r0 = blk * kTileRows, b = std::min(kTileRows, n - r0);
+      for (int64_t j0 = 0; j0 < n; j0 += kTileCols) {
+        const int64_t c = std::min(kTileCols, n - j0);
+        D.resize(b, c);
+        D.noalias() = Xc.middleRows(r0, b) * Xc.middleRows(j0, c).transpose();
+        for (int64_t r = 0; r < b; ++r) {
+          const float ni = norms[r0 + r];
+          float* row = D.data() + r * c;
+          for (int64_t t = 0; t < c; ++t) {
+            const float v = ni + norms[j0 + t] - 2 * row[t];
+            row[t] = v > 0 ? v : 0.0f;
+          }
+          on_tile(r0 + r, j0, static_cast<const float*>(row), c, st[static_cast<size_t>(r)]);
+        }
+      }
+      for (int64_t r = 0; r < b; ++r) on_done(r0 + r, st[static_cast<size_t>(r)]);
+    }
+  }
+}
+
 // Keeps the k smallest (distance, index) pairs seen (a max-heap on the pair, so equal
 // distances prefer the lower index), then sorts them ascending.
 template <typename D>
@@ -230,7 +274,7 @@ struct QtNode {
 
 class QuadTree {
  public:
-  static constexpr int32_t kLeafSize = 4;   // most points of a leaf (unless kMaxDepth)
+  static constexpr int32_t kLeafSize = 16;  // most points of a leaf (unless kMaxDepth)
   static constexpr int kMaxDepth = 48;      // coincident points end in one leaf
 
   void build(const double* Y, int64_t n) {
@@ -633,16 +677,18 @@ void knn_euclidean(const float* x, int64_t n, int64_t d, int k, std::vector<int6
     }
     return;
   }
-  const RowMatF Xc = centred_float(x, n, d);
-  for_each_distance_row<TopK<double>>(Xc, [&](int64_t i, const float* row, TopK<double>& top) {
-    top.clear(k);
-    for (int64_t j = 0; j < n; ++j) {
-      if (j == i) continue;
-      if (top.full() && !(static_cast<double>(row[j]) < top.worst())) continue;
-      top.push(static_cast<double>(row[j]), j);
-    }
-    store(i, top.sorted());
-  });
+  for_each_distance_tile<TopK<double>>(
+      centred_float(x, n, d),
+      [&](int64_t i, int64_t j0, const float* dist, int64_t len, TopK<double>& top) {
+        if (j0 == 0) top.clear(k);
+        for (int64_t t = 0; t < len; ++t) {
+          const int64_t j = j0 + t;
+          if (j == i) continue;
+          if (top.full() && !(static_cast<double>(dist[t]) < top.worst())) continue;
+          top.push(static_cast<double>(dist[t]), j);
+        }
+      },
+      [&](int64_t i, TopK<double>& top) { store(i, top.sorted()); });
 }
 
 double trustworthiness(const float* x, int64_t n, int64_t dx, const float* y, int64_t dy, int k) {
@@ -655,25 +701,77 @@ double trustworthiness(const float* x, int64_t n, int64_t dx, const float* y, in
   std::vector<float> nd;
   knn_euclidean(y, n, dy, k, nbr, nd);
   std::vector<int64_t> pen(static_cast<size_t>(n), 0);
-  using Cand = std::vector<std::pair<float, int64_t>>;
-  for_each_distance_row<Cand>(centred_float(x, n, dx), [&](int64_t i, const float* row, Cand& cand) {
-    const int64_t* nb = nbr.data() + i * k;
-    float tmax = 0;
-    for (int m = 0; m < k; ++m) tmax = std::max(tmax, row[nb[m]]);
-    // Only points no farther than the farthest map neighbour can outrank one.
-    cand.clear();
-    for (int64_t j = 0; j < n; ++j)
-      if (j != i && row[j] <= tmax) cand.emplace_back(row[j], j);
-    std::sort(cand.begin(), cand.end());
-    int64_t p = 0;
-    for (int m = 0; m < k; ++m) {
-      // rank = 1 + the number of other points before j by (distance, index)
-      const std::pair<float, int64_t> key{row[nb[m]], nb[m]};
-      const int64_t rank = 1 + (std::lower_bound(cand.begin(), cand.end(), key) - cand.begin());
-      p += std::max<int64_t>(0, rank - k);
-    }
-    pen[static_cast<size_t>(i)] = p;
-  });
+  // Per point i and map neighbour j_m: rank = 1 + #{l ≠ i : (d_il, l) < (d_ij, j)} in x-space.
+  // The threshold d_ij is known up front only from a direct computation, which may differ from
+  // the GEMM's value by rounding; points clearly below it (by a margin) are counted on the fly
+  // (a vectorised pass per neighbour), points within the margin are kept and, once the scan has
+  // met j_m itself, compared with its GEMM distance, so every comparison uses the same numbers.
+  const RowMatF Xc = centred_float(x, n, dx);
+  const Eigen::VectorXf norms = Xc.rowwise().squaredNorm();
+  struct Near {
+    float d;
+    int64_t l;
+  };
+  struct RankState {
+    std::vector<float> lo, hi, tg;  // per neighbour: count-below, keep-below, GEMM distance
+    std::vector<int64_t> below;
+    std::vector<Near> near;
+  };
+  for_each_distance_tile<RankState>(
+      Xc,
+      [&](int64_t i, int64_t j0, const float* dist, int64_t len, RankState& s) {
+        const int64_t* nb = nbr.data() + i * k;
+        if (j0 == 0) {
+          s.lo.assign(static_cast<size_t>(k), 0.0f);
+          s.hi.assign(static_cast<size_t>(k), 0.0f);
+          s.tg.assign(static_cast<size_t>(k), -1.0f);
+          s.below.assign(static_cast<size_t>(k), 0);
+          s.near.clear();
+          for (int m = 0; m < k; ++m) {
+            const int64_t j = nb[m];
+            const double t = (Xc.row(i) - Xc.row(j)).cast<double>().squaredNorm();
+            const double margin = 1e-4 * (norms[i] + norms[j]) + 1e-30;
+            s.lo[static_cast<size_t>(m)] = static_cast<float>(std::max(0.0, t - margin));
+            s.hi[static_cast<size_t>(m)] = static_cast<float>(t + margin);
+          }
+        }
+        const int64_t self = i - j0;  // the point itself, if in this tile (distance ≈ 0)
+        for (int m = 0; m < k; ++m) {
+          const float lo = s.lo[static_cast<size_t>(m)], hi = s.hi[static_cast<size_t>(m)];
+          int64_t c = 0;
+          for (int64_t t = 0; t < len; ++t) c += dist[t] < lo;
+          if (self >= 0 && self < len && dist[self] < lo) --c;
+          s.below[static_cast<size_t>(m)] += c;
+        }
+        // Points inside any neighbour's band are kept once each.
+        const float bmin = *std::min_element(s.lo.begin(), s.lo.end());
+        const float bmax = *std::max_element(s.hi.begin(), s.hi.end());
+        for (int64_t t = 0; t < len; ++t) {
+          if (!(dist[t] >= bmin && dist[t] <= bmax) || t == self) continue;
+          bool in_band = false;
+          for (int m = 0; m < k; ++m) {
+            if (dist[t] >= s.lo[static_cast<size_t>(m)] && dist[t] <= s.hi[static_cast<size_t>(m)]) in_band = true;
+            if (j0 + t == nb[m]) s.tg[static_cast<size_t>(m)] = dist[t];
+          }
+          if (in_band) s.near.push_back({dist[t], j0 + t});
+        }
+      },
+      [&](int64_t i, RankState& s) {
+        const int64_t* nb = nbr.data() + i * k;
+        int64_t p = 0;
+        for (int m = 0; m < k; ++m) {
+          const float tj = s.tg[static_cast<size_t>(m)];
+          CUVAE_CHECK(tj >= 0, "trustworthiness: internal error, neighbour outside its margin");
+          int64_t rank = 1 + s.below[static_cast<size_t>(m)];
+          // near entries were pushed once per neighbour whose band they fell in: count those
+          // of this neighbour's band that come before (tj, j)
+          const float lo = s.lo[static_cast<size_t>(m)], hi = s.hi[static_cast<size_t>(m)];
+          for (const Near& e : s.near)
+            if (e.d >= lo && e.d <= hi && (e.d < tj || (e.d == tj && e.l < nb[m]))) ++rank;
+          p += std::max<int64_t>(0, rank - k);
+        }
+        pen[static_cast<size_t>(i)] = p;
+      });
   int64_t total = 0;
   for (int64_t v : pen) total += v;
   const double nn = static_cast<double>(n), kk = k;

@@ -174,6 +174,20 @@ std::vector<float> decode_to_host(Context& ctx, ConvVAE& vae, const std::vector<
   return out;
 }
 
+EncodedImages encode_images(Context& ctx, ConvVAE& vae, const std::vector<float>& x, int64_t n) {
+  const VaeConfig& c = vae.config();
+  CUVAE_CHECK(n >= 1 && static_cast<int64_t>(x.size()) == n * c.pixels(),
+              "encode_images: " << x.size() << " values for " << n << " images of " << c.pixels() << " pixels");
+  EncodedImages r;
+  r.n = n;
+  Tensor xd = Tensor::from_vector(x, {n, c.channels, c.height, c.width}, Device::CPU).to(ctx.device());
+  vae.encode(ctx, xd);
+  r.mu = vae.mu().to_vector();
+  r.logvar = vae.logvar().to_vector();
+  r.reconstruction = decode_to_host(ctx, vae, r.mu, n);
+  return r;
+}
+
 std::vector<float> dataset_images(const Dataset& data, const std::vector<int64_t>& indices, const std::string& flag) {
   const int64_t P = data.pixels();
   std::vector<float> out;

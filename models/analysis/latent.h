@@ -173,6 +173,18 @@ std::vector<float> traverse_base(Context& ctx, ConvVAE& vae, const Dataset& test
 /// at most 256 (sigmoid of the decoder's logits).
 std::vector<float> decode_to_host(Context& ctx, ConvVAE& vae, const std::vector<float>& z, int64_t n);
 
+/// Posterior means, log-variances and reconstructions of a few images.
+struct EncodedImages {
+  int64_t n = 0;
+  std::vector<float> mu;              ///< [n, D]
+  std::vector<float> logvar;          ///< [n, D]
+  std::vector<float> reconstruction;  ///< [n, C, H, W] sigmoid(decoder(μ)) in [0, 1]
+};
+
+/// Encodes images x [n, C, H, W] (host floats in [0, 1]) and decodes their μ. Throws
+/// cuvae::Error when x.size() ≠ n·C·H·W.
+EncodedImages encode_images(Context& ctx, ConvVAE& vae, const std::vector<float>& x, int64_t n);
+
 /// Images [n, C, H, W] in [0, 1] of the test images `indices` as host floats. Throws cuvae::Error
 /// naming `flag` for an index outside the data set.
 std::vector<float> dataset_images(const Dataset& data, const std::vector<int64_t>& indices, const std::string& flag);

@@ -1,0 +1,583 @@
+#include "apps/serve/server.h"
+
+#include <httplib.h>
+
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <limits>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "apps/serve/web_assets.h"
+#include "host/base64.h"
+#include "host/check.h"
+#include "host/dataset.h"
+#include "host/fs.h"
+#include "host/image.h"
+#include "models/anchor.h"
+#include "models/analysis/latent.h"
+#include "models/checkpoint.h"
+#include "models/classifier_trainer.h"
+#include "models/explain.h"
+
+namespace cuvae::serve {
+
+using nlohmann::json;
+
+namespace {
+
+/// An error answered with `status` and {"error": message}.
+struct HttpError : Error {
+  int status;
+  HttpError(int s, const std::string& m) : Error(m), status(s) {}
+};
+
+[[noreturn]] void bad(const std::string& msg) { throw HttpError(400, msg); }
+
+/// Runs tasks one at a time on its own thread: the only thread that touches the Context and models.
+class Worker {
+ public:
+  Worker() : thread_([this] { loop(); }) {}
+  ~Worker() {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  /// Runs f() on the worker and returns its result (exceptions are rethrown here).
+  template <typename F>
+  auto call(F f) -> decltype(f()) {
+    using R = decltype(f());
+    std::packaged_task<R()> task(std::move(f));
+    std::future<R> fut = task.get_future();
+    {
+      std::lock_guard<std::mutex> l(m_);
+      q_.emplace_back([&task] { task(); });
+    }
+    cv_.notify_one();
+    return fut.get();
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      std::function<void()> f;
+      {
+        std::unique_lock<std::mutex> l(m_);
+        cv_.wait(l, [&] { return stop_ || !q_.empty(); });
+        if (q_.empty()) return;
+        f = std::move(q_.front());
+        q_.pop_front();
+      }
+      f();
+    }
+  }
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> q_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// ---- request validation -------------------------------------------------------------------
+
+/// Rejects bodies nested deeper than `max_depth` arrays/objects before parsing them.
+void check_depth(const std::string& body, int max_depth) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char ch : body) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (ch == '\\') escaped = true;
+      else if (ch == '"') in_string = false;
+      continue;
+    }
+    if (ch == '"') in_string = true;
+    else if (ch == '[' || ch == '{') {
+      if (++depth > max_depth) bad("request body is nested deeper than " + std::to_string(max_depth) + " levels");
+    } else if (ch == ']' || ch == '}') --depth;
+  }
+}
+
+json parse_body(const httplib::Request& req) {
+  if (req.body.size() > kMaxBody) throw HttpError(413, "request body larger than 1 MiB");
+  check_depth(req.body, 32);
+  json j;
+  try {
+    j = json::parse(req.body);
+  } catch (const json::exception&) {
+    bad("request body is not valid JSON");
+  }
+  if (!j.is_object()) bad("request body must be a JSON object");
+  return j;
+}
+
+int64_t get_int(const json& j, const std::string& key, int64_t lo, int64_t hi, std::optional<int64_t> def = {}) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    if (def) return *def;
+    bad("missing field '" + key + "' (an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "])");
+  }
+  int64_t v = 0;
+  if (it->is_number_unsigned()) {
+    const uint64_t u = it->get<uint64_t>();
+    if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) bad("'" + key + "' is too large");
+    v = static_cast<int64_t>(u);
+  } else if (it->is_number_integer()) {
+    v = it->get<int64_t>();
+  } else {
+    bad("'" + key + "' must be an integer");
+  }
+  if (v < lo || v > hi)
+    bad("'" + key + "' is " + std::to_string(v) + ", expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return v;
+}
+
+double get_number(const json& j, const std::string& key, double lo, double hi, std::optional<double> def = {}) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    if (def) return *def;
+    bad("missing field '" + key + "' (a number)");
+  }
+  if (!it->is_number()) bad("'" + key + "' must be a number");
+  const double v = it->get<double>();
+  if (!std::isfinite(v) || v < lo || v > hi) {
+    std::ostringstream os;
+    os << "'" << key << "' must be a number in [" << lo << ", " << hi << "]";
+    bad(os.str());
+  }
+  return v;
+}
+
+std::string get_string(const json& j, const std::string& key, std::optional<std::string> def = {}) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    if (def) return *def;
+    bad("missing field '" + key + "' (a string)");
+  }
+  if (!it->is_string()) bad("'" + key + "' must be a string");
+  return it->get<std::string>();
+}
+
+/// Reads a run folder's CSV (a header of names, then numeric rows) as {column: [values]}.
+json csv_columns(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return nullptr;
+  std::string line;
+  if (!std::getline(f, line)) return nullptr;
+  std::vector<std::string> names;
+  std::stringstream hs(line);
+  for (std::string c; std::getline(hs, c, ',');) names.push_back(c);
+  json cols = json::object();
+  for (const auto& n : names) cols[n] = json::array();
+  while (std::getline(f, line)) {
+    if (line.empty()) continue;
+    std::stringstream ls(line);
+    size_t k = 0;
+    for (std::string c; std::getline(ls, c, ',') && k < names.size(); ++k) {
+      char* end = nullptr;
+      const double v = std::strtod(c.c_str(), &end);
+      cols[names[k]].push_back(end != c.c_str() && std::isfinite(v) ? json(v) : json(nullptr));
+    }
+  }
+  return cols;
+}
+
+std::string dirname_of(const std::string& path) {
+  const size_t s = path.find_last_of('/');
+  return s == std::string::npos ? "." : path.substr(0, s);
+}
+
+}  // namespace
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+struct Server::Impl {
+  ServeOptions opt;
+  std::ostream& log;
+  Worker worker;
+  httplib::Server http;
+  int port = 0;
+  // Owned and used by the worker thread only.
+  std::unique_ptr<Context> ctx;
+  std::unique_ptr<ConvVAE> vae;
+  std::unique_ptr<ResNet18> clf;
+  std::optional<AnchorStats> stats;
+  // Read-only after construction.
+  VaeConfig vc;
+  std::string dataset;
+  std::vector<std::string> classes;
+  std::optional<Dataset> test;
+  json info;
+  std::string embedding_json;  // empty: no --embedding
+  int64_t num_classes = 10;
+
+  Impl(const ServeOptions& o, std::ostream& l) : opt(o), log(l) {}
+
+  // ---- helpers used on the HTTP threads ----
+  std::vector<float> image_field(const json& j, const std::string& key) {
+    auto it = j.find(key);
+    if (it == j.end()) bad("missing field '" + key + "' (a PNG data URL)");
+    if (!it->is_string()) bad("'" + key + "' must be a string (a PNG data URL)");
+    const std::string png = png_from_data_url(it->get<std::string>(), "'" + key + "'");
+    return decode_png(png, static_cast<int>(vc.channels), static_cast<int>(vc.height), static_cast<int>(vc.width),
+                      "'" + key + "'");
+  }
+  int64_t test_index(const json& j, const std::string& key) {
+    if (!test) throw HttpError(404, "the server has no test data (start it with --data DIR)");
+    return get_int(j, key, 0, test->n - 1);
+  }
+  std::vector<float> test_image(int64_t i) { return dataset_images(*test, {i}, "index"); }
+  std::string png(const float* planes, int c) const {
+    return png_data_url(png_from_planes(planes, c, static_cast<int>(vc.height), static_cast<int>(vc.width)));
+  }
+  void need_classifier() const {
+    if (!opt.classifier.size()) throw HttpError(404, "the server runs without a classifier (start it with --classifier FILE)");
+  }
+  json images_json(const std::vector<float>& px, int64_t n) const {
+    json a = json::array();
+    const int64_t P = vc.pixels();
+    for (int64_t i = 0; i < n; ++i) a.push_back(png(px.data() + i * P, static_cast<int>(vc.channels)));
+    return a;
+  }
+  // Worker-side: class probabilities of host images [n, C, H, W].
+  std::vector<float> probabilities(const std::vector<float>& px, int64_t n) {
+    Tensor x = Tensor::from_vector(px, {n, vc.channels, vc.height, vc.width}, Device::CPU).to(ctx->device());
+    return classify(*ctx, *clf, x);
+  }
+
+  void routes();
+};
+
+Server::Server(const ServeOptions& opt, std::ostream& log) : impl_(std::make_unique<Impl>(opt, log)) {
+  Impl& s = *impl_;
+  if (opt.vae.empty()) CUVAE_FAIL("--vae is required");
+  // Models live on the worker thread.
+  s.worker.call([&] {
+    s.ctx = std::make_unique<Context>(opt.device);
+    s.vae = load_vae(opt.vae, s.ctx->device());
+    if (!opt.classifier.empty()) s.clf = load_resnet(opt.classifier, s.ctx->device());
+    return 0;
+  });
+  s.vc = s.vae->config();
+  s.dataset = !opt.dataset.empty() ? opt.dataset : (s.vc.dataset.empty() ? "mnist" : s.vc.dataset);
+  if (s.clf) {
+    const ResNetConfig& rc = s.clf->config();
+    if (rc.channels != s.vc.channels || rc.height != s.vc.height || rc.width != s.vc.width)
+      CUVAE_FAIL(opt.classifier << " classifies " << rc.channels << "x" << rc.height << "x" << rc.width << " images; "
+                                << opt.vae << " makes " << s.vc.channels << "x" << s.vc.height << "x" << s.vc.width);
+    s.num_classes = rc.classes;
+  }
+  s.classes = class_names(s.dataset);
+  try {
+    s.test = load_dataset(s.dataset, opt.data.empty() ? default_data_dir(s.dataset) : opt.data, false);
+    if (s.test->c != s.vc.channels || s.test->h != s.vc.height || s.test->w != s.vc.width) {
+      log << "note: the " << s.dataset << " test images do not fit the VAE; serving without test images\n";
+      s.test.reset();
+    }
+  } catch (const Error& e) {
+    log << "note: no test data (" << e.what() << "); endpoints that take a test index answer 404\n";
+  }
+  json kl = nullptr;
+  if (s.test) {
+    const LatentDimStats st = s.worker.call([&] {
+      return latent_dim_stats(encode_dataset(*s.ctx, *s.vae, *s.test, std::min<int64_t>(2000, s.test->n)));
+    });
+    kl = st.kl;
+  }
+  if (!opt.embedding.empty()) {
+    const std::string path = opt.embedding + "/embedding.csv";
+    json cols = csv_columns(path);
+    if (cols.is_null() || !cols.contains("x") || !cols.contains("y") || !cols.contains("label") || !cols.contains("index"))
+      CUVAE_FAIL("--embedding " << opt.embedding << ": no readable embedding.csv with columns index,label,x,y");
+    std::string method = "unknown";
+    try {
+      const json ej = json::parse(read_file(opt.embedding + "/embed.json"));
+      method = ej.value("method", method);
+    } catch (const std::exception&) {
+    }
+    cols["method"] = method;
+    s.embedding_json = cols.dump();
+  }
+  const bool have_metrics = (!opt.run.empty() && file_exists(opt.run + "/metrics.csv")) ||
+                            (!opt.classifier.empty() && file_exists(dirname_of(opt.classifier) + "/metrics.csv"));
+  s.info = {{"vae",
+             {{"latent", s.vc.latent}, {"channels", s.vc.channels}, {"height", s.vc.height}, {"width", s.vc.width},
+              {"dataset", s.dataset}, {"kind", "vae"}, {"kl_per_dim", kl}, {"checkpoint", opt.vae}}},
+            {"classifier", s.clf ? json{{"classes", s.clf->config().classes},
+                                        {"width", s.clf->config().base_width},
+                                        {"dataset", s.clf->config().dataset}}
+                                 : json(nullptr)},
+            {"classes", s.classes},
+            {"test_images", s.test ? s.test->n : 0},
+            {"device", s.ctx->description()},
+            {"embedding", !s.embedding_json.empty()},
+            {"metrics", have_metrics}};
+  s.routes();
+}
+
+Server::~Server() { stop(); }
+
+void Server::Impl::routes() {
+  http.set_payload_max_length(kMaxBody);
+  // Every error status gets a JSON body (unknown paths, 413 from the size limit, …).
+  http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    std::string msg = res.status == 404 ? "no such endpoint" : (res.status == 413 ? "request body larger than 1 MiB"
+                                                                                  : "request failed");
+    res.set_content(json{{"error", msg}}.dump(), "application/json");
+  });
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string msg = "internal error";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      msg = e.what();
+    } catch (...) {
+    }
+    res.status = 500;
+    res.set_content(json{{"error", msg}}.dump(), "application/json");
+  });
+
+  // Wraps a handler: JSON response, errors as {"error"} with their status.
+  auto api = [](std::function<json(const httplib::Request&)> f) {
+    return [f](const httplib::Request& req, httplib::Response& res) {
+      try {
+        res.set_content(f(req).dump(), "application/json");
+      } catch (const HttpError& e) {
+        res.status = e.status;
+        res.set_content(json{{"error", e.what()}}.dump(), "application/json");
+      } catch (const Error& e) {  // input the models rejected (sizes, ranges): the request's fault
+        res.status = 400;
+        res.set_content(json{{"error", e.what()}}.dump(), "application/json");
+      }
+    };
+  };
+
+  // Static page files.
+  for (const WebAsset& a : web_assets()) {
+    const std::string path = a.name == "index.html" ? "/" : "/" + a.name;
+    const WebAsset* ap = &a;
+    http.Get(path, [ap](const httplib::Request&, httplib::Response& res) {
+      res.set_content(reinterpret_cast<const char*>(ap->data), ap->size, ap->content_type);
+    });
+    if (a.name == "index.html")
+      http.Get("/index.html", [ap](const httplib::Request&, httplib::Response& res) {
+        res.set_content(reinterpret_cast<const char*>(ap->data), ap->size, ap->content_type);
+      });
+  }
+
+  http.Get("/api/info", api([this](const httplib::Request&) { return info; }));
+
+  http.Post("/api/decode", api([this](const httplib::Request& req) {
+              const json j = parse_body(req);
+              auto it = j.find("z");
+              if (it == j.end()) bad("missing field 'z' (an array of 1 to 256 latent vectors)");
+              if (!it->is_array() || it->empty() || it->size() > 256) bad("'z' must be an array of 1 to 256 latent vectors");
+              const int64_t D = vc.latent, n = static_cast<int64_t>(it->size());
+              std::vector<float> z;
+              z.reserve(static_cast<size_t>(n * D));
+              for (size_t r = 0; r < it->size(); ++r) {
+                const json& row = (*it)[r];
+                const std::string name = "z[" + std::to_string(r) + "]";
+                if (!row.is_array()) bad(name + " must be an array of " + std::to_string(D) + " numbers");
+                if (static_cast<int64_t>(row.size()) != D)
+                  bad(name + " has " + std::to_string(row.size()) + " values, expected " + std::to_string(D));
+                for (size_t d = 0; d < row.size(); ++d) {
+                  if (!row[d].is_number()) bad(name + "[" + std::to_string(d) + "] must be a number");
+                  const double v = row[d].get<double>();
+                  if (!std::isfinite(v) || std::abs(v) > 1e4)
+                    bad(name + "[" + std::to_string(d) + "] must be a finite number with |z| <= 10000");
+                  z.push_back(static_cast<float>(v));
+                }
+              }
+              const std::vector<float> px = worker.call([&] { return decode_to_host(*ctx, *vae, z, n); });
+              return json{{"images", images_json(px, n)}};
+            }));
+
+  http.Post("/api/encode", api([this](const httplib::Request& req) {
+              const json j = parse_body(req);
+              const bool has_image = j.contains("image"), has_index = j.contains("index");
+              if (has_image == has_index) bad("give exactly one of 'image' (a PNG data URL) or 'index' (a test image)");
+              std::vector<float> x;
+              int64_t index = -1;
+              if (has_index) {
+                index = test_index(j, "index");
+                x = test_image(index);
+              } else {
+                x = image_field(j, "image");
+              }
+              const EncodedImages e = worker.call([&] { return encode_images(*ctx, *vae, x, 1); });
+              json r = {{"mu", e.mu},
+                        {"logvar", e.logvar},
+                        {"reconstruction", png(e.reconstruction.data(), static_cast<int>(vc.channels))},
+                        {"image", png(x.data(), static_cast<int>(vc.channels))}};
+              if (index >= 0) r["label"] = test->labels[static_cast<size_t>(index)];
+              return r;
+            }));
+
+  http.Post("/api/anchor", api([this](const httplib::Request& req) {
+              const json j = parse_body(req);
+              const int64_t k = get_int(j, "class", 0, num_classes - 1);
+              const int64_t n = get_int(j, "n", 1, 256, 16);
+              const double noise = get_number(j, "noise", 0.0, 10.0, 0.5);
+              const int64_t seed = get_int(j, "seed", 0, std::numeric_limits<int64_t>::max(), 0);
+              struct Out {
+                std::vector<float> z, px, prob;
+              };
+              const Out o = worker.call([&] {
+                if (!stats) {
+                  std::ostringstream quiet;
+                  try {
+                    stats = anchor_stats_for(*ctx, *vae, opt.vae, opt.data, quiet, false);
+                  } catch (const Error& e) {
+                    throw HttpError(404, std::string("class statistics unavailable: ") + e.what());
+                  }
+                }
+                if (k >= stats->classes) bad("'class' is " + std::to_string(k) + ", expected a class in [0, " + std::to_string(stats->classes - 1) + "]");
+                Out r;
+                r.z = sample_anchored(*stats, static_cast<int>(k), n, noise, static_cast<uint64_t>(seed));
+                r.px = decode_to_host(*ctx, *vae, r.z, n);
+                if (clf) r.prob = probabilities(r.px, n);
+                return r;
+              });
+              json zs = json::array();
+              const int64_t D = vc.latent;
+              for (int64_t i = 0; i < n; ++i) zs.push_back(std::vector<float>(o.z.begin() + i * D, o.z.begin() + (i + 1) * D));
+              json r = {{"images", images_json(o.px, n)}, {"z", zs}};
+              if (clf) {
+                const int64_t K = clf->config().classes;
+                json preds = json::array();
+                for (int64_t i = 0; i < n; ++i) {
+                  const float* p = o.prob.data() + i * K;
+                  const int64_t best = std::max_element(p, p + K) - p;
+                  preds.push_back({{"class", best}, {"confidence", p[best]}});
+                }
+                r["predictions"] = preds;
+              }
+              return r;
+            }));
+
+  http.Post("/api/interpolate", api([this](const httplib::Request& req) {
+              const json j = parse_body(req);
+              InterpolateOptions io;
+              const int64_t from = test_index(j, "from"), to = test_index(j, "to");
+              io.pairs = {{from, to}};
+              io.steps = static_cast<int>(get_int(j, "steps", 2, 64, 11));
+              const std::string mode = get_string(j, "mode", std::string("lerp"));
+              if (mode != "lerp" && mode != "slerp") bad("'mode' must be \"lerp\" or \"slerp\", got \"" + mode.substr(0, 40) + "\"");
+              io.mode = parse_interp_mode(mode);
+              const InterpolateResult r = worker.call([&] { return interpolate(*ctx, *vae, *test, io); });
+              const int64_t P = vc.pixels();
+              std::vector<float> path(r.grid.pixels.begin() + P, r.grid.pixels.begin() + (1 + io.steps) * P);
+              return json{{"images", images_json(path, io.steps)}, {"t", r.t}};
+            }));
+
+  http.Post("/api/classify", api([this](const httplib::Request& req) {
+              need_classifier();
+              const json j = parse_body(req);
+              const std::vector<float> x = image_field(j, "image");
+              const std::vector<float> p = worker.call([&] { return probabilities(x, 1); });
+              const int64_t best = std::max_element(p.begin(), p.end()) - p.begin();
+              return json{{"probabilities", p}, {"class", best}, {"confidence", p[static_cast<size_t>(best)]}};
+            }));
+
+  http.Post("/api/gradcam", api([this](const httplib::Request& req) {
+              need_classifier();
+              const json j = parse_body(req);
+              const std::vector<float> x = image_field(j, "image");
+              const std::string layer = get_string(j, "layer", std::string("layer4"));
+              if (layer != "layer3" && layer != "layer4") bad("'layer' must be \"layer3\" or \"layer4\"");
+              const int64_t k = get_int(j, "class", 0, num_classes - 1, -1);
+              const GradcamResult g = worker.call([&] {
+                Tensor xt = Tensor::from_vector(x, {1, vc.channels, vc.height, vc.width}, Device::CPU).to(ctx->device());
+                return gradcam_explain(*ctx, *clf, xt, layer == "layer3" ? 3 : 4, static_cast<int>(k));
+              });
+              const int H = static_cast<int>(vc.height), W = static_cast<int>(vc.width);
+              std::vector<float> heat_rgb(static_cast<size_t>(3 * H * W)), overlay(static_cast<size_t>(3 * H * W));
+              for (int p = 0; p < H * W; ++p) {
+                float rgb[3];
+                turbo_rgb(g.heat[static_cast<size_t>(p)], rgb);
+                for (int c = 0; c < 3; ++c) heat_rgb[static_cast<size_t>(c * H * W + p)] = rgb[c];
+              }
+              overlay_heatmap(x.data(), static_cast<int>(vc.channels), H, W, g.heat.data(), 0.5f, overlay.data());
+              return json{{"heatmap", png(heat_rgb.data(), 3)},
+                          {"overlay", png(overlay.data(), 3)},
+                          {"cam", g.heat},
+                          {"class", g.predicted[0]},
+                          {"confidence", g.predicted_prob[0]},
+                          {"explained_class", g.target[0]},
+                          {"layer", layer}};
+            }));
+
+  http.Get("/api/metrics", api([this](const httplib::Request&) {
+             json vae_cols = opt.run.empty() ? json(nullptr) : csv_columns(opt.run + "/metrics.csv");
+             json clf_cols = opt.classifier.empty() ? json(nullptr) : csv_columns(dirname_of(opt.classifier) + "/metrics.csv");
+             json validation = nullptr;
+             if (!opt.run.empty() && file_exists(opt.run + "/validation.json")) {
+               try {
+                 validation = json::parse(read_file(opt.run + "/validation.json"));
+               } catch (const std::exception&) {
+               }
+             }
+             if (vae_cols.is_null() && clf_cols.is_null())
+               throw HttpError(404, "no metrics: start the server with --run DIR (a train-vae run folder)");
+             return json{{"vae", vae_cols}, {"classifier", clf_cols}, {"validation", validation}};
+           }));
+
+  http.Get("/api/embedding", [this](const httplib::Request&, httplib::Response& res) {
+    if (embedding_json.empty()) {
+      res.status = 404;
+      res.set_content(json{{"error", "no embedding: start the server with --embedding DIR (an embed output folder)"}}.dump(),
+                      "application/json");
+      return;
+    }
+    res.set_content(embedding_json, "application/json");
+  });
+
+  // Known API paths with the wrong method.
+  for (const char* p : {"/api/decode", "/api/encode", "/api/anchor", "/api/interpolate", "/api/classify", "/api/gradcam"})
+    http.Get(p, [](const httplib::Request&, httplib::Response& res) {
+      res.status = 405;
+      res.set_content(json{{"error", "use POST with a JSON body"}}.dump(), "application/json");
+    });
+  for (const char* p : {"/api/info", "/api/metrics", "/api/embedding"})
+    http.Post(p, [](const httplib::Request&, httplib::Response& res) {
+      res.status = 405;
+      res.set_content(json{{"error", "use GET"}}.dump(), "application/json");
+    });
+}
+
+int Server::bind() {
+  Impl& s = *impl_;
+  if (!is_loopback(s.opt.host))
+    s.log << "warning: serving on " << s.opt.host << ", reachable from other machines; the API has no authentication\n";
+  if (s.opt.port == 0) {
+    s.port = s.http.bind_to_any_port(s.opt.host.c_str());
+  } else {
+    s.port = s.http.bind_to_port(s.opt.host.c_str(), s.opt.port) ? s.opt.port : -1;
+  }
+  if (s.port <= 0) CUVAE_FAIL("--host " << s.opt.host << " --port " << s.opt.port << ": cannot bind (address in use or not available)");
+  return s.port;
+}
+
+void Server::run() { impl_->http.listen_after_bind(); }
+
+void Server::stop() {
+  if (impl_) impl_->http.stop();
+}
+
+int Server::port() const { return impl_->port; }
+
+}  // namespace cuvae::serve
