@@ -353,12 +353,21 @@ TEST_F(ServeApi, FiveHundredMalformedRequestsGet4xxAndTheServerStillAnswers) {
   EXPECT_EQ(status, 200);
 }
 
-TEST_F(ServeApi, ConcurrentClientsAllSucceed) {
+// Resident set size of this process in kB (from /proc/self/status).
+long rss_kb() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+TEST_F(ServeApi, ConcurrentClientsAllSucceedAndMemoryStaysFlat) {
   constexpr int kClients = 8, kRequests = 30;
   std::atomic<int> errors{0};
   std::vector<std::thread> ts;
-  for (int t = 0; t < kClients; ++t)
-    ts.emplace_back([&, t] {
+  long rss_before = 0;
+  auto client_loop = [&](int t) {
       for (int i = 0; i < kRequests; ++i) {
         std::pair<int, json> r;
         switch ((t + i) % 3) {
@@ -368,9 +377,19 @@ TEST_F(ServeApi, ConcurrentClientsAllSucceed) {
         }
         if (r.first != 200) ++errors;
       }
-    });
-  for (auto& th : ts) th.join();
+    };
+  auto run_round = [&] {
+    ts.clear();
+    for (int t = 0; t < kClients; ++t) ts.emplace_back(client_loop, t);
+    for (auto& th : ts) th.join();
+  };
+  run_round();  // warm-up: buffers, thread pools and allocator arenas reach their size
+  rss_before = rss_kb();
+  for (int round = 0; round < 3; ++round) run_round();
+  const long rss_after = rss_kb();
   EXPECT_EQ(errors.load(), 0);
+  std::printf("resident memory: %ld kB before, %ld kB after 3 x %d x %d requests\n", rss_before, rss_after, kClients, kRequests);
+  EXPECT_LE(rss_after, rss_before * 11 / 10);
 }
 
 TEST(ServeHost, LoopbackDetection) {

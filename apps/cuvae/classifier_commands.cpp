@@ -11,6 +11,7 @@
 #include "host/dataset.h"
 #include "host/fs.h"
 #include "host/image.h"
+#include "host/safetensors.h"
 #include "models/anchor.h"
 #include "models/batching.h"
 #include "models/checkpoint.h"
@@ -201,6 +202,7 @@ void add_classifier_commands(CLI::App& app, std::vector<Command>& commands) {
       double noise = 0.5;
       uint64_t seed = 0;
       int scale = 8;
+      bool save_maps = false;
     };
     auto o = std::make_shared<Opt>();
     CLI::App* c = app.add_subcommand(
@@ -229,6 +231,8 @@ void add_classifier_commands(CLI::App& app, std::vector<Command>& commands) {
     c->add_option("--scale", o->scale, "Enlarge each image by this factor")->check(CLI::Range(1, 64))->capture_default_str();
     c->add_option("--seed", o->seed, "Seed of the anchored samples")->capture_default_str();
     c->add_option("--device", o->device, "auto, cpu or cuda")->check(device_ok)->capture_default_str();
+    c->add_flag("--save-maps", o->save_maps,
+                "Also write maps.safetensors: cam [N,H,W] F32 (the maps in [0,1]) and index [N] I64 (test index, or position)");
     commands.push_back({c, [=] {
       if (o->index.empty() && o->image.empty() && o->vae.empty())
         CUVAE_FAIL("gradcam: give the images to explain with --index, --image or --vae/--anchor");
@@ -301,6 +305,16 @@ void add_classifier_commands(CLI::App& app, std::vector<Command>& commands) {
       }
       write_file_atomic(o->out + "/gradcam.json", list.dump(2) + "\n");
       std::cout << "wrote " << o->out << "/gradcam.json\n";
+      if (o->save_maps) {
+        std::vector<int64_t> index(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) index[static_cast<size_t>(i)] = o->index.empty() ? i : o->index[static_cast<size_t>(i)];
+        SafetensorsWriter w;
+        w.add_f32("cam", {n, rc.height, rc.width}, r.heat);
+        w.add_i64("index", {n}, index);
+        w.set_metadata("layer", o->layer);
+        w.write(o->out + "/maps.safetensors");
+        std::cout << "wrote " << o->out << "/maps.safetensors\n";
+      }
     }});
   }
 }

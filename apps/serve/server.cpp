@@ -2,8 +2,10 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <fstream>
 #include <functional>
@@ -353,8 +355,17 @@ void Server::Impl::routes() {
   // Wraps a handler: JSON response, errors as {"error"} with their status.
   auto api = [](std::function<json(const httplib::Request&)> f) {
     return [f](const httplib::Request& req, httplib::Response& res) {
+      const auto t0 = std::chrono::steady_clock::now();
+      // Server-side time of the request (validation, model work, PNG encoding) for clients and benchmarks.
+      auto timing = [&] {
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        char b[48];
+        std::snprintf(b, sizeof b, "app;dur=%.3f", ms);
+        res.set_header("Server-Timing", b);
+      };
       try {
         res.set_content(f(req).dump(), "application/json");
+        timing();
       } catch (const HttpError& e) {
         res.status = e.status;
         res.set_content(json{{"error", e.what()}}.dump(), "application/json");

@@ -737,7 +737,7 @@ double trustworthiness(const float* x, int64_t n, int64_t dx, const float* y, in
         }
         const int64_t self = i - j0;  // the point itself, if in this tile (distance ≈ 0)
         for (int m = 0; m < k; ++m) {
-          const float lo = s.lo[static_cast<size_t>(m)], hi = s.hi[static_cast<size_t>(m)];
+          const float lo = s.lo[static_cast<size_t>(m)];
           int64_t c = 0;
           for (int64_t t = 0; t < len; ++t) c += dist[t] < lo;
           if (self >= 0 && self < len && dist[self] < lo) --c;

@@ -109,6 +109,14 @@ async function main() {
     noProblems('slider');
     ok(`slider move redraws the decoded image (${changed} of ${after.length / 4} pixels changed)`);
 
+    // 2b. "random prior draw" and "zero" set every slider and decode.
+    await page.click('#random');
+    await page.waitForFunction(() => [...document.querySelectorAll('input[id^="slider-"]')].filter((e) => Number(e.value) !== 0).length > 1);
+    await page.click('#zero');
+    await page.waitForFunction(() => [...document.querySelectorAll('input[id^="slider-"]')].every((e) => Number(e.value) === 0));
+    noProblems('random / zero');
+    ok('"random prior draw" sets the sliders, "zero" resets them');
+
     // 3. Class-anchored generation for class 3 with the classifier's predictions.
     await page.selectOption('#anchor-class', '3');
     await page.click('#anchor-run');
@@ -142,6 +150,13 @@ async function main() {
       await page.waitForFunction(() => document.querySelector('#gradcam-caption').textContent.startsWith('layer3'));
       noProblems('Grad-CAM layer3');
       ok('Grad-CAM layer switch to layer3 redraws the map');
+
+      // 4b. A test image picked by index becomes the selected image.
+      await page.fill('#classify-index', '1');
+      await page.click('#classify-use-index');
+      await page.waitForFunction(() => document.querySelector('#selected-caption').textContent.startsWith('test image #1'));
+      noProblems('select test image');
+      ok(`test image by index selected: ${await page.textContent('#selected-caption')}`);
 
       // 5. Draw a stroke with the mouse and classify the drawing.
       const box = await page.locator('#draw-canvas').boundingBox();
@@ -218,7 +233,7 @@ async function main() {
     ok(`screenshots in ${shots}`);
 
     // 9. Latency: 40 clicks along a slider's track, each waiting for its image.
-    await page.evaluate(() => { window.__sliderLatencies.length = 0; });
+    await page.evaluate(() => { window.__sliderLatencies.length = 0; performance.clearResourceTimings(); });
     await page.mouse.move(0, 0);
     await page.locator('#slider-1').scrollIntoViewIfNeeded();
     const track = await page.locator('#slider-1').boundingBox();
@@ -232,6 +247,16 @@ async function main() {
     const p95 = sorted[Math.ceil(0.95 * sorted.length) - 1];
     const median = sorted[Math.floor(sorted.length / 2)];
     console.log(`slider latency p95: ${p95.toFixed(1)} ms (n=${lat.length}), median ${median.toFixed(1)} ms`);
+    // Where the time goes: the browser's fetch timing and the server's own Server-Timing (when sent).
+    const split = await page.evaluate(() => {
+      const med = (a) => (a.length ? a.slice().sort((x, y) => x - y)[Math.floor(a.length / 2)] : NaN);
+      const e = performance.getEntriesByType('resource').filter((r) => r.name.endsWith('/api/decode')).slice(-40);
+      const app = e.flatMap((r) => r.serverTiming.filter((t) => t.name === 'app').map((t) => t.duration));
+      return {fetch: med(e.map((r) => r.responseEnd - r.startTime)), wait: med(e.map((r) => r.responseStart - r.requestStart)),
+              server: med(app)};
+    });
+    info(`decode request medians: fetch ${split.fetch.toFixed(1)} ms, request sent to first byte ${split.wait.toFixed(1)} ms` +
+         (Number.isFinite(split.server) ? `, server work ${split.server.toFixed(1)} ms (Server-Timing)` : ''));
     noProblems('latency');
     check(lat.length === 40, `40 latency samples: got ${lat.length}`);
     check(p95 <= P95_LIMIT_MS, `slider latency p95 ${p95.toFixed(1)} ms is over ${P95_LIMIT_MS} ms`);

@@ -487,8 +487,16 @@ function tickLabel(v, step) {
 // A line chart with axes, tick labels, axis titles and a legend.
 // series: [{name, x: [...], y: [...], color, dash}]
 function lineChart(canvas, {title, xlabel, ylabel, series, yFormat}) {
-  const [ctx, W, H] = fitCanvas(canvas, 230);
-  const m = {l: 56, r: 12, t: 26, b: 40};
+  const [ctx, W, H] = fitCanvas(canvas, 240);
+  const m = {l: 62, r: 12, t: 26, b: 40};
+  // The legend sits right of the title, or on a line of its own below it when they would overlap.
+  ctx.font = '11px system-ui, sans-serif';
+  const widths = series.map((s) => ctx.measureText(s.name).width + 30);
+  const legendW = widths.reduce((a, b) => a + b, 0);
+  ctx.font = '600 12px system-ui, sans-serif';
+  const legendOwnLine = W - m.r - legendW < m.l + ctx.measureText(title).width + 16;
+  const legendY = legendOwnLine ? 30 : 12;
+  if (legendOwnLine) m.t = 46;
   const xs = series.flatMap((s) => s.x), ys = series.flatMap((s) => s.y.filter(Number.isFinite));
   // Epochs are integers: ticks on whole numbers only, and one epoch still gets a readable axis.
   const intX = xs.every(Number.isInteger);
@@ -514,7 +522,7 @@ function lineChart(canvas, {title, xlabel, ylabel, series, yFormat}) {
   for (const v of yt.ticks) {
     const y = Math.round(py(v)) + 0.5;
     ctx.beginPath(); ctx.moveTo(m.l, y); ctx.lineTo(W - m.r, y); ctx.stroke();
-    ctx.fillText(yFormat ? yFormat(v) : tickLabel(v, yt.step), m.l - 6, y);
+    ctx.fillText(yFormat ? yFormat(v, yt.step) : tickLabel(v, yt.step), m.l - 6, y);
   }
   ctx.textAlign = 'center';
   ctx.textBaseline = 'top';
@@ -551,16 +559,15 @@ function lineChart(canvas, {title, xlabel, ylabel, series, yFormat}) {
   // Legend, top right.
   ctx.font = '11px system-ui, sans-serif';
   ctx.textBaseline = 'middle';
-  const widths = series.map((s) => ctx.measureText(s.name).width + 30);
-  let x = W - m.r - widths.reduce((a, b) => a + b, 0);
+  let x = legendOwnLine ? m.l : W - m.r - legendW;
   for (const [i, s] of series.entries()) {
     ctx.strokeStyle = s.color;
     ctx.lineWidth = 2;
     ctx.setLineDash(s.dash ? [5, 4] : []);
-    ctx.beginPath(); ctx.moveTo(x, 12); ctx.lineTo(x + 18, 12); ctx.stroke();
+    ctx.beginPath(); ctx.moveTo(x, legendY); ctx.lineTo(x + 18, legendY); ctx.stroke();
     ctx.setLineDash([]);
     ctx.fillStyle = '#333';
-    ctx.fillText(s.name, x + 22, 12);
+    ctx.fillText(s.name, x + 22, legendY);
     x += widths[i];
   }
 }
@@ -722,7 +729,7 @@ async function setupMetrics(info) {
   if (m.classifier && Array.isArray(m.classifier.epoch)) {
     addChart('Classifier loss', 'epoch', 'nats / image', m.classifier, ['train_loss', 'test_loss']);
     addChart('Classifier accuracy', 'epoch', 'accuracy', m.classifier, ['train_acc', 'test_acc'],
-             {yFormat: (v) => (100 * v).toFixed(1) + '%'});
+             {yFormat: (v, step) => tickLabel(100 * v, 100 * step) + '%'});
   }
   if (m.validation) renderValidation(m.validation);
   if (!$('#metrics-charts').children.length && !m.validation) {
