@@ -248,6 +248,7 @@ TEST_F(ServeApi, MetricsAndEmbedding) {
   auto [s1, m] = get("/api/metrics");
   ASSERT_EQ(s1, 200);
   EXPECT_EQ(m["vae"]["test_recon"], (json{150, 120}));
+  EXPECT_TRUE(m["vae"]["epoch"][0].is_number_integer());
   auto [s2, e] = get("/api/embedding");
   ASSERT_EQ(s2, 200);
   EXPECT_EQ(e["x"], (json{1.5, -3}));
@@ -298,6 +299,12 @@ TEST_F(ServeApi, EveryErrorClassGetsItsStatusAndAJsonError) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 413);
     EXPECT_NE(r->body.find("\"error\""), std::string::npos);
+  }
+  {
+    auto c = client();
+    auto r = c.Delete("/api/decode");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 405);
   }
   auto [s, j] = get("/no/such/page");
   EXPECT_EQ(s, 404);

@@ -209,8 +209,9 @@ void add_latent_commands(CLI::App& app, std::vector<Command>& commands) {
         "2-D map of the latent codes (PCA or t-SNE of mu) with trustworthiness and 5-NN accuracy; writes "
         "latents.safetensors, embedding.csv, embedding.png and embed.json");
     o->add(c, "runs/embed");
-    c->add_option("--split", o->split, "test or train")->check(CLI::IsMember({"test", "train"}))->capture_default_str();
-    c->add_option("--n", o->n, "Map the first N images of the split")->capture_default_str();
+    c->add_option("--split", o->split, "test, train or all (the training images, then the test images)")
+        ->check(CLI::IsMember({"test", "train", "all"}))->capture_default_str();
+    c->add_option("--n", o->n, "Map the first N images of the split (with --split all: 70000 for MNIST)")->capture_default_str();
     c->add_option("--method", o->method, "pca or tsne")->capture_default_str();
     c->add_option("--perplexity", o->perplexity, "t-SNE perplexity")->capture_default_str();
     c->add_option("--iters", o->iters, "t-SNE iterations (n_iter)")->capture_default_str();
@@ -234,7 +235,14 @@ void add_latent_commands(CLI::App& app, std::vector<Command>& commands) {
                           Context ctx(parse_device(o->device));
                           auto vae = load_vae(o->vae, ctx.device());
                           const std::string ds = o->dataset_for(*vae);
-                          Dataset data = o->load_split(*vae, o->split == "train");
+                          Dataset data = o->load_split(*vae, o->split != "test");
+                          if (o->split == "all") {  // train then test: indices 0..59999 train, 60000.. test
+                            Dataset test = o->load_split(*vae, false);
+                            data.images.insert(data.images.end(), test.images.begin(), test.images.end());
+                            data.labels.insert(data.labels.end(), test.labels.begin(), test.labels.end());
+                            data.n += test.n;
+                            data.name += "+test";
+                          }
                           if (eo.n > data.n)
                             CUVAE_FAIL("--n " << eo.n << " is larger than the " << ds << " " << o->split << " split (" << data.n << " images)");
                           EmbedResult r = embed_latents(ctx, *vae, data, eo);

@@ -2,6 +2,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -46,6 +47,8 @@ void add_serve_command(CLI::App& app, std::vector<Command>& commands) {
 #ifndef CUVAE_HAS_SERVE
     CUVAE_FAIL("serve is unavailable: this build of cuvae has no cpp-httplib (install libcpp-httplib-dev and rebuild)");
 #else
+    // OpenMP threads that sleep when idle: the worker runs short tasks between waits.
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
     serve::ServeOptions so;
     so.vae = o->vae;
     so.classifier = o->classifier;

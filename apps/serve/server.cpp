@@ -1,6 +1,7 @@
 #include "apps/serve/server.h"
 
 #include <httplib.h>
+#include <omp.h>
 
 #include <chrono>
 #include <cmath>
@@ -46,7 +47,7 @@ struct HttpError : Error {
 /// Runs tasks one at a time on its own thread: the only thread that touches the Context and models.
 class Worker {
  public:
-  Worker() : thread_([this] { loop(); }) {}
+  Worker() : full_threads_(omp_get_max_threads()), thread_([this] { loop(); }) {}
   ~Worker() {
     {
       std::lock_guard<std::mutex> l(m_);
@@ -55,11 +56,15 @@ class Worker {
     cv_.notify_all();
     thread_.join();
   }
-  /// Runs f() on the worker and returns its result (exceptions are rethrown here).
+  /// Runs f() on the worker and returns its result (exceptions are rethrown here). `small`
+  /// work (a few images) runs on one OpenMP thread: waking a team costs more than it saves.
   template <typename F>
-  auto call(F f) -> decltype(f()) {
+  auto call(F f, bool small = false) -> decltype(f()) {
     using R = decltype(f());
-    std::packaged_task<R()> task(std::move(f));
+    std::packaged_task<R()> task([this, f = std::move(f), small]() mutable {
+      omp_set_num_threads(small ? 1 : full_threads_);
+      return f();
+    });
     std::future<R> fut = task.get_future();
     {
       std::lock_guard<std::mutex> l(m_);
@@ -87,6 +92,7 @@ class Worker {
   std::condition_variable cv_;
   std::deque<std::function<void()>> q_;
   bool stop_ = false;
+  const int full_threads_;  // OpenMP threads for large work (OMP_NUM_THREADS or the cores)
   std::thread thread_;
 };
 
@@ -188,7 +194,12 @@ json csv_columns(const std::string& path) {
     for (std::string c; std::getline(ls, c, ',') && k < names.size(); ++k) {
       char* end = nullptr;
       const double v = std::strtod(c.c_str(), &end);
-      cols[names[k]].push_back(end != c.c_str() && std::isfinite(v) ? json(v) : json(nullptr));
+      if (end == c.c_str() || !std::isfinite(v))
+        cols[names[k]].push_back(nullptr);
+      else if (v == std::floor(v) && std::abs(v) < 9.0e15)  // integers stay JSON integers (epoch, index, label)
+        cols[names[k]].push_back(static_cast<int64_t>(v));
+      else
+        cols[names[k]].push_back(v);
     }
   }
   return cols;
@@ -333,11 +344,18 @@ Server::~Server() { stop(); }
 
 void Server::Impl::routes() {
   http.set_payload_max_length(kMaxBody);
+  // Small JSON answers: without TCP_NODELAY, Nagle's algorithm and the client's delayed ACK hold
+  // the body back ~40 ms. Browsers reuse connections for many slider moves.
+  http.set_tcp_nodelay(true);
+  http.set_keep_alive_max_count(10000);
   // Every error status gets a JSON body (unknown paths, 413 from the size limit, …).
   http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return;
-    std::string msg = res.status == 404 ? "no such endpoint" : (res.status == 413 ? "request body larger than 1 MiB"
-                                                                                  : "request failed");
+    std::string msg = res.status == 404   ? "no such endpoint"
+                      : res.status == 413 ? "request body larger than 1 MiB"
+                      : res.status == 405 ? "method not allowed"
+                      : res.status == 400 ? "malformed HTTP request"
+                                          : "request failed";
     res.set_content(json{{"error", msg}}.dump(), "application/json");
   });
   http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
@@ -413,7 +431,7 @@ void Server::Impl::routes() {
                   z.push_back(static_cast<float>(v));
                 }
               }
-              const std::vector<float> px = worker.call([&] { return decode_to_host(*ctx, *vae, z, n); });
+              const std::vector<float> px = worker.call([&] { return decode_to_host(*ctx, *vae, z, n); }, n <= 16);
               return json{{"images", images_json(px, n)}};
             }));
 
@@ -429,7 +447,7 @@ void Server::Impl::routes() {
               } else {
                 x = image_field(j, "image");
               }
-              const EncodedImages e = worker.call([&] { return encode_images(*ctx, *vae, x, 1); });
+              const EncodedImages e = worker.call([&] { return encode_images(*ctx, *vae, x, 1); }, true);
               json r = {{"mu", e.mu},
                         {"logvar", e.logvar},
                         {"reconstruction", png(e.reconstruction.data(), static_cast<int>(vc.channels))},
@@ -499,7 +517,7 @@ void Server::Impl::routes() {
               need_classifier();
               const json j = parse_body(req);
               const std::vector<float> x = image_field(j, "image");
-              const std::vector<float> p = worker.call([&] { return probabilities(x, 1); });
+              const std::vector<float> p = worker.call([&] { return probabilities(x, 1); }, true);
               const int64_t best = std::max_element(p.begin(), p.end()) - p.begin();
               return json{{"probabilities", p}, {"class", best}, {"confidence", p[static_cast<size_t>(best)]}};
             }));
@@ -557,17 +575,25 @@ void Server::Impl::routes() {
     res.set_content(embedding_json, "application/json");
   });
 
-  // Known API paths with the wrong method.
-  for (const char* p : {"/api/decode", "/api/encode", "/api/anchor", "/api/interpolate", "/api/classify", "/api/gradcam"})
-    http.Get(p, [](const httplib::Request&, httplib::Response& res) {
+  // Known API paths with the wrong method: 405.
+  auto wrong = [](const char* msg) {
+    return [msg](const httplib::Request&, httplib::Response& res) {
       res.status = 405;
-      res.set_content(json{{"error", "use POST with a JSON body"}}.dump(), "application/json");
-    });
-  for (const char* p : {"/api/info", "/api/metrics", "/api/embedding"})
-    http.Post(p, [](const httplib::Request&, httplib::Response& res) {
-      res.status = 405;
-      res.set_content(json{{"error", "use GET"}}.dump(), "application/json");
-    });
+      res.set_content(json{{"error", msg}}.dump(), "application/json");
+    };
+  };
+  for (const char* p : {"/api/decode", "/api/encode", "/api/anchor", "/api/interpolate", "/api/classify", "/api/gradcam"}) {
+    http.Get(p, wrong("use POST with a JSON body"));
+    http.Put(p, wrong("use POST with a JSON body"));
+    http.Patch(p, wrong("use POST with a JSON body"));
+    http.Delete(p, wrong("use POST with a JSON body"));
+  }
+  for (const char* p : {"/api/info", "/api/metrics", "/api/embedding"}) {
+    http.Post(p, wrong("use GET"));
+    http.Put(p, wrong("use GET"));
+    http.Patch(p, wrong("use GET"));
+    http.Delete(p, wrong("use GET"));
+  }
 }
 
 int Server::bind() {

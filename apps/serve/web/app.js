@@ -247,7 +247,11 @@ function setupAnchor(info) {
   info.classes.forEach((name, k) => sel.append(el('option', {value: String(k), text: labelText(k)})));
   const noise = $('#anchor-noise');
   noise.addEventListener('input', () => { $('#anchor-noise-value').textContent = Number(noise.value).toFixed(2); });
-  if (info.vae.kind === 'cvae') sel.addEventListener('change', () => requestDecode());
+  if (info.vae.kind === 'cvae') {
+    // A conditional VAE's decoder takes the class too: this picker also conditions the latent explorer.
+    sel.addEventListener('change', () => requestDecode());
+    $('#encode-source').before(el('span', {class: 'muted', text: 'decoder conditioned on the class picked below ·'}));
+  }
   $('#anchor-run').addEventListener('click', (ev) => action(ev.currentTarget, async () => {
     const k = Number(sel.value);
     const n = intInput('#anchor-count', 1, 64, 'count');
@@ -723,6 +727,7 @@ async function setupMetrics(info) {
   if (!info.metrics) return;
   const m = await api('/api/metrics');
   $('#panel-metrics').hidden = false;
+  if (!info.embedding) $('#panel-metrics').classList.add('wide');  // alone in its row: charts side by side
   if (m.vae && Array.isArray(m.vae.epoch)) {
     addChart('VAE on the test set', 'epoch', 'nats / image', m.vae, ['test_loss', 'test_recon', 'test_kl', 'train_loss']);
   }
