@@ -102,7 +102,7 @@ def run_cuvae(args, method):
             sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr.strip()}")
         with open(os.path.join(out, "embed.json")) as f:
             info = json.load(f)
-    name = "cuvae" + (f" ({info['tsne_method']})" if method == "tsne" and info.get("tsne_method") else "")
+    name = "cuvae" + (f" ({info['algorithm']})" if method == "tsne" and info.get("algorithm") else "")
     return (method, name, sec, info["trustworthiness"], info["knn_accuracy"]), info
 
 
