@@ -146,14 +146,15 @@ void overlay_heatmap(const float* image, int c, int h, int w, const float* heat,
   }
 }
 
-std::vector<float> decode_png(const std::string& bytes, int want_c, int h, int w, const std::string& what) {
+std::vector<float> decode_png(const std::string& bytes, int want_c, int h, int w, const std::string& what,
+                              bool require_end) {
   CUVAE_CHECK(want_c == 1 || want_c == 3, "decode_png: channels must be 1 or 3, got " << want_c);
   static const unsigned char kSig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   if (bytes.size() < 8 || std::memcmp(bytes.data(), kSig, 8) != 0) CUVAE_FAIL(what << ": not a PNG file");
   if (bytes.size() > (size_t(1) << 30)) CUVAE_FAIL(what << ": PNG too large");
   // A whole PNG ends with its IEND chunk; anything shorter was cut off.
   static const unsigned char kIend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
-  if (bytes.size() < 8 + 12 || std::memcmp(bytes.data() + bytes.size() - 12, kIend, 12) != 0)
+  if (require_end && (bytes.size() < 8 + 12 || std::memcmp(bytes.data() + bytes.size() - 12, kIend, 12) != 0))
     CUVAE_FAIL(what << ": truncated PNG (no IEND chunk at the end)");
   int iw = 0, ih = 0, comp = 0;
   // Check the size in the header before decoding, so a huge image is never expanded.
@@ -179,7 +180,7 @@ std::vector<float> decode_png(const std::string& bytes, int want_c, int h, int w
 std::vector<float> read_png(const std::string& path, int want_c, int h, int w) {
   CUVAE_CHECK(want_c == 1 || want_c == 3, "read_png: channels must be 1 or 3, got " << want_c);
   if (!file_exists(path)) CUVAE_FAIL(path << ": no such file");
-  return decode_png(read_file(path), want_c, h, w, path);
+  return decode_png(read_file(path), want_c, h, w, path, /*require_end=*/false);
 }
 
 std::string png_from_planes(const float* planes, int c, int h, int w) {

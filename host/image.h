@@ -56,10 +56,12 @@ int draw_text(float* img, int h, int w, int x, int y, const std::string& text, c
 std::vector<float> read_png(const std::string& path, int want_c, int h, int w);
 
 /// Decodes PNG bytes as float planes [c, h, w] in [0, 1], converted to `want_c` channels (1: grey
-/// by luminance, 3: RGB; alpha dropped). The size is read from the header before decoding. Throws
-/// cuvae::Error starting with `what` when the bytes are not a PNG, cannot be decoded, or are not
-/// h×w pixels.
-std::vector<float> decode_png(const std::string& bytes, int want_c, int h, int w, const std::string& what);
+/// by luminance, 3: RGB; alpha dropped). The size is read from the header before decoding. With
+/// `require_end` the bytes must end with the IEND chunk (a cut-off upload is refused even where
+/// the decoder would accept it). Throws cuvae::Error starting with `what` when the bytes are not a
+/// PNG, are truncated, cannot be decoded, or are not h×w pixels.
+std::vector<float> decode_png(const std::string& bytes, int want_c, int h, int w, const std::string& what,
+                              bool require_end = true);
 
 /// Encodes float planes [c, h, w] (c = 1 grey or 3 RGB, values in [0, 1], clamped, NaN as 0) as
 /// 8-bit PNG bytes at their own resolution. Throws cuvae::Error on a bad size.
