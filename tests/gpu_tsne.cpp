@@ -12,6 +12,7 @@
 #include "host/tensor.h"
 #include "kernels/tsne.h"
 #include "models/analysis/embed.h"
+#include "tests/synthetic_data.h"
 #include "tests/test_util.h"
 
 using namespace cuvae;
@@ -22,24 +23,10 @@ using cuvae::test::to_host;
 
 namespace {
 
-// A random symmetric P [n, n] with zero diagonal summing to 1 (float).
-std::vector<float> random_joint_p(int64_t n, uint64_t seed) {
-  std::vector<double> P = random_values<double>(static_cast<size_t>(n * n), 0.0, 1.0, seed);
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < n; ++j) {
-      if (j < i) P[i * n + j] = P[j * n + i];
-      if (j == i) P[i * n + j] = 0;
-      s += P[i * n + j];
-    }
-  std::vector<float> f(P.size());
-  for (size_t k = 0; k < P.size(); ++k) f[k] = static_cast<float>(P[k] / s);
-  return f;
-}
 
 void grad_gpu_vs_cpu(int64_t n, float exaggeration, double spread) {
   SCOPED_TRACE(::testing::Message() << "n=" << n << " exaggeration=" << exaggeration);
-  const auto P = random_joint_p(n, static_cast<uint64_t>(n) * 7 + 1);
+  const auto P = cuvae::test::random_joint_p<float>(n, static_cast<uint64_t>(n) * 7 + 1);
   const auto Y = random_values<float>(static_cast<size_t>(2 * n), -spread, spread, n + 3);
   std::vector<double> Pd(P.begin(), P.end()), Yd(Y.begin(), Y.end()), ref(2 * n);
   tsne_grad_exact_cpu<double>(Pd.data(), Yd.data(), n, exaggeration, ref.data(), nullptr);

@@ -14,35 +14,14 @@
 #include "models/conv_vae.h"
 #include "models/vae_trainer.h"
 #include "temp_dir.h"
+#include "synthetic_data.h"
 #include "test_util.h"
 
 using namespace cuvae;
 
 namespace {
 
-void put_be32(std::string& s, uint32_t v) {
-  for (int i = 3; i >= 0; --i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-// Writes a small synthetic MNIST-like IDX pair: class k is a bright horizontal bar at row 2k+4.
-void write_synthetic_idx(const std::string& dir, const std::string& prefix, int n, uint32_t seed) {
-  std::string img, lab;
-  put_be32(img, 0x803); put_be32(img, static_cast<uint32_t>(n)); put_be32(img, 28); put_be32(img, 28);
-  put_be32(lab, 0x801); put_be32(lab, static_cast<uint32_t>(n));
-  std::mt19937 g(seed);
-  for (int i = 0; i < n; ++i) {
-    const int k = static_cast<int>(g() % 10);
-    lab.push_back(static_cast<char>(k));
-    for (int r = 0; r < 28; ++r)
-      for (int c = 0; c < 28; ++c) {
-        int v = (r >= 2 * k + 4 && r < 2 * k + 7 && c > 3 && c < 24) ? 220 : 0;
-        v += static_cast<int>(g() % 20);
-        img.push_back(static_cast<char>(std::min(v, 255)));
-      }
-  }
-  write_file_atomic(dir + "/" + prefix + "-images-idx3-ubyte", img);
-  write_file_atomic(dir + "/" + prefix + "-labels-idx1-ubyte", lab);
-}
+using cuvae::test::write_synthetic_idx;
 
 VaeTrainOptions small_options(const std::string& data, const std::string& out) {
   VaeTrainOptions o;

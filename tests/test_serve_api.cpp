@@ -23,36 +23,14 @@
 #include "models/conv_vae.h"
 #include "models/resnet18.h"
 #include "temp_dir.h"
+#include "synthetic_data.h"
 #include "test_util.h"
 
 using namespace cuvae;
 using nlohmann::json;
+using cuvae::test::write_synthetic_idx;
 
 namespace {
-
-void put_be32(std::string& s, uint32_t v) {
-  for (int i = 3; i >= 0; --i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-// A synthetic MNIST-like IDX pair (class k: a bright bar at row 2k+4) named as the real files.
-void write_idx(const std::string& dir, const std::string& prefix, int n, uint32_t seed) {
-  std::string img, lab;
-  put_be32(img, 0x803); put_be32(img, static_cast<uint32_t>(n)); put_be32(img, 28); put_be32(img, 28);
-  put_be32(lab, 0x801); put_be32(lab, static_cast<uint32_t>(n));
-  std::mt19937 g(seed);
-  for (int i = 0; i < n; ++i) {
-    const int k = i % 10;
-    lab.push_back(static_cast<char>(k));
-    for (int r = 0; r < 28; ++r)
-      for (int c = 0; c < 28; ++c) {
-        int v = (r >= 2 * k + 4 && r < 2 * k + 7 && c > 3 && c < 24) ? 220 : 0;
-        v += static_cast<int>(g() % 20);
-        img.push_back(static_cast<char>(std::min(v, 255)));
-      }
-  }
-  write_file_atomic(dir + "/" + prefix + "-images-idx3-ubyte", img);
-  write_file_atomic(dir + "/" + prefix + "-labels-idx1-ubyte", lab);
-}
 
 // One server for the whole suite: a random VAE (D = 8), a random width-2 classifier, synthetic
 // data, a run folder with metrics.csv and an embedding folder.
@@ -62,8 +40,8 @@ class ServeApi : public ::testing::Test {
     dir_ = new cuvae::testing::ScopedTempDir();
     const std::string d = dir_->path();
     ensure_dir(d + "/data");
-    write_idx(d + "/data", "train", 200, 1);
-    write_idx(d + "/data", "t10k", 50, 2);
+    write_synthetic_idx(d + "/data", "train", 200, 1, true);
+    write_synthetic_idx(d + "/data", "t10k", 50, 2, true);
     VaeConfig vc;
     vc.latent = 8;
     vc.dataset = "mnist";

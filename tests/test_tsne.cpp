@@ -21,6 +21,7 @@
 #include "host/context.h"
 #include "kernels/tsne.h"
 #include "models/analysis/embed.h"
+#include "tests/synthetic_data.h"
 #include "tests/test_util.h"
 
 using namespace cuvae;
@@ -30,19 +31,6 @@ using cuvae::test::random_values;
 
 namespace {
 
-// A random symmetric P [n, n] with zero diagonal summing to 1.
-std::vector<double> random_joint_p(int64_t n, uint64_t seed) {
-  std::vector<double> P = random_values<double>(static_cast<size_t>(n * n), 0.0, 1.0, seed);
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < n; ++j) {
-      if (j < i) P[i * n + j] = P[j * n + i];
-      if (j == i) P[i * n + j] = 0;
-      s += P[i * n + j];
-    }
-  for (double& v : P) v /= s;
-  return P;
-}
 
 // KL(P‖Q) of a 2-D map, written directly from the definition.
 double kl_reference(const std::vector<double>& P, const std::vector<double>& Y, int64_t n) {
@@ -122,7 +110,7 @@ double trust_reference(const std::vector<float>& x, int64_t dx, const std::vecto
 
 TEST(TsneGrad, ExactMatchesCentralDifferencesOfKl) {
   const int64_t n = 12;
-  const std::vector<double> P = random_joint_p(n, 7);
+  const std::vector<double> P = cuvae::test::random_joint_p<double>(n, 7);
   std::vector<double> Y = random_values<double>(static_cast<size_t>(2 * n), -2, 2, 8);
   std::vector<double> grad(static_cast<size_t>(2 * n));
   double kl = 0;
@@ -133,7 +121,7 @@ TEST(TsneGrad, ExactMatchesCentralDifferencesOfKl) {
 
 TEST(TsneGrad, ExaggerationScalesOnlyTheAttraction) {
   const int64_t n = 9;
-  const std::vector<double> P = random_joint_p(n, 11);
+  const std::vector<double> P = cuvae::test::random_joint_p<double>(n, 11);
   const std::vector<double> Y = random_values<double>(static_cast<size_t>(2 * n), -1, 1, 12);
   std::vector<double> g1(2 * n), g2(2 * n), g4(2 * n);
   tsne_grad_exact_cpu<double>(P.data(), Y.data(), n, 1.0, g1.data(), nullptr);
@@ -145,7 +133,7 @@ TEST(TsneGrad, ExaggerationScalesOnlyTheAttraction) {
 
 TEST(TsneGrad, FloatMatchesDouble) {
   const int64_t n = 50;
-  const std::vector<double> P = random_joint_p(n, 3);
+  const std::vector<double> P = cuvae::test::random_joint_p<double>(n, 3);
   const std::vector<double> Y = random_values<double>(static_cast<size_t>(2 * n), -5, 5, 4);
   std::vector<double> gd(2 * n);
   std::vector<float> gf(2 * n);
@@ -163,7 +151,7 @@ TEST(TsneGrad, FloatMatchesDouble) {
 TEST(TsneGrad, TensorDispatchOnCpuMatchesReference) {
   Context ctx(DeviceRequest::CPU);
   const int64_t n = 20;
-  const auto P = cuvae::test::convert<float>(random_joint_p(n, 5));
+  const auto P = cuvae::test::convert<float>(cuvae::test::random_joint_p<double>(n, 5));
   const auto Y = random_values<float>(static_cast<size_t>(2 * n), -3, 3, 6);
   std::vector<float> ref(2 * n);
   tsne_grad_exact_cpu<float>(P.data(), Y.data(), n, 4.0f, ref.data(), nullptr);
