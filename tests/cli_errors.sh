@@ -70,6 +70,26 @@ expect_error "--n 20000 is larger than" embed --vae "$vae" --n 20000 --method pc
 expect_error "--method"         embed --vae "$vae" --method umap --data "$m" --out "$tmp/r11"
 expect_error "perplexity"       embed --vae "$vae" --n 50 --perplexity 0 --data "$m" --out "$tmp/r11"
 expect_error "is a classifier checkpoint" embed --vae "$clf" --method pca --data "$m" --out "$tmp/r11"
+# The same commands with good input write what they promise.
+expect_files() {  # expect_files DIR FILE... -- ARGS...
+  local dir="$1"; shift
+  local files=()
+  while [ "$1" != "--" ]; do files+=("$1"); shift; done
+  shift
+  if ! "$bin" "$@" >"$tmp/ok.out" 2>"$tmp/ok.err"; then echo "FAIL: cuvae $* exited non-zero: $(tail -n1 "$tmp/ok.err")"; fail=1; return; fi
+  for f in "${files[@]}"; do
+    if [ ! -s "$dir/$f" ]; then echo "FAIL: cuvae $* did not write $dir/$f"; fail=1; return; fi
+    grep -q "wrote $dir/$f" "$tmp/ok.out" || { echo "FAIL: cuvae $* did not say it wrote $dir/$f"; fail=1; return; }
+  done
+  echo "ok: cuvae $* -> ${files[*]}"
+}
+expect_files "$tmp/ok1" interpolation.png interpolation.json -- interpolate --vae "$vae" --classes 1:7 --steps 4 --mode slerp --data "$m" --out "$tmp/ok1"
+expect_files "$tmp/ok2" traversal.png traversal.csv -- traverse --vae "$vae" --dims 0,5 --steps 3 --data "$m" --out "$tmp/ok2" --no-progress
+expect_files "$tmp/ok3" latents.safetensors embedding.csv embed.json -- embed --vae "$vae" --n 60 --method tsne --iters 300 --perplexity 5 --data "$m" --out "$tmp/ok3" --no-progress
+grep -q '"trustworthiness"' "$tmp/ok3/embed.json" || { echo "FAIL: embed.json lacks trustworthiness"; fail=1; }
+[ "$(head -n1 "$tmp/ok3/embedding.csv")" = "index,label,x,y" ] || { echo "FAIL: embedding.csv header"; fail=1; }
+[ "$(wc -l < "$tmp/ok3/embedding.csv")" = 61 ] || { echo "FAIL: embedding.csv should hold 60 rows"; fail=1; }
+expect_files "$tmp/ok4" gradcam.json maps.safetensors -- gradcam --classifier "$clf" --index 0 3 --save-maps --data "$m" --out "$tmp/ok4"
 for d in r1 r2 r3 r4 r5 r6 r7 r8 r9 r10 r11; do
   if [ -e "$tmp/$d" ]; then echo "FAIL: a failed command left $tmp/$d behind"; fail=1; fi
 done
