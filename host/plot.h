@@ -36,4 +36,26 @@ void scatter_plot_png(const std::string& path, const std::vector<PlotSeries>& se
 void line_plot_png(const std::string& path, const std::vector<PlotSeries>& series, const PlotLabels& labels,
                    int width = 900, int height = 600, bool logy = false);
 
+/// One chart of a multi-panel figure.
+struct PlotPanel {
+  std::vector<PlotSeries> series;
+  PlotLabels labels;
+  bool logy = false;
+};
+
+/// Writes `panels` side by side as line charts (see line_plot_png) in one PNG of width×height.
+/// A panel without finite values stays blank. Throws cuvae::Error naming `path` when PLplot is
+/// missing, no panel has a finite value, or the file cannot be written.
+void line_panels_png(const std::string& path, const std::vector<PlotPanel>& panels, int width = 1500,
+                     int height = 480);
+
+/// Writes a heat map of `values` [rows, cols] (row-major, each in [0, 1], white to dark blue; row 0 at
+/// the top) with `cell_text` (empty, or one string per cell, e.g. counts) written in the cells,
+/// `row_names` down the left, `col_names` along the bottom, axis titles and a title. Throws
+/// cuvae::Error naming `path` when PLplot is missing, the sizes disagree or the file cannot be
+/// written.
+void heatmap_png(const std::string& path, const std::vector<double>& values, const std::vector<std::string>& cell_text,
+                 const std::vector<std::string>& row_names, const std::vector<std::string>& col_names,
+                 const PlotLabels& labels, int width = 820, int height = 760);
+
 }  // namespace cuvae

@@ -11,10 +11,12 @@
 #include "host/fs.h"
 #include "host/image.h"
 #include "host/metrics.h"
+#include "host/plot.h"
 #include "kernels/accuracy.h"
 #include "kernels/loss_monitor.h"
 #include "kernels/sgd.h"
 #include "kernels/softmax_xent.h"
+#include "models/analysis/plots.h"
 #include "models/batching.h"
 #include "models/checkpoint.h"
 
@@ -145,7 +147,14 @@ std::vector<std::string> write_confusion(const ClassifierEval& e, const std::vec
   write_file_atomic(dir + "/per_class.csv", pc.str());
   written.push_back(dir + "/per_class.csv");
 
-  // Row-normalised matrix as K×K coloured cells (turbo: 0 dark blue … 1 dark red).
+  // The labelled heat map (PLplot); without PLplot, a plain grid of K×K coloured cells.
+  std::vector<std::string> labels;
+  for (int64_t t = 0; t < K; ++t) labels.push_back(t < static_cast<int64_t>(names.size()) ? names[t] : std::to_string(t));
+  if (plot_available()) {
+    plot_confusion(dir + "/confusion.png", e.confusion, labels, "confusion matrix (test set; colour: fraction of the true class)");
+    written.push_back(dir + "/confusion.png");
+    return written;
+  }
   const int side = static_cast<int>(K) * cell;
   std::vector<float> img(static_cast<size_t>(3) * side * side);
   for (int64_t t = 0; t < K; ++t) {
@@ -292,6 +301,12 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
     if (epoch + 1 == opt.epochs) {
       for (const std::string& p : write_confusion(e, class_names(opt.dataset), opt.out)) log << "wrote " << p << "\n";
     }
+  }
+  if (!records.empty()) {
+    if (plot_available())
+      log << "wrote " << plot_curves(opt.out) << "\n";
+    else
+      log << "note: curves.png skipped: this build of cuvae has no PLplot\n";
   }
   log << "run folder: " << opt.out << " (model.safetensors, metrics.csv, config.json)\n";
   return records;

@@ -12,6 +12,7 @@
 #include "host/fs.h"
 #include "host/image.h"
 #include "host/metrics.h"
+#include "host/plot.h"
 #include "kernels/activation.h"
 #include "kernels/adam.h"
 #include "kernels/batch.h"
@@ -20,6 +21,7 @@
 #include "models/batching.h"
 #include "models/analysis/latent.h"
 #include "models/analysis/latent_io.h"
+#include "models/analysis/plots.h"
 #include "models/checkpoint.h"
 
 namespace cuvae {
@@ -331,6 +333,10 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
     for (const std::string& p : write_vae_images(ctx, *model, test, opt.out, seed, opt.scale))
       log << "wrote " << p << "\n";
   }
+  if (plot_available())
+    log << "wrote " << plot_curves(opt.out) << "\n";
+  else
+    log << "note: curves.png skipped: this build of cuvae has no PLplot\n";
   log << "run folder: " << opt.out << " (model.safetensors, optim.safetensors, metrics.csv, config.json)\n";
   return records;
 }

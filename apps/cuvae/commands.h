@@ -30,7 +30,7 @@ struct DeviceValidator : CLI::Validator {
 /// Adds train-classifier, eval-classifier, anchor, validate and gradcam to `app`.
 void add_classifier_commands(CLI::App& app, std::vector<Command>& commands);
 
-/// Adds interpolate, arithmetic, traverse and embed (the latent-space tools) to `app`.
+/// Adds interpolate, arithmetic, traverse, embed (the latent-space tools) and plot to `app`.
 void add_latent_commands(CLI::App& app, std::vector<Command>& commands);
 
 /// Adds serve (the dashboard server) to `app`.

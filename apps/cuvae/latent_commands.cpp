@@ -18,6 +18,7 @@
 #include "models/analysis/embed_job.h"
 #include "models/analysis/latent.h"
 #include "models/analysis/latent_io.h"
+#include "models/analysis/plots.h"
 #include "models/checkpoint.h"
 
 namespace cuvae::app {
@@ -191,6 +192,21 @@ void add_latent_commands(CLI::App& app, std::vector<Command>& commands) {
                           print_written(write_traversal(o->out, r, ds, o->scale, o->gif));
                           std::cout << "active units: " << ds.active_units << " of " << vae->config().latent
                                     << " (Cov_x(E_q[z_d]) > 0.01 over " << test.n << " test images)\n";
+                        }});
+  }
+
+  // ---- plot -------------------------------------------------------------------------
+  {
+    auto run = std::make_shared<std::string>();
+    CLI::App* c = app.add_subcommand(
+        "plot", "Redraw a run folder's pictures: curves.png from metrics.csv (VAE or classifier) and, for a classifier, "
+                "confusion.png from confusion.csv");
+    c->add_option("--run", *run, "Run folder written by train-vae or train-classifier")->required();
+    commands.push_back({c, [run] {
+                          if (!plot_available())
+                            CUVAE_FAIL("plot is unavailable: this build of cuvae has no PLplot (install libplplot-dev and "
+                                       "plplot-driver-cairo and rebuild)");
+                          print_written(plot_run(*run));
                         }});
   }
 
