@@ -151,9 +151,12 @@ std::vector<std::string> write_confusion(const ClassifierEval& e, const std::vec
   std::vector<std::string> labels;
   for (int64_t t = 0; t < K; ++t) labels.push_back(t < static_cast<int64_t>(names.size()) ? names[t] : std::to_string(t));
   if (plot_available()) {
-    plot_confusion(dir + "/confusion.png", e.confusion, labels, "confusion matrix (test set; colour: fraction of the true class)");
-    written.push_back(dir + "/confusion.png");
-    return written;
+    try {
+      plot_confusion(dir + "/confusion.png", e.confusion, labels, "confusion matrix (test set; colour: fraction of the true class)");
+      written.push_back(dir + "/confusion.png");
+      return written;
+    } catch (const Error&) {  // e.g. PLplot without its cairo driver: the plain grid below
+    }
   }
   const int side = static_cast<int>(K) * cell;
   std::vector<float> img(static_cast<size_t>(3) * side * side);
@@ -303,10 +306,7 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
     }
   }
   if (!records.empty()) {
-    if (plot_available())
-      log << "wrote " << plot_curves(opt.out) << "\n";
-    else
-      log << "note: curves.png skipped: this build of cuvae has no PLplot\n";
+    write_curves_or_note(opt.out, log);
   }
   log << "run folder: " << opt.out << " (model.safetensors, metrics.csv, config.json)\n";
   return records;

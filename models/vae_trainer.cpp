@@ -333,10 +333,7 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
     for (const std::string& p : write_vae_images(ctx, *model, test, opt.out, seed, opt.scale))
       log << "wrote " << p << "\n";
   }
-  if (plot_available())
-    log << "wrote " << plot_curves(opt.out) << "\n";
-  else
-    log << "note: curves.png skipped: this build of cuvae has no PLplot\n";
+  write_curves_or_note(opt.out, log);
   log << "run folder: " << opt.out << " (model.safetensors, optim.safetensors, metrics.csv, config.json)\n";
   return records;
 }

@@ -161,9 +161,14 @@ std::vector<std::string> write_embedding(const std::string& dir, const EmbedResu
     }
     const double size = n > 20000 ? 0.2 : (n > 5000 ? 0.3 : 0.45);
     const std::string png = dir + "/embedding.png";
-    scatter_plot_png(png, series, labels, 1000, 820, size);
-    out.push_back(png);
-    j["png"] = "embedding.png";
+    try {
+      scatter_plot_png(png, series, labels, 1000, 820, size);
+      out.push_back(png);
+      j["png"] = "embedding.png";
+    } catch (const Error& e) {  // the map and its numbers stand without the picture
+      j["png"] = nullptr;
+      j["png_error"] = e.what();
+    }
   } else {
     j["png"] = nullptr;
   }

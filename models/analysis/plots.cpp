@@ -97,6 +97,18 @@ std::string plot_curves(const std::string& dir) {
   return path;
 }
 
+void write_curves_or_note(const std::string& dir, std::ostream& log) {
+  if (!plot_available()) {
+    log << "note: curves.png skipped: this build of cuvae has no PLplot\n";
+    return;
+  }
+  try {
+    log << "wrote " << plot_curves(dir) << "\n";
+  } catch (const Error& e) {
+    log << "note: curves.png not written (" << e.what() << ")\n";
+  }
+}
+
 void plot_confusion(const std::string& path, const std::vector<int64_t>& confusion, const std::vector<std::string>& names,
                     const std::string& title) {
   const int64_t K = static_cast<int64_t>(names.size());

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,10 @@ CsvColumns read_csv_columns(const std::string& path);
 /// folder when it has no metrics.csv or the columns are neither kind, and when plots are
 /// unavailable (see plot_available()).
 std::string plot_curves(const std::string& dir);
+
+/// plot_curves(dir) for the end of a training run: logs "wrote …", or one note line when plots are
+/// unavailable or fail (the run itself has succeeded, so this never throws).
+void write_curves_or_note(const std::string& dir, std::ostream& log);
 
 /// Writes `path` (confusion.png): the row-normalised confusion matrix `confusion` [K, K] (counts,
 /// row = true class) as a white-to-blue heat map with the counts in the cells, class names on both axes
