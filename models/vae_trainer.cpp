@@ -125,18 +125,12 @@ std::vector<std::string> write_vae_images(Context& ctx, ConvVAE& model, const Da
   const int64_t D = c.latent, P = c.pixels();
   const int C = static_cast<int>(c.channels), H = static_cast<int>(c.height), W = static_cast<int>(c.width);
   std::vector<std::string> written;
-  auto decode_to_host = [&](const Tensor& z) {
-    Tensor& logits = model.decode(ctx, z);
-    Tensor img(logits.shape(), ctx.device());
-    activation_forward(ctx, Activation::Sigmoid, logits, img);
-    return img.to_vector();
-  };
 
   // 1. Prior samples.
   {
     Tensor z({64, D}, ctx.device());
     sample_normal(ctx, z, seed, 0x5a3b1e00ull);
-    std::vector<float> img = decode_to_host(z);
+    std::vector<float> img = decode_to_host(ctx, model, z.to_vector(), 64);
     const std::string p = dir + "/samples.png";
     write_png_grid(p, img.data(), 64, C, H, W, 8, 2, scale);
     written.push_back(p);

@@ -7,7 +7,6 @@
 
 #include "host/check.h"
 #include "host/metrics.h"
-#include "kernels/activation.h"
 
 namespace cuvae {
 
@@ -161,14 +160,10 @@ std::vector<float> decode_to_host(Context& ctx, ConvVAE& vae, const std::vector<
   const int64_t D = vae.config().latent, P = vae.config().pixels();
   CUVAE_CHECK(static_cast<int64_t>(z.size()) == n * D, "decode_to_host: " << z.size() << " values for " << n << "x" << D);
   std::vector<float> out(static_cast<size_t>(n * P));
-  for (int64_t first = 0; first < n; first += 256) {
+  for (int64_t first = 0; first < n; first += 256) {  // bounded decoder buffers for any n
     const int64_t b = std::min<int64_t>(256, n - first);
-    std::vector<float> zb(z.begin() + first * D, z.begin() + (first + b) * D);
-    Tensor zt = Tensor::from_vector(zb, {b, D}, Device::CPU).to(ctx.device());
-    Tensor& logits = vae.decode(ctx, zt);
-    Tensor img(logits.shape(), ctx.device());
-    activation_forward(ctx, Activation::Sigmoid, logits, img);
-    const std::vector<float> h = img.to_vector();
+    const std::vector<float> h =
+        decode_images(ctx, vae, std::vector<float>(z.begin() + first * D, z.begin() + (first + b) * D), b).to_vector();
     std::copy(h.begin(), h.end(), out.begin() + first * P);
   }
   return out;
