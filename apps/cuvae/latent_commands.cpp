@@ -19,6 +19,7 @@
 #include "models/analysis/latent.h"
 #include "models/analysis/latent_io.h"
 #include "models/analysis/plots.h"
+#include "models/analysis/report.h"
 #include "models/checkpoint.h"
 
 namespace cuvae::app {
@@ -207,6 +208,23 @@ void add_latent_commands(CLI::App& app, std::vector<Command>& commands) {
                             CUVAE_FAIL("plot is unavailable: this build of cuvae has no PLplot (install libplplot-dev and "
                                        "plplot-driver-cairo and rebuild)");
                           print_written(plot_run(*run));
+                        }});
+  }
+
+  // ---- report -----------------------------------------------------------------------
+  {
+    auto o = std::make_shared<ReportOptions>();
+    auto out = std::make_shared<std::string>("runs/report.html");
+    CLI::App* c = app.add_subcommand(
+        "report", "One self-contained HTML page (images inlined, no network) of run and analysis folders: configuration, "
+                  "metrics, curves, samples, reconstructions, traversals, interpolations, maps, validation");
+    c->add_option("--run", o->runs, "Folders to include (train-vae, train-classifier, validate, interpolate, traverse, embed, …)")
+        ->required()->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    c->add_option("--title", o->title, "Page title")->capture_default_str();
+    c->add_option("--out", *out, "The .html file to write")->capture_default_str();
+    commands.push_back({c, [o, out] {
+                          write_report(*o, *out);
+                          std::cout << "wrote " << *out << "\n";
                         }});
   }
 
