@@ -134,12 +134,7 @@ void add_latent_commands(CLI::App& app, std::vector<Command>& commands) {
                           Context ctx(parse_device(o->device));
                           auto vae = load_vae(o->vae, ctx.device());
                           Dataset test = o->load_split(*vae, false);
-                          if (o->from < 0 || o->from >= test.num_classes)
-                            CUVAE_FAIL("--from-class " << o->from << " is out of range: expected a class in 0.." << test.num_classes - 1);
-                          if (o->to < 0 || o->to >= test.num_classes)
-                            CUVAE_FAIL("--to-class " << o->to << " is out of range: expected a class in 0.." << test.num_classes - 1);
-                          dataset_images(test, o->index, "--index");  // checks the indices before any long work
-                          if (!std::isfinite(o->alpha)) CUVAE_FAIL("--alpha must be a finite number, got " << o->alpha);
+                          ao.validate(test.num_classes, test.n);  // before the class statistics are computed
                           AnchorStats s = anchor_stats_for(ctx, *vae, o->vae, o->data, std::cout, !o->no_progress);
                           ArithmeticResult r = latent_arithmetic(ctx, *vae, test, s, ao);
                           print_written(write_arithmetic(o->out, r, ao, test, o->scale));
@@ -178,8 +173,7 @@ void add_latent_commands(CLI::App& app, std::vector<Command>& commands) {
                           to.dims = parse_dims(o->dims, vae->config().latent);
                           to.range = o->range;
                           to.steps = o->steps;
-                          if (to.steps < 2 || to.steps > 256) CUVAE_FAIL("--steps must be in [2, 256], got " << to.steps);
-                          if (!(to.range > 0) || !std::isfinite(to.range)) CUVAE_FAIL("--range must be a positive number, got " << to.range);
+                          to.validate(vae->config().latent);  // before the test set is encoded
                           Dataset test = o->load_split(*vae, false);
                           std::unique_ptr<AnchorStats> stats;
                           if (base.kind == TraverseBase::Class) {

@@ -175,9 +175,7 @@ EncodedImages encode_images(Context& ctx, ConvVAE& vae, const std::vector<float>
               "encode_images: " << x.size() << " values for " << n << " images of " << c.pixels() << " pixels");
   EncodedImages r;
   r.n = n;
-  Tensor xd = Tensor::from_vector(x, {n, c.channels, c.height, c.width}, Device::CPU).to(ctx.device());
-  vae.encode(ctx, xd);
-  r.mu = vae.mu().to_vector();
+  r.mu = encode_mu(ctx, vae, x, n);
   r.logvar = vae.logvar().to_vector();
   r.reconstruction = decode_to_host(ctx, vae, r.mu, n);
   return r;
@@ -252,16 +250,23 @@ InterpolateResult interpolate(Context& ctx, ConvVAE& vae, const Dataset& test, c
   return r;
 }
 
+void ArithmeticOptions::validate(int64_t classes, int64_t test_images) const {
+  if (indices.empty()) CUVAE_FAIL("arithmetic: give the test images to move with --index");
+  for (int64_t i : indices)
+    if (i < 0 || i >= test_images)
+      CUVAE_FAIL("--index " << i << " is out of range: the test set has images 0.." << test_images - 1);
+  if (from_class < 0 || from_class >= classes)
+    CUVAE_FAIL("--from-class " << from_class << " is out of range: expected a class in 0.." << classes - 1);
+  if (to_class < 0 || to_class >= classes)
+    CUVAE_FAIL("--to-class " << to_class << " is out of range: expected a class in 0.." << classes - 1);
+  if (!std::isfinite(alpha)) CUVAE_FAIL("--alpha must be a finite number, got " << alpha);
+}
+
 ArithmeticResult latent_arithmetic(Context& ctx, ConvVAE& vae, const Dataset& test, const AnchorStats& stats,
                                    const ArithmeticOptions& opt) {
   const VaeConfig& c = vae.config();
   check_shape(test, c);
-  if (opt.indices.empty()) CUVAE_FAIL("arithmetic: give the test images to move with --index");
-  if (opt.from_class < 0 || opt.from_class >= stats.classes)
-    CUVAE_FAIL("--from-class " << opt.from_class << " is out of range: expected a class in 0.." << stats.classes - 1);
-  if (opt.to_class < 0 || opt.to_class >= stats.classes)
-    CUVAE_FAIL("--to-class " << opt.to_class << " is out of range: expected a class in 0.." << stats.classes - 1);
-  if (!std::isfinite(opt.alpha)) CUVAE_FAIL("--alpha must be a finite number, got " << opt.alpha);
+  opt.validate(stats.classes, test.n);
   const int64_t D = c.latent, P = c.pixels(), n = static_cast<int64_t>(opt.indices.size());
   CUVAE_CHECK(stats.latent == D, "arithmetic: class statistics have " << stats.latent << " dimensions, the VAE " << D);
   const std::vector<float> x = dataset_images(test, opt.indices, "--index");
@@ -360,12 +365,18 @@ std::vector<float> traverse_base(Context& ctx, ConvVAE& vae, const Dataset& test
   CUVAE_FAIL("--base: unknown kind");
 }
 
+void TraverseOptions::validate(int64_t latent) const {
+  check_steps(steps);
+  if (!(range > 0) || !std::isfinite(range)) CUVAE_FAIL("--range must be a positive number, got " << range);
+  for (int64_t d : dims.dims)
+    if (d < 0 || d >= latent) CUVAE_FAIL("--dims " << d << " is out of range: the VAE's latent dimensions are 0.." << latent - 1);
+}
+
 TraverseResult traverse(Context& ctx, ConvVAE& vae, const LatentDimStats& stats, const std::vector<float>& base,
                         const TraverseOptions& opt) {
   const VaeConfig& c = vae.config();
   const int64_t D = c.latent;
-  check_steps(opt.steps);
-  if (!(opt.range > 0) || !std::isfinite(opt.range)) CUVAE_FAIL("--range must be a positive number, got " << opt.range);
+  opt.validate(D);
   CUVAE_CHECK(static_cast<int64_t>(base.size()) == D, "traverse: base has " << base.size() << " values, expected " << D);
   TraverseResult r;
   r.base = base;
@@ -376,8 +387,6 @@ TraverseResult traverse(Context& ctx, ConvVAE& vae, const LatentDimStats& stats,
     const std::vector<int64_t> order = stats.by_kl();
     r.dims.assign(order.begin(), order.begin() + std::min<int64_t>(opt.dims.top_kl, D));
   }
-  for (int64_t d : r.dims)
-    if (d < 0 || d >= D) CUVAE_FAIL("--dims " << d << " is out of range: the VAE's latent dimensions are 0.." << D - 1);
   for (int s = 0; s < opt.steps; ++s) r.values.push_back(-opt.range + 2.0 * opt.range * s / (opt.steps - 1));
   const int64_t rows = static_cast<int64_t>(r.dims.size());
   std::vector<float> z;

@@ -105,6 +105,11 @@ struct ArithmeticOptions {
   int from_class = 0;            ///< A
   int to_class = 0;              ///< B
   double alpha = 1.0;            ///< full step; the grid shows 0.25, 0.5, 0.75 and 1 times it
+
+  /// Throws cuvae::Error naming --from-class or --to-class when outside 0..classes−1, --alpha
+  /// when not finite, --index when empty or outside 0..test_images−1. Cheap: callers run it before
+  /// any long work (latent_arithmetic runs it too).
+  void validate(int64_t classes, int64_t test_images) const;
 };
 
 /// Latent arithmetic results.
@@ -146,6 +151,10 @@ struct TraverseOptions {
   DimSelection dims;
   double range = 3.0;  ///< each dimension goes from −range to +range (absolute values, not offsets)
   int steps = 11;      ///< values per dimension, ≥ 2
+
+  /// Throws cuvae::Error naming --steps (outside [2, 256]), --range (not finite or ≤ 0) or --dims
+  /// (a dimension ≥ latent). traverse() runs it too.
+  void validate(int64_t latent) const;
 };
 
 /// A traversal: one grid row per dimension.
