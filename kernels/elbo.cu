@@ -20,7 +20,7 @@ __global__ void __launch_bounds__(kImageThreads)
                       float* __restrict__ recon, float* __restrict__ kl,
                       float* __restrict__ dlogits, float* __restrict__ dmu,
                       float* __restrict__ dlogvar, int64_t p, int64_t d, float beta, float inv_n,
-                      bool binarize, uint64_t seed, uint64_t offset) {
+                      bool binarize, bool mse, uint64_t seed, uint64_t offset) {
   using Reduce = cub::BlockReduce<float, kImageThreads>;
   __shared__ typename Reduce::TempStorage tmp;
   const int64_t i = blockIdx.x;
@@ -32,10 +32,13 @@ __global__ void __launch_bounds__(kImageThreads)
     float t = x[k];
     if (binarize) t = philox_uniform_at(seed, offset, static_cast<uint64_t>(k)) < t ? 1.0f : 0.0f;
     const float e = expf(-fabsf(l));  // exp(-|l|) in (0, 1]: no overflow for any l
-    rec += fmaxf(l, 0.0f) - l * t + log1pf(e);
-    if (dlogits != nullptr) {
-      const float sig = l >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-      dlogits[k] = (sig - t) * inv_n;
+    const float sig = l >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    if (mse) {
+      rec += (sig - t) * (sig - t);
+      if (dlogits != nullptr) dlogits[k] = 2.0f * (sig - t) * sig * (1.0f - sig) * inv_n;
+    } else {
+      rec += fmaxf(l, 0.0f) - l * t + log1pf(e);
+      if (dlogits != nullptr) dlogits[k] = (sig - t) * inv_n;
     }
   }
   const float rec_sum = Reduce(tmp).Sum(rec);
@@ -83,7 +86,7 @@ void elbo_cuda(const float* logits, const float* x, const float* mu, const float
   const float inv_n = 1.0f / static_cast<float>(cfg.n);
   elbo_image_kernel<<<static_cast<unsigned>(cfg.n), kImageThreads, 0, st>>>(
       logits, x, mu, logvar, recon, kl, dlogits, dmu, dlogvar, cfg.p, cfg.d, cfg.beta, inv_n,
-      cfg.binarize, cfg.seed, cfg.offset);
+      cfg.binarize, cfg.mse, cfg.seed, cfg.offset);
   CUDA_CHECK_LAUNCH();
   elbo_mean_kernel<<<1, kMeanThreads, 0, st>>>(recon, kl, loss, cfg.n, cfg.beta);
   CUDA_CHECK_LAUNCH();

@@ -17,6 +17,7 @@ struct ElboConfig {
   int64_t d = 0;          ///< latent dimensions (>= 1)
   float beta = 1.0f;      ///< weight of the KL term (beta-VAE, Higgins et al. 2017); 0 = AE
   bool binarize = false;  ///< dynamic binarization of the targets (see elbo_cpu)
+  bool mse = false;       ///< recon = squared error of sigmoid(logits) instead of BCE (see elbo_cpu)
   uint64_t seed = 0;      ///< Philox seed of the binarization draws
   uint64_t offset = 0;    ///< Philox stream (offset) of the binarization draws
 };
@@ -32,6 +33,9 @@ void check_elbo_config(const ElboConfig& cfg);
 ///   loss[0]  = (1/n) * sum_i (recon[i] + beta*kl[i])                   (written, not added)
 /// and the gradients of loss[0]:
 ///   dlogits = (sigmoid(l) - t)/n,  dmu = beta*mu/n,  dlogvar = beta*0.5*(exp(logvar) - 1)/n.
+/// With cfg.mse (the plain autoencoder's alternative) the reconstruction term is instead
+///   recon[i] = sum_j (s - t)^2 with s = sigmoid(l)   (sum of squared errors in [0,1] units),
+///   dlogits  = 2*(s - t)*s*(1 - s)/n.
 /// recon [n], kl [n], dlogits [n, p], dmu and dlogvar [n, d] may each be nullptr to skip
 /// them; loss (1 element) is required. Sums are accumulated in double. Throws
 /// cuvae::Error on a bad config or a null loss.

@@ -35,10 +35,13 @@ void elbo_cpu(const T* logits, const T* x, const T* mu, const T* logvar, T* reco
         const float u = philox_uniform_at(cfg.seed, cfg.offset, static_cast<uint64_t>(k));
         t = static_cast<T>(u) < x[k] ? T(1) : T(0);
       }
-      rec += static_cast<double>(std::max(l, T(0)) - l * t + std::log1p(std::exp(-std::abs(l))));
-      if (dlogits != nullptr) {
-        const T sig = l >= T(0) ? T(1) / (T(1) + std::exp(-l)) : std::exp(l) / (T(1) + std::exp(l));
-        dlogits[k] = (sig - t) * inv_n;
+      const T sig = l >= T(0) ? T(1) / (T(1) + std::exp(-l)) : std::exp(l) / (T(1) + std::exp(l));
+      if (cfg.mse) {
+        rec += static_cast<double>((sig - t) * (sig - t));
+        if (dlogits != nullptr) dlogits[k] = T(2) * (sig - t) * sig * (T(1) - sig) * inv_n;
+      } else {
+        rec += static_cast<double>(std::max(l, T(0)) - l * t + std::log1p(std::exp(-std::abs(l))));
+        if (dlogits != nullptr) dlogits[k] = (sig - t) * inv_n;
       }
     }
     double kli = 0.0;

@@ -5,7 +5,21 @@
 
 namespace cuvae {
 
+VaeKind parse_vae_kind(const std::string& s) {
+  if (s == "vae") return VaeKind::Vae;
+  if (s == "ae") return VaeKind::Ae;
+  CUVAE_FAIL("--model must be vae or ae, got '" << s << "'");
+}
+
+ReconLoss parse_recon_loss(const std::string& s) {
+  if (s == "bce") return ReconLoss::Bce;
+  if (s == "mse") return ReconLoss::Mse;
+  CUVAE_FAIL("--recon-loss must be bce or mse, got '" << s << "'");
+}
+
 void VaeConfig::validate() const {
+  CUVAE_CHECK(recon_loss == ReconLoss::Bce || is_ae(),
+              "VAE config: recon_loss mse is for the plain autoencoder (--model ae) only");
   CUVAE_CHECK(channels == 1 || channels == 3, "VAE config: channels must be 1 or 3, got " << channels);
   CUVAE_CHECK(height >= 8 && width >= 8 && height % 4 == 0 && width % 4 == 0,
               "VAE config: height and width must be multiples of 4 and at least 8, got "
@@ -15,19 +29,27 @@ void VaeConfig::validate() const {
 }
 
 nlohmann::json VaeConfig::to_json() const {
-  return {{"model", "ConvVAE"}, {"channels", channels}, {"height", height}, {"width", width},
-          {"latent", latent},   {"beta", beta},         {"binarize", binarize},
-          {"dataset", dataset}};
+  nlohmann::json j = {{"model", model_name()}, {"channels", channels}, {"height", height},
+                      {"width", width},        {"latent", latent},     {"beta", beta},
+                      {"binarize", binarize},  {"dataset", dataset}};
+  if (is_ae()) j["recon_loss"] = recon_loss == ReconLoss::Mse ? "mse" : "bce";
+  return j;
 }
 
 VaeConfig VaeConfig::from_json(const nlohmann::json& j, const std::string& source) {
   if (!j.is_object()) CUVAE_FAIL(source << ": model config is not a JSON object");
   if (!j.contains("model") || !j["model"].is_string())
     CUVAE_FAIL(source << ": model config has no \"model\" field");
-  if (j["model"] != "ConvVAE")
+  if (j["model"] != "ConvVAE" && j["model"] != "ConvAE")
     CUVAE_FAIL(source << ": this is a " << j["model"].get<std::string>()
-                      << " checkpoint, expected a ConvVAE checkpoint");
+                      << " checkpoint, expected a ConvVAE or ConvAE checkpoint");
   VaeConfig c;
+  c.kind = j["model"] == "ConvAE" ? VaeKind::Ae : VaeKind::Vae;
+  if (j.contains("recon_loss")) {
+    if (!j["recon_loss"].is_string() || (j["recon_loss"] != "bce" && j["recon_loss"] != "mse"))
+      CUVAE_FAIL(source << ": model config field \"recon_loss\" must be \"bce\" or \"mse\"");
+    c.recon_loss = j["recon_loss"] == "mse" ? ReconLoss::Mse : ReconLoss::Bce;
+  }
   auto get_int = [&](const char* k) -> int64_t {
     if (!j.contains(k) || !j[k].is_number_integer())
       CUVAE_FAIL(source << ": model config field \"" << k << "\" is missing or not an integer");
@@ -55,6 +77,13 @@ static VaeConfig validated(const VaeConfig& c) {
   return c;
 }
 
+// enc.logvar for the VAE, registered between enc.mu and dec.fc1 (the order init_default
+// draws in); nothing for the AE.
+static std::optional<Linear> make_logvar(ParamStore& ps, const VaeConfig& cfg) {
+  if (cfg.is_ae()) return std::nullopt;
+  return std::optional<Linear>(std::in_place, ps, "enc.logvar", 256, cfg.latent);
+}
+
 ConvVAE::ConvVAE(const VaeConfig& cfg, Device device)
     : cfg_(validated(cfg)),
       device_(device),
@@ -64,7 +93,7 @@ ConvVAE::ConvVAE(const VaeConfig& cfg, Device device)
       enc_conv2_(ps_, "enc.conv2", 32, 64, 4, 2, 1, Activation::ReLU),
       enc_fc_(ps_, "enc.fc", 64 * fh_ * fw_, 256, Activation::ReLU),
       enc_mu_(ps_, "enc.mu", 256, cfg.latent),
-      enc_logvar_(ps_, "enc.logvar", 256, cfg.latent),
+      enc_logvar_(make_logvar(ps_, cfg)),
       dec_fc1_(ps_, "dec.fc1", cfg.latent, 256, Activation::ReLU),
       dec_fc2_(ps_, "dec.fc2", 256, 64 * fh_ * fw_, Activation::ReLU),
       dec_deconv1_(ps_, "dec.deconv1", 64, 32, 4, 2, 1, Activation::ReLU),
@@ -84,6 +113,7 @@ void ConvVAE::ensure(int64_t n) {
     recon_ = Tensor({n}, device_);
     kl_ = Tensor({n}, device_);
     dlogits_ = Tensor({n, cfg_.channels, cfg_.height, cfg_.width}, device_);
+    if (cfg_.is_ae()) zero_logvar_ = Tensor({n, D}, device_);
     cap_ = n;
   }
   if (n != n_) {
@@ -109,7 +139,10 @@ void ConvVAE::encode(Context& ctx, const Tensor& x) {
   Tensor flat = Tensor::view(h2.data(), {n_, 64 * fh_ * fw_}, ctx.device());
   Tensor& h3 = enc_fc_.forward(ctx, flat);
   mu_view_ = Tensor::view(enc_mu_.forward(ctx, h3).data(), {n_, cfg_.latent}, ctx.device());
-  logvar_view_ = Tensor::view(enc_logvar_.forward(ctx, h3).data(), {n_, cfg_.latent}, ctx.device());
+  if (enc_logvar_)
+    logvar_view_ = Tensor::view(enc_logvar_->forward(ctx, h3).data(), {n_, cfg_.latent}, ctx.device());
+  else
+    logvar_view_ = zero_logvar_.rows(0, n_);
 }
 
 Tensor& ConvVAE::decode(Context& ctx, const Tensor& z) {
@@ -127,7 +160,7 @@ Tensor& ConvVAE::decode(Context& ctx, const Tensor& z) {
 Tensor& ConvVAE::forward(Context& ctx, const Tensor& x, bool sample, uint64_t seed, uint64_t offset) {
   encode(ctx, x);
   sampled_ = sample;
-  if (sample) {
+  if (sample && !cfg_.is_ae()) {
     reparameterize_forward(ctx, mu_view_, logvar_view_, eps_view_, z_view_, seed, offset);
   } else {
     z_view_.copy_from(mu_view_, ctx.stream());
@@ -138,13 +171,15 @@ Tensor& ConvVAE::forward(Context& ctx, const Tensor& x, bool sample, uint64_t se
 void ConvVAE::loss(Context& ctx, const Tensor& x, bool grads, uint64_t seed, uint64_t offset) {
   CUVAE_CHECK(logits_ != nullptr, "ConvVAE::loss before forward");
   ElboConfig ec;
-  ec.beta = cfg_.beta;
+  ec.beta = cfg_.is_ae() ? 0.0f : cfg_.beta;
+  ec.mse = cfg_.is_ae() && grads && cfg_.recon_loss == ReconLoss::Mse;
   ec.binarize = cfg_.binarize && grads;
   ec.seed = seed;
   ec.offset = offset;
   elbo(ctx, *logits_, x, mu_view_, logvar_view_, &recon_view_, &kl_view_, loss_,
        grads ? &dlogits_view_ : nullptr, grads ? &dmu_view_ : nullptr,
        grads ? &dlogvar_view_ : nullptr, ec);
+  if (cfg_.is_ae()) kl_view_.zero(ctx.stream());  // the AE has no KL term (beta = 0 above)
 }
 
 void ConvVAE::backward(Context& ctx) {
@@ -154,10 +189,16 @@ void ConvVAE::backward(Context& ctx) {
   Tensor d2flat = Tensor::view(d2.data(), {n_, 64 * fh_ * fw_}, ctx.device());
   Tensor& d1 = dec_fc2_.backward(ctx, d2flat, true);
   Tensor& dz = dec_fc1_.backward(ctx, d1, true);
-  // dμ, dlogσ² already hold the KL gradient from the ELBO kernel; add the decoder's share.
-  reparameterize_backward(ctx, dz, eps_view_, logvar_view_, dmu_view_, dlogvar_view_, true);
-  Tensor& dh = enc_mu_.backward(ctx, dmu_view_, true);
-  enc_logvar_.backward(ctx, dlogvar_view_, true, &dh);
+  Tensor* dhp = nullptr;
+  if (cfg_.is_ae()) {
+    dhp = &enc_mu_.backward(ctx, dz, true);  // z = μ: the decoder's gradient is all of dμ
+  } else {
+    // dμ, dlogσ² already hold the KL gradient from the ELBO kernel; add the decoder's share.
+    reparameterize_backward(ctx, dz, eps_view_, logvar_view_, dmu_view_, dlogvar_view_, true);
+    dhp = &enc_mu_.backward(ctx, dmu_view_, true);
+    enc_logvar_->backward(ctx, dlogvar_view_, true, dhp);
+  }
+  Tensor& dh = *dhp;
   Tensor& dflat = enc_fc_.backward(ctx, dh, true);
   Tensor dmap = Tensor::view(dflat.data(), {n_, 64, fh_, fw_}, ctx.device());
   Tensor& dx1 = enc_conv2_.backward(ctx, dmap, true);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +18,18 @@
 
 namespace cuvae {
 
+/// Which model a ConvVAE object is: the VAE, or the plain autoencoder (no enc.logvar, no
+/// sampling, no KL; z = enc.mu).
+enum class VaeKind { Vae, Ae };
+/// The reconstruction term trained on: Bernoulli cross-entropy on the logits (nats per image),
+/// or the sum over pixels of squared errors of sigmoid(logits) against x in [0, 1] (AE only).
+enum class ReconLoss { Bce, Mse };
+
+/// "vae" or "ae"; throws cuvae::Error naming --model otherwise.
+VaeKind parse_vae_kind(const std::string& s);
+/// "bce" or "mse"; throws cuvae::Error naming --recon-loss otherwise.
+ReconLoss parse_recon_loss(const std::string& s);
+
 /// Shape and loss options of a ConvVAE. H and W must be divisible by 4 (28 → 7×7 and
 /// 32 → 8×8 feature maps after the encoder).
 struct VaeConfig {
@@ -27,6 +40,13 @@ struct VaeConfig {
   float beta = 1.0f;        ///< weight of the KL term; 0 trains a plain autoencoder objective
   bool binarize = false;    ///< dynamic binarization of training targets
   std::string dataset;      ///< the data set it was trained on (informational)
+  VaeKind kind = VaeKind::Vae;          ///< VAE, or plain AE (beta ignored, no KL)
+  ReconLoss recon_loss = ReconLoss::Bce;  ///< training reconstruction term (Mse: AE only)
+
+  /// True for the plain autoencoder.
+  bool is_ae() const { return kind == VaeKind::Ae; }
+  /// "ConvVAE" or "ConvAE": the "model" field of the checkpoint config.
+  const char* model_name() const { return is_ae() ? "ConvAE" : "ConvVAE"; }
 
   /// Pixels per image, C·H·W.
   int64_t pixels() const { return channels * height * width; }
@@ -46,6 +66,9 @@ struct VaeConfig {
 ///   dec.fc1 Linear(D,256)+ReLU → dec.fc2 Linear(256, 64·h/4·w/4)+ReLU → view →
 ///   dec.deconv1 ConvTranspose2d(64,32,4,2,1)+ReLU → dec.deconv2 ConvTranspose2d(32,C,4,2,1)
 ///   → logits [N, C, H, W].
+/// With config().kind == Ae it is the plain autoencoder: the same layers without enc.logvar,
+/// z = μ always (no sampling), loss() = recon only (BCE, or MSE with ReconLoss::Mse) and
+/// logvar() reads as zeros.
 /// All parameters share one flat buffer (params()). Works on the CPU or a GPU, chosen by
 /// the device given at construction; every call must use a context on that device.
 class ConvVAE {
@@ -74,7 +97,9 @@ class ConvVAE {
 
   /// The fused ELBO of the last forward against targets x: fills recon()/kl() [N] (nats
   /// per image) and loss() [1] (batch mean of recon + β·KL); with `grads` also the
-  /// gradients of loss() w.r.t. logits, μ and logσ².
+  /// gradients of loss() w.r.t. logits, μ and logσ². For the AE, loss() = mean recon, kl()
+  /// is zero, and the recon term is BCE unless `grads` and the config asks for MSE (so
+  /// evaluation always reports BCE in nats per image).
   void loss(Context& ctx, const Tensor& x, bool grads, uint64_t seed, uint64_t offset);
   /// Backward of the last forward(sample = true) + loss(grads = true): fills the
   /// parameter gradients in params().flat_grads().
@@ -96,10 +121,12 @@ class ConvVAE {
   int64_t fh_, fw_;  // encoder feature map size (H/4, W/4)
   ParamStore ps_;
   Conv2d enc_conv1_, enc_conv2_;
-  Linear enc_fc_, enc_mu_, enc_logvar_;
+  Linear enc_fc_, enc_mu_;
+  std::optional<Linear> enc_logvar_;  // VAE only
   Linear dec_fc1_, dec_fc2_;
   ConvTranspose2d dec_deconv1_, dec_deconv2_;
   int64_t cap_ = 0, n_ = 0;
+  Tensor zero_logvar_;  // AE: the zeros read through logvar()
   Tensor eps_, z_, recon_, kl_, loss_, dlogits_, dmu_, dlogvar_;
   Tensor mu_view_, logvar_view_, z_view_, eps_view_, recon_view_, kl_view_;
   Tensor dlogits_view_, dmu_view_, dlogvar_view_;

@@ -135,6 +135,14 @@ std::vector<std::string> write_vae_images(Context& ctx, ConvVAE& model, const Da
     write_png_grid(p, img.data(), 64, C, H, W, 8, 2, scale);
     written.push_back(p);
   }
+  if (c.is_ae()) {  // an AE has no prior: also decode from a Gaussian fitted to its codes
+    const LatentCodes codes = encode_dataset(ctx, model, test, std::min<int64_t>(2000, test.n));
+    const std::vector<float> z = fitted_gaussian_samples(codes, 64, seed);
+    std::vector<float> img = decode_to_host(ctx, model, z, 64);
+    const std::string p = dir + "/samples_fitted.png";
+    write_png_grid(p, img.data(), 64, C, H, W, 8, 2, scale);
+    written.push_back(p);
+  }
   DeviceData dd(test, ctx.device());
   dd.set_order(iota_order(test.n));
   // 2. Reconstructions: rows of 8 originals above their 8 reconstructions.
@@ -180,6 +188,8 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
   if (opt.latent < 1 || opt.latent > 4096) CUVAE_FAIL("--latent must be in [1, 4096], got " << opt.latent);
   if (opt.scale < 1 || opt.scale > 16) CUVAE_FAIL("--scale must be in [1, 16], got " << opt.scale);
   CUVAE_CHECK(!opt.out.empty(), "--out must name a run folder");
+  if (opt.recon_loss == ReconLoss::Mse && opt.model != VaeKind::Ae)
+    CUVAE_FAIL("--recon-loss mse is for the plain autoencoder (--model ae); a VAE trains on the Bernoulli ELBO");
 
   TrainTestData data = load_train_test(opt.dataset, opt.data_dir, opt.train_limit, opt.test_limit, opt.batch);
   const std::string& dir = data.dir;
@@ -196,7 +206,9 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
   cfg.height = train.h;
   cfg.width = train.w;
   cfg.latent = opt.latent;
-  cfg.beta = opt.beta;
+  cfg.kind = opt.model;
+  cfg.recon_loss = opt.recon_loss;
+  cfg.beta = opt.model == VaeKind::Ae ? 0.0f : opt.beta;
   cfg.binarize = opt.binarize;
   cfg.dataset = opt.dataset;
 
@@ -210,8 +222,10 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
       CUVAE_FAIL("--resume: " << opt.out << " has no model.safetensors and optim.safetensors to resume from");
     model = load_vae(model_path, ctx.device());
     const VaeConfig& c = model->config();
-    if (c.latent != cfg.latent || c.beta != cfg.beta || c.channels != cfg.channels || c.height != cfg.height)
-      log << "note: --resume uses the checkpoint's config (latent " << c.latent << ", beta " << c.beta << ")\n";
+    if (c.latent != cfg.latent || c.beta != cfg.beta || c.channels != cfg.channels || c.height != cfg.height ||
+        c.kind != cfg.kind || c.recon_loss != cfg.recon_loss)
+      log << "note: --resume uses the checkpoint's config (" << c.model_name() << ", latent " << c.latent
+          << ", beta " << c.beta << ")\n";
     cfg = c;
     SafetensorsFile of = read_safetensors(optim_path);
     const int64_t total = model->params().flat_values().numel();
@@ -258,7 +272,12 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
   Tensor monitor({kMonitorSize}, ctx.device());
   AdamConfig ac;
   ac.lr = opt.lr;
-  log << "training ConvVAE (latent " << cfg.latent << ", beta " << cfg.beta << ", "
+  log << "training " << cfg.model_name() << " (latent " << cfg.latent;
+  if (cfg.is_ae())
+    log << ", recon loss " << (cfg.recon_loss == ReconLoss::Mse ? "mse" : "bce");
+  else
+    log << ", beta " << cfg.beta;
+  log << ", "
       << model->params().count() << " parameters) on " << train.n << " " << opt.dataset
       << " images, batch " << opt.batch << ", " << steps << " steps/epoch" << std::endl;
 

@@ -20,7 +20,9 @@ struct VaeTrainOptions {
   int epochs = 10;                ///< total epochs (with --resume: up to this many in all)
   int batch = 128;
   int64_t latent = 32;
-  float beta = 1.0f;
+  float beta = 1.0f;              ///< KL weight (ignored by the AE)
+  VaeKind model = VaeKind::Vae;   ///< --model vae|ae
+  ReconLoss recon_loss = ReconLoss::Bce;  ///< --recon-loss bce|mse (mse: AE only)
   float lr = 1e-3f;
   uint64_t seed = 0;
   DeviceRequest device = DeviceRequest::Auto;
@@ -62,7 +64,9 @@ VaeEval evaluate_vae(Context& ctx, ConvVAE& model, const Dataset& data, int64_t 
 /// becomes non-finite (naming the step; the last good checkpoint is kept).
 std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& log);
 
-/// Writes samples.png (8×8 decoded prior samples), reconstructions.png (test images above
+/// Writes samples.png (8×8 decoded prior samples; for an AE decoded from N(0, I), plus
+/// samples_fitted.png decoded from a Gaussian N(m, Σ) fitted to its codes of up to 2000 test
+/// images), reconstructions.png (test images above
 /// their reconstructions, 8 per row) and traversal.png (rows: the 10 latent dimensions
 /// with the largest mean KL on `test`; columns: that dimension at −3…+3 with the others
 /// at the first test image's μ) into `dir`. Returns the paths written.

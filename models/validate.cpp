@@ -27,15 +27,22 @@ std::string fmt(double v, int prec = 2) {
   return b;
 }
 
-/// Classifier outputs for a set of images: probabilities [n, K] and features [n, F] (host).
-struct Classified {
-  std::vector<float> probs, features;
-  int64_t n = 0;
-};
+int64_t argmax_row(const std::vector<float>& p, int64_t i, int64_t K) {
+  const float* r = p.data() + i * K;
+  return std::max_element(r, r + K) - r;
+}
 
-/// Classifies images [n, C, H, W] (device tensor) in batches of 500.
-Classified run_classifier(Context& ctx, ResNet18& clf, Tensor& images) {
-  Classified out;
+double fid_against(const ClassifierOutputs& ref, const ClassifierOutputs& gen, int64_t F) {
+  std::vector<double> m1, c1, m2, c2;
+  feature_moments(ref.features, ref.n, F, m1, c1);
+  feature_moments(gen.features, gen.n, F, m2, c2);
+  return frechet_distance(m1, c1, m2, c2);
+}
+
+}  // namespace
+
+ClassifierOutputs run_classifier(Context& ctx, ResNet18& clf, Tensor& images) {
+  ClassifierOutputs out;
   out.n = images.dim(0);
   for (int64_t first = 0; first < out.n; first += 500) {
     const int64_t b = std::min<int64_t>(500, out.n - first);
@@ -48,19 +55,76 @@ Classified run_classifier(Context& ctx, ResNet18& clf, Tensor& images) {
   return out;
 }
 
-int64_t argmax_row(const std::vector<float>& p, int64_t i, int64_t K) {
-  const float* r = p.data() + i * K;
-  return std::max_element(r, r + K) - r;
+SampleQuality sample_quality(Context& ctx, ConvVAE& vae, ResNet18& clf, const Dataset& test_all, int64_t prior,
+                             int64_t recon, int64_t reference, uint64_t seed, const ClassifierOutputs* ref_in) {
+  const VaeConfig& vc = vae.config();
+  const ResNetConfig& rc = clf.config();
+  if (vc.channels != rc.channels || vc.height != rc.height || vc.width != rc.width)
+    CUVAE_FAIL("the generative model makes " << vc.channels << "x" << vc.height << "x" << vc.width
+               << " images but the classifier classifies " << rc.channels << "x" << rc.height << "x" << rc.width);
+  CUVAE_CHECK(prior >= 2 && recon >= 2 && reference >= 2, "sample_quality: need at least 2 images of each kind");
+  const int64_t K = rc.classes, F = rc.feature_dim(), D = vc.latent;
+  Dataset test = subset(test_all, std::max(reference, recon));
+  DeviceDataset dd(test, ctx.device());
+  const int64_t nref = std::min(reference, test.n), nrec = std::min(recon, test.n);
+  Tensor test_images({test.n, vc.channels, vc.height, vc.width}, ctx.device());
+  dd.batch(ctx, 0, AugmentConfig{}, 0, 0, test_images, nullptr);
+  ClassifierOutputs own_ref;
+  if (ref_in == nullptr) {
+    Tensor ref_view = test_images.rows(0, nref);
+    own_ref = run_classifier(ctx, clf, ref_view);
+  }
+  const ClassifierOutputs& ref = ref_in != nullptr ? *ref_in : own_ref;
+  SampleQuality q;
+  q.reference_n = ref.n;
+  {
+    Tensor z({prior, D}, ctx.device());
+    sample_normal(ctx, z, seed, 0x9a10c000ull);
+    Tensor img = decode_images(ctx, vae, z.to_vector(), prior);
+    const ClassifierOutputs c = run_classifier(ctx, clf, img);
+    q.prior_n = c.n;
+    q.prior_histogram.assign(static_cast<size_t>(K), 0);
+    double top1 = 0;
+    for (int64_t i = 0; i < c.n; ++i) {
+      const int64_t p = argmax_row(c.probs, i, K);
+      q.prior_histogram[static_cast<size_t>(p)] += 1;
+      top1 += c.probs[static_cast<size_t>(i * K + p)];
+    }
+    q.prior_top1_confidence = top1 / static_cast<double>(c.n);
+    for (int64_t h : q.prior_histogram)
+      if (h > 0) {
+        const double p = static_cast<double>(h) / static_cast<double>(c.n);
+        q.prior_class_entropy -= p * std::log(p);
+      }
+    q.prior_frechet = fid_against(ref, c, F);
+  }
+  {
+    Tensor originals = test_images.rows(0, nrec);
+    std::vector<float> rec_all;
+    for (int64_t first = 0; first < nrec; first += 500) {
+      const int64_t b = std::min<int64_t>(500, nrec - first);
+      Tensor x = test_images.rows(first, first + b);
+      vae.encode(ctx, x);
+      std::vector<float> mu = vae.mu().to_vector();
+      Tensor img = decode_images(ctx, vae, mu, b);
+      std::vector<float> h = img.to_vector();
+      rec_all.insert(rec_all.end(), h.begin(), h.end());
+    }
+    Tensor rec = Tensor::from_vector(rec_all, {nrec, vc.channels, vc.height, vc.width}, ctx.device());
+    const ClassifierOutputs c = run_classifier(ctx, clf, rec);
+    const ClassifierOutputs o = run_classifier(ctx, clf, originals);
+    int64_t right = 0, right_o = 0;
+    for (int64_t i = 0; i < nrec; ++i) {
+      right += argmax_row(c.probs, i, K) == test.labels[static_cast<size_t>(i)];
+      right_o += argmax_row(o.probs, i, K) == test.labels[static_cast<size_t>(i)];
+    }
+    q.recon_n = nrec;
+    q.recon_accuracy = static_cast<double>(right) / static_cast<double>(nrec);
+    q.originals_accuracy = static_cast<double>(right_o) / static_cast<double>(nrec);
+    q.recon_frechet = fid_against(ref, c, F);
+  }
+  return q;
 }
-
-double fid_against(const Classified& ref, const Classified& gen, int64_t F) {
-  std::vector<double> m1, c1, m2, c2;
-  feature_moments(ref.features, ref.n, F, m1, c1);
-  feature_moments(gen.features, gen.n, F, m2, c2);
-  return frechet_distance(m1, c1, m2, c2);
-}
-
-}  // namespace
 
 void feature_moments(const std::vector<float>& features, int64_t n, int64_t F, std::vector<double>& mean,
                      std::vector<double>& cov) {
@@ -126,7 +190,7 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
   Tensor test_images({test.n, vc.channels, vc.height, vc.width}, ctx.device());
   dd.batch(ctx, 0, AugmentConfig{}, 0, 0, test_images, nullptr);
   Tensor ref_view = test_images.rows(0, nref);
-  const Classified ref = run_classifier(ctx, *clf, ref_view);
+  const ClassifierOutputs ref = run_classifier(ctx, *clf, ref_view);
 
   nlohmann::json j;
   j["vae"] = opt.vae;
@@ -139,7 +203,7 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
   // 1. Class-anchored samples.
   std::vector<float> grid;
   const int64_t grid_cols = std::min<int64_t>(10, opt.per_class);
-  Classified all_anchored;
+  ClassifierOutputs all_anchored;
   int64_t right_total = 0;
   double conf_total = 0;
   nlohmann::json per_class = nlohmann::json::array();
@@ -147,7 +211,7 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
   for (int64_t k = 0; k < K; ++k) {
     std::vector<float> z = sample_anchored(stats, static_cast<int>(k), opt.per_class, opt.noise, opt.seed);
     Tensor img = decode_images(ctx, *vae, z, opt.per_class);
-    const Classified c = run_classifier(ctx, *clf, img);
+    const ClassifierOutputs c = run_classifier(ctx, *clf, img);
     int64_t right = 0;
     double conf = 0, top1 = 0;
     for (int64_t i = 0; i < c.n; ++i) {
@@ -173,45 +237,18 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
   write_png_grid(opt.out + "/anchored.png", grid.data(), K * grid_cols, static_cast<int>(vc.channels),
                  static_cast<int>(vc.height), static_cast<int>(vc.width), static_cast<int>(grid_cols), 2, opt.scale);
 
-  // 2. Prior samples z ~ N(0, I).
+  // 2. Prior samples z ~ N(0, I) and 3. reconstructions of test images (z = μ).
   {
-    Tensor z({opt.prior, D}, ctx.device());
-    sample_normal(ctx, z, opt.seed, 0x9a10c000ull);
-    Tensor img = decode_images(ctx, *vae, z.to_vector(), opt.prior);
-    const Classified c = run_classifier(ctx, *clf, img);
-    std::vector<int64_t> hist(static_cast<size_t>(K), 0);
-    double top1 = 0;
-    for (int64_t i = 0; i < c.n; ++i) {
-      const int64_t p = argmax_row(c.probs, i, K);
-      hist[static_cast<size_t>(p)] += 1;
-      top1 += c.probs[static_cast<size_t>(i * K + p)];
-    }
-    j["prior"] = {{"n", c.n}, {"histogram", hist}, {"top1_confidence", top1 / c.n}, {"frechet", fid_against(ref, c, F)}};
-  }
-
-  // 3. Reconstructions of test images (z = μ), and the originals for comparison.
-  {
-    Tensor originals = test_images.rows(0, nrec);
-    std::vector<float> rec_all;
-    for (int64_t first = 0; first < nrec; first += 500) {
-      const int64_t b = std::min<int64_t>(500, nrec - first);
-      Tensor x = test_images.rows(first, first + b);
-      vae->encode(ctx, x);
-      std::vector<float> mu = vae->mu().to_vector();
-      Tensor img = decode_images(ctx, *vae, mu, b);
-      std::vector<float> h = img.to_vector();
-      rec_all.insert(rec_all.end(), h.begin(), h.end());
-    }
-    Tensor rec = Tensor::from_vector(rec_all, {nrec, vc.channels, vc.height, vc.width}, ctx.device());
-    const Classified c = run_classifier(ctx, *clf, rec);
-    const Classified o = run_classifier(ctx, *clf, originals);
-    int64_t right = 0, right_o = 0;
-    for (int64_t i = 0; i < nrec; ++i) {
-      right += argmax_row(c.probs, i, K) == test.labels[static_cast<size_t>(i)];
-      right_o += argmax_row(o.probs, i, K) == test.labels[static_cast<size_t>(i)];
-    }
-    j["reconstructions"] = {{"n", nrec}, {"accuracy", double(right) / nrec}, {"originals_accuracy", double(right_o) / nrec},
-                            {"frechet", fid_against(ref, c, F)}};
+    const SampleQuality q = sample_quality(ctx, *vae, *clf, test, opt.prior, opt.recon, opt.reference, opt.seed, &ref);
+    j["prior"] = {{"n", q.prior_n},
+                  {"histogram", q.prior_histogram},
+                  {"top1_confidence", q.prior_top1_confidence},
+                  {"class_entropy", q.prior_class_entropy},
+                  {"frechet", q.prior_frechet}};
+    j["reconstructions"] = {{"n", q.recon_n},
+                            {"accuracy", q.recon_accuracy},
+                            {"originals_accuracy", q.originals_accuracy},
+                            {"frechet", q.recon_frechet}};
   }
   j["frechet_reference"] = {{"images", nref}, {"features", F}, {"split", "test"}};
 

@@ -32,6 +32,42 @@ struct ValidateOptions {
   int scale = 2;                   ///< PNG enlargement
 };
 
+class ConvVAE;
+class ResNet18;
+struct Dataset;
+
+/// Classifier outputs for a set of images (host): probabilities [n, K] and penultimate
+/// features [n, F].
+struct ClassifierOutputs {
+  std::vector<float> probs, features;
+  int64_t n = 0;
+};
+
+/// Classifies images [n, C, H, W] (a tensor on the context's device) in batches of 500.
+ClassifierOutputs run_classifier(Context& ctx, ResNet18& clf, Tensor& images);
+
+/// What a classifier says of a generative model's prior samples and reconstructions.
+struct SampleQuality {
+  int64_t prior_n = 0;                  ///< prior samples z ~ N(0, I)
+  std::vector<int64_t> prior_histogram; ///< [K] predicted class counts of the prior samples
+  double prior_top1_confidence = 0;     ///< mean max-probability over prior samples
+  double prior_class_entropy = 0;       ///< entropy of the predicted-class histogram, nats (log K = uniform)
+  double prior_frechet = 0;             ///< classifier-feature Fréchet distance, prior samples vs reference
+  int64_t recon_n = 0;                  ///< test images reconstructed at z = μ
+  double recon_accuracy = 0;            ///< classifier accuracy on the reconstructions
+  double originals_accuracy = 0;        ///< the same on the originals
+  double recon_frechet = 0;             ///< Fréchet distance, reconstructions vs reference
+  int64_t reference_n = 0;              ///< test images whose features are the reference
+};
+
+/// Decodes `prior` samples z ~ N(0, I) (Philox seed, stream 0x9a10c000) and reconstructs the
+/// first `recon` images of `test`, classifies both, and compares their features with those of
+/// the first `reference` test images (`ref`, when given, is used instead of classifying them
+/// again). Works for a VAE or an AE (whose "prior" is then simply N(0, I)). Throws
+/// cuvae::Error when the image shapes of the models and the data differ.
+SampleQuality sample_quality(Context& ctx, ConvVAE& vae, ResNet18& clf, const Dataset& test, int64_t prior,
+                             int64_t recon, int64_t reference, uint64_t seed, const ClassifierOutputs* ref = nullptr);
+
 /// Mean [F] and covariance [F, F] (maximum likelihood, 1/n) of n feature rows [n, F], in double.
 void feature_moments(const std::vector<float>& features, int64_t n, int64_t F, std::vector<double>& mean,
                      std::vector<double>& cov);

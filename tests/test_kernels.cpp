@@ -68,10 +68,11 @@ double elbo_loss(const ElboCase& c) {
   return loss;
 }
 
-void elbo_gradient_check(int64_t n, int64_t p, int64_t d, float beta, bool binarize) {
+void elbo_gradient_check(int64_t n, int64_t p, int64_t d, float beta, bool binarize, bool mse = false) {
   SCOPED_TRACE(::testing::Message() << "n=" << n << " p=" << p << " d=" << d << " beta=" << beta
-                                    << " binarize=" << binarize);
+                                    << " binarize=" << binarize << " mse=" << mse);
   ElboCase c = make_elbo_case(n, p, d, beta, binarize, static_cast<uint64_t>(n * 100 + p));
+  c.cfg.mse = mse;
   std::vector<double> dl(n * p), dm(n * d), dv(n * d), recon(n), kl(n);
   double loss = 0;
   elbo_cpu<double>(c.logits.data(), c.x.data(), c.mu.data(), c.logvar.data(), recon.data(),
@@ -89,6 +90,35 @@ TEST(Elbo, GradientCheckDouble) {
   elbo_gradient_check(1, 1, 1, 0.5f, false);
   elbo_gradient_check(3, 5, 2, 2.5f, false);
   elbo_gradient_check(4, 17, 3, 0.7f, false);
+}
+
+// The plain autoencoder's losses: BCE with beta = 0 and the squared-error alternative.
+TEST(Elbo, GradientCheckDoubleAutoencoderLosses) {
+  elbo_gradient_check(3, 5, 2, 0.0f, false, false);
+  elbo_gradient_check(3, 5, 2, 0.0f, false, true);
+  elbo_gradient_check(4, 17, 3, 0.0f, true, true);
+  elbo_gradient_check(2, 9, 2, 1.5f, false, true);
+}
+
+// A 1x2 image: logits (0, 2), x (1, 0.25), squared error of sigmoid(logits):
+//   s = (0.5, 0.8807970779778823); recon = 0.25 + 0.6307970779778823^2 = 0.6478948097769735
+//   dlogits = 2 (s - x) s (1 - s) = (-0.25, 2*0.6307970779778823*0.8807970779778823*0.1192029220221177)
+TEST(Elbo, MseHandComputedOneByTwo) {
+  const double logits[2] = {0, 2}, x[2] = {1, 0.25}, mu[1] = {0.5}, logvar[1] = {0};
+  double recon = 0, kl = 0, loss = 0, dl[2] = {0, 0}, dm = 0, dv = 0;
+  ElboConfig cfg;
+  cfg.n = 1;
+  cfg.p = 2;
+  cfg.d = 1;
+  cfg.beta = 0.0f;
+  cfg.mse = true;
+  elbo_cpu<double>(logits, x, mu, logvar, &recon, &kl, &loss, dl, &dm, &dv, cfg);
+  const double s = 0.8807970779778823;
+  EXPECT_NEAR(recon, 0.25 + (s - 0.25) * (s - 0.25), 1e-14);
+  EXPECT_NEAR(loss, recon, 1e-14);
+  EXPECT_NEAR(dl[0], -0.25, 1e-14);
+  EXPECT_NEAR(dl[1], 2 * (s - 0.25) * s * (1 - s), 1e-14);
+  EXPECT_EQ(dm, 0.0);
 }
 
 TEST(Elbo, GradientCheckDoubleBinarized) {

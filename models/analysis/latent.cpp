@@ -1,11 +1,14 @@
 #include "models/analysis/latent.h"
 
+#include <Eigen/Dense>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <numeric>
 
 #include "host/check.h"
+#include "host/philox.h"
 #include "host/metrics.h"
 
 namespace cuvae {
@@ -74,10 +77,11 @@ LatentCodes encode_dataset(Context& ctx, ConvVAE& vae, const Dataset& data, int6
     vae.encode(ctx, dv);
     const std::vector<float> mu = vae.mu().to_vector(), lv = vae.logvar().to_vector();
     std::copy(mu.begin(), mu.end(), out.mu.begin() + first * D);
-    std::copy(lv.begin(), lv.end(), out.logvar.begin() + first * D);
+    if (!c.is_ae()) std::copy(lv.begin(), lv.end(), out.logvar.begin() + first * D);
     bar.update(first + b);
   }
   bar.finish();
+  if (c.is_ae()) out.logvar.clear();  // a deterministic code: no posterior variance
   for (int64_t i = 0; i < n; ++i) {
     out.label[static_cast<size_t>(i)] = data.labels[static_cast<size_t>(i)];
     out.index[static_cast<size_t>(i)] = i;
@@ -85,11 +89,36 @@ LatentCodes encode_dataset(Context& ctx, ConvVAE& vae, const Dataset& data, int6
   return out;
 }
 
+std::vector<float> fitted_gaussian_samples(const LatentCodes& codes, int64_t n, uint64_t seed) {
+  CUVAE_CHECK(codes.n >= 2, "fitted_gaussian_samples: need at least 2 codes, got " << codes.n);
+  const int64_t D = codes.latent;
+  Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> mu(
+      codes.mu.data(), codes.n, D);
+  const Eigen::MatrixXd m = mu.cast<double>();
+  const Eigen::RowVectorXd mean = m.colwise().mean();
+  const Eigen::MatrixXd centred = m.rowwise() - mean;
+  Eigen::MatrixXd cov = centred.transpose() * centred / static_cast<double>(codes.n - 1);
+  cov.diagonal().array() += 1e-6;
+  const Eigen::LLT<Eigen::MatrixXd> llt(cov);
+  const Eigen::MatrixXd L = llt.matrixL();
+  std::vector<float> out(static_cast<size_t>(n * D));
+  Eigen::VectorXd eps(D);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t d = 0; d < D; ++d) eps[d] = philox_normal(seed, 0x5a3b1e01ull, static_cast<uint64_t>(i * D + d));
+    const Eigen::VectorXd z = mean.transpose() + L * eps;
+    for (int64_t d = 0; d < D; ++d) out[static_cast<size_t>(i * D + d)] = static_cast<float>(z[d]);
+  }
+  return out;
+}
+
 std::vector<int64_t> LatentDimStats::by_kl() const {
   std::vector<int64_t> dims(kl.size());
   std::iota(dims.begin(), dims.end(), int64_t{0});
+  // Without a KL term (an autoencoder's codes) the variance of μ_d ranks the dimensions.
+  const bool no_kl = std::all_of(kl.begin(), kl.end(), [](double v) { return v == 0.0; });
+  const std::vector<double>& key = no_kl && activity.size() == kl.size() ? activity : kl;
   std::stable_sort(dims.begin(), dims.end(),
-                   [&](int64_t a, int64_t b) { return kl[static_cast<size_t>(a)] > kl[static_cast<size_t>(b)]; });
+                   [&](int64_t a, int64_t b) { return key[static_cast<size_t>(a)] > key[static_cast<size_t>(b)]; });
   return dims;
 }
 

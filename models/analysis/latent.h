@@ -21,7 +21,7 @@ struct LatentCodes {
   int64_t n = 0;                ///< images encoded
   int64_t latent = 0;           ///< D
   std::vector<float> mu;        ///< [n, D] E_q[z]
-  std::vector<float> logvar;    ///< [n, D] log σ²
+  std::vector<float> logvar;    ///< [n, D] log σ²; empty for an autoencoder (no q(z|x) variance)
   std::vector<int64_t> label;   ///< [n] class of each image
   std::vector<int64_t> index;   ///< [n] position of each image in its split (0..n−1)
 };
@@ -39,7 +39,8 @@ struct LatentDimStats {
   std::vector<double> activity;  ///< [D] Cov_x(E_q[z_d]): the variance over images of μ_d
   std::vector<bool> active;      ///< [D] activity > threshold (Burda et al. 2016, "active units")
   int64_t active_units = 0;      ///< how many dimensions are active
-  /// Dimensions ordered by decreasing mean KL (ties: lower index first).
+  /// Dimensions ordered by decreasing mean KL (ties: lower index first); when every KL is 0
+  /// (an autoencoder's codes) by decreasing activity instead.
   std::vector<int64_t> by_kl() const;
 };
 
@@ -48,6 +49,12 @@ struct LatentDimStats {
 /// dimension d is active when the variance of μ_d over the data exceeds `threshold` (0.01).
 /// Computed in double. Throws cuvae::Error when `codes` holds fewer than 2 images.
 LatentDimStats latent_dim_stats(const LatentCodes& codes, double threshold = 0.01);
+
+/// n samples z ~ N(m, Σ) with m and Σ the mean and covariance of codes.mu (a Gaussian fitted
+/// to an autoencoder's codes, the usual way to sample from an AE), drawn as m + L·ε with
+/// Σ + 1e-6·I = L·Lᵀ (Cholesky) and ε = philox_normal(seed, 0x5a3b1e01, ·). Returns [n, D].
+/// Throws cuvae::Error when codes holds fewer than 2 images.
+std::vector<float> fitted_gaussian_samples(const LatentCodes& codes, int64_t n, uint64_t seed);
 
 /// Linear or spherical interpolation of latent vectors.
 enum class InterpMode { Lerp, Slerp };
