@@ -7,10 +7,15 @@ for gzipped IDX files (gzip + numpy), a reader for safetensors checkpoints
 (plain json + numpy, validated like the format's reference reader), and two
 subcommands:
 
-  check  load a cuvae checkpoint into the module with load_state_dict(strict=True)
+  check  load a cuvae checkpoint (ConvVAE, or ConvAE: the same without enc.logvar) into the
+         module with load_state_dict(strict=True)
          and evaluate it on the test set with z = mu, in float64 and float32;
          prints one JSON line {"recon", "kl", "loss", "n", "strict_load", ...}
          (recon/kl/loss are the float64 numbers, nats per image).
+  nll    importance-sampled -log p(x) (IWAE bound, K samples, torch.randn and torch.logsumexp
+         in float64) of a VAE checkpoint, optionally on test images binarized exactly as
+         cuvae eval-vae --binarize does (cuvae's Philox in numpy); one JSON line
+         {"nll", "nll_stderr", "n", "k"}.
   train  train the same architecture on the CPU in float32 with Adam, beta = 1,
          shuffled batches (last partial batch dropped) and PyTorch's default
          initialisation; prints per-epoch test recon/KL/loss and training
@@ -100,19 +105,21 @@ def data_dir(args):
 # ----------------------------------------------------------------------------- model
 
 class Encoder(_Module):
-    def __init__(self, channels, height, width, latent):
+    def __init__(self, channels, height, width, latent, logvar=True):
         super().__init__()
         self.conv1 = nn.Conv2d(channels, 32, 4, 2, 1)
         self.conv2 = nn.Conv2d(32, 64, 4, 2, 1)
         self.fc = nn.Linear(64 * (height // 4) * (width // 4), 256)
         self.mu = nn.Linear(256, latent)
-        self.logvar = nn.Linear(256, latent)
+        if logvar:  # the plain autoencoder (ConvAE) has no enc.logvar
+            self.logvar = nn.Linear(256, latent)
 
     def forward(self, x):
         h = F.relu(self.conv1(x))
         h = F.relu(self.conv2(h))
         h = F.relu(self.fc(h.flatten(1)))
-        return self.mu(h), self.logvar(h)
+        mu = self.mu(h)
+        return mu, (self.logvar(h) if hasattr(self, "logvar") else torch.zeros_like(mu))
 
 
 class Decoder(_Module):
@@ -144,6 +151,65 @@ class ConvVAE(_Module):
         mu, logvar = self.enc(x)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if sample else mu
         return self.dec(z), mu, logvar
+
+
+class ConvAE(ConvVAE):
+    """The plain autoencoder: ConvVAE's layers without enc.logvar; z = enc.mu, no KL."""
+
+    def __init__(self, channels=1, height=28, width=28, latent=32, beta=0.0):
+        super().__init__(channels, height, width, latent, 0.0)
+        self.enc = Encoder(channels, height, width, latent, logvar=False)
+
+    def forward(self, x, sample=False):
+        mu, logvar = self.enc(x)
+        return self.dec(mu), mu, logvar
+
+
+def philox_uniform_at(seed, offset, index):
+    """cuvae's philox_uniform_at (host/philox.h) for a numpy array of indices: Philox4x32-10 with
+    counter (index lo, index hi, offset lo, offset hi) and key (seed lo, seed hi); the third word's
+    top 24 bits + 0.5, times 2^-24, as float32."""
+    index = np.asarray(index, dtype=np.uint64)
+    M0, M1, W0, W1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57), 0x9E3779B9, 0xBB67AE85
+    mask = np.uint64(0xFFFFFFFF)
+    c0 = index & mask
+    c1 = index >> np.uint64(32)
+    c2 = np.full_like(c0, offset & 0xFFFFFFFF)
+    c3 = np.full_like(c0, offset >> 32)
+    k0, k1 = seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF
+    for _ in range(10):
+        p0 = M0 * c0
+        p1 = M1 * c2
+        hi0, lo0 = p0 >> np.uint64(32), p0 & mask
+        hi1, lo1 = p1 >> np.uint64(32), p1 & mask
+        c0, c1, c2, c3 = hi1 ^ c1 ^ np.uint64(k0), lo1, hi0 ^ c3 ^ np.uint64(k1), lo0
+        k0, k1 = (k0 + W0) & 0xFFFFFFFF, (k1 + W1) & 0xFFFFFFFF
+    return ((c2 >> np.uint64(8)).astype(np.float32) + np.float32(0.5)) * np.float32(1.0 / 16777216.0)
+
+
+def binarize_like_cuvae(images_u8, seed=0xB1A7):
+    """cuvae's binarized_copy: pixel -> 255 when philox_uniform_at(seed, 0, i) < byte/255, else 0."""
+    flat = images_u8.reshape(-1)
+    u = philox_uniform_at(seed, 0, np.arange(flat.size, dtype=np.uint64))
+    out = np.where(u < flat.astype(np.float32) / np.float32(255.0), 255, 0).astype(np.uint8)
+    return out.reshape(images_u8.shape)
+
+
+def load_checkpoint_model(path):
+    """A ConvVAE or ConvAE from a cuvae checkpoint, loaded with load_state_dict(strict=True)."""
+    tensors, meta = read_safetensors(path)
+    if "config" not in meta:
+        raise ValueError(f"{path}: no 'config' in __metadata__")
+    cfg = json.loads(meta["config"])
+    kind = cfg.get("model", "ConvVAE")
+    if kind not in ("ConvVAE", "ConvAE"):
+        raise ValueError(f"{path}: model is {kind}, not ConvVAE or ConvAE")
+    cls = ConvAE if kind == "ConvAE" else ConvVAE
+    model = cls(int(cfg["channels"]), int(cfg["height"]), int(cfg["width"]), int(cfg["latent"]),
+                float(cfg.get("beta", 1.0)))
+    state = {k: torch.from_numpy(v.copy()) for k, v in tensors.items()}
+    model.load_state_dict(state, strict=True)  # raises on any missing/unexpected key or shape mismatch
+    return model, cfg
 
 
 def elbo_terms(logits, x, mu, logvar):
@@ -300,16 +366,7 @@ def cmd_resnet_check(args):
 
 
 def cmd_check(args):
-    tensors, meta = read_safetensors(args.checkpoint)
-    if "config" not in meta:
-        raise ValueError(f"{args.checkpoint}: no 'config' in __metadata__")
-    cfg = json.loads(meta["config"])
-    if cfg.get("model", "ConvVAE") != "ConvVAE":
-        raise ValueError(f"{args.checkpoint}: model is {cfg.get('model')}, not ConvVAE")
-    model = ConvVAE(int(cfg["channels"]), int(cfg["height"]), int(cfg["width"]), int(cfg["latent"]),
-                    float(cfg.get("beta", 1.0)))
-    state = {k: torch.from_numpy(v.copy()) for k, v in tensors.items()}
-    model.load_state_dict(state, strict=True)  # raises on any missing/unexpected key or shape mismatch
+    model, cfg = load_checkpoint_model(args.checkpoint)
     images = load_images(data_dir(args), "t10k", args.limit)
     if images.shape[1:] != (int(cfg["channels"]), int(cfg["height"]), int(cfg["width"])):
         raise ValueError(f"test images are {images.shape[1:]}, checkpoint expects "
@@ -317,9 +374,53 @@ def cmd_check(args):
     r64 = evaluate(model, images, torch.float64, args.batch)
     r32 = evaluate(model, images, torch.float32, args.batch)
     out = dict(r64)
+    if isinstance(model, ConvAE):  # no KL term: recon is the whole loss
+        out = {"recon": r64["recon"], "loss": r64["recon"]}
+        r32 = {"recon": r32["recon"], "loss": r32["recon"]}
     out.update({"n": int(images.shape[0]), "strict_load": True, "beta": model.beta,
+                "model": "ae" if isinstance(model, ConvAE) else "vae",
                 "float32": r32, "torch": torch.__version__})
     print(json.dumps(out))
+    return 0
+
+
+def cmd_nll(args):
+    """Importance-sampled -log p(x) (the IWAE bound, Burda et al. 2016) computed independently of
+    cuvae: torch.randn for epsilon, torch.logsumexp, float64 throughout."""
+    model, cfg = load_checkpoint_model(args.checkpoint)
+    if isinstance(model, ConvAE):
+        raise ValueError(f"{args.checkpoint}: an autoencoder has no q(z|x); the NLL needs a VAE")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    images = load_images(data_dir(args), "t10k", args.limit)
+    if args.binarize:
+        images = binarize_like_cuvae(images)
+    model = model.double().eval()
+    per_image = []
+    t0 = time.time()
+    log2pi = math.log(2 * math.pi)
+    with torch.no_grad():
+        for i in range(0, images.shape[0], args.batch):
+            x = torch.from_numpy(images[i:i + args.batch]).double() / 255.0
+            mu, logvar = model.enc(x)
+            std = torch.exp(0.5 * logvar)
+            lw = []
+            for k0 in range(0, args.k, args.chunk):
+                s = min(args.chunk, args.k - k0)
+                eps = torch.randn(s, *mu.shape, dtype=torch.float64)
+                z = mu.unsqueeze(0) + std.unsqueeze(0) * eps  # [s, b, D]
+                logits = model.dec(z.reshape(-1, z.shape[-1])).reshape(s, x.shape[0], -1)
+                xt = x.reshape(1, x.shape[0], -1).expand_as(logits)
+                log_px = -F.binary_cross_entropy_with_logits(logits, xt, reduction="none").sum(-1)
+                log_pz = -0.5 * (z.pow(2) + log2pi).sum(-1)
+                log_qz = -0.5 * (eps.pow(2) + logvar.unsqueeze(0) + log2pi).sum(-1)
+                lw.append(log_px + log_pz - log_qz)
+            lw = torch.cat(lw, 0)  # [K, b]
+            per_image.append(-(torch.logsumexp(lw, 0) - math.log(args.k)))
+    v = torch.cat(per_image).numpy()
+    print(json.dumps({"nll": float(v.mean()), "nll_stderr": float(v.std(ddof=1) / math.sqrt(len(v))),
+                      "n": int(len(v)), "k": args.k, "binarized": bool(args.binarize),
+                      "seconds": time.time() - t0, "torch": torch.__version__}))
     return 0
 
 
@@ -409,6 +510,18 @@ def main(argv=None):
     t.add_argument("--test-limit", type=int, default=0, help="evaluate on the first N test images (0 = all)")
     t.add_argument("--json", help="write the per-epoch numbers to this JSON file")
 
+    n = sub.add_parser("nll", help="importance-sampled -log p(x) of a cuvae VAE checkpoint, computed in PyTorch")
+    n.add_argument("--checkpoint", required=True, help="model.safetensors written by cuvae train-vae")
+    n.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+    n.add_argument("--data", help="folder with the IDX files (default: <repo>/data/<dataset>)")
+    n.add_argument("--limit", type=int, default=0, help="evaluate only the first N test images (0 = all)")
+    n.add_argument("--k", type=int, default=100, help="importance samples per image")
+    n.add_argument("--chunk", type=int, default=100, help="samples per decoder pass")
+    n.add_argument("--batch", type=int, default=50, help="images per batch")
+    n.add_argument("--binarize", action="store_true", help="binarize the test images exactly as cuvae eval-vae --binarize")
+    n.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    n.add_argument("--seed", type=int, default=0)
+
     r = sub.add_parser("resnet-check", help="load a cuvae classifier strictly into torchvision's resnet18 and evaluate it")
     r.add_argument("--checkpoint", required=True, help="model.safetensors written by cuvae train-classifier (width 64)")
     r.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
@@ -427,7 +540,7 @@ def main(argv=None):
               "(package python3-torch)", file=sys.stderr)
         return 2
     try:
-        return {"check": cmd_check, "train": cmd_train, "resnet-check": cmd_resnet_check,
+        return {"check": cmd_check, "train": cmd_train, "nll": cmd_nll, "resnet-check": cmd_resnet_check,
                 "resnet-step": cmd_resnet_step}[args.cmd](args)
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)

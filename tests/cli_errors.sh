@@ -70,6 +70,17 @@ expect_error "--n 20000 is larger than" embed --vae "$vae" --n 20000 --method pc
 expect_error "--method"         embed --vae "$vae" --method umap --data "$m" --out "$tmp/r11"
 expect_error "perplexity"       embed --vae "$vae" --n 50 --perplexity 0 --data "$m" --out "$tmp/r11"
 expect_error "is a classifier checkpoint" embed --vae "$clf" --method pca --data "$m" --out "$tmp/r11"
+# Studies: eval-vae --nll, compare and sweep.
+expect_error "--nll must be at least 1" eval-vae --checkpoint "$vae" --nll 0 --data "$m"
+expect_error "--recon-loss mse is for the plain autoencoder" train-vae --recon-loss mse --data "$m" --out "$tmp/r12"
+mkdir -p "$tmp/nometrics"; cp "$vae" "$tmp/nometrics/"
+expect_error "no metrics.csv"   compare --runs "$tmp/nometrics" --data "$m" --out "$tmp/r13"
+expect_error "--nll must be at least 1" compare --runs "$tmp/vae" --nll 0 --data "$m" --out "$tmp/r13"
+mkdir -p "$tmp/fashion"; cp "$tmp/vae/"* "$tmp/fashion/"
+sed -i 's/"dataset": "mnist"/"dataset": "fashion-mnist"/' "$tmp/fashion/config.json"
+expect_error "mixes data sets"  compare --runs "$tmp/vae" "$tmp/fashion" --data "$m" --out "$tmp/r13"
+expect_error "--latent needs at least one value" sweep --latent "" --data "$m" --out "$tmp/r14"
+expect_error "--beta expects"   sweep --latent 2 --beta 1,x --data "$m" --out "$tmp/r14"
 # The same commands with good input write what they promise.
 expect_files() {  # expect_files DIR FILE... -- ARGS...
   local dir="$1"; shift
@@ -90,12 +101,20 @@ grep -q '"trustworthiness"' "$tmp/ok3/embed.json" || { echo "FAIL: embed.json la
 [ "$(head -n1 "$tmp/ok3/embedding.csv")" = "index,label,x,y" ] || { echo "FAIL: embedding.csv header"; fail=1; }
 [ "$(wc -l < "$tmp/ok3/embedding.csv")" = 61 ] || { echo "FAIL: embedding.csv should hold 60 rows"; fail=1; }
 expect_files "$tmp/ok4" gradcam.json maps.safetensors -- gradcam --classifier "$clf" --index 0 3 --save-maps --data "$m" --out "$tmp/ok4"
-for d in r1 r2 r3 r4 r5 r6 r7 r8 r9 r10 r11; do
+"$bin" train-vae --model ae --data "$m" --epochs 1 --train-limit 256 --test-limit 64 --batch 64 --no-progress \
+  --out "$tmp/ae" >/dev/null 2>&1 || { echo "FAIL: could not train the small AE"; fail=1; }
+expect_error "needs a VAE checkpoint" eval-vae --checkpoint "$tmp/ae/model.safetensors" --nll 5 --data "$m"
+"$bin" eval-vae --checkpoint "$tmp/ae/model.safetensors" --limit 64 --data "$m" > "$tmp/ae.json" 2>&1
+grep -q '"model":"ae"' "$tmp/ae.json" && ! grep -q '"kl"' "$tmp/ae.json" || { echo "FAIL: eval-vae of an AE: $(cat "$tmp/ae.json")"; fail=1; }
+"$bin" eval-vae --checkpoint "$vae" --limit 20 --nll 5 --no-progress --data "$m" > "$tmp/nll.json" 2>&1
+grep -q '"nll_stderr"' "$tmp/nll.json" || { echo "FAIL: eval-vae --nll: $(cat "$tmp/nll.json")"; fail=1; }
+expect_files "$tmp/ok5" compare.md compare.json -- compare --runs "$tmp/vae" "$tmp/ae" --limit 64 --nll 3 --no-progress --data "$m" --out "$tmp/ok5"
+for d in r1 r2 r3 r4 r5 r6 r7 r8 r9 r10 r11 r12 r13 r14; do
   if [ -e "$tmp/$d" ]; then echo "FAIL: a failed command left $tmp/$d behind"; fail=1; fi
 done
 "$bin" --help >/dev/null || { echo "FAIL: --help"; fail=1; }
 "$bin" train-vae --help | grep -q -- "--latent" || { echo "FAIL: train-vae --help lacks --latent"; fail=1; }
-for c in train-classifier eval-classifier anchor validate gradcam interpolate arithmetic traverse embed; do
+for c in train-classifier eval-classifier anchor validate gradcam interpolate arithmetic traverse embed compare sweep; do
   "$bin" $c --help >/dev/null || { echo "FAIL: $c --help"; fail=1; }
 done
 exit $fail

@@ -33,9 +33,9 @@ constexpr double kRedAtol = 1e-4, kRedRtol = 1e-4;    // reductions (sums, means
 
 // ---- ELBO -------------------------------------------------------------------------------
 
-void elbo_gpu_vs_cpu(int64_t n, int64_t p, int64_t d, float beta, bool binarize) {
+void elbo_gpu_vs_cpu(int64_t n, int64_t p, int64_t d, float beta, bool binarize, bool mse = false) {
   SCOPED_TRACE(::testing::Message() << "n=" << n << " p=" << p << " d=" << d << " beta=" << beta
-                                    << " binarize=" << binarize);
+                                    << " binarize=" << binarize << " mse=" << mse);
   const uint64_t s = static_cast<uint64_t>(n * 7919 + p * 31 + d);
   const auto logits = random_values<float>(n * p, -6, 6, s);
   const auto x = random_values<float>(n * p, 0, 1, s + 1);
@@ -47,6 +47,7 @@ void elbo_gpu_vs_cpu(int64_t n, int64_t p, int64_t d, float beta, bool binarize)
   cfg.d = d;
   cfg.beta = beta;
   cfg.binarize = binarize;
+  cfg.mse = mse;
   cfg.seed = 0x5eed + s;
   cfg.offset = 17;
   std::vector<float> recon(n), kl(n), dl(n * p), dm(n * d), dv(n * d);
@@ -72,6 +73,12 @@ void elbo_gpu_vs_cpu(int64_t n, int64_t p, int64_t d, float beta, bool binarize)
   Tensor tloss2({1}, Device::CUDA);
   elbo(ctx, tl, tx, tm, tv, &trec, &tkl, tloss2, nullptr, nullptr, nullptr, cfg);
   EXPECT_EQ(to_host(tloss2), gloss);
+}
+
+TEST(GpuElbo, AutoencoderMseMatchesCpuReference) {
+  elbo_gpu_vs_cpu(1, 1, 1, 0.0f, false, true);
+  elbo_gpu_vs_cpu(7, 784, 32, 0.0f, false, true);
+  elbo_gpu_vs_cpu(5, 3072, 3, 0.0f, true, true);
 }
 
 TEST(GpuElbo, MatchesCpuReference) {

@@ -4,14 +4,17 @@
 # Trains a small ConvVAE with `cuvae train-vae` (1 epoch on 6400 MNIST images), evaluates the
 # checkpoint with `cuvae eval-vae` and with the PyTorch reference (bench/torch_ref.py check, which
 # loads it with load_state_dict(strict=True)) on the first 2000 test images, and fails unless
-# recon, KL and loss agree to 1e-3 relative (PyTorch float64 as the reference).
+# recon, KL and loss agree to 1e-3 relative (PyTorch float64 as the reference). Then the same for a
+# plain autoencoder (--model ae, loaded strictly into the ConvAE module: no enc.logvar), and the
+# importance-sampled NLL (eval-vae --nll 50 against torch_ref.py nll, independent epsilon) on 200
+# test images, which must agree within the standard error.
 # Exits 77 (CTest: skipped) when Debian's /usr/bin/python3 cannot import torch.
 #
 # Usage: tests/torch_parity.sh CUVAE_BINARY SOURCE_DIR
 set -euo pipefail
 
 usage() {
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 }
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then usage; exit 0; fi
 if [[ $# -ne 2 ]]; then usage >&2; exit 2; fi
@@ -66,5 +69,37 @@ for key in ("recon", "kl", "loss"):
     print(f"{key:6s} cuvae {got:.6f}  torch-f64 {ref:.6f}  torch-f32 {f32}  rel {rel:.2e}  {status}")
     ok = ok and rel <= tol
 print("PASS" if ok else f"FAIL: cuvae and PyTorch disagree (tolerance {tol} relative)")
+sys.exit(0 if ok else 1)
+EOF
+
+echo "== plain autoencoder: cuvae train-vae --model ae, then both evaluations"
+"$CUVAE" train-vae --model ae --dataset mnist --data "$DATA" --epochs 1 --train-limit 3200 --test-limit 500 \
+  --no-progress --out "$TMP/ae" >/dev/null
+"$CUVAE" eval-vae --checkpoint "$TMP/ae/model.safetensors" --data "$DATA" --limit 1000 | tail -n 1 >"$TMP/cuvae-ae.json"
+"$PY" "$SRC/bench/torch_ref.py" check --checkpoint "$TMP/ae/model.safetensors" --data "$DATA" --limit 1000 \
+  | tail -n 1 >"$TMP/torch-ae.json"
+cat "$TMP/cuvae-ae.json" "$TMP/torch-ae.json"
+
+echo "== NLL: cuvae eval-vae --nll 50 and torch_ref.py nll --k 50 (200 test images)"
+"$CUVAE" eval-vae --checkpoint "$CKPT" --data "$DATA" --limit 200 --nll 50 --no-progress | tail -n 1 >"$TMP/cuvae-nll.json"
+"$PY" "$SRC/bench/torch_ref.py" nll --checkpoint "$CKPT" --data "$DATA" --limit 200 --k 50 | tail -n 1 >"$TMP/torch-nll.json"
+cat "$TMP/cuvae-nll.json" "$TMP/torch-nll.json"
+
+"$PY" - "$TMP" "$TOL" <<'EOF'
+import json, sys
+d, tol = sys.argv[1], float(sys.argv[2])
+ok = True
+cu, th = json.load(open(f"{d}/cuvae-ae.json")), json.load(open(f"{d}/torch-ae.json"))
+if th.get("strict_load") is not True or th.get("model") != "ae" or cu.get("model") != "ae" or "kl" in cu:
+    print("FAIL: the AE checkpoint did not load strictly as an AE, or eval-vae reported a KL"); ok = False
+rel = abs(cu["recon"] - th["recon"]) / abs(th["recon"])
+print(f"AE recon cuvae {cu['recon']:.6f} torch-f64 {th['recon']:.6f} rel {rel:.2e}")
+ok = ok and rel <= tol
+cn, tn = json.load(open(f"{d}/cuvae-nll.json")), json.load(open(f"{d}/torch-nll.json"))
+diff = abs(cn["nll"] - tn["nll"])
+print(f"NLL cuvae {cn['nll']:.3f} +- {cn['nll_stderr']:.3f}, torch {tn['nll']:.3f} +- {tn['nll_stderr']:.3f}, diff {diff:.3f}")
+if not (cn["nll"] > 0 and diff <= cn["nll_stderr"]):
+    print("FAIL: the NLL estimates disagree by more than the standard error"); ok = False
+print("PASS" if ok else "FAIL")
 sys.exit(0 if ok else 1)
 EOF

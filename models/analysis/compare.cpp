@@ -354,17 +354,18 @@ std::vector<RunSummary> compare_runs(const CompareOptions& opt, std::ostream& lo
   ensure_dir(opt.out);
   write_file_atomic(opt.out + "/compare.json", j.dump(2) + "\n");
   write_file_atomic(opt.out + "/compare.md", md.str());
-  log << "\n" << md.str() << "\nwrote " << opt.out << "/compare.json, " << opt.out << "/compare.md";
+  log << "\n" << md.str() << "\nwrote " << opt.out << "/compare.json\nwrote " << opt.out << "/compare.md\n";
   if (opt.picture) {
     try {
       write_compare_png(opt.out + "/compare.png", rows, dataset);
-      log << ", " << opt.out << "/compare.png";
+      log << "wrote " << opt.out << "/compare.png";
       if (!plot_available()) log << " (without latent maps: this build has no PLplot)";
+      log << "\n";
     } catch (const Error& e) {
-      log << "\nnote: compare.png not written: " << e.what();
+      log << "note: compare.png not written: " << e.what() << "\n";
     }
   }
-  log << std::endl;
+  log << std::flush;
   return rows;
 }
 
@@ -526,7 +527,8 @@ std::vector<RunSummary> run_sweep(const SweepOptions& opt, std::ostream& log) {
     write_file_atomic(opt.out + "/sweep.csv", csv.str());
     write_file_atomic(opt.out + "/sweep.md", md.str());
     write_file_atomic(opt.out + "/sweep.json", j.dump(2) + "\n");
-    log << "\n" << md.str() << "\nwrote " << opt.out << "/sweep.csv, sweep.md, sweep.json\n";
+    log << "\n" << md.str() << "\nwrote " << opt.out << "/sweep.csv\nwrote " << opt.out << "/sweep.md\nwrote " << opt.out
+        << "/sweep.json\n";
   }
   // Plots.
   try {
@@ -565,7 +567,7 @@ std::vector<RunSummary> run_sweep(const SweepOptions& opt, std::ostream& log) {
                     {"Rate-distortion across beta (one line per latent size)", "distortion: recon (nats per image)",
                      "rate: KL (nats per image)"},
                     900, 620);
-      log << "wrote " << opt.out << "/sweep_recon_kl.png, " << opt.out << "/sweep_rate_distortion.png\n";
+      log << "wrote " << opt.out << "/sweep_recon_kl.png\nwrote " << opt.out << "/sweep_rate_distortion.png\n";
     } else {
       log << "note: sweep plots skipped: this build has no PLplot\n";
     }
