@@ -44,3 +44,28 @@ TEST(Report, RefusesMissingEmptyFoldersAndNonHtmlOutput) {
   EXPECT_NE(error_of([&] { write_report(o, dir.path() + "/r.txt"); }).find("--out"), std::string::npos);
   EXPECT_FALSE(file_exists(dir.path() + "/r.txt"));
 }
+
+TEST(Report, IncludesCompareAndSweepTablesAndPlots) {
+  cuvae::testing::ScopedTempDir dir;
+  const std::string cmp = dir.path() + "/compare", sw = dir.path() + "/sweep";
+  ensure_dir(cmp);
+  ensure_dir(sw);
+  std::vector<float> px(28 * 28, 0.25f);
+  write_file_atomic(cmp + "/compare.md", "# Comparison\n\n| run | NLL (K) |\n|---|---|\n| vae | 88.10 ± 0.30 (100) |\n");
+  write_file_atomic(cmp + "/compare.png", png_from_planes(px.data(), 1, 28, 28));
+  write_file_atomic(sw + "/sweep.md", "# Sweep\n\n| config | seconds |\n|---|---|\n| vae-z8-b1 | 61.5 |\n");
+  write_file_atomic(sw + "/sweep_rate_distortion.png", png_from_planes(px.data(), 1, 28, 28));
+  ReportOptions o;
+  o.runs = {cmp};
+  o.sweeps = {sw};
+  const std::string html = make_report(o);
+  EXPECT_NE(html.find("<td>88.10 ± 0.30 (100)</td>"), std::string::npos);
+  EXPECT_NE(html.find("<img alt=\"compare.png\""), std::string::npos);
+  EXPECT_NE(html.find("<td>vae-z8-b1</td>"), std::string::npos);
+  EXPECT_NE(html.find("<img alt=\"sweep_rate_distortion.png\""), std::string::npos);
+  EXPECT_LT(html.find("compare.png"), html.find("sweep_rate_distortion.png"));
+  EXPECT_EQ(html.find("http://"), std::string::npos);
+  EXPECT_EQ(html.find("https://"), std::string::npos);
+  o.sweeps = {cmp};  // not a sweep folder
+  EXPECT_NE(error_of([&] { make_report(o); }).find("no sweep.md"), std::string::npos);
+}

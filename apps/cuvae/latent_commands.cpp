@@ -211,9 +211,11 @@ void add_latent_commands(CLI::App& app, std::vector<Command>& commands) {
     auto out = std::make_shared<std::string>("runs/report.html");
     CLI::App* c = app.add_subcommand(
         "report", "One self-contained HTML page (images inlined, no network) of run and analysis folders: configuration, "
-                  "metrics, curves, samples, reconstructions, traversals, interpolations, maps, validation");
-    c->add_option("--run", o->runs, "Folders to include (train-vae, train-classifier, validate, interpolate, traverse, embed, …)")
-        ->required()->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+                  "metrics, curves, samples, reconstructions, traversals, interpolations, maps, validation, compare and sweep tables");
+    c->add_option("--run", o->runs, "Folders to include (train-vae, train-classifier, validate, interpolate, traverse, embed, compare, …)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    c->add_option("--sweep", o->sweeps, "Folders written by cuvae sweep (their table and plots)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     c->add_option("--title", o->title, "Page title")->capture_default_str();
     c->add_option("--out", *out, "The .html file to write")->capture_default_str();
     commands.push_back({c, [o, out] {

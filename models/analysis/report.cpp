@@ -47,6 +47,7 @@ const std::vector<std::pair<std::string, std::string>>& known_pictures() {
   static const std::vector<std::pair<std::string, std::string>> p = {
       {"curves.png", "training curves"},
       {"samples.png", "samples from the prior"},
+      {"samples_fitted.png", "an autoencoder's samples from a Gaussian fitted to its codes"},
       {"reconstructions.png", "test images (odd rows) and their reconstructions (even rows)"},
       {"traversal.png", "latent traversal: one row per dimension"},
       {"interpolation.png", "interpolation between test images"},
@@ -54,6 +55,10 @@ const std::vector<std::pair<std::string, std::string>>& known_pictures() {
       {"embedding.png", "2-D map of the latent means"},
       {"anchored.png", "class-anchored samples"},
       {"confusion.png", "confusion matrix"},
+      {"compare.png", "per run: reconstructions, prior samples and a PCA map of the latent means"},
+      {"sweep_recon_kl.png", "test reconstruction and KL against latent size, one line per beta"},
+      {"sweep_rate_distortion.png", "rate (KL) against distortion (recon) across beta, one line per latent size"},
+      {"sweep_samples.png", "prior samples, one row per configuration"},
   };
   return p;
 }
@@ -127,9 +132,13 @@ std::string markdown_to_html(const std::string& md) {
 }  // namespace
 
 std::string make_report(const ReportOptions& opt) {
-  if (opt.runs.empty()) CUVAE_FAIL("report: give at least one folder with --run DIR");
+  if (opt.runs.empty() && opt.sweeps.empty()) CUVAE_FAIL("report: give at least one folder with --run DIR or --sweep DIR");
+  for (const std::string& dir : opt.sweeps)
+    if (!file_exists(dir + "/sweep.md")) CUVAE_FAIL("--sweep " << dir << ": no sweep.md (not a folder written by cuvae sweep)");
+  std::vector<std::string> folders = opt.runs;
+  folders.insert(folders.end(), opt.sweeps.begin(), opt.sweeps.end());
   std::ostringstream body;
-  for (const std::string& dir : opt.runs) {
+  for (const std::string& dir : folders) {
     if (!is_dir(dir)) CUVAE_FAIL("--run " << dir << ": no such folder");
     std::ostringstream sec;
     int items = 0;
@@ -160,6 +169,13 @@ std::string make_report(const ReportOptions& opt) {
       sec << "<h3>validation</h3>" << markdown_to_html(read_file(dir + "/validation.md"));
       ++items;
     }
+    if (file_exists(dir + "/sweep.md")) {
+      sec << "<h3>sweep</h3>" << markdown_to_html(read_file(dir + "/sweep.md"));
+      ++items;
+    } else if (file_exists(dir + "/compare.md")) {
+      sec << "<h3>comparison</h3>" << markdown_to_html(read_file(dir + "/compare.md"));
+      ++items;
+    }
     for (const auto& [name, caption] : known_pictures()) {
       const std::string p = dir + "/" + name;
       if (!file_exists(p)) continue;
@@ -168,7 +184,8 @@ std::string make_report(const ReportOptions& opt) {
       ++items;
     }
     if (items == 0)
-      CUVAE_FAIL("--run " << dir << ": nothing to report (no config.json, metrics.csv, embed.json, validation.md or known PNG)");
+      CUVAE_FAIL("--run " << dir << ": nothing to report (no config.json, metrics.csv, embed.json, validation.md, "
+                                     "compare.md or known PNG)");
     body << "<section><h2>" << escape(dir) << "</h2>" << sec.str() << "</section>";
   }
   std::ostringstream h;
