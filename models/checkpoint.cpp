@@ -48,13 +48,16 @@ void load_params(const SafetensorsFile& file, ParamStore& ps) {
   load_params_subset(file, ps);
 }
 
-std::unique_ptr<ConvVAE> load_vae(const std::string& path, Device device) {
+std::unique_ptr<ConvVAE> load_vae(const std::string& path, Device device, bool allow_cvae) {
   SafetensorsFile f = read_safetensors(path);
   const nlohmann::json j = checkpoint_config(f);
   if (j.contains("model") && j.at("model") == "resnet18")
     CUVAE_FAIL(path << " is a classifier checkpoint (resnet18, written by train-classifier); expected a VAE "
                        "checkpoint written by train-vae");
   VaeConfig cfg = VaeConfig::from_json(j, path);
+  if (cfg.is_cvae() && !allow_cvae)
+    CUVAE_FAIL(path << " is a conditional VAE (CVAE) checkpoint; this command needs an unconditional one "
+                       "(train-vae --model vae or ae). A CVAE works with train-vae --resume, eval-vae, sample and validate");
   auto model = std::make_unique<ConvVAE>(cfg, device);
   load_params(f, model->params());
   return model;

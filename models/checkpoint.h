@@ -27,10 +27,11 @@ nlohmann::json checkpoint_config(const SafetensorsFile& file);
 /// the file and the tensor otherwise; `ps` is unchanged on error.
 void load_params(const SafetensorsFile& file, ParamStore& ps);
 
-/// Reads a ConvVAE checkpoint (config + weights) onto `device`. Throws cuvae::Error naming
-/// `path` for a missing, damaged or non-VAE file (a classifier checkpoint is named as such) or
-/// a parameter of the wrong shape.
-std::unique_ptr<ConvVAE> load_vae(const std::string& path, Device device);
+/// Reads a ConvVAE checkpoint (config + weights: a VAE or an AE, and a CVAE when `allow_cvae`)
+/// onto `device`. Throws cuvae::Error naming `path` for a missing, damaged or non-VAE file (a
+/// classifier checkpoint is named as such), a CVAE where it is not allowed (the commands that
+/// need an unconditional model), or a parameter of the wrong shape.
+std::unique_ptr<ConvVAE> load_vae(const std::string& path, Device device, bool allow_cvae = false);
 
 /// Writes a ResNet18 as torchvision's state_dict: every parameter and BatchNorm running_mean /
 /// running_var as F32, each BatchNorm's num_batches_tracked as a 0-d I64, and `__metadata__`

@@ -1,14 +1,18 @@
 #include "models/conv_vae.h"
 
 #include "host/check.h"
+#include "kernels/conditional.h"
 #include "kernels/reparameterize.h"
+
+#include <cmath>
 
 namespace cuvae {
 
 VaeKind parse_vae_kind(const std::string& s) {
   if (s == "vae") return VaeKind::Vae;
   if (s == "ae") return VaeKind::Ae;
-  CUVAE_FAIL("--model must be vae or ae, got '" << s << "'");
+  if (s == "cvae") return VaeKind::Cvae;
+  CUVAE_FAIL("--model must be vae, ae or cvae, got '" << s << "'");
 }
 
 ReconLoss parse_recon_loss(const std::string& s) {
@@ -26,6 +30,8 @@ void VaeConfig::validate() const {
                   << height << "x" << width);
   CUVAE_CHECK(latent >= 1 && latent <= 4096, "VAE config: latent must be in [1, 4096], got " << latent);
   CUVAE_CHECK(beta >= 0.0f && beta < 1e6f, "VAE config: beta must be >= 0, got " << beta);
+  CUVAE_CHECK(!is_cvae() || (classes >= 2 && classes <= 1000),
+              "VAE config: a CVAE needs classes in [2, 1000], got " << classes);
 }
 
 nlohmann::json VaeConfig::to_json() const {
@@ -33,6 +39,7 @@ nlohmann::json VaeConfig::to_json() const {
                       {"width", width},        {"latent", latent},     {"beta", beta},
                       {"binarize", binarize},  {"dataset", dataset}};
   if (is_ae()) j["recon_loss"] = recon_loss == ReconLoss::Mse ? "mse" : "bce";
+  if (is_cvae()) j["classes"] = classes;
   return j;
 }
 
@@ -40,11 +47,11 @@ VaeConfig VaeConfig::from_json(const nlohmann::json& j, const std::string& sourc
   if (!j.is_object()) CUVAE_FAIL(source << ": model config is not a JSON object");
   if (!j.contains("model") || !j["model"].is_string())
     CUVAE_FAIL(source << ": model config has no \"model\" field");
-  if (j["model"] != "ConvVAE" && j["model"] != "ConvAE")
+  if (j["model"] != "ConvVAE" && j["model"] != "ConvAE" && j["model"] != "ConvCVAE")
     CUVAE_FAIL(source << ": this is a " << j["model"].get<std::string>()
-                      << " checkpoint, expected a ConvVAE or ConvAE checkpoint");
+                      << " checkpoint, expected a ConvVAE, ConvAE or ConvCVAE checkpoint");
   VaeConfig c;
-  c.kind = j["model"] == "ConvAE" ? VaeKind::Ae : VaeKind::Vae;
+  c.kind = j["model"] == "ConvAE" ? VaeKind::Ae : j["model"] == "ConvCVAE" ? VaeKind::Cvae : VaeKind::Vae;
   if (j.contains("recon_loss")) {
     if (!j["recon_loss"].is_string() || (j["recon_loss"] != "bce" && j["recon_loss"] != "mse"))
       CUVAE_FAIL(source << ": model config field \"recon_loss\" must be \"bce\" or \"mse\"");
@@ -59,6 +66,7 @@ VaeConfig VaeConfig::from_json(const nlohmann::json& j, const std::string& sourc
   c.height = get_int("height");
   c.width = get_int("width");
   c.latent = get_int("latent");
+  if (c.is_cvae()) c.classes = get_int("classes");
   if (!j.contains("beta") || !j["beta"].is_number())
     CUVAE_FAIL(source << ": model config field \"beta\" is missing or not a number");
   c.beta = j["beta"].get<float>();
@@ -89,17 +97,30 @@ ConvVAE::ConvVAE(const VaeConfig& cfg, Device device)
       device_(device),
       fh_(cfg.height / 4),
       fw_(cfg.width / 4),
+      flat_(64 * fh_ * fw_),
       enc_conv1_(ps_, "enc.conv1", cfg.channels, 32, 4, 2, 1, Activation::ReLU),
       enc_conv2_(ps_, "enc.conv2", 32, 64, 4, 2, 1, Activation::ReLU),
-      enc_fc_(ps_, "enc.fc", 64 * fh_ * fw_, 256, Activation::ReLU),
+      enc_fc_(ps_, "enc.fc", flat_ + cfg.label_width(), 256, Activation::ReLU),
       enc_mu_(ps_, "enc.mu", 256, cfg.latent),
       enc_logvar_(make_logvar(ps_, cfg)),
-      dec_fc1_(ps_, "dec.fc1", cfg.latent, 256, Activation::ReLU),
+      dec_fc1_(ps_, "dec.fc1", cfg.latent + cfg.label_width(), 256, Activation::ReLU),
       dec_fc2_(ps_, "dec.fc2", 256, 64 * fh_ * fw_, Activation::ReLU),
       dec_deconv1_(ps_, "dec.deconv1", 64, 32, 4, 2, 1, Activation::ReLU),
       dec_deconv2_(ps_, "dec.deconv2", 32, cfg.channels, 4, 2, 1) {
   ps_.finalize(device);
   loss_ = Tensor({1}, device);
+  kl_dim_ = Tensor({cfg_.latent}, device);
+  kl_weight_ = cfg_.beta;
+}
+
+void ConvVAE::set_kl_weight(float beta) {
+  CUVAE_CHECK(std::isfinite(beta) && beta >= 0.0f, "ConvVAE: the KL weight must be finite and >= 0, got " << beta);
+  kl_weight_ = beta;
+}
+
+void ConvVAE::set_free_bits(float lambda) {
+  CUVAE_CHECK(std::isfinite(lambda) && lambda >= 0.0f, "--free-bits must be a finite number >= 0, got " << lambda);
+  free_bits_ = lambda;
 }
 
 void ConvVAE::ensure(int64_t n) {
@@ -114,6 +135,13 @@ void ConvVAE::ensure(int64_t n) {
     kl_ = Tensor({n}, device_);
     dlogits_ = Tensor({n, cfg_.channels, cfg_.height, cfg_.width}, device_);
     if (cfg_.is_ae()) zero_logvar_ = Tensor({n, D}, device_);
+    if (cfg_.is_cvae()) {
+      const int64_t K = cfg_.classes;
+      enc_in_ = Tensor({n, flat_ + K}, device_);
+      dec_in_ = Tensor({n, D + K}, device_);
+      dflat_ = Tensor({n, flat_}, device_);
+      dz_ = Tensor({n, D}, device_);
+    }
     cap_ = n;
   }
   if (n != n_) {
@@ -128,7 +156,7 @@ void ConvVAE::ensure(int64_t n) {
   }
 }
 
-void ConvVAE::encode(Context& ctx, const Tensor& x) {
+void ConvVAE::encode(Context& ctx, const Tensor& x, const int32_t* labels) {
   CUVAE_CHECK(x.ndim() == 4 && x.dim(1) == cfg_.channels && x.dim(2) == cfg_.height &&
                   x.dim(3) == cfg_.width,
               "ConvVAE: input " << x.shape_str() << ", expected [N, " << cfg_.channels << ", "
@@ -136,8 +164,17 @@ void ConvVAE::encode(Context& ctx, const Tensor& x) {
   ensure(x.dim(0));
   Tensor& h1 = enc_conv1_.forward(ctx, x);
   Tensor& h2 = enc_conv2_.forward(ctx, h1);
-  Tensor flat = Tensor::view(h2.data(), {n_, 64 * fh_ * fw_}, ctx.device());
-  Tensor& h3 = enc_fc_.forward(ctx, flat);
+  Tensor flat = Tensor::view(h2.data(), {n_, flat_}, ctx.device());
+  Tensor* enc_in = &flat;
+  Tensor cat;
+  if (cfg_.is_cvae()) {
+    CUVAE_CHECK(labels != nullptr, "ConvVAE: a CVAE needs the class labels of the images it encodes");
+    cat = enc_in_.rows(0, n_);
+    concat_onehot(ctx, flat, labels, cfg_.classes, cat);
+    enc_in = &cat;
+  }
+  enc_labels_ = labels;
+  Tensor& h3 = enc_fc_.forward(ctx, *enc_in);
   mu_view_ = Tensor::view(enc_mu_.forward(ctx, h3).data(), {n_, cfg_.latent}, ctx.device());
   if (enc_logvar_)
     logvar_view_ = Tensor::view(enc_logvar_->forward(ctx, h3).data(), {n_, cfg_.latent}, ctx.device());
@@ -145,11 +182,20 @@ void ConvVAE::encode(Context& ctx, const Tensor& x) {
     logvar_view_ = zero_logvar_.rows(0, n_);
 }
 
-Tensor& ConvVAE::decode(Context& ctx, const Tensor& z) {
+Tensor& ConvVAE::decode(Context& ctx, const Tensor& z, const int32_t* labels) {
   CUVAE_CHECK(z.ndim() == 2 && z.dim(1) == cfg_.latent,
               "ConvVAE::decode: z " << z.shape_str() << ", expected [N, " << cfg_.latent << "]");
   ensure(z.dim(0));
-  Tensor& g1 = dec_fc1_.forward(ctx, z);
+  const Tensor* dec_in = &z;
+  Tensor cat;
+  if (cfg_.is_cvae()) {
+    CUVAE_CHECK(labels != nullptr, "ConvVAE: a CVAE needs the class labels of the images it decodes");
+    cat = dec_in_.rows(0, n_);
+    concat_onehot(ctx, z, labels, cfg_.classes, cat);
+    dec_in = &cat;
+  }
+  dec_labels_ = labels;
+  Tensor& g1 = dec_fc1_.forward(ctx, *dec_in);
   Tensor& g2 = dec_fc2_.forward(ctx, g1);
   Tensor map = Tensor::view(g2.data(), {n_, 64, fh_, fw_}, ctx.device());
   Tensor& g3 = dec_deconv1_.forward(ctx, map);
@@ -157,21 +203,22 @@ Tensor& ConvVAE::decode(Context& ctx, const Tensor& z) {
   return *logits_;
 }
 
-Tensor& ConvVAE::forward(Context& ctx, const Tensor& x, bool sample, uint64_t seed, uint64_t offset) {
-  encode(ctx, x);
+Tensor& ConvVAE::forward(Context& ctx, const Tensor& x, bool sample, uint64_t seed, uint64_t offset,
+                         const int32_t* labels) {
+  encode(ctx, x, labels);
   sampled_ = sample;
   if (sample && !cfg_.is_ae()) {
     reparameterize_forward(ctx, mu_view_, logvar_view_, eps_view_, z_view_, seed, offset);
   } else {
     z_view_.copy_from(mu_view_, ctx.stream());
   }
-  return decode(ctx, z_view_);
+  return decode(ctx, z_view_, labels);
 }
 
 void ConvVAE::loss(Context& ctx, const Tensor& x, bool grads, uint64_t seed, uint64_t offset) {
   CUVAE_CHECK(logits_ != nullptr, "ConvVAE::loss before forward");
   ElboConfig ec;
-  ec.beta = cfg_.is_ae() ? 0.0f : cfg_.beta;
+  ec.beta = cfg_.is_ae() ? 0.0f : kl_weight_;
   ec.mse = cfg_.is_ae() && grads && cfg_.recon_loss == ReconLoss::Mse;
   ec.binarize = cfg_.binarize && grads;
   ec.seed = seed;
@@ -180,6 +227,8 @@ void ConvVAE::loss(Context& ctx, const Tensor& x, bool grads, uint64_t seed, uin
        grads ? &dlogits_view_ : nullptr, grads ? &dmu_view_ : nullptr,
        grads ? &dlogvar_view_ : nullptr, ec);
   if (cfg_.is_ae()) kl_view_.zero(ctx.stream());  // the AE has no KL term (beta = 0 above)
+  if (grads && free_bits_ > 0.0f && !cfg_.is_ae())
+    free_bits(ctx, mu_view_, logvar_view_, free_bits_, kl_weight_, dmu_view_, dlogvar_view_, kl_dim_, loss_);
 }
 
 void ConvVAE::backward(Context& ctx) {
@@ -188,7 +237,14 @@ void ConvVAE::backward(Context& ctx) {
   Tensor& d2 = dec_deconv1_.backward(ctx, d3, true);
   Tensor d2flat = Tensor::view(d2.data(), {n_, 64 * fh_ * fw_}, ctx.device());
   Tensor& d1 = dec_fc2_.backward(ctx, d2flat, true);
-  Tensor& dz = dec_fc1_.backward(ctx, d1, true);
+  Tensor* dzp = &dec_fc1_.backward(ctx, d1, true);
+  Tensor dz_cut;
+  if (cfg_.is_cvae()) {  // the label columns of [z | onehot] pass nothing on
+    dz_cut = dz_.rows(0, n_);
+    take_columns(ctx, *dzp, cfg_.classes, dz_cut);
+    dzp = &dz_cut;
+  }
+  Tensor& dz = *dzp;
   Tensor* dhp = nullptr;
   if (cfg_.is_ae()) {
     dhp = &enc_mu_.backward(ctx, dz, true);  // z = μ: the decoder's gradient is all of dμ
@@ -199,8 +255,14 @@ void ConvVAE::backward(Context& ctx) {
     enc_logvar_->backward(ctx, dlogvar_view_, true, dhp);
   }
   Tensor& dh = *dhp;
-  Tensor& dflat = enc_fc_.backward(ctx, dh, true);
-  Tensor dmap = Tensor::view(dflat.data(), {n_, 64, fh_, fw_}, ctx.device());
+  Tensor* dflatp = &enc_fc_.backward(ctx, dh, true);
+  Tensor dflat_cut;
+  if (cfg_.is_cvae()) {
+    dflat_cut = dflat_.rows(0, n_);
+    take_columns(ctx, *dflatp, cfg_.classes, dflat_cut);
+    dflatp = &dflat_cut;
+  }
+  Tensor dmap = Tensor::view(dflatp->data(), {n_, 64, fh_, fw_}, ctx.device());
   Tensor& dx1 = enc_conv2_.backward(ctx, dmap, true);
   enc_conv1_.backward(ctx, dx1, false);
 }

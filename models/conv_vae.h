@@ -18,14 +18,15 @@
 
 namespace cuvae {
 
-/// Which model a ConvVAE object is: the VAE, or the plain autoencoder (no enc.logvar, no
-/// sampling, no KL; z = enc.mu).
-enum class VaeKind { Vae, Ae };
+/// Which model a ConvVAE object is: the VAE, the plain autoencoder (no enc.logvar, no
+/// sampling, no KL; z = enc.mu), or the conditional VAE (Sohn et al. 2015: a one-hot label
+/// appended to the encoder's flattened features and to z).
+enum class VaeKind { Vae, Ae, Cvae };
 /// The reconstruction term trained on: Bernoulli cross-entropy on the logits (nats per image),
 /// or the sum over pixels of squared errors of sigmoid(logits) against x in [0, 1] (AE only).
 enum class ReconLoss { Bce, Mse };
 
-/// "vae" or "ae"; throws cuvae::Error naming --model otherwise.
+/// "vae", "ae" or "cvae"; throws cuvae::Error naming --model otherwise.
 VaeKind parse_vae_kind(const std::string& s);
 /// "bce" or "mse"; throws cuvae::Error naming --recon-loss otherwise.
 ReconLoss parse_recon_loss(const std::string& s);
@@ -40,13 +41,18 @@ struct VaeConfig {
   float beta = 1.0f;        ///< weight of the KL term; 0 trains a plain autoencoder objective
   bool binarize = false;    ///< dynamic binarization of training targets
   std::string dataset;      ///< the data set it was trained on (informational)
-  VaeKind kind = VaeKind::Vae;          ///< VAE, or plain AE (beta ignored, no KL)
+  VaeKind kind = VaeKind::Vae;          ///< VAE, plain AE (beta ignored, no KL) or CVAE
   ReconLoss recon_loss = ReconLoss::Bce;  ///< training reconstruction term (Mse: AE only)
+  int64_t classes = 10;                 ///< K, the one-hot width of a CVAE (unused otherwise)
 
   /// True for the plain autoencoder.
   bool is_ae() const { return kind == VaeKind::Ae; }
-  /// "ConvVAE" or "ConvAE": the "model" field of the checkpoint config.
-  const char* model_name() const { return is_ae() ? "ConvAE" : "ConvVAE"; }
+  /// True for the conditional VAE.
+  bool is_cvae() const { return kind == VaeKind::Cvae; }
+  /// Label columns appended before enc.fc and dec.fc1: K for a CVAE, else 0.
+  int64_t label_width() const { return is_cvae() ? classes : 0; }
+  /// "ConvVAE", "ConvAE" or "ConvCVAE": the "model" field of the checkpoint config.
+  const char* model_name() const { return is_ae() ? "ConvAE" : is_cvae() ? "ConvCVAE" : "ConvVAE"; }
 
   /// Pixels per image, C·H·W.
   int64_t pixels() const { return channels * height * width; }
@@ -66,7 +72,10 @@ struct VaeConfig {
 ///   dec.fc1 Linear(D,256)+ReLU → dec.fc2 Linear(256, 64·h/4·w/4)+ReLU → view →
 ///   dec.deconv1 ConvTranspose2d(64,32,4,2,1)+ReLU → dec.deconv2 ConvTranspose2d(32,C,4,2,1)
 ///   → logits [N, C, H, W].
-/// With config().kind == Ae it is the plain autoencoder: the same layers without enc.logvar,
+/// With config().kind == Cvae it is the conditional VAE: enc.fc is Linear(64·h/4·w/4 + K, 256) over
+/// [flattened features | onehot(y)] (label in weight columns 3136…3136+K−1 for 28×28) and dec.fc1
+/// Linear(D + K, 256) over [z | onehot(y)]; encode/decode/forward then need the labels (n int32 in
+/// [0, K) on the model's device). With config().kind == Ae it is the plain autoencoder: the same layers without enc.logvar,
 /// z = μ always (no sampling), loss() = recon only (BCE, or MSE with ReconLoss::Mse) and
 /// logvar() reads as zeros.
 /// All parameters share one flat buffer (params()). Works on the CPU or a GPU, chosen by
@@ -87,13 +96,24 @@ class ConvVAE {
   /// PyTorch-default initialisation from `seed` (see ParamStore::init_default).
   void init(uint64_t seed) { ps_.init_default(seed); }
 
-  /// Encoder: x [N, C, H, W] in [0,1] → mu(), logvar() [N, D].
-  void encode(Context& ctx, const Tensor& x);
-  /// Decoder: z [N, D] → logits() [N, C, H, W] (pre-sigmoid).
-  Tensor& decode(Context& ctx, const Tensor& z);
+  /// Encoder: x [N, C, H, W] in [0,1] → mu(), logvar() [N, D]. `labels` (N int32 on the model's
+  /// device) is required for a CVAE and ignored otherwise; throws cuvae::Error when missing.
+  void encode(Context& ctx, const Tensor& x, const int32_t* labels = nullptr);
+  /// Decoder: z [N, D] → logits() [N, C, H, W] (pre-sigmoid); `labels` as for encode.
+  Tensor& decode(Context& ctx, const Tensor& z, const int32_t* labels = nullptr);
   /// Full forward: encode, then z = reparameterize(μ, logσ², ε) with ε = Philox(seed, offset)
   /// when `sample`, else z = μ, then decode. Returns logits().
-  Tensor& forward(Context& ctx, const Tensor& x, bool sample, uint64_t seed, uint64_t offset);
+  Tensor& forward(Context& ctx, const Tensor& x, bool sample, uint64_t seed, uint64_t offset,
+                  const int32_t* labels = nullptr);
+
+  /// The KL weight loss() uses: config().beta unless set (KL warm-up and cyclical schedules set
+  /// it every step: Bowman et al. 2016, Fu et al. 2019). Throws cuvae::Error unless finite, >= 0.
+  void set_kl_weight(float beta);
+  float kl_weight() const { return kl_weight_; }
+  /// Free bits (Kingma et al. 2016, per dimension): in training losses (grads = true) the KL of
+  /// each latent dimension, averaged over the batch, counts as at least `lambda` nats, and its
+  /// gradient is 0 below that floor (0 = off). Throws cuvae::Error unless finite and >= 0.
+  void set_free_bits(float lambda);
 
   /// The fused ELBO of the last forward against targets x: fills recon()/kl() [N] (nats
   /// per image) and loss() [1] (batch mean of recon + β·KL); with `grads` also the
@@ -121,12 +141,17 @@ class ConvVAE {
   int64_t fh_, fw_;  // encoder feature map size (H/4, W/4)
   ParamStore ps_;
   Conv2d enc_conv1_, enc_conv2_;
+  int64_t flat_;  // 64·fh·fw, the encoder's flattened features
   Linear enc_fc_, enc_mu_;
   std::optional<Linear> enc_logvar_;  // VAE only
   Linear dec_fc1_, dec_fc2_;
   ConvTranspose2d dec_deconv1_, dec_deconv2_;
   int64_t cap_ = 0, n_ = 0;
   Tensor zero_logvar_;  // AE: the zeros read through logvar()
+  Tensor enc_in_, dec_in_, dflat_, dz_, kl_dim_;  // CVAE: [flat | onehot], [z | onehot] and their gradients
+  const int32_t* enc_labels_ = nullptr;
+  const int32_t* dec_labels_ = nullptr;
+  float kl_weight_ = 1.0f, free_bits_ = 0.0f;
   Tensor eps_, z_, recon_, kl_, loss_, dlogits_, dmu_, dlogvar_;
   Tensor mu_view_, logvar_view_, z_view_, eps_view_, recon_view_, kl_view_;
   Tensor dlogits_view_, dmu_view_, dlogvar_view_;

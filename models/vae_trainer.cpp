@@ -22,66 +22,19 @@
 #include "models/analysis/latent.h"
 #include "models/analysis/latent_io.h"
 #include "models/analysis/plots.h"
+#include "kernels/augment.h"
 #include "models/checkpoint.h"
 
 namespace cuvae {
 
 namespace {
 
-/// A data set's pixels and an index buffer on the compute device.
-class DeviceData {
- public:
-  DeviceData(const Dataset& d, Device dev) : data_(d), dev_(dev) {
-    if (dev == Device::CUDA) {
-      images_ = device_malloc(d.images.size());
-      memcpy_any(images_, Device::CUDA, d.images.data(), Device::CPU, d.images.size());
-      indices_ = static_cast<int32_t*>(device_malloc(sizeof(int32_t) * static_cast<size_t>(d.n)));
-    } else {
-      host_indices_.resize(static_cast<size_t>(d.n));
-    }
-  }
-  ~DeviceData() {
-    if (dev_ == Device::CUDA) {
-      device_free(images_);
-      device_free(indices_);
-    }
-  }
-  DeviceData(const DeviceData&) = delete;
-  DeviceData& operator=(const DeviceData&) = delete;
-
-  /// Sets the order in which batches are drawn (synchronous upload; call between epochs).
-  void set_order(const std::vector<int32_t>& order) {
-    CUVAE_CHECK(static_cast<int64_t>(order.size()) <= data_.n, "index order longer than the data set");
-    if (dev_ == Device::CUDA)
-      memcpy_any(indices_, Device::CUDA, order.data(), Device::CPU, order.size() * sizeof(int32_t));
-    else
-      std::copy(order.begin(), order.end(), host_indices_.begin());
-  }
-  /// x [n, C, H, W] ← images order[first .. first + n) / 255.
-  void gather(Context& ctx, int64_t first, Tensor& x) const {
-    const int64_t n = x.dim(0);
-    if (dev_ == Device::CUDA) {
-#ifdef CUVAE_HAS_CUDA
-      gather_batch_cuda(static_cast<const uint8_t*>(images_), indices_ + first, n, data_.pixels(),
-                        x.data(), ctx.stream());
-#endif
-    } else {
-      gather_batch_cpu(data_.images.data(), host_indices_.data() + first, n, data_.pixels(), x.data());
-    }
-  }
-
- private:
-  const Dataset& data_;
-  Device dev_;
-  void* images_ = nullptr;
-  int32_t* indices_ = nullptr;
-  std::vector<int32_t> host_indices_;
-};
-
 void check_data_matches(const Dataset& d, const VaeConfig& c, const std::string& what) {
   if (d.c != c.channels || d.h != c.height || d.w != c.width)
     CUVAE_FAIL(what << " has images of " << d.c << "x" << d.h << "x" << d.w << " but the model expects "
                     << c.channels << "x" << c.height << "x" << c.width);
+  if (c.is_cvae() && d.num_classes != c.classes)
+    CUVAE_FAIL(what << " has " << d.num_classes << " classes but the CVAE was trained with " << c.classes);
 }
 
 std::string fmt(double v, int prec = 2) {
@@ -92,20 +45,30 @@ std::string fmt(double v, int prec = 2) {
 
 }  // namespace
 
+float kl_beta_at(const KlSchedule& s, float beta, int64_t step) {
+  if (s.warmup_steps > 0)
+    return beta * static_cast<float>(std::min(1.0, static_cast<double>(step) / static_cast<double>(s.warmup_steps)));
+  if (s.cycle_steps > 0) {
+    const double tau = static_cast<double>(step % s.cycle_steps) / static_cast<double>(s.cycle_steps);
+    return beta * static_cast<float>(std::min(1.0, tau / s.ramp));
+  }
+  return beta;
+}
+
 VaeEval evaluate_vae(Context& ctx, ConvVAE& model, const Dataset& data, int64_t batch, int64_t limit) {
   check_data_matches(data, model.config(), "data set '" + data.name + "'");
   const int64_t n = (limit > 0 && limit < data.n) ? limit : data.n;
   CUVAE_CHECK(n > 0 && batch > 0, "evaluate_vae: nothing to evaluate");
-  DeviceData dd(data, ctx.device());
-  dd.set_order(iota_order(data.n));
+  DeviceDataset dd(data, ctx.device());
   const VaeConfig& c = model.config();
   Tensor xbuf({std::min(batch, n), c.channels, c.height, c.width}, ctx.device());
+  IntBuffer labels(std::min(batch, n), ctx.device());
   double sr = 0, sk = 0;
   for (int64_t first = 0; first < n; first += batch) {
     const int64_t b = std::min(batch, n - first);
     Tensor x = xbuf.rows(0, b);
-    dd.gather(ctx, first, x);
-    model.forward(ctx, x, false, 0, 0);
+    dd.batch(ctx, first, AugmentConfig{}, 0, 0, x, labels.data());
+    model.forward(ctx, x, false, 0, 0, labels.data());
     model.loss(ctx, x, false, 0, 0);
     for (float v : model.recon().to_vector()) sr += v;
     for (float v : model.kl().to_vector()) sk += v;
@@ -114,7 +77,7 @@ VaeEval evaluate_vae(Context& ctx, ConvVAE& model, const Dataset& data, int64_t 
   e.n = n;
   e.recon = sr / static_cast<double>(n);
   e.kl = sk / static_cast<double>(n);
-  e.loss = e.recon + c.beta * e.kl;
+  e.loss = e.recon + (c.is_cvae() ? 1.0 : c.beta) * e.kl;  // a CVAE reports the plain ELBO
   return e;
 }
 
@@ -126,8 +89,18 @@ std::vector<std::string> write_vae_images(Context& ctx, ConvVAE& model, const Da
   const int C = static_cast<int>(c.channels), H = static_cast<int>(c.height), W = static_cast<int>(c.width);
   std::vector<std::string> written;
 
-  // 1. Prior samples.
-  {
+  // 1. Prior samples (a CVAE: one row of 8 per class, z ~ N(0, I)).
+  if (c.is_cvae()) {
+    const int64_t K = c.classes, n = 8 * K;
+    Tensor z({n, D}, ctx.device());
+    sample_normal(ctx, z, seed, 0x5a3b1e00ull);
+    std::vector<int32_t> y(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) y[static_cast<size_t>(i)] = static_cast<int32_t>(i / 8);
+    const std::vector<float> img = decode_to_host(ctx, model, z.to_vector(), n, &y);
+    const std::string p = dir + "/samples.png";
+    write_png_grid(p, img.data(), n, C, H, W, 8, 2, scale);
+    written.push_back(p);
+  } else {
     Tensor z({64, D}, ctx.device());
     sample_normal(ctx, z, seed, 0x5a3b1e00ull);
     std::vector<float> img = decode_to_host(ctx, model, z.to_vector(), 64);
@@ -143,14 +116,14 @@ std::vector<std::string> write_vae_images(Context& ctx, ConvVAE& model, const Da
     write_png_grid(p, img.data(), 64, C, H, W, 8, 2, scale);
     written.push_back(p);
   }
-  DeviceData dd(test, ctx.device());
-  dd.set_order(iota_order(test.n));
+  DeviceDataset dd(test, ctx.device());
   // 2. Reconstructions: rows of 8 originals above their 8 reconstructions.
   {
     const int64_t k = std::min<int64_t>(32, test.n);
     Tensor x({k, c.channels, c.height, c.width}, ctx.device());
-    dd.gather(ctx, 0, x);
-    Tensor& logits = model.forward(ctx, x, false, 0, 0);
+    IntBuffer labels(k, ctx.device());
+    dd.batch(ctx, 0, AugmentConfig{}, 0, 0, x, labels.data());
+    Tensor& logits = model.forward(ctx, x, false, 0, 0, labels.data());
     Tensor rec(logits.shape(), ctx.device());
     activation_forward(ctx, Activation::Sigmoid, logits, rec);
     std::vector<float> xo = x.to_vector(), xr = rec.to_vector();
@@ -166,8 +139,9 @@ std::vector<std::string> write_vae_images(Context& ctx, ConvVAE& model, const Da
     written.push_back(p);
   }
   // 3. Traversal of the 10 dimensions with the largest mean KL over (up to) 2000 test images,
-  // the others at the first test image's mu (the `cuvae traverse` job).
-  {
+  // the others at the first test image's mu (the `cuvae traverse` job; not for a CVAE, whose
+  // decoder also needs a class: `cuvae sample --style-index` shows its latent space instead).
+  if (!c.is_cvae()) {
     const LatentDimStats stats = latent_dim_stats(encode_dataset(ctx, model, test, std::min<int64_t>(2000, test.n)));
     TraverseOptions to;
     to.dims.top_kl = 10;
@@ -190,6 +164,14 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
   CUVAE_CHECK(!opt.out.empty(), "--out must name a run folder");
   if (opt.recon_loss == ReconLoss::Mse && opt.model != VaeKind::Ae)
     CUVAE_FAIL("--recon-loss mse is for the plain autoencoder (--model ae); a VAE trains on the Bernoulli ELBO");
+  if (!(opt.kl_warmup >= 0) || !std::isfinite(opt.kl_warmup))
+    CUVAE_FAIL("--kl-warmup must be a number of epochs >= 0, got " << opt.kl_warmup);
+  if (opt.kl_cycles < 0) CUVAE_FAIL("--kl-cycles must be >= 0, got " << opt.kl_cycles);
+  if (!(opt.free_bits >= 0) || !std::isfinite(opt.free_bits))
+    CUVAE_FAIL("--free-bits must be a number of nats >= 0, got " << opt.free_bits);
+  if (opt.kl_warmup > 0 && opt.kl_cycles > 0) CUVAE_FAIL("--kl-warmup and --kl-cycles exclude each other: choose one schedule");
+  if (opt.model == VaeKind::Ae && (opt.kl_warmup > 0 || opt.kl_cycles > 0 || opt.free_bits > 0))
+    CUVAE_FAIL("--kl-warmup, --kl-cycles and --free-bits need a model with a KL term; --model ae has none");
 
   TrainTestData data = load_train_test(opt.dataset, opt.data_dir, opt.train_limit, opt.test_limit, opt.batch);
   const std::string& dir = data.dir;
@@ -211,6 +193,12 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
   cfg.beta = opt.model == VaeKind::Ae ? 0.0f : opt.beta;
   cfg.binarize = opt.binarize;
   cfg.dataset = opt.dataset;
+  cfg.classes = train.num_classes;
+  const int64_t steps = train.n / opt.batch;  // the last partial batch is dropped
+  KlSchedule sched;
+  sched.warmup_steps = static_cast<int64_t>(std::llround(opt.kl_warmup * static_cast<double>(steps)));
+  sched.cycle_steps = opt.kl_cycles > 0 ? std::max<int64_t>(1, (steps * opt.epochs + opt.kl_cycles - 1) / opt.kl_cycles) : 0;
+  float free_bits = opt.free_bits;
 
   std::unique_ptr<ConvVAE> model;
   Tensor m, v;
@@ -220,7 +208,7 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
   if (opt.resume) {
     if (!file_exists(model_path) || !file_exists(optim_path))
       CUVAE_FAIL("--resume: " << opt.out << " has no model.safetensors and optim.safetensors to resume from");
-    model = load_vae(model_path, ctx.device());
+    model = load_vae(model_path, ctx.device(), true);
     const VaeConfig& c = model->config();
     if (c.latent != cfg.latent || c.beta != cfg.beta || c.channels != cfg.channels || c.height != cfg.height ||
         c.kind != cfg.kind || c.recon_loss != cfg.recon_loss)
@@ -235,6 +223,16 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
       start_epoch = std::stoi(of.metadata.at("epoch"));
       step = std::stoll(of.metadata.at("step"));
       seed = std::stoull(of.metadata.at("seed"));
+      // The schedules continue exactly as they began (files from before schedules: none).
+      KlSchedule stored;
+      if (of.metadata.count("kl_warmup_steps")) stored.warmup_steps = std::stoll(of.metadata.at("kl_warmup_steps"));
+      if (of.metadata.count("kl_cycle_steps")) stored.cycle_steps = std::stoll(of.metadata.at("kl_cycle_steps"));
+      const float stored_fb = of.metadata.count("free_bits") ? std::stof(of.metadata.at("free_bits")) : 0.0f;
+      if (stored.warmup_steps != sched.warmup_steps || stored.cycle_steps != sched.cycle_steps || stored_fb != free_bits)
+        log << "note: --resume continues the run's own KL schedule and free bits\n";
+      sched.warmup_steps = stored.warmup_steps;
+      sched.cycle_steps = stored.cycle_steps;
+      free_bits = stored_fb;
     } catch (const std::exception&) {
       CUVAE_FAIL(optim_path << ": metadata fields epoch, step and seed are missing or not integers");
     }
@@ -259,15 +257,21 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
                          {"beta", cfg.beta},            {"lr", opt.lr},           {"seed", seed},
                          {"binarize", cfg.binarize},    {"device", ctx.description()},
                          {"train_images", train.n},     {"test_images", test.n},  {"model", cfg.to_json()},
-                         {"parameters", model->params().count()}};
+                         {"parameters", model->params().count()},
+                         {"kl_warmup_steps", sched.warmup_steps}, {"kl_cycle_steps", sched.cycle_steps},
+                         {"free_bits", free_bits}};
     write_file_atomic(opt.out + "/config.json", jc.dump(2) + "\n");
   }
-  MetricsCsv metrics(opt.out + "/metrics.csv",
-                     {"epoch", "train_loss", "test_recon", "test_kl", "test_loss", "seconds", "images_per_s"},
-                     opt.resume);
+  std::vector<std::string> columns = {"epoch", "train_loss", "test_recon", "test_kl", "test_loss", "seconds",
+                                      "images_per_s", "beta"};
+  // A run folder from before the beta column keeps its own header when resumed.
+  const bool old_header = opt.resume && file_exists(opt.out + "/metrics.csv") &&
+                          read_file(opt.out + "/metrics.csv").rfind("epoch,train_loss,test_recon,test_kl,test_loss,seconds,images_per_s\n", 0) == 0;
+  if (old_header) columns.pop_back();
+  MetricsCsv metrics(opt.out + "/metrics.csv", columns, opt.resume);
 
-  DeviceData dd(train, ctx.device());
-  const int64_t steps = train.n / opt.batch;  // the last partial batch is dropped
+  DeviceDataset dd(train, ctx.device());
+  IntBuffer labels(opt.batch, ctx.device());
   Tensor x({opt.batch, cfg.channels, cfg.height, cfg.width}, ctx.device());
   Tensor monitor({kMonitorSize}, ctx.device());
   AdamConfig ac;
@@ -277,21 +281,28 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
     log << ", recon loss " << (cfg.recon_loss == ReconLoss::Mse ? "mse" : "bce");
   else
     log << ", beta " << cfg.beta;
+  if (sched.warmup_steps > 0) log << ", KL warm-up over " << sched.warmup_steps << " steps";
+  if (sched.cycle_steps > 0) log << ", cyclical KL weight with a period of " << sched.cycle_steps << " steps";
+  if (free_bits > 0) log << ", free bits " << free_bits << " nats per dimension";
   log << ", "
       << model->params().count() << " parameters) on " << train.n << " " << opt.dataset
       << " images, batch " << opt.batch << ", " << steps << " steps/epoch" << std::endl;
 
   std::vector<VaeEpochRecord> records;
   const int sync_every = ctx.is_cuda() ? 50 : 5;
+  model->set_free_bits(free_bits);
   for (int epoch = start_epoch; epoch < opt.epochs; ++epoch) {
     dd.set_order(shuffled_order(train.n, seed, epoch));
     monitor.zero(ctx.stream());
     ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(opt.epochs), steps, opt.progress);
     const auto t0 = std::chrono::steady_clock::now();
-    double mean_loss = 0;
+    double mean_loss = 0, beta_sum = 0;
     for (int64_t s = 0; s < steps; ++s, ++step) {
-      dd.gather(ctx, s * opt.batch, x);
-      model->forward(ctx, x, true, seed, 2 * static_cast<uint64_t>(step));
+      dd.batch(ctx, s * opt.batch, AugmentConfig{}, 0, 0, x, labels.data());
+      const float beta_t = kl_beta_at(sched, cfg.beta, step);
+      beta_sum += beta_t;
+      model->set_kl_weight(beta_t);
+      model->forward(ctx, x, true, seed, 2 * static_cast<uint64_t>(step), labels.data());
       model->loss(ctx, x, true, seed, 2 * static_cast<uint64_t>(step) + 1);
       model->backward(ctx);
       ac.step = step + 1;
@@ -320,11 +331,15 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     bar.finish("loss " + fmt(mean_loss) + "  " + fmt(steps * opt.batch / secs, 0) + " img/s");
     VaeEval e = evaluate_vae(ctx, *model, test);
-    VaeEpochRecord r{epoch + 1, mean_loss, e.recon, e.kl, e.loss, secs, steps * opt.batch / secs};
+    VaeEpochRecord r{epoch + 1, mean_loss, e.recon, e.kl, e.loss, secs, steps * opt.batch / secs,
+                     beta_sum / static_cast<double>(std::max<int64_t>(1, steps))};
     records.push_back(r);
     if (!std::isfinite(e.loss))
       CUVAE_FAIL("the test loss after epoch " << epoch + 1 << " is not finite; stopping. The last good checkpoint is kept in " << model_path);
-    metrics.append({double(r.epoch), r.train_loss, r.test_recon, r.test_kl, r.test_loss, r.seconds, r.images_per_s});
+    std::vector<double> row = {double(r.epoch), r.train_loss, r.test_recon, r.test_kl, r.test_loss, r.seconds,
+                               r.images_per_s, r.beta};
+    if (old_header) row.pop_back();
+    metrics.append(row);
     save_params(model_path, model->params(), cfg.to_json());
     {
       SafetensorsWriter w;
@@ -336,6 +351,9 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
       w.set_metadata("step", std::to_string(step));
       w.set_metadata("seed", std::to_string(seed));
       w.set_metadata("lr", fmt(opt.lr, 8));
+      w.set_metadata("kl_warmup_steps", std::to_string(sched.warmup_steps));
+      w.set_metadata("kl_cycle_steps", std::to_string(sched.cycle_steps));
+      w.set_metadata("free_bits", fmt(free_bits, 9));
       w.write(optim_path);
     }
     log << "epoch " << epoch + 1 << ": train loss " << fmt(mean_loss) << ", test recon " << fmt(e.recon)

@@ -23,6 +23,9 @@ struct VaeTrainOptions {
   float beta = 1.0f;              ///< KL weight (ignored by the AE)
   VaeKind model = VaeKind::Vae;   ///< --model vae|ae
   ReconLoss recon_loss = ReconLoss::Bce;  ///< --recon-loss bce|mse (mse: AE only)
+  double kl_warmup = 0;     ///< --kl-warmup E: β rises linearly from 0 over E epochs (0 = off)
+  int kl_cycles = 0;        ///< --kl-cycles C: cyclical β over the whole run (0 = off)
+  float free_bits = 0;      ///< --free-bits λ: per-dimension KL floor in nats (0 = off)
   float lr = 1e-3f;
   uint64_t seed = 0;
   DeviceRequest device = DeviceRequest::Auto;
@@ -44,9 +47,21 @@ struct VaeEpochRecord {
   double test_loss = 0;    ///< test_recon + β·test_kl
   double seconds = 0;      ///< wall time of the epoch's training steps
   double images_per_s = 0; ///< training throughput
+  double beta = 0;         ///< mean KL weight over the epoch's steps (the schedule's, else β)
 };
 
-/// Test-set means, in nats per image, with z = μ (no sampling).
+/// A KL weight schedule in training steps (0-based step t over the whole run).
+struct KlSchedule {
+  int64_t warmup_steps = 0;  ///< linear warm-up (Bowman et al. 2016): β_t = β·min(1, t / warmup_steps)
+  int64_t cycle_steps = 0;   ///< cyclical (Fu et al. 2019): period P, τ = (t mod P)/P, β_t = β·min(1, τ/ramp)
+  double ramp = 0.5;         ///< R, the part of each cycle spent rising
+};
+
+/// β_t of `s` for step t (constant β when both schedules are off).
+float kl_beta_at(const KlSchedule& s, float beta, int64_t step);
+
+/// Test-set means, in nats per image, with z = μ (no sampling); loss = recon + β·KL (a CVAE:
+/// recon + KL, with the true labels).
 struct VaeEval {
   double recon = 0, kl = 0, loss = 0;
   int64_t n = 0;

@@ -80,7 +80,9 @@ SampleQuality sample_quality(Context& ctx, ConvVAE& vae, ResNet18& clf, const Da
   {
     Tensor z({prior, D}, ctx.device());
     sample_normal(ctx, z, seed, 0x9a10c000ull);
-    Tensor img = decode_images(ctx, vae, z.to_vector(), prior);
+    std::vector<int32_t> cycle;  // a CVAE's prior samples take the classes in turn
+    for (int64_t i = 0; vc.is_cvae() && i < prior; ++i) cycle.push_back(static_cast<int32_t>(i % vc.classes));
+    Tensor img = decode_images(ctx, vae, z.to_vector(), prior, vc.is_cvae() ? &cycle : nullptr);
     const ClassifierOutputs c = run_classifier(ctx, clf, img);
     q.prior_n = c.n;
     q.prior_histogram.assign(static_cast<size_t>(K), 0);
@@ -104,9 +106,13 @@ SampleQuality sample_quality(Context& ctx, ConvVAE& vae, ResNet18& clf, const Da
     for (int64_t first = 0; first < nrec; first += 500) {
       const int64_t b = std::min<int64_t>(500, nrec - first);
       Tensor x = test_images.rows(first, first + b);
-      vae.encode(ctx, x);
+      std::vector<int32_t> y(static_cast<size_t>(b));
+      for (int64_t i = 0; i < b; ++i) y[static_cast<size_t>(i)] = test.labels[static_cast<size_t>(first + i)];
+      IntBuffer yd(b, ctx.device());
+      yd.upload(y);
+      vae.encode(ctx, x, yd.data());
       std::vector<float> mu = vae.mu().to_vector();
-      Tensor img = decode_images(ctx, vae, mu, b);
+      Tensor img = decode_images(ctx, vae, mu, b, vc.is_cvae() ? &y : nullptr);
       std::vector<float> h = img.to_vector();
       rec_all.insert(rec_all.end(), h.begin(), h.end());
     }
@@ -165,9 +171,17 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
   CUVAE_CHECK(opt.noise >= 0 && std::isfinite(opt.noise), "--noise must be >= 0, got " << opt.noise);
   CUVAE_CHECK(opt.prior >= 2 && opt.recon >= 2 && opt.reference >= 2, "--prior, --recon and --reference must be at least 2");
   Context ctx(opt.device);
-  auto vae = load_vae(opt.vae, ctx.device());
+  auto vae = load_vae(opt.vae, ctx.device(), true);
   auto clf = load_resnet(opt.classifier, ctx.device());
   const VaeConfig& vc = vae->config();
+  std::unique_ptr<ConvVAE> other;  // --compare-vae: an unconditional VAE's anchored samples beside a CVAE's
+  if (!opt.compare_vae.empty()) {
+    if (!vc.is_cvae()) CUVAE_FAIL("--compare-vae goes with a CVAE in --vae; " << opt.vae << " is not conditional");
+    other = load_vae(opt.compare_vae, ctx.device());
+    const VaeConfig& oc = other->config();
+    if (oc.channels != vc.channels || oc.height != vc.height || oc.width != vc.width)
+      CUVAE_FAIL("--compare-vae " << opt.compare_vae << " makes images of another size than " << opt.vae);
+  }
   const ResNetConfig& rc = clf->config();
   if (vc.channels != rc.channels || vc.height != rc.height || vc.width != rc.width)
     CUVAE_FAIL(opt.vae << " makes " << vc.channels << "x" << vc.height << "x" << vc.width << " images but "
@@ -176,7 +190,13 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
   if (!rc.dataset.empty() && rc.dataset != dataset)
     log << "warning: the VAE was trained on " << dataset << " but the classifier on " << rc.dataset << "\n";
   log << "device: " << ctx.description() << "\n";
-  AnchorStats stats = anchor_stats_for(ctx, *vae, opt.vae, opt.data_dir, log, opt.progress);
+  AnchorStats stats;
+  if (vc.is_cvae())
+    stats.classes = vc.classes;
+  else
+    stats = anchor_stats_for(ctx, *vae, opt.vae, opt.data_dir, log, opt.progress);
+  AnchorStats other_stats;
+  if (other) other_stats = anchor_stats_for(ctx, *other, opt.compare_vae, opt.data_dir, log, opt.progress);
   const int64_t K = stats.classes, F = rc.feature_dim(), D = vc.latent;
   CUVAE_CHECK(K == rc.classes, opt.vae << "'s data set has " << K << " classes, " << opt.classifier << " " << rc.classes);
   const std::vector<std::string> names = class_names(dataset);
@@ -200,40 +220,61 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
   j["seed"] = opt.seed;
   j["device"] = ctx.description();
 
-  // 1. Class-anchored samples.
+  // 1. Class-anchored samples (a CVAE: samples conditioned on the class, z ~ N(0, I)), and with
+  // --compare-vae the anchored samples of that VAE.
+  auto class_block = [&](ConvVAE& model, const AnchorStats* anchors, const std::string& label,
+                         std::vector<float>* grid) -> nlohmann::json {
+    const int64_t grid_cols = std::min<int64_t>(10, opt.per_class);
+    ClassifierOutputs all;
+    int64_t right_total = 0;
+    double conf_total = 0;
+    nlohmann::json per_class = nlohmann::json::array();
+    ProgressBar bar(label, K, opt.progress);
+    for (int64_t k = 0; k < K; ++k) {
+      Tensor img;
+      if (anchors != nullptr) {
+        std::vector<float> z = sample_anchored(*anchors, static_cast<int>(k), opt.per_class, opt.noise, opt.seed);
+        img = decode_images(ctx, model, z, opt.per_class);
+      } else {
+        Tensor z({opt.per_class, D}, ctx.device());
+        sample_normal(ctx, z, opt.seed, 0xc0a0000ull + static_cast<uint64_t>(k));
+        const std::vector<int32_t> y(static_cast<size_t>(opt.per_class), static_cast<int32_t>(k));
+        img = decode_images(ctx, model, z.to_vector(), opt.per_class, &y);
+      }
+      const ClassifierOutputs c = run_classifier(ctx, *clf, img);
+      int64_t right = 0;
+      double conf = 0, top1 = 0;
+      for (int64_t i = 0; i < c.n; ++i) {
+        right += argmax_row(c.probs, i, K) == k;
+        conf += c.probs[static_cast<size_t>(i * K + k)];
+        top1 += c.probs[static_cast<size_t>(i * K + argmax_row(c.probs, i, K))];
+      }
+      right_total += right;
+      conf_total += conf;
+      per_class.push_back({{"class", k}, {"name", names[static_cast<size_t>(k % 10)]}, {"n", c.n},
+                           {"accuracy", double(right) / c.n}, {"confidence", conf / c.n}, {"top1_confidence", top1 / c.n}});
+      all.probs.insert(all.probs.end(), c.probs.begin(), c.probs.end());
+      all.features.insert(all.features.end(), c.features.begin(), c.features.end());
+      all.n += c.n;
+      if (grid != nullptr) {
+        const std::vector<float> h = img.rows(0, grid_cols).to_vector();
+        grid->insert(grid->end(), h.begin(), h.end());
+      }
+      bar.update(k + 1);
+    }
+    bar.finish();
+    const int64_t total = K * opt.per_class;
+    return {{"per_class", per_class}, {"n", total}, {"accuracy", double(right_total) / total},
+            {"confidence", conf_total / total}, {"frechet", fid_against(ref, all, F)}};
+  };
   std::vector<float> grid;
   const int64_t grid_cols = std::min<int64_t>(10, opt.per_class);
-  ClassifierOutputs all_anchored;
-  int64_t right_total = 0;
-  double conf_total = 0;
-  nlohmann::json per_class = nlohmann::json::array();
-  ProgressBar bar("anchored samples", K, opt.progress);
-  for (int64_t k = 0; k < K; ++k) {
-    std::vector<float> z = sample_anchored(stats, static_cast<int>(k), opt.per_class, opt.noise, opt.seed);
-    Tensor img = decode_images(ctx, *vae, z, opt.per_class);
-    const ClassifierOutputs c = run_classifier(ctx, *clf, img);
-    int64_t right = 0;
-    double conf = 0, top1 = 0;
-    for (int64_t i = 0; i < c.n; ++i) {
-      right += argmax_row(c.probs, i, K) == k;
-      conf += c.probs[static_cast<size_t>(i * K + k)];
-      top1 += c.probs[static_cast<size_t>(i * K + argmax_row(c.probs, i, K))];
-    }
-    right_total += right;
-    conf_total += conf;
-    per_class.push_back({{"class", k}, {"name", names[static_cast<size_t>(k % 10)]}, {"n", c.n},
-                         {"accuracy", double(right) / c.n}, {"confidence", conf / c.n}, {"top1_confidence", top1 / c.n}});
-    all_anchored.probs.insert(all_anchored.probs.end(), c.probs.begin(), c.probs.end());
-    all_anchored.features.insert(all_anchored.features.end(), c.features.begin(), c.features.end());
-    all_anchored.n += c.n;
-    const std::vector<float> h = img.rows(0, grid_cols).to_vector();
-    grid.insert(grid.end(), h.begin(), h.end());
-    bar.update(k + 1);
+  j["anchored"] = class_block(*vae, vc.is_cvae() ? nullptr : &stats, vc.is_cvae() ? "conditional samples" : "anchored samples", &grid);
+  if (vc.is_cvae()) j["conditional"] = true;
+  if (other) {
+    j["compare_vae"] = opt.compare_vae;
+    j["compare_anchored"] = class_block(*other, &other_stats, "anchored samples (--compare-vae)", nullptr);
   }
-  bar.finish();
-  const int64_t total = K * opt.per_class;
-  j["anchored"] = {{"per_class", per_class}, {"n", total}, {"accuracy", double(right_total) / total},
-                   {"confidence", conf_total / total}, {"frechet", fid_against(ref, all_anchored, F)}};
   write_png_grid(opt.out + "/anchored.png", grid.data(), K * grid_cols, static_cast<int>(vc.channels),
                  static_cast<int>(vc.height), static_cast<int>(vc.width), static_cast<int>(grid_cols), 2, opt.scale);
 
@@ -256,14 +297,31 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
   std::ostringstream md;
   md << "# Semantic validation\n\nVAE `" << opt.vae << "`, classifier `" << opt.classifier << "`, data set " << dataset
      << ", noise scale s = " << opt.noise << ", seed " << opt.seed << ".\n\n";
-  md << "## Class-anchored samples (z ~ N(mean_c, s^2 Sigma_c), " << opt.per_class << " per class)\n\n";
-  md << "| class | name | accuracy | mean confidence (intended class) | mean top-1 confidence |\n|---|---|---|---|---|\n";
-  for (const auto& r : per_class)
-    md << "| " << r["class"].get<int64_t>() << " | " << r["name"].get<std::string>() << " | "
-       << fmt(100 * r["accuracy"].get<double>(), 1) << "% | " << fmt(r["confidence"].get<double>(), 3) << " | "
-       << fmt(r["top1_confidence"].get<double>(), 3) << " |\n";
+  if (vc.is_cvae())
+    md << "## Class-conditioned samples of the CVAE (z ~ N(0, I) with the class's label, " << opt.per_class
+       << " per class)\n\n";
+  else
+    md << "## Class-anchored samples (z ~ N(mean_c, s^2 Sigma_c), " << opt.per_class << " per class)\n\n";
+  md << "| class | name | accuracy | mean confidence (intended class) | mean top-1 confidence |";
+  if (other) md << " anchored VAE accuracy | anchored VAE confidence |";
+  md << "\n|---|---|---|---|---|" << (other ? "---|---|" : "") << "\n";
+  for (size_t r = 0; r < j["anchored"]["per_class"].size(); ++r) {
+    const auto& row = j["anchored"]["per_class"][r];
+    md << "| " << row["class"].get<int64_t>() << " | " << row["name"].get<std::string>() << " | "
+       << fmt(100 * row["accuracy"].get<double>(), 1) << "% | " << fmt(row["confidence"].get<double>(), 3) << " | "
+       << fmt(row["top1_confidence"].get<double>(), 3) << " |";
+    if (other) {
+      const auto& o = j["compare_anchored"]["per_class"][r];
+      md << " " << fmt(100 * o["accuracy"].get<double>(), 1) << "% | " << fmt(o["confidence"].get<double>(), 3) << " |";
+    }
+    md << "\n";
+  }
   md << "| all | | " << fmt(100 * j["anchored"]["accuracy"].get<double>(), 1) << "% | "
-     << fmt(j["anchored"]["confidence"].get<double>(), 3) << " | |\n\n";
+     << fmt(j["anchored"]["confidence"].get<double>(), 3) << " | |";
+  if (other)
+    md << " " << fmt(100 * j["compare_anchored"]["accuracy"].get<double>(), 1) << "% | "
+       << fmt(j["compare_anchored"]["confidence"].get<double>(), 3) << " |";
+  md << "\n\n";
   md << "## Prior samples (z ~ N(0, I), " << opt.prior << ")\n\n| predicted class | count |\n|---|---|\n";
   for (int64_t k = 0; k < K; ++k) {
     const std::string& name = names[static_cast<size_t>(k % 10)];
@@ -276,7 +334,8 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
      << fmt(100 * j["reconstructions"]["originals_accuracy"].get<double>(), 2) << "%)\n\n";
   md << "## Classifier-feature Frechet distance (" << F << "-d penultimate features, reference: " << nref
      << " test images)\n\n| images | distance |\n|---|---|\n| anchored samples | " << fmt(j["anchored"]["frechet"].get<double>(), 3)
-     << " |\n| prior samples | " << fmt(j["prior"]["frechet"].get<double>(), 3) << " |\n| reconstructions | "
+     << " |\n" << (other ? "| anchored samples of --compare-vae | " + fmt(j["compare_anchored"]["frechet"].get<double>(), 3) + " |\n" : "")
+     << "| prior samples | " << fmt(j["prior"]["frechet"].get<double>(), 3) << " |\n| reconstructions | "
      << fmt(j["reconstructions"]["frechet"].get<double>(), 3) << " |\n";
   write_file_atomic(opt.out + "/validation.json", j.dump(2) + "\n");
   write_file_atomic(opt.out + "/validation.md", md.str());

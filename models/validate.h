@@ -17,7 +17,8 @@ namespace cuvae {
 
 /// Everything `cuvae validate` takes.
 struct ValidateOptions {
-  std::string vae;                 ///< VAE model.safetensors (train-vae)
+  std::string vae;                 ///< VAE or CVAE model.safetensors (train-vae)
+  std::string compare_vae;         ///< with a CVAE in `vae`: an unconditional VAE whose anchored samples go beside
   std::string classifier;          ///< classifier model.safetensors (train-classifier)
   std::string out = "runs/validate";
   std::string data_dir;            ///< empty: the data set's default folder
@@ -80,7 +81,9 @@ double frechet_distance(const std::vector<double>& m1, const std::vector<double>
                         const std::vector<double>& c2);
 
 /// Runs the validation as `opt` says and writes validation.json, validation.md (the same as
-/// readable tables) and anchored.png (one row of samples per class) into opt.out. Returns the
+/// readable tables) and anchored.png (one row of samples per class) into opt.out. For a CVAE the
+/// per-class samples are conditioned on the class (z ~ N(0, I)), and opt.compare_vae adds the
+/// anchored samples of an unconditional VAE beside them ("compare_anchored"). Returns the
 /// JSON. Throws cuvae::Error naming the file when a checkpoint is missing, damaged or of the
 /// wrong kind, when the two models' image shapes or class counts differ, or on bad options.
 nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log);

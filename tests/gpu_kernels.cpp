@@ -7,15 +7,18 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "host/context.h"
 #include "host/philox.h"
 #include "host/tensor.h"
+#include "models/batching.h"
 #include "kernels/activation.h"
 #include "kernels/adam.h"
 #include "kernels/batch.h"
 #include "kernels/bias.h"
+#include "kernels/conditional.h"
 #include "kernels/elbo.h"
 #include "kernels/reparameterize.h"
 #include "tests/test_util.h"
@@ -76,6 +79,7 @@ void elbo_gpu_vs_cpu(int64_t n, int64_t p, int64_t d, float beta, bool binarize,
 }
 
 TEST(GpuElbo, AutoencoderMseMatchesCpuReference) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: ELBO (MSE) kernel vs CPU reference skipped";
   elbo_gpu_vs_cpu(1, 1, 1, 0.0f, false, true);
   elbo_gpu_vs_cpu(7, 784, 32, 0.0f, false, true);
   elbo_gpu_vs_cpu(5, 3072, 3, 0.0f, true, true);
@@ -336,3 +340,42 @@ TEST(GpuGraph, TrainingStepKernelsCaptureAndReplay) {
 }
 
 }  // namespace
+
+// ---- CVAE one-hot concatenation and free bits ------------------------------------------
+
+TEST(GpuConditional, ConcatTakeColumnsAndFreeBitsMatchCpuReference) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: concat_onehot/take_columns/free_bits vs CPU reference skipped";
+  Context ctx(DeviceRequest::CUDA);
+  for (auto [n, f, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 2}, {7, 3136, 10}, {5, 33, 3}}) {
+    SCOPED_TRACE(::testing::Message() << "n=" << n << " f=" << f << " k=" << k);
+    const auto feat = random_values<float>(n * f, -1, 1, static_cast<uint64_t>(n + f));
+    std::vector<int32_t> labels(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) labels[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7) % k);
+    std::vector<float> out(static_cast<size_t>(n * (f + k))), back(static_cast<size_t>(n * f));
+    concat_onehot_cpu<float>(feat.data(), labels.data(), n, f, k, out.data());
+    take_columns_cpu<float>(out.data(), n, f, k, back.data());
+    IntBuffer y(n, Device::CUDA);
+    y.upload(labels);
+    Tensor tf = to_device(feat, {n, f}), to({n, f + k}, Device::CUDA), tb({n, f}, Device::CUDA);
+    concat_onehot(ctx, tf, y.data(), k, to);
+    take_columns(ctx, to, k, tb);
+    EXPECT_EQ(to_host(to), out);
+    EXPECT_EQ(to_host(tb), back);
+  }
+  for (auto [n, d] : {std::pair<int64_t, int64_t>{1, 1}, {128, 32}, {300, 7}}) {
+    SCOPED_TRACE(::testing::Message() << "n=" << n << " d=" << d);
+    const auto mu = random_values<float>(n * d, -1.5, 1.5, static_cast<uint64_t>(n * 3 + d));
+    const auto lv = random_values<float>(n * d, -2, 1, static_cast<uint64_t>(n * 5 + d));
+    auto dm = random_values<float>(n * d, -1, 1, 7), dv = random_values<float>(n * d, -1, 1, 8);
+    std::vector<float> kl(static_cast<size_t>(d));
+    float loss = 3.0f;
+    Tensor tm = to_device(mu, {n, d}), tv = to_device(lv, {n, d}), tdm = to_device(dm, {n, d}),
+           tdv = to_device(dv, {n, d}), tkl({d}, Device::CUDA), tl = to_device(std::vector<float>{3.0f}, {1});
+    free_bits_cpu<float>(mu.data(), lv.data(), n, d, 0.6f, 2.0f, dm.data(), dv.data(), kl.data(), &loss);
+    free_bits(ctx, tm, tv, 0.6f, 2.0f, tdm, tdv, tkl, tl);
+    EXPECT_TRUE(all_close(to_host(tkl), kl, kRedAtol, kRedRtol)) << "kl_dim";
+    EXPECT_TRUE(all_close(to_host(tdm), dm, 0, 0)) << "dmu";
+    EXPECT_TRUE(all_close(to_host(tdv), dv, 0, 0)) << "dlogvar";
+    EXPECT_TRUE(all_close(to_host(tl), std::vector<float>{loss}, kRedAtol, kRedRtol)) << "loss";
+  }
+}

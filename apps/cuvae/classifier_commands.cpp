@@ -170,7 +170,9 @@ void add_classifier_commands(CLI::App& app, std::vector<Command>& commands) {
         "Check with a classifier that generated images keep their class: anchored samples per class (accuracy, "
         "confidence), prior samples (predicted-class histogram), reconstructions (accuracy) and a classifier-feature "
         "Frechet distance; writes validation.json, validation.md and anchored.png");
-    c->add_option("--vae", o->vae, "VAE model.safetensors written by train-vae")->required();
+    c->add_option("--vae", o->vae, "VAE model.safetensors written by train-vae (a CVAE: class-conditioned samples)")->required();
+    c->add_option("--compare-vae", o->compare_vae, "With a CVAE in --vae: an unconditional VAE whose class-anchored samples are "
+                                                  "reported beside the CVAE's");
     c->add_option("--classifier", o->classifier, "Classifier model.safetensors written by train-classifier")->required();
     c->add_option("--out", o->out, "Output folder")->capture_default_str();
     c->add_option("--n", o->per_class, "Anchored samples per class")->check(CLI::Range(2, 100000))->capture_default_str();

@@ -33,7 +33,7 @@ void add_classifier_commands(CLI::App& app, std::vector<Command>& commands);
 /// Adds interpolate, arithmetic, traverse, embed (the latent-space tools) and plot to `app`.
 void add_latent_commands(CLI::App& app, std::vector<Command>& commands);
 
-/// Adds compare and sweep (the AE/VAE, latent-size and beta studies) to `app`.
+/// Adds compare, sample and sweep (generation and the AE/VAE, latent-size and beta studies) to `app`.
 void add_study_commands(CLI::App& app, std::vector<Command>& commands);
 
 /// Adds serve (the dashboard server) to `app`.

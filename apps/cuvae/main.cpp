@@ -67,8 +67,15 @@ int main(int argc, char** argv) {
   train->add_option("--batch", t.batch, "Images per training step")->check(CLI::Range(1, 65536))->capture_default_str();
   train->add_option("--latent", t.latent, "Latent dimensions D")->check(CLI::Range(1, 4096))->capture_default_str();
   std::string t_model = "vae", t_recon = "bce";
-  train->add_option("--model", t_model, "vae (the ConvVAE) or ae (plain autoencoder: same layers without enc.logvar, no sampling, no KL)")
-      ->check(CLI::IsMember({"vae", "ae"}))->capture_default_str();
+  train->add_option("--model", t_model, "vae (the ConvVAE), ae (plain autoencoder: same layers without enc.logvar, no sampling, "
+                                        "no KL) or cvae (conditional VAE: a one-hot class appended before enc.fc and dec.fc1)")
+      ->check(CLI::IsMember({"vae", "ae", "cvae"}))->capture_default_str();
+  train->add_option("--kl-warmup", t.kl_warmup, "KL warm-up: beta rises linearly from 0 over E epochs (Bowman et al. 2016; 0 = off)")
+      ->check(CLI::NonNegativeNumber);
+  train->add_option("--kl-cycles", t.kl_cycles, "Cyclical KL weight: C cycles over the run, rising over the first half of each "
+                                                "(Fu et al. 2019; 0 = off)")->check(CLI::NonNegativeNumber);
+  train->add_option("--free-bits", t.free_bits, "Free bits: each latent dimension's batch-mean KL counts as at least LAMBDA nats "
+                                                "and is not pushed lower (Kingma et al. 2016; 0 = off)")->check(CLI::NonNegativeNumber);
   train->add_option("--recon-loss", t_recon, "Reconstruction loss: bce (nats per image, every model) or mse (sum of squared errors per image; --model ae only)")
       ->check(CLI::IsMember({"bce", "mse"}))->capture_default_str();
   train->add_option("--beta", t.beta, "Weight of the KL term (beta-VAE); 1 = standard VAE; ignored by --model ae")->check(CLI::Range(0.0, 1e6))->capture_default_str();
@@ -89,9 +96,9 @@ int main(int argc, char** argv) {
   bool e_binarize = false, e_no_progress = false;
   CLI::App* eval = app.add_subcommand(
       "eval-vae",
-      "Evaluate a VAE or AE checkpoint on a test set (z = mu); prints {\"recon\", \"kl\", \"loss\"} in nats per image "
+      "Evaluate a VAE, AE or CVAE checkpoint on a test set (z = mu; a CVAE with the true labels); prints {\"recon\", \"kl\", \"loss\"} in nats per image "
       "as one JSON line (an AE: recon and loss only), with --nll K also the importance-sampled negative log-likelihood");
-  eval->add_option("--checkpoint", e_ckpt, "model.safetensors written by train-vae (--model vae or ae)")->required();
+  eval->add_option("--checkpoint", e_ckpt, "model.safetensors written by train-vae (--model vae, ae or cvae)")->required();
   eval->add_option("--nll", e_nll, "Also estimate -log p(x) in nats per image with K importance samples from q(z|x) "
                                    "(IWAE bound, Burda et al. 2016): adds nll and nll_stderr (VAE only)");
   eval->add_flag("--binarize", e_binarize, "Evaluate on test images binarized with a fixed seed (x ~ Bernoulli(pixel)), "
@@ -126,7 +133,9 @@ int main(int argc, char** argv) {
       if (eval->count("--nll") && e_nll < 1)
         throw cuvae::Error("--nll must be at least 1 importance sample, got " + std::to_string(e_nll));
       cuvae::Context ctx(cuvae::parse_device(e_device));
-      auto model = cuvae::load_vae(e_ckpt, ctx.device());
+      auto model = cuvae::load_vae(e_ckpt, ctx.device(), true);
+      if (e_nll > 0 && model->config().is_cvae())
+        throw cuvae::Error("--nll supports unconditional VAEs; " + e_ckpt + " is a CVAE");
       if (e_nll > 0 && model->config().is_ae())
         throw cuvae::Error("--nll needs a VAE checkpoint: " + e_ckpt + " is a plain autoencoder (no q(z|x) to sample from)");
       if (e_binarize && !model->config().binarize)
@@ -136,7 +145,7 @@ int main(int argc, char** argv) {
       if (e_binarize) test = cuvae::binarized_copy(test);
       cuvae::VaeEval r = cuvae::evaluate_vae(ctx, *model, test, e_batch, e_limit);
       nlohmann::json j;
-      j["model"] = model->config().is_ae() ? "ae" : "vae";
+      j["model"] = model->config().is_ae() ? "ae" : model->config().is_cvae() ? "cvae" : "vae";
       j["recon"] = r.recon;
       if (!model->config().is_ae()) j["kl"] = r.kl;
       j["loss"] = r.loss;

@@ -8,6 +8,7 @@
 #include "host/check.h"
 #include "host/context.h"
 #include "models/analysis/compare.h"
+#include "models/sample.h"
 
 namespace cuvae::app {
 
@@ -39,6 +40,36 @@ void add_study_commands(CLI::App& app, std::vector<Command>& commands) {
                           o->device = parse_device(*device);
                           o->progress = !*no_progress;
                           compare_runs(*o, std::cout);
+                        }});
+  }
+
+  // ---- sample --------------------------------------------------------------------
+  {
+    auto o = std::make_shared<SampleOptions>();
+    auto device = std::make_shared<std::string>("auto");
+    auto no_progress = std::make_shared<bool>(false);
+    CLI::App* c = app.add_subcommand(
+        "sample",
+        "Images from a VAE or CVAE into DIR/samples.png: a CVAE decodes z ~ N(0, s^2 I) with the class asked for (or "
+        "every class, a row each), or a test image's style with every class; a VAE samples its prior, or with --class "
+        "the class's region of its latent space (as anchor does)");
+    c->add_option("--vae", o->vae, "model.safetensors written by train-vae (--model vae, ae or cvae)")->required();
+    c->add_option("--class", o->klass, "Class to generate (CVAE: the label; VAE: class-anchored sampling)");
+    c->add_option("--n", o->n, "Images (a CVAE without --class: per class)")->capture_default_str();
+    c->add_option("--noise", o->noise, "Noise scale s (default 1 for the prior and a CVAE, 0.5 for anchored samples)");
+    c->add_option("--style-index", o->style_index, "CVAE: test images whose mu is decoded with each class (one row each)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    c->add_option("--seed", o->seed, "Seed of the samples")->capture_default_str();
+    c->add_option("--dataset", o->dataset, "Data set (default: the one the model was trained on)")->check(dataset_ok);
+    c->add_option("--data", o->data_dir, "Folder with the data set's files (default: data/<dataset>)");
+    c->add_option("--device", *device, "auto, cpu or cuda")->check(device_ok)->capture_default_str();
+    c->add_option("--scale", o->scale, "Enlarge the PNG by this factor")->capture_default_str();
+    c->add_option("--out", o->out, "Output folder")->capture_default_str();
+    c->add_flag("--no-progress", *no_progress, "No progress bars");
+    commands.push_back({c, [o, device, no_progress] {
+                          o->device = parse_device(*device);
+                          o->progress = !*no_progress;
+                          sample_images(*o, std::cout);
                         }});
   }
 

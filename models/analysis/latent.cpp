@@ -185,14 +185,19 @@ std::vector<float> interpolate_latent(const float* a, const float* b, int64_t D,
   return z;
 }
 
-std::vector<float> decode_to_host(Context& ctx, ConvVAE& vae, const std::vector<float>& z, int64_t n) {
+std::vector<float> decode_to_host(Context& ctx, ConvVAE& vae, const std::vector<float>& z, int64_t n,
+                                  const std::vector<int32_t>* labels) {
   const int64_t D = vae.config().latent, P = vae.config().pixels();
   CUVAE_CHECK(static_cast<int64_t>(z.size()) == n * D, "decode_to_host: " << z.size() << " values for " << n << "x" << D);
   std::vector<float> out(static_cast<size_t>(n * P));
   for (int64_t first = 0; first < n; first += 256) {  // bounded decoder buffers for any n
     const int64_t b = std::min<int64_t>(256, n - first);
+    std::vector<int32_t> y;
+    if (labels != nullptr) y.assign(labels->begin() + first, labels->begin() + first + b);
     const std::vector<float> h =
-        decode_images(ctx, vae, std::vector<float>(z.begin() + first * D, z.begin() + (first + b) * D), b).to_vector();
+        decode_images(ctx, vae, std::vector<float>(z.begin() + first * D, z.begin() + (first + b) * D), b,
+                      labels != nullptr ? &y : nullptr)
+            .to_vector();
     std::copy(h.begin(), h.end(), out.begin() + first * P);
   }
   return out;

@@ -186,8 +186,9 @@ std::vector<float> traverse_base(Context& ctx, ConvVAE& vae, const Dataset& test
                                  const TraverseBase& base);
 
 /// Images [n, C, H, W] in [0, 1] as host floats, decoded from n codes z [n, D] in batches of
-/// at most 256 (sigmoid of the decoder's logits).
-std::vector<float> decode_to_host(Context& ctx, ConvVAE& vae, const std::vector<float>& z, int64_t n);
+/// at most 256 (sigmoid of the decoder's logits); `labels` [n] as for decode_images (CVAE).
+std::vector<float> decode_to_host(Context& ctx, ConvVAE& vae, const std::vector<float>& z, int64_t n,
+                                  const std::vector<int32_t>* labels = nullptr);
 
 /// Posterior means, log-variances and reconstructions of a few images.
 struct EncodedImages {
