@@ -7,8 +7,9 @@ for gzipped IDX files (gzip + numpy), a reader for safetensors checkpoints
 (plain json + numpy, validated like the format's reference reader), and two
 subcommands:
 
-  check  load a cuvae checkpoint (ConvVAE, or ConvAE: the same without enc.logvar) into the
-         module with load_state_dict(strict=True)
+  check  load a cuvae checkpoint (ConvVAE; ConvAE, the same without enc.logvar; or ConvCVAE,
+         with the one-hot label before enc.fc and dec.fc1) into the module with
+         load_state_dict(strict=True)
          and evaluate it on the test set with z = mu, in float64 and float32;
          prints one JSON line {"recon", "kl", "loss", "n", "strict_load", ...}
          (recon/kl/loss are the float64 numbers, nats per image).
@@ -98,6 +99,14 @@ def load_images(folder, split, limit=0):
     return np.array(imgs[:, None, :, :], copy=True)  # writable, contiguous
 
 
+def load_labels(folder, split, limit=0):
+    """Returns int64 labels [N] of the 'train' or 't10k' split (first `limit` when > 0)."""
+    lab = read_idx(find_file(folder, f"{split}-labels-idx1-ubyte"))
+    if limit and limit > 0:
+        lab = lab[:limit]
+    return np.array(lab, dtype=np.int64)
+
+
 def data_dir(args):
     return args.data if args.data else os.path.join(REPO_ROOT, "data", args.dataset)
 
@@ -153,6 +162,34 @@ class ConvVAE(_Module):
         return self.dec(z), mu, logvar
 
 
+class ConvCVAE(_Module):
+    """The conditional VAE (Sohn et al. 2015) as cuvae trains it: the one-hot label appended after
+    the flattened encoder features (enc.fc is Linear(64*h/4*w/4 + K, 256)) and after z (dec.fc1 is
+    Linear(D + K, 256)); the rest as ConvVAE."""
+
+    def __init__(self, channels=1, height=28, width=28, latent=32, beta=1.0, classes=10):
+        super().__init__()
+        self.beta, self.classes = float(beta), int(classes)
+        self.enc = Encoder(channels, height, width, latent)
+        self.enc.fc = nn.Linear(64 * (height // 4) * (width // 4) + classes, 256)
+        self.dec = Decoder(channels, height, width, latent)
+        self.dec.fc1 = nn.Linear(latent + classes, 256)
+
+    def encode(self, x, y):
+        e = self.enc
+        h = F.relu(e.conv2(F.relu(e.conv1(x)))).flatten(1)
+        h = F.relu(e.fc(torch.cat([h, F.one_hot(y, self.classes).to(h.dtype)], 1)))
+        return e.mu(h), e.logvar(h)
+
+    def decode(self, z, y):
+        return self.dec(torch.cat([z, F.one_hot(y, self.classes).to(z.dtype)], 1))
+
+    def forward(self, x, y, sample=True):
+        mu, logvar = self.encode(x, y)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if sample else mu
+        return self.decode(z, y), mu, logvar
+
+
 class ConvAE(ConvVAE):
     """The plain autoencoder: ConvVAE's layers without enc.logvar; z = enc.mu, no KL."""
 
@@ -202,11 +239,13 @@ def load_checkpoint_model(path):
         raise ValueError(f"{path}: no 'config' in __metadata__")
     cfg = json.loads(meta["config"])
     kind = cfg.get("model", "ConvVAE")
-    if kind not in ("ConvVAE", "ConvAE"):
-        raise ValueError(f"{path}: model is {kind}, not ConvVAE or ConvAE")
-    cls = ConvAE if kind == "ConvAE" else ConvVAE
-    model = cls(int(cfg["channels"]), int(cfg["height"]), int(cfg["width"]), int(cfg["latent"]),
-                float(cfg.get("beta", 1.0)))
+    if kind not in ("ConvVAE", "ConvAE", "ConvCVAE"):
+        raise ValueError(f"{path}: model is {kind}, not ConvVAE, ConvAE or ConvCVAE")
+    args = (int(cfg["channels"]), int(cfg["height"]), int(cfg["width"]), int(cfg["latent"]), float(cfg.get("beta", 1.0)))
+    if kind == "ConvCVAE":
+        model = ConvCVAE(*args, classes=int(cfg["classes"]))
+    else:
+        model = (ConvAE if kind == "ConvAE" else ConvVAE)(*args)
     state = {k: torch.from_numpy(v.copy()) for k, v in tensors.items()}
     model.load_state_dict(state, strict=True)  # raises on any missing/unexpected key or shape mismatch
     return model, cfg
@@ -219,15 +258,19 @@ def elbo_terms(logits, x, mu, logvar):
     return recon, kl
 
 
-def evaluate(model, images_u8, dtype, batch=500):
-    """Test-set means of recon, KL and loss with z = mu, accumulated in float64."""
+def evaluate(model, images_u8, dtype, batch=500, labels=None):
+    """Test-set means of recon, KL and loss with z = mu, accumulated in float64 (a CVAE takes the
+    true labels)."""
     model = model.to(dtype).eval()
     tot_r = tot_k = 0.0
     n = images_u8.shape[0]
     with torch.no_grad():
         for i in range(0, n, batch):
             x = torch.from_numpy(images_u8[i:i + batch]).to(dtype) / 255.0
-            logits, mu, logvar = model(x, sample=False)
+            if labels is not None:
+                logits, mu, logvar = model(x, torch.from_numpy(labels[i:i + batch]), sample=False)
+            else:
+                logits, mu, logvar = model(x, sample=False)
             r, k = elbo_terms(logits, x, mu, logvar)
             tot_r += r.double().sum().item()
             tot_k += k.double().sum().item()
@@ -371,14 +414,15 @@ def cmd_check(args):
     if images.shape[1:] != (int(cfg["channels"]), int(cfg["height"]), int(cfg["width"])):
         raise ValueError(f"test images are {images.shape[1:]}, checkpoint expects "
                          f"{(cfg['channels'], cfg['height'], cfg['width'])}")
-    r64 = evaluate(model, images, torch.float64, args.batch)
-    r32 = evaluate(model, images, torch.float32, args.batch)
+    labels = load_labels(data_dir(args), "t10k", args.limit) if isinstance(model, ConvCVAE) else None
+    r64 = evaluate(model, images, torch.float64, args.batch, labels)
+    r32 = evaluate(model, images, torch.float32, args.batch, labels)
     out = dict(r64)
     if isinstance(model, ConvAE):  # no KL term: recon is the whole loss
         out = {"recon": r64["recon"], "loss": r64["recon"]}
         r32 = {"recon": r32["recon"], "loss": r32["recon"]}
     out.update({"n": int(images.shape[0]), "strict_load": True, "beta": model.beta,
-                "model": "ae" if isinstance(model, ConvAE) else "vae",
+                "model": "ae" if isinstance(model, ConvAE) else "cvae" if isinstance(model, ConvCVAE) else "vae",
                 "float32": r32, "torch": torch.__version__})
     print(json.dumps(out))
     return 0
@@ -388,8 +432,8 @@ def cmd_nll(args):
     """Importance-sampled -log p(x) (the IWAE bound, Burda et al. 2016) computed independently of
     cuvae: torch.randn for epsilon, torch.logsumexp, float64 throughout."""
     model, cfg = load_checkpoint_model(args.checkpoint)
-    if isinstance(model, ConvAE):
-        raise ValueError(f"{args.checkpoint}: an autoencoder has no q(z|x); the NLL needs a VAE")
+    if not type(model) is ConvVAE:
+        raise ValueError(f"{args.checkpoint}: the NLL here needs an unconditional VAE (not an AE or a CVAE)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     images = load_images(data_dir(args), "t10k", args.limit)

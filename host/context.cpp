@@ -1,5 +1,9 @@
 #include "host/context.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include <cstdio>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -65,8 +69,12 @@ float* Context::host_scratch(int64_t numel) {
 
 static std::string cpu_description() {
   keep_large_blocks_in_heap();
-  unsigned n = std::thread::hardware_concurrency();
-  return "cpu (" + std::to_string(n ? n : 1) + " threads)";
+#ifdef _OPENMP
+  const int n = omp_get_max_threads();  // what the CPU kernels use (OMP_NUM_THREADS, else all cores)
+#else
+  const unsigned n = 1;
+#endif
+  return "cpu (" + std::to_string(n > 0 ? n : 1) + (n == 1 ? " thread)" : " threads)");
 }
 
 Context::Context(DeviceRequest request) {

@@ -238,8 +238,10 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
       } else {
         Tensor z({opt.per_class, D}, ctx.device());
         sample_normal(ctx, z, opt.seed, 0xc0a0000ull + static_cast<uint64_t>(k));
+        std::vector<float> zh = z.to_vector();
+        for (float& v : zh) v = static_cast<float>(v * opt.noise);  // z ~ N(0, s²I), s = --noise as for anchored samples
         const std::vector<int32_t> y(static_cast<size_t>(opt.per_class), static_cast<int32_t>(k));
-        img = decode_images(ctx, model, z.to_vector(), opt.per_class, &y);
+        img = decode_images(ctx, model, zh, opt.per_class, &y);
       }
       const ClassifierOutputs c = run_classifier(ctx, *clf, img);
       int64_t right = 0;
@@ -298,8 +300,8 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
   md << "# Semantic validation\n\nVAE `" << opt.vae << "`, classifier `" << opt.classifier << "`, data set " << dataset
      << ", noise scale s = " << opt.noise << ", seed " << opt.seed << ".\n\n";
   if (vc.is_cvae())
-    md << "## Class-conditioned samples of the CVAE (z ~ N(0, I) with the class's label, " << opt.per_class
-       << " per class)\n\n";
+    md << "## Class-conditioned samples of the CVAE (z ~ N(0, s^2 I) with the class's label, s = " << opt.noise << ", "
+       << opt.per_class << " per class)\n\n";
   else
     md << "## Class-anchored samples (z ~ N(mean_c, s^2 Sigma_c), " << opt.per_class << " per class)\n\n";
   md << "| class | name | accuracy | mean confidence (intended class) | mean top-1 confidence |";

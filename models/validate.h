@@ -82,7 +82,8 @@ double frechet_distance(const std::vector<double>& m1, const std::vector<double>
 
 /// Runs the validation as `opt` says and writes validation.json, validation.md (the same as
 /// readable tables) and anchored.png (one row of samples per class) into opt.out. For a CVAE the
-/// per-class samples are conditioned on the class (z ~ N(0, I)), and opt.compare_vae adds the
+/// per-class samples are conditioned on the class (z ~ N(0, s²I), s = opt.noise as for anchored
+/// samples), and opt.compare_vae adds the
 /// anchored samples of an unconditional VAE beside them ("compare_anchored"). Returns the
 /// JSON. Throws cuvae::Error naming the file when a checkpoint is missing, damaged or of the
 /// wrong kind, when the two models' image shapes or class counts differ, or on bad options.

@@ -108,13 +108,25 @@ expect_error "needs a VAE checkpoint" eval-vae --checkpoint "$tmp/ae/model.safet
 grep -q '"model":"ae"' "$tmp/ae.json" && ! grep -q '"kl"' "$tmp/ae.json" || { echo "FAIL: eval-vae of an AE: $(cat "$tmp/ae.json")"; fail=1; }
 "$bin" eval-vae --checkpoint "$vae" --limit 20 --nll 5 --no-progress --data "$m" > "$tmp/nll.json" 2>&1
 grep -q '"nll_stderr"' "$tmp/nll.json" || { echo "FAIL: eval-vae --nll: $(cat "$tmp/nll.json")"; fail=1; }
+"$bin" train-vae --model cvae --data "$m" --epochs 1 --train-limit 256 --test-limit 64 --batch 64 --no-progress \
+  --out "$tmp/cvae" >/dev/null 2>&1 || { echo "FAIL: could not train the small CVAE"; fail=1; }
+cv="$tmp/cvae/model.safetensors"
+expect_error "--class 10 is out of range" sample --vae "$cv" --class 10 --data "$m" --out "$tmp/r15"
+expect_error "--style-index 10000 is out of range" sample --vae "$cv" --style-index 10000 --data "$m" --out "$tmp/r15"
+expect_error "--style-index needs a conditional VAE" sample --vae "$vae" --style-index 3 --data "$m" --out "$tmp/r15"
+expect_error "conditional VAE (CVAE)" interpolate --vae "$cv" --pairs 0:1 --data "$m" --out "$tmp/r15"
+expect_error "conditional VAE (CVAE)" anchor --vae "$cv" --class 1 --data "$m" --out "$tmp/r15"
+expect_error "exclude each other" train-vae --kl-warmup 2 --kl-cycles 3 --data "$m" --out "$tmp/r15"
+expect_error "need a model with a KL term" train-vae --model ae --free-bits 1 --data "$m" --out "$tmp/r15"
+expect_files "$tmp/ok6" samples.png -- sample --vae "$cv" --class 3 --n 8 --data "$m" --out "$tmp/ok6"
+expect_files "$tmp/ok7" samples.png -- sample --vae "$cv" --style-index 0 1 --data "$m" --out "$tmp/ok7"
 expect_files "$tmp/ok5" compare.md compare.json -- compare --runs "$tmp/vae" "$tmp/ae" --limit 64 --nll 3 --no-progress --data "$m" --out "$tmp/ok5"
-for d in r1 r2 r3 r4 r5 r6 r7 r8 r9 r10 r11 r12 r13 r14; do
+for d in r1 r2 r3 r4 r5 r6 r7 r8 r9 r10 r11 r12 r13 r14 r15; do
   if [ -e "$tmp/$d" ]; then echo "FAIL: a failed command left $tmp/$d behind"; fail=1; fi
 done
 "$bin" --help >/dev/null || { echo "FAIL: --help"; fail=1; }
 "$bin" train-vae --help | grep -q -- "--latent" || { echo "FAIL: train-vae --help lacks --latent"; fail=1; }
-for c in train-classifier eval-classifier anchor validate gradcam interpolate arithmetic traverse embed compare sweep; do
+for c in train-classifier eval-classifier anchor validate gradcam interpolate arithmetic traverse embed compare sweep sample; do
   "$bin" $c --help >/dev/null || { echo "FAIL: $c --help"; fail=1; }
 done
 exit $fail

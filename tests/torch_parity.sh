@@ -5,7 +5,8 @@
 # checkpoint with `cuvae eval-vae` and with the PyTorch reference (bench/torch_ref.py check, which
 # loads it with load_state_dict(strict=True)) on the first 2000 test images, and fails unless
 # recon, KL and loss agree to 1e-3 relative (PyTorch float64 as the reference). Then the same for a
-# plain autoencoder (--model ae, loaded strictly into the ConvAE module: no enc.logvar), and the
+# plain autoencoder (--model ae, loaded strictly into the ConvAE module: no enc.logvar), a
+# conditional VAE (--model cvae, into ConvCVAE, evaluated with the true labels), and the
 # importance-sampled NLL (eval-vae --nll 50 against torch_ref.py nll, independent epsilon) on 200
 # test images, which must agree within the standard error.
 # Exits 77 (CTest: skipped) when Debian's /usr/bin/python3 cannot import torch.
@@ -14,7 +15,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
 }
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then usage; exit 0; fi
 if [[ $# -ne 2 ]]; then usage >&2; exit 2; fi
@@ -80,6 +81,14 @@ echo "== plain autoencoder: cuvae train-vae --model ae, then both evaluations"
   | tail -n 1 >"$TMP/torch-ae.json"
 cat "$TMP/cuvae-ae.json" "$TMP/torch-ae.json"
 
+echo "== conditional VAE: cuvae train-vae --model cvae, then both evaluations with the true labels"
+"$CUVAE" train-vae --model cvae --dataset mnist --data "$DATA" --epochs 1 --train-limit 3200 --test-limit 500 \
+  --no-progress --out "$TMP/cvae" >/dev/null
+"$CUVAE" eval-vae --checkpoint "$TMP/cvae/model.safetensors" --data "$DATA" --limit 1000 | tail -n 1 >"$TMP/cuvae-cvae.json"
+"$PY" "$SRC/bench/torch_ref.py" check --checkpoint "$TMP/cvae/model.safetensors" --data "$DATA" --limit 1000 \
+  | tail -n 1 >"$TMP/torch-cvae.json"
+cat "$TMP/cuvae-cvae.json" "$TMP/torch-cvae.json"
+
 echo "== NLL: cuvae eval-vae --nll 50 and torch_ref.py nll --k 50 (200 test images)"
 "$CUVAE" eval-vae --checkpoint "$CKPT" --data "$DATA" --limit 200 --nll 50 --no-progress | tail -n 1 >"$TMP/cuvae-nll.json"
 "$PY" "$SRC/bench/torch_ref.py" nll --checkpoint "$CKPT" --data "$DATA" --limit 200 --k 50 | tail -n 1 >"$TMP/torch-nll.json"
@@ -95,6 +104,13 @@ if th.get("strict_load") is not True or th.get("model") != "ae" or cu.get("model
 rel = abs(cu["recon"] - th["recon"]) / abs(th["recon"])
 print(f"AE recon cuvae {cu['recon']:.6f} torch-f64 {th['recon']:.6f} rel {rel:.2e}")
 ok = ok and rel <= tol
+cu, th = json.load(open(f"{d}/cuvae-cvae.json")), json.load(open(f"{d}/torch-cvae.json"))
+if th.get("strict_load") is not True or th.get("model") != "cvae" or cu.get("model") != "cvae":
+    print("FAIL: the CVAE checkpoint did not load strictly as a CVAE"); ok = False
+for key in ("recon", "kl", "loss"):
+    rel = abs(cu[key] - th[key]) / max(abs(th[key]), 1e-12)
+    print(f"CVAE {key} cuvae {cu[key]:.6f} torch-f64 {th[key]:.6f} rel {rel:.2e}")
+    ok = ok and rel <= tol
 cn, tn = json.load(open(f"{d}/cuvae-nll.json")), json.load(open(f"{d}/torch-nll.json"))
 diff = abs(cn["nll"] - tn["nll"])
 print(f"NLL cuvae {cn['nll']:.3f} +- {cn['nll_stderr']:.3f}, torch {tn['nll']:.3f} +- {tn['nll_stderr']:.3f}, diff {diff:.3f}")

@@ -65,7 +65,8 @@ RunSummary evaluate_run(Context& ctx, const std::string& dir, const Dataset& tes
   }
   const int64_t n = (opt.limit > 0 && opt.limit < test.n) ? opt.limit : test.n;
   r.n = n;
-  log << r.name << ": evaluating " << c.model_name() << " (latent " << c.latent << ") on " << n << " test images\n";
+  log << r.name << ": evaluating " << c.model_name() << " (latent " << c.latent << ") on " << n << " test images"
+      << std::endl;
   const VaeEval e = evaluate_vae(ctx, *vae, test, 500, n);
   r.recon = e.recon;
   r.kl = c.is_ae() ? 0.0 : e.kl;
@@ -455,7 +456,7 @@ std::vector<RunSummary> run_sweep(const SweepOptions& opt, std::ostream& log) {
       done_epochs = m.columns.empty() ? 0 : static_cast<int>(m.columns[0].size());
     }
     if (done_epochs >= opt.epochs) {
-      log << tag << ": already trained (" << done_epochs << " epochs), skipped\n";
+      log << tag << ": already trained (" << done_epochs << " epochs), skipped" << std::endl;
       continue;
     }
     VaeTrainOptions t;
@@ -474,11 +475,12 @@ std::vector<RunSummary> run_sweep(const SweepOptions& opt, std::ostream& log) {
     t.test_limit = opt.limit;
     t.progress = opt.progress;
     t.resume = file_exists(c.dir + "/model.safetensors") && file_exists(c.dir + "/optim.safetensors");
-    log << tag << (t.resume ? ": resuming after epoch " + std::to_string(done_epochs) : std::string(": training")) << "\n";
+    log << tag << (t.resume ? ": resuming after epoch " + std::to_string(done_epochs) : std::string(": training"))
+        << std::endl;
     std::ostringstream train_log;
     train_vae(t, train_log);
     log << tag << ": done (" << fmt(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 0)
-        << " s into the sweep)\n";
+        << " s into the sweep)" << std::endl;
   }
   CompareOptions co;
   co.classifier = opt.classifier;
@@ -491,6 +493,8 @@ std::vector<RunSummary> run_sweep(const SweepOptions& opt, std::ostream& log) {
   co.picture = false;
   co.out = opt.out;
   for (const Config& c : configs) co.runs.push_back(c.dir);
+  log << "evaluating " << configs.size() << " configurations on " << (opt.limit > 0 ? std::to_string(opt.limit) : "all")
+      << " test images (NLL with K = " << opt.nll_k << ")" << std::endl;
   std::ostringstream quiet;
   std::vector<RunSummary> rows = compare_runs(co, quiet);
 
