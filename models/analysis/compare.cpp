@@ -175,7 +175,18 @@ void compose_png(const std::string& path, const std::vector<RunSummary>& rows, c
   const bool map = with_map && plot_available();
   const int block_h = (with_recon ? 2 : 1) * (tile + label_h);
   const int band_h = std::max(block_h, map ? mh : 0) + label_h + 12;
-  const int W = 16 + strip_w + (map ? 16 + mw : 0) + 16;
+  auto title_of = [](const RunSummary& r) {
+    std::ostringstream title;
+    title << r.name << "  (" << r.model << ", latent " << r.latent;
+    if (std::isfinite(r.beta)) title << ", beta " << fmt(r.beta, r.beta < 1 ? 2 : 1);
+    title << ")  recon " << fmt(r.recon, 1) << ", KL " << fmt(r.kl, 1);
+    if (std::isfinite(r.nll)) title << ", NLL " << fmt(r.nll, 1);
+    return title.str();
+  };
+  size_t longest = 0;
+  for (const RunSummary& r : rows) longest = std::max(longest, title_of(r).size());
+  // Titles are drawn 2x in a ~6-pixel font: make the picture wide enough for the longest.
+  const int W = std::max(16 + strip_w + (map ? 16 + mw : 0) + 16, 32 + 12 * static_cast<int>(longest));
   const int H = static_cast<int>(rows.size()) * band_h + 8;
   std::vector<float> img(static_cast<size_t>(3 * H * W), 1.0f);
   const float black[3] = {0, 0, 0}, grey[3] = {0.35f, 0.35f, 0.35f};
@@ -183,12 +194,7 @@ void compose_png(const std::string& path, const std::vector<RunSummary>& rows, c
   for (size_t b = 0; b < rows.size(); ++b) {
     const RunSummary& r = rows[b];
     const int y0 = static_cast<int>(b) * band_h + 8;
-    std::ostringstream title;
-    title << r.name << "  (" << r.model << ", latent " << r.latent;
-    if (std::isfinite(r.beta)) title << ", beta " << fmt(r.beta, r.beta < 1 ? 2 : 1);
-    title << ")  recon " << fmt(r.recon, 1) << ", KL " << fmt(r.kl, 1);
-    if (std::isfinite(r.nll)) title << ", NLL " << fmt(r.nll, 1);
-    draw_text(img.data(), H, W, 16, y0, title.str(), black, 2);
+    draw_text(img.data(), H, W, 16, y0, title_of(r), black, 2);
     int y = y0 + label_h;
     auto strip = [&](const std::vector<float>& images, const std::string& label) {
       draw_text(img.data(), H, W, 16, y, label, grey, 1);
