@@ -36,6 +36,14 @@ case "${1:-}" in
       run $B validate --vae $S/cvae-fashion/model.safetensors --compare-vae $S/vae-fashion-b0.1/model.safetensors \
           --classifier $S/clf-fashion/model.safetensors --out $S/validate-cvae-fashion --no-progress
       cp $S/validate-cvae-fashion/validation.md "$R/cvae-vs-anchored-fashion-cpu-$D.md"
+      # The CVAE's beta decides how much of the class its z carries instead of the label.
+      for v in "b0.1-z32:--beta 0.1 --latent 32" "b0.1-z8:--beta 0.1 --latent 8" "b2-z32:--beta 2" "b4-z32:--beta 4"; do
+        name=${v%%:*}
+        run $B train-vae --dataset fashion-mnist --model cvae ${v#*:} --epochs 10 --seed 0 --out $S/cvae-fashion-$name --no-progress
+        run $B validate --vae $S/cvae-fashion-$name/model.safetensors --classifier $S/clf-fashion/model.safetensors \
+            --out $S/validate-cvae-fashion-$name --no-progress
+        cp $S/validate-cvae-fashion-$name/validation.md "$R/cvae-fashion-$name-validation-cpu-$D.md"
+      done
     } 2>&1 | tee "$R/cvae-fashion-cpu-$D.log" ;;
   *) echo "usage: bench/study_cvae.sh mnist|fashion" >&2; exit 2 ;;
 esac
