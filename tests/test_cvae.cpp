@@ -47,10 +47,6 @@ VaeTrainOptions tiny(const std::string& data, const std::string& out) {
   return o;
 }
 
-void set_values(ConvVAE& m, const std::vector<float>& w) {
-  memcpy_any(m.params().flat_values().data(), Device::CPU, w.data(), Device::CPU, w.size() * sizeof(float));
-}
-
 }  // namespace
 
 TEST(ConcatOnehot, AppendsTheLabelAndTakeColumnsUndoesIt) {
@@ -160,11 +156,11 @@ TEST(Cvae, BackwardMatchesCentralDifferences) {
       wp[j] = static_cast<float>(w[j] + h * g[j] / norm);
       wm[j] = static_cast<float>(w[j] - h * g[j] / norm);
     }
-    set_values(m, wp);
+    test::set_param_values(m, wp);
     const double fp = loss_at();
-    set_values(m, wm);
+    test::set_param_values(m, wm);
     const double fm = loss_at();
-    set_values(m, w);
+    test::set_param_values(m, w);
     EXPECT_NEAR((fp - fm) / (2 * h), norm, 0.05 * norm + 0.01) << p.name;
     ++checked;
   }

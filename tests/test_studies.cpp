@@ -55,10 +55,6 @@ std::vector<float> images01(const Dataset& d, int64_t n) {
   return x;
 }
 
-void set_values(ConvVAE& m, const std::vector<float>& w) {
-  memcpy_any(m.params().flat_values().data(), Device::CPU, w.data(), Device::CPU, w.size() * sizeof(float));
-}
-
 }  // namespace
 
 // ---- the plain autoencoder ----------------------------------------------------------------
@@ -137,11 +133,11 @@ TEST(ConvAE, BackwardMatchesCentralDifferences) {
       std::vector<float> wp = w, wm = w;
       wp[best] += h;
       wm[best] -= h;
-      set_values(ae, wp);
+      test::set_param_values(ae, wp);
       const double fp = loss_at();
-      set_values(ae, wm);
+      test::set_param_values(ae, wm);
       const double fm = loss_at();
-      set_values(ae, w);
+      test::set_param_values(ae, w);
       const double num = (fp - fm) / (2.0 * (wp[best] - w[best]));
       EXPECT_NEAR(num, g[best], 0.1 * std::fabs(g[best]) + 2e-3) << p.name;
       ++checked;

@@ -129,6 +129,12 @@ inline std::vector<float> to_host(const Tensor& t) {
   return t.to_vector();
 }
 
+/// Overwrites a model's flat parameter values (a CPU model) with `w`, for finite differences.
+template <typename Model>
+void set_param_values(Model& m, const std::vector<float>& w) {
+  memcpy_any(m.params().flat_values().data(), Device::CPU, w.data(), Device::CPU, w.size() * sizeof(float));
+}
+
 }  // namespace cuvae::test
 
 /// Expects the string `hay` to contain `needle`, printing both otherwise.

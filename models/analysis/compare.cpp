@@ -378,46 +378,38 @@ std::vector<RunSummary> compare_runs(const CompareOptions& opt, std::ostream& lo
 
 // ---- sweep -------------------------------------------------------------------------------
 
-std::vector<int64_t> parse_int_list(const std::string& s, const std::string& flag, int64_t lo, int64_t hi) {
-  std::vector<int64_t> out;
+namespace {
+// A comma-separated list of values in [lo, hi], each read whole by `read` (std::stoll, std::stod).
+template <typename T, typename Read>
+std::vector<T> parse_list(const std::string& s, const std::string& flag, T lo, T hi, const char* what, Read read) {
+  std::vector<T> out;
   std::stringstream ss(s);
   std::string item;
   while (std::getline(ss, item, ',')) {
     size_t used = 0;
-    long long v = 0;
+    T v{};
     try {
-      v = std::stoll(item, &used);
+      v = read(item, &used);
     } catch (const std::exception&) {
       used = 0;
     }
-    if (item.empty() || used != item.size())
-      CUVAE_FAIL(flag << " expects a comma-separated list of integers, got '" << s << "'");
+    if (item.empty() || used != item.size() || !std::isfinite(static_cast<double>(v)))
+      CUVAE_FAIL(flag << " expects a comma-separated list of " << what << ", got '" << s << "'");
     if (v < lo || v > hi) CUVAE_FAIL(flag << " values must be in [" << lo << ", " << hi << "], got " << v);
     out.push_back(v);
   }
   if (out.empty()) CUVAE_FAIL(flag << " needs at least one value, got an empty list");
   return out;
 }
+}  // namespace
+
+std::vector<int64_t> parse_int_list(const std::string& s, const std::string& flag, int64_t lo, int64_t hi) {
+  return parse_list<int64_t>(s, flag, lo, hi, "integers",
+                             [](const std::string& t, size_t* used) { return static_cast<int64_t>(std::stoll(t, used)); });
+}
 
 std::vector<double> parse_number_list(const std::string& s, const std::string& flag, double lo, double hi) {
-  std::vector<double> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size() || !std::isfinite(v))
-      CUVAE_FAIL(flag << " expects a comma-separated list of numbers, got '" << s << "'");
-    if (v < lo || v > hi) CUVAE_FAIL(flag << " values must be in [" << lo << ", " << hi << "], got " << v);
-    out.push_back(v);
-  }
-  if (out.empty()) CUVAE_FAIL(flag << " needs at least one value, got an empty list");
-  return out;
+  return parse_list<double>(s, flag, lo, hi, "numbers", [](const std::string& t, size_t* used) { return std::stod(t, used); });
 }
 
 std::string sweep_config_name(const std::string& model, int64_t latent, double beta) {
