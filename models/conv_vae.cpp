@@ -156,6 +156,14 @@ void ConvVAE::ensure(int64_t n) {
   }
 }
 
+Tensor ConvVAE::with_label(Context& ctx, const Tensor& t, const int32_t* labels, Tensor& buffer) {
+  if (!cfg_.is_cvae()) return Tensor::view(const_cast<float*>(t.data()), t.shape(), ctx.device());  // read only
+  CUVAE_CHECK(labels != nullptr, "ConvVAE: a CVAE needs the class label of every image it encodes or decodes");
+  Tensor cat = buffer.rows(0, n_);
+  concat_onehot(ctx, t, labels, cfg_.classes, cat);
+  return cat;
+}
+
 void ConvVAE::encode(Context& ctx, const Tensor& x, const int32_t* labels) {
   CUVAE_CHECK(x.ndim() == 4 && x.dim(1) == cfg_.channels && x.dim(2) == cfg_.height &&
                   x.dim(3) == cfg_.width,
@@ -165,16 +173,7 @@ void ConvVAE::encode(Context& ctx, const Tensor& x, const int32_t* labels) {
   Tensor& h1 = enc_conv1_.forward(ctx, x);
   Tensor& h2 = enc_conv2_.forward(ctx, h1);
   Tensor flat = Tensor::view(h2.data(), {n_, flat_}, ctx.device());
-  Tensor* enc_in = &flat;
-  Tensor cat;
-  if (cfg_.is_cvae()) {
-    CUVAE_CHECK(labels != nullptr, "ConvVAE: a CVAE needs the class labels of the images it encodes");
-    cat = enc_in_.rows(0, n_);
-    concat_onehot(ctx, flat, labels, cfg_.classes, cat);
-    enc_in = &cat;
-  }
-  enc_labels_ = labels;
-  Tensor& h3 = enc_fc_.forward(ctx, *enc_in);
+  Tensor& h3 = enc_fc_.forward(ctx, with_label(ctx, flat, labels, enc_in_));
   mu_view_ = Tensor::view(enc_mu_.forward(ctx, h3).data(), {n_, cfg_.latent}, ctx.device());
   if (enc_logvar_)
     logvar_view_ = Tensor::view(enc_logvar_->forward(ctx, h3).data(), {n_, cfg_.latent}, ctx.device());
@@ -186,16 +185,7 @@ Tensor& ConvVAE::decode(Context& ctx, const Tensor& z, const int32_t* labels) {
   CUVAE_CHECK(z.ndim() == 2 && z.dim(1) == cfg_.latent,
               "ConvVAE::decode: z " << z.shape_str() << ", expected [N, " << cfg_.latent << "]");
   ensure(z.dim(0));
-  const Tensor* dec_in = &z;
-  Tensor cat;
-  if (cfg_.is_cvae()) {
-    CUVAE_CHECK(labels != nullptr, "ConvVAE: a CVAE needs the class labels of the images it decodes");
-    cat = dec_in_.rows(0, n_);
-    concat_onehot(ctx, z, labels, cfg_.classes, cat);
-    dec_in = &cat;
-  }
-  dec_labels_ = labels;
-  Tensor& g1 = dec_fc1_.forward(ctx, *dec_in);
+  Tensor& g1 = dec_fc1_.forward(ctx, with_label(ctx, z, labels, dec_in_));
   Tensor& g2 = dec_fc2_.forward(ctx, g1);
   Tensor map = Tensor::view(g2.data(), {n_, 64, fh_, fw_}, ctx.device());
   Tensor& g3 = dec_deconv1_.forward(ctx, map);

@@ -149,8 +149,6 @@ class ConvVAE {
   int64_t cap_ = 0, n_ = 0;
   Tensor zero_logvar_;  // AE: the zeros read through logvar()
   Tensor enc_in_, dec_in_, dflat_, dz_, kl_dim_;  // CVAE: [flat | onehot], [z | onehot] and their gradients
-  const int32_t* enc_labels_ = nullptr;
-  const int32_t* dec_labels_ = nullptr;
   float kl_weight_ = 1.0f, free_bits_ = 0.0f;
   Tensor eps_, z_, recon_, kl_, loss_, dlogits_, dmu_, dlogvar_;
   Tensor mu_view_, logvar_view_, z_view_, eps_view_, recon_view_, kl_view_;
@@ -158,6 +156,8 @@ class ConvVAE {
   Tensor* logits_ = nullptr;
   bool sampled_ = false;
   void ensure(int64_t n);
+  // CVAE: [t | onehot(labels)] in `buffer`'s first n_ rows; otherwise a view of t.
+  Tensor with_label(Context& ctx, const Tensor& t, const int32_t* labels, Tensor& buffer);
 };
 
 }  // namespace cuvae
