@@ -37,6 +37,18 @@ namespace detail {
     }                                                                      \
   } while (0)
 
+/// Throws cuvae::Error with `msg` (a stream expression) and nothing else when `cond` is false:
+/// for requirements on user input (flags, files, data) whose message names the flag, file or
+/// field and what was expected. Broken internal invariants use CUVAE_CHECK (which adds file:line).
+#define CUVAE_REQUIRE(cond, msg)                                           \
+  do {                                                                     \
+    if (!(cond)) {                                                         \
+      std::ostringstream cuvae_require_os_;                                \
+      cuvae_require_os_ << msg;                                            \
+      throw ::cuvae::Error(cuvae_require_os_.str());                       \
+    }                                                                      \
+  } while (0)
+
 /// Throws cuvae::Error with `msg` (a stream expression) and nothing else: for
 /// user-facing input errors whose message already names the file/flag/field.
 #define CUVAE_FAIL(msg)                                                    \

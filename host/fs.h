@@ -19,6 +19,10 @@ std::string read_file(const std::string& path);
 /// Throws cuvae::Error naming `dir` if it cannot be created or exists as a non-folder.
 void ensure_dir(const std::string& dir);
 
+/// ensure_dir(`dir`), then creates and removes a probe file in it, so that a folder that cannot
+/// be written fails before any work. Throws cuvae::Error "<flag> <dir> cannot be written: <why>".
+void ensure_writable_dir(const std::string& dir, const std::string& flag);
+
 /// True when `path` names an existing regular file (or a link to one). Never throws.
 bool file_exists(const std::string& path);
 

@@ -103,6 +103,17 @@ void MetricsCsv::append(const std::vector<double>& values) {
   ++rows_;
 }
 
+void MetricsCsv::keep_rows(int64_t n) {
+  if (n < 0 || n >= rows_) return;
+  size_t pos = content_.find('\n');  // end of the header
+  for (int64_t r = 0; r < n && pos != std::string::npos; ++r) pos = content_.find('\n', pos + 1);
+  if (pos == std::string::npos) return;
+  std::string next = content_.substr(0, pos + 1);
+  write_file_atomic(path_, next);
+  content_ = std::move(next);
+  rows_ = n;
+}
+
 // ---- ProgressBar ------------------------------------------------------------------------
 
 ProgressBar::ProgressBar(std::string label, int64_t total, bool enabled, std::FILE* out)

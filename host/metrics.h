@@ -26,6 +26,11 @@ class MetricsCsv {
   /// file. Integral values print as integers, others with 9 significant digits ("%.9g").
   void append(const std::vector<double>& values);
 
+  /// Keeps only the first `n` data rows (those of epochs a resumed run has state for: a row
+  /// written just before an interruption whose state was not saved is dropped) and rewrites the
+  /// file when that removed any. Throws when the file cannot be written.
+  void keep_rows(int64_t n);
+
   /// The file's path.
   const std::string& path() const { return path_; }
   /// The header's column names.

@@ -9,6 +9,7 @@
 
 #include "host/check.h"
 #include "host/fs.h"
+#include "host/sha256.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "safetensors I/O copies raw bytes and assumes a little-endian host");
@@ -19,6 +20,7 @@ namespace {
 
 constexpr uint64_t kMaxHeader = 100000000;  // the reference reader's limit (100 MB)
 const char* const kMetadataKey = "__metadata__";
+const char* const kChecksumKey = "sha256";
 
 std::string shape_str(const std::vector<int64_t>& shape) {
   std::ostringstream os;
@@ -132,9 +134,18 @@ void SafetensorsWriter::set_metadata(const std::string& key, const std::string& 
 
 std::string SafetensorsWriter::serialize() const {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata_.empty()) {
+  std::vector<std::pair<std::string, std::string>> metadata = metadata_;
+  if (checksum_ && sha256_available()) {
+    Sha256 digest;
+    for (const auto& it : items_) digest.update(it.bytes.data(), it.bytes.size());
+    metadata.erase(std::remove_if(metadata.begin(), metadata.end(),
+                                  [](const auto& kv) { return kv.first == kChecksumKey; }),
+                   metadata.end());
+    metadata.emplace_back(kChecksumKey, digest.hex());
+  }
+  if (!metadata.empty()) {
     nlohmann::ordered_json meta = nlohmann::ordered_json::object();
-    for (const auto& kv : metadata_) meta[kv.first] = kv.second;
+    for (const auto& kv : metadata) meta[kv.first] = kv.second;
     header[kMetadataKey] = std::move(meta);
   }
   uint64_t offset = 0;
@@ -324,6 +335,17 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& p
     CUVAE_FAIL(path << ": " << data_size - expect << " trailing bytes: the data section is "
                     << data_size << " bytes but the tensors end at " << expect);
   const char* data = hend;
+  const auto sum = f.metadata.find(kChecksumKey);
+  if (sum != f.metadata.end() && sha256_available()) {
+    const std::string& want = sum->second;
+    if (want.size() != 64 || want.find_first_not_of("0123456789abcdef") != std::string::npos)
+      CUVAE_FAIL(path << ": __metadata__ field '" << kChecksumKey << "' is not 64 lowercase hex digits");
+    const std::string got = sha256_hex(data, data_size);
+    if (got != want)
+      CUVAE_FAIL(path << ": checksum mismatch: the tensor data's SHA-256 is " << got.substr(0, 16)
+                      << "..., the header records " << want.substr(0, 16)
+                      << "... (the file is damaged; restore it or train again)");
+  }
   for (const Span& s : spans) {
     auto& bytes_out = f.tensors[s.name].bytes;
     bytes_out.assign(data + s.begin, data + s.end);

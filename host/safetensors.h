@@ -39,6 +39,10 @@ class SafetensorsWriter {
                const std::vector<int64_t>& values);
   /// Sets `__metadata__[key] = value` (replacing an earlier value for `key`).
   void set_metadata(const std::string& key, const std::string& value);
+  /// With `on` (the default) serialize() adds `__metadata__["sha256"]`: the SHA-256 of the
+  /// whole data section (every byte after the header), as 64 lowercase hex digits, which
+  /// parse_safetensors verifies. Off: no checksum (the layout PyTorch's writers produce).
+  void set_checksum(bool on) { checksum_ = on; }
   /// The complete file contents: length, padded header, data.
   std::string serialize() const;
   /// Writes serialize() to `path` atomically (write_file_atomic); throws naming `path`.
@@ -52,6 +56,7 @@ class SafetensorsWriter {
   };
   std::vector<Item> items_;
   std::vector<std::pair<std::string, std::string>> metadata_;
+  bool checksum_ = true;
 };
 
 /// One tensor read from a safetensors file: dtype string, shape and raw little-endian bytes.
@@ -89,7 +94,9 @@ struct SafetensorsFile {
 /// entry with a known dtype, a shape of non-negative integers and data_offsets [b, e] with
 /// b ≤ e and e − b = product(shape) × dtype size; sorted by b the entries are contiguous
 /// from 0 with no gaps or overlaps and the last e equals the data section's size exactly;
-/// `__metadata__`, if present, an object of strings. Throws cuvae::Error, one line starting
+/// `__metadata__`, if present, an object of strings; when it has "sha256" (as SafetensorsWriter
+/// writes), that must be the SHA-256 of the data section (files without it, such as PyTorch's,
+/// are not checked; nor are they in a build without OpenSSL). Throws cuvae::Error, one line starting
 /// with `path` and naming the tensor and the problem. Never crashes on malformed input.
 SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& path);
 

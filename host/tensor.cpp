@@ -1,10 +1,13 @@
 #include "host/tensor.h"
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+
+#include <unistd.h>
 
 #include "host/check.h"
 
@@ -20,12 +23,48 @@ std::atomic<int64_t> g_allocations{0};
 
 int64_t allocation_count() { return g_allocations.load(); }
 
+uint64_t available_host_memory() {
+  if (std::FILE* f = std::fopen("/proc/meminfo", "r")) {
+    char line[256];
+    unsigned long long kb = 0;
+    bool found = false;
+    while (std::fgets(line, sizeof line, f) != nullptr)
+      if (std::sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+        found = true;
+        break;
+      }
+    std::fclose(f);
+    if (found) return static_cast<uint64_t>(kb) * 1024u;
+  }
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : UINT64_MAX;
+}
+
+namespace {
+std::string gib(uint64_t bytes) {
+  std::ostringstream os;
+  os.precision(bytes >= (uint64_t{10} << 30) ? 0 : 1);
+  os << std::fixed << static_cast<double>(bytes) / static_cast<double>(uint64_t{1} << 30) << " GiB";
+  return os.str();
+}
+}  // namespace
+
+void check_host_allocation(uint64_t bytes, const std::string& what) {
+  if (bytes < (uint64_t{64} << 20)) return;
+  const uint64_t avail = available_host_memory();
+  if (bytes > avail)
+    CUVAE_FAIL("cannot allocate " << gib(bytes) << " for " << what << " in host memory: only " << gib(avail)
+                                  << " are available (try a smaller --batch or --n)");
+}
+
 const char* device_name(Device d) { return d == Device::CUDA ? "cuda" : "cpu"; }
 
 int64_t shape_numel(const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t d : shape) {
     CUVAE_CHECK(d >= 0, "negative tensor dimension " << d);
+    CUVAE_REQUIRE(d == 0 || n <= INT64_MAX / d, "a tensor of " << shape.size() << " dimensions this large cannot be "
+                                                "addressed (try a smaller --batch or --n)");
     n *= d;
   }
   return n;
@@ -57,7 +96,15 @@ void* device_malloc(size_t bytes) {
 #ifdef CUVAE_HAS_CUDA
   void* p = nullptr;
   if (bytes == 0) return nullptr;
-  CUDA_CHECK(cudaMalloc(&p, bytes));
+  const cudaError_t err = cudaMalloc(&p, bytes);
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    CUVAE_FAIL("out of GPU memory allocating " << gib(bytes) << " (" << gib(free_b) << " of " << gib(total_b)
+                                                << " free; try a smaller --batch or --n)");
+  }
+  CUDA_CHECK(err);
   ++g_allocations;
   return p;
 #else
@@ -95,9 +142,11 @@ Tensor::Tensor(std::vector<int64_t> shape, Device device)
   if (numel_ == 0) return;
   if (device_ == Device::CPU) {
     size_t b = (bytes() + 63) / 64 * 64;
+    check_host_allocation(b, "a tensor " + shape_str());
     data_ = static_cast<float*>(std::aligned_alloc(64, b));
     ++g_allocations;
-    CUVAE_CHECK(data_ != nullptr, "out of host memory allocating tensor " << shape_str());
+    CUVAE_REQUIRE(data_ != nullptr, "out of host memory allocating a tensor " << shape_str() << " (" << gib(b)
+                                                                              << "; try a smaller --batch or --n)");
     std::memset(data_, 0, bytes());
   } else {
     data_ = static_cast<float*>(device_malloc(bytes()));

@@ -106,7 +106,18 @@ void memcpy_any(void* dst, Device dst_dev, const void* src, Device src_dev, size
 /// process-wide. Tests use it to check that a steady-state training step allocates nothing.
 int64_t allocation_count();
 
-/// Allocates `bytes` of device memory (throws cuvae::Error if not possible).
+/// Bytes of host memory the kernel reports as available to a new allocation (MemAvailable of
+/// /proc/meminfo; the physical memory size where that file is unreadable).
+uint64_t available_host_memory();
+
+/// Throws cuvae::Error "cannot allocate <GiB> for <what> in host memory: only <GiB> are
+/// available (try a smaller --batch or --n)" when `bytes` exceed available_host_memory(), so that
+/// an absurd size fails with a message instead of the kernel's out-of-memory killer.
+/// Sizes below 64 MiB are not checked (no file read).
+void check_host_allocation(uint64_t bytes, const std::string& what);
+
+/// Allocates `bytes` of device memory (throws cuvae::Error if not possible: a failed cudaMalloc
+/// is reported as "out of GPU memory" with the size, naming --batch and --n).
 void* device_malloc(size_t bytes);
 /// Frees memory from device_malloc (never throws; logs on failure).
 void device_free(void* p) noexcept;

@@ -50,7 +50,7 @@ AnchorStats compute_anchor_stats(Context& ctx, ConvVAE& vae, const Dataset& data
   bar.finish();
   for (int64_t k = 0; k < K; ++k) {
     const int64_t cnt = s.count[static_cast<size_t>(k)];
-    CUVAE_CHECK(cnt >= 2, "class " << k << " of '" << data.name << "' has " << cnt << " images; at least 2 are needed");
+    CUVAE_REQUIRE(cnt >= 2, "class " << k << " of '" << data.name << "' has " << cnt << " images; at least 2 are needed");
     const Eigen::VectorXd mean = sum[static_cast<size_t>(k)] / static_cast<double>(cnt);
     Eigen::MatrixXd cov = outer[static_cast<size_t>(k)].selfadjointView<Eigen::Lower>();
     cov = cov / static_cast<double>(cnt) - mean * mean.transpose();
@@ -99,13 +99,13 @@ AnchorStats load_anchor_stats(const std::string& path) {
   if (it == f.metadata.end() || it->second != "cuvae-anchors")
     CUVAE_FAIL(path << ": not an anchor statistics file (metadata 'format' is not 'cuvae-anchors')");
   const SafetensorsEntry& m = f.at("mean");
-  CUVAE_CHECK(m.dtype == "F64" && m.shape.size() == 2, path << ": tensor 'mean' must be F64 [K, D]");
+  CUVAE_REQUIRE(m.dtype == "F64" && m.shape.size() == 2, path << ": tensor 'mean' must be F64 [K, D]");
   AnchorStats s;
   s.classes = m.shape[0];
   s.latent = m.shape[1];
-  CUVAE_CHECK(s.classes >= 1 && s.latent >= 1, path << ": tensor 'mean' is empty");
+  CUVAE_REQUIRE(s.classes >= 1 && s.latent >= 1, path << ": tensor 'mean' is empty");
   const SafetensorsEntry& c = f.at("cov");
-  CUVAE_CHECK(c.dtype == "F64" && c.shape == std::vector<int64_t>({s.classes, s.latent, s.latent}),
+  CUVAE_REQUIRE(c.dtype == "F64" && c.shape == std::vector<int64_t>({s.classes, s.latent, s.latent}),
               path << ": tensor 'cov' must be F64 [" << s.classes << ", " << s.latent << ", " << s.latent << "]");
   s.mean.resize(static_cast<size_t>(s.classes * s.latent));
   std::memcpy(s.mean.data(), m.bytes.data(), m.bytes.size());
@@ -148,9 +148,9 @@ AnchorStats anchor_stats_for(Context& ctx, ConvVAE& vae, const std::string& vae_
 }
 
 std::vector<float> sample_anchored(const AnchorStats& s, int klass, int64_t n, double noise, uint64_t seed) {
-  CUVAE_CHECK(klass >= 0 && klass < s.classes,
+  CUVAE_REQUIRE(klass >= 0 && klass < s.classes,
               "class " << klass << " is out of range: the VAE's data set has classes 0.." << s.classes - 1);
-  CUVAE_CHECK(noise >= 0 && std::isfinite(noise), "--noise must be >= 0, got " << noise);
+  CUVAE_REQUIRE(noise >= 0 && std::isfinite(noise), "--noise must be >= 0, got " << noise);
   CUVAE_CHECK(n >= 0, "sample_anchored: negative count " << n);
   const int64_t D = s.latent;
   Eigen::MatrixXd cov(D, D);

@@ -193,9 +193,10 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
   sc.nesterov = opt.nesterov;
   check_sgd_config(sc);
   lr_at(opt.schedule, opt.lr, 0, 1);  // rejects an unknown schedule before any work
-  CUVAE_CHECK(!opt.out.empty(), "--out must name a run folder");
+  CUVAE_REQUIRE(!opt.out.empty(), "--out must name a run folder");
 
   TrainTestData data = load_train_test(opt.dataset, opt.data_dir, opt.train_limit, opt.test_limit, opt.batch);
+  ensure_writable_dir(opt.out, "--out");  // an --out that cannot be written fails before any training
   const std::string& dir = data.dir;
   Dataset& train = data.train;
   Dataset& test = data.test;
@@ -210,8 +211,50 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
   cfg.classes = train.num_classes;
   cfg.base_width = opt.width;
   cfg.dataset = opt.dataset;
-  ResNet18 model(cfg, ctx.device());
-  model.init(opt.seed);
+  const std::string model_path = opt.out + "/model.safetensors";
+  const std::string optim_path = opt.out + "/optim.safetensors";
+  std::unique_ptr<ResNet18> model_ptr;
+  Tensor momentum_buf;
+  int start_epoch = 0;
+  int64_t step = 0;
+  uint64_t seed = opt.seed;
+  int64_t schedule_steps = 0;  // the run's total steps, over which the schedule is laid
+  if (opt.resume) {
+    if (!file_exists(optim_path))
+      CUVAE_FAIL("--resume: " << opt.out << " has no optim.safetensors to resume from (a run folder of train-classifier)");
+    model_ptr = load_resnet(model_path, ctx.device(), opt.dataset);
+    const ResNetConfig& c = model_ptr->config();
+    if (c.channels != cfg.channels || c.height != cfg.height || c.width != cfg.width || c.classes != cfg.classes)
+      CUVAE_FAIL("--resume: " << model_path << " is a classifier of " << c.channels << "x" << c.height << "x" << c.width
+                              << " images and " << c.classes << " classes, not of --dataset " << opt.dataset);
+    if (c.base_width != cfg.base_width)
+      log << "note: --resume uses the checkpoint's width " << c.base_width << "\n";
+    cfg = c;
+    const SafetensorsFile of = read_safetensors(optim_path);
+    if (!load_params_prefixed(of, model_ptr->params(), kStateWeightsPrefix) ||
+        !load_params_prefixed(of, model_ptr->buffers(), kStateWeightsPrefix))
+      CUVAE_FAIL(optim_path << ": the training state holds no weights (not written by train-classifier)");
+    const int64_t total = model_ptr->params().flat_values().numel();
+    momentum_buf = Tensor::from_vector(of.f32("sgd.momentum", {total}), {total}, ctx.device());
+    try {
+      start_epoch = std::stoi(of.metadata.at("epoch"));
+      step = std::stoll(of.metadata.at("step"));
+      seed = std::stoull(of.metadata.at("seed"));
+      schedule_steps = std::stoll(of.metadata.at("schedule_steps"));
+      model_ptr->set_num_batches_tracked(std::stoll(of.metadata.at("num_batches_tracked")));
+    } catch (const std::exception&) {
+      CUVAE_FAIL(optim_path << ": metadata fields epoch, step, seed, schedule_steps and num_batches_tracked are "
+                               "missing or not integers");
+    }
+    if (of.metadata.count("schedule") && of.metadata.at("schedule") != opt.schedule)
+      CUVAE_FAIL("--resume: the run used --schedule " << of.metadata.at("schedule") << ", not " << opt.schedule);
+    save_resnet(model_path, *model_ptr);  // model.safetensors as of the saved state
+  } else {
+    model_ptr = std::make_unique<ResNet18>(cfg, ctx.device());
+    model_ptr->init(seed);
+    momentum_buf = Tensor({model_ptr->params().flat_values().numel()}, ctx.device());
+  }
+  ResNet18& model = *model_ptr;
   check_data_matches(test, cfg, "test split of '" + opt.dataset + "'");
 
   AugmentConfig aug;
@@ -220,28 +263,41 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
     aug.flip = flip_keeps_class(opt.dataset);
   }
   const int64_t steps = train.n / opt.batch;  // the last partial batch is dropped
-  const int64_t total_steps = steps * opt.epochs;
+  int64_t total_steps = steps * opt.epochs;
+  if (opt.resume) {
+    if (start_epoch >= opt.epochs) {
+      log << opt.out << " already has " << start_epoch << " epochs (--epochs " << opt.epochs << "): nothing to do\n";
+      return {};
+    }
+    if (step != static_cast<int64_t>(start_epoch) * steps)
+      CUVAE_FAIL("--resume: " << optim_path << " is at step " << step << " after " << start_epoch << " epochs, but --batch "
+                              << opt.batch << " and the data give " << steps << " steps per epoch (resume with the run's "
+                              "own --batch and --train-limit)");
+    if (schedule_steps != total_steps)
+      log << "note: --epochs " << opt.epochs << " differs from the run's " << schedule_steps / std::max<int64_t>(1, steps)
+          << ": the " << opt.schedule << " schedule now spans " << total_steps << " steps\n";
+    log << "resuming " << opt.out << " after epoch " << start_epoch << " (step " << step << ")\n";
+  }
 
-  const std::string model_path = opt.out + "/model.safetensors";
   ensure_dir(opt.out);
   {
     nlohmann::json jc = {{"command", "train-classifier"}, {"dataset", opt.dataset}, {"data", dir},
                          {"epochs", opt.epochs}, {"batch", opt.batch}, {"width", opt.width},
                          {"lr", opt.lr}, {"momentum", opt.momentum}, {"weight_decay", opt.weight_decay},
                          {"nesterov", opt.nesterov}, {"schedule", opt.schedule},
-                         {"augment", {{"pad", aug.pad}, {"flip", aug.flip}}}, {"seed", opt.seed},
+                         {"augment", {{"pad", aug.pad}, {"flip", aug.flip}}}, {"seed", seed},
                          {"device", ctx.description()}, {"train_images", train.n}, {"test_images", test.n},
                          {"model", cfg.to_json()}, {"parameters", model.params().count()}};
     write_file_atomic(opt.out + "/config.json", jc.dump(2) + "\n");
   }
   MetricsCsv metrics(opt.out + "/metrics.csv",
                      {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "images_per_s"},
-                     false);
+                     opt.resume);
+  metrics.keep_rows(start_epoch);  // a row whose epoch's state was not saved is redone
 
   DeviceDataset dd(train, ctx.device());
   Tensor x({opt.batch, cfg.channels, cfg.height, cfg.width}, ctx.device());
   IntBuffer labels(opt.batch, ctx.device());
-  Tensor momentum_buf({model.params().flat_values().numel()}, ctx.device());
   Tensor monitor({kMonitorSize}, ctx.device());
   Tensor correct({1}, ctx.device());
   log << "training ResNet18 (width " << opt.width << ", " << model.params().count() << " parameters) on " << train.n
@@ -251,21 +307,21 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
 
   std::vector<ClassifierEpochRecord> records;
   const int sync_every = ctx.is_cuda() ? 50 : 5;
-  int64_t step = 0;
-  for (int epoch = 0; epoch < opt.epochs; ++epoch) {
-    dd.set_order(shuffled_order(train.n, opt.seed, epoch));
+  const int last_epoch = opt.stop_after > 0 ? std::min(opt.epochs, opt.stop_after) : opt.epochs;
+  for (int epoch = start_epoch; epoch < last_epoch; ++epoch) {
+    dd.set_order(shuffled_order(train.n, seed, epoch));
     monitor.zero(ctx.stream());
     correct.zero(ctx.stream());
     ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(opt.epochs), steps, opt.progress);
     const auto t0 = std::chrono::steady_clock::now();
     double mean_loss = 0, acc = 0;
     for (int64_t s = 0; s < steps; ++s, ++step) {
-      dd.batch(ctx, s * opt.batch, aug, opt.seed, static_cast<uint64_t>(step), x, labels.data());
+      dd.batch(ctx, s * opt.batch, aug, seed, static_cast<uint64_t>(step), x, labels.data());
       model.forward(ctx, x, true);
       model.loss(ctx, labels.data(), true);
       count_correct(ctx, model.logits(), labels.data(), correct);
       model.backward(ctx);
-      sc.lr = static_cast<float>(lr_at(opt.schedule, opt.lr, step, total_steps));
+      sc.lr = static_cast<float>(lr_at(opt.schedule, opt.lr, step, std::max(total_steps, step + 1)));
       sgd_step(ctx, model.params().flat_values(), model.params().flat_grads(), momentum_buf, sc);
       loss_monitor(ctx, model.mean_loss(), monitor, step);
       if ((s + 1) % sync_every == 0 || s + 1 == steps) {
@@ -275,7 +331,7 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
           const int64_t bad = static_cast<int64_t>(mon[2]) - 1;
           std::ostringstream os;
           os << "the training loss became non-finite (NaN or Inf) at step " << bad << " (epoch " << epoch + 1 << "); stopping. ";
-          if (epoch > 0)
+          if (epoch > 0 || opt.resume)
             os << "The last good checkpoint is kept in " << model_path;
           else
             os << "No checkpoint was written; try a smaller --lr";
@@ -296,19 +352,38 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
     records.push_back(r);
     if (!std::isfinite(e.loss))
       CUVAE_FAIL("the test loss after epoch " << epoch + 1 << " is not finite; stopping. The last good checkpoint is kept in " << model_path);
+    // Metrics row, then the whole training state (one atomic file), then the model: whenever the
+    // process is killed, --resume finds a consistent state and redoes at most this epoch.
     metrics.append({double(r.epoch), r.lr, r.train_loss, r.train_acc, r.test_loss, r.test_acc, r.seconds, r.images_per_s});
+    {
+      SafetensorsWriter w;
+      add_params(w, model.params(), kStateWeightsPrefix);
+      add_params(w, model.buffers(), kStateWeightsPrefix);
+      w.add_f32("sgd.momentum", momentum_buf);
+      w.set_metadata("format", "cuvae-optim");
+      w.set_metadata("optimizer", "SGD");
+      w.set_metadata("epoch", std::to_string(epoch + 1));
+      w.set_metadata("step", std::to_string(step));
+      w.set_metadata("seed", std::to_string(seed));
+      w.set_metadata("schedule", opt.schedule);
+      w.set_metadata("schedule_steps", std::to_string(total_steps));
+      w.set_metadata("num_batches_tracked", std::to_string(model.num_batches_tracked()));
+      w.write(optim_path);
+    }
     save_resnet(model_path, model);
     log << "epoch " << epoch + 1 << ": train loss " << fmt(mean_loss, 4) << " acc " << fmt(100 * acc) << "%, test loss "
         << fmt(e.loss, 4) << " acc " << fmt(100 * e.accuracy) << "% (" << fmt(secs, 1) << " s, " << fmt(r.images_per_s, 0)
         << " img/s)" << std::endl;
     if (epoch + 1 == opt.epochs) {
       for (const std::string& p : write_confusion(e, class_names(opt.dataset), opt.out)) log << "wrote " << p << "\n";
+    } else if (epoch + 1 == last_epoch) {
+      log << "stopped after epoch " << epoch + 1 << " of " << opt.epochs << "; continue with --resume\n";
     }
   }
   if (!records.empty()) {
     write_curves_or_note(opt.out, log);
   }
-  log << "run folder: " << opt.out << " (model.safetensors, metrics.csv, config.json)\n";
+  log << "run folder: " << opt.out << " (model.safetensors, optim.safetensors, metrics.csv, config.json)\n";
   return records;
 }
 

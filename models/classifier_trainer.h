@@ -42,6 +42,14 @@ struct ClassifierTrainOptions {
   int64_t train_limit = 0;            ///< use the first N training images (0 = all)
   int64_t test_limit = 0;             ///< evaluate on the first N test images (0 = all)
   bool progress = true;
+  /// Continue the run in `out` from its last saved epoch (optim.safetensors: weights, BatchNorm
+  /// statistics, momentum buffers, step, seed, schedule length): bit for bit the run that was not
+  /// interrupted, when `epochs` is the run's own. A larger `epochs` extends the run; the schedule
+  /// is then laid over the new length from the current step.
+  bool resume = false;
+  /// Stop after this many epochs as an interrupted run would (the run folder stays resumable);
+  /// 0 = train every epoch. For tests of --resume.
+  int stop_after = 0;
 };
 
 /// True when horizontal flips keep the class (FashionMNIST, CIFAR-10); false for digits.
@@ -78,7 +86,8 @@ ClassifierEval evaluate_classifier(Context& ctx, ResNet18& model, const Dataset&
 
 /// Trains a ResNet18 as `opt` says (SGD with Nesterov momentum and weight decay under the
 /// schedule, augmentation on the device), writing into opt.out: config.json, metrics.csv (one
-/// row per epoch), model.safetensors after every epoch, and at the end per_class.csv,
+/// row per epoch), optim.safetensors (the training state) and model.safetensors after every
+/// epoch, and at the end per_class.csv,
 /// confusion.csv and confusion.png. Progress and a summary go to `log`. Throws cuvae::Error on
 /// bad options or data and when the loss becomes non-finite (the last good checkpoint is kept).
 std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions& opt, std::ostream& log);

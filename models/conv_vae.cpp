@@ -22,15 +22,15 @@ ReconLoss parse_recon_loss(const std::string& s) {
 }
 
 void VaeConfig::validate() const {
-  CUVAE_CHECK(recon_loss == ReconLoss::Bce || is_ae(),
+  CUVAE_REQUIRE(recon_loss == ReconLoss::Bce || is_ae(),
               "VAE config: recon_loss mse is for the plain autoencoder (--model ae) only");
-  CUVAE_CHECK(channels == 1 || channels == 3, "VAE config: channels must be 1 or 3, got " << channels);
-  CUVAE_CHECK(height >= 8 && width >= 8 && height % 4 == 0 && width % 4 == 0,
+  CUVAE_REQUIRE(channels == 1 || channels == 3, "VAE config: channels must be 1 or 3, got " << channels);
+  CUVAE_REQUIRE(height >= 8 && width >= 8 && height % 4 == 0 && width % 4 == 0,
               "VAE config: height and width must be multiples of 4 and at least 8, got "
                   << height << "x" << width);
-  CUVAE_CHECK(latent >= 1 && latent <= 4096, "VAE config: latent must be in [1, 4096], got " << latent);
-  CUVAE_CHECK(beta >= 0.0f && beta < 1e6f, "VAE config: beta must be >= 0, got " << beta);
-  CUVAE_CHECK(!is_cvae() || (classes >= 2 && classes <= 1000),
+  CUVAE_REQUIRE(latent >= 1 && latent <= 4096, "VAE config: latent must be in [1, 4096], got " << latent);
+  CUVAE_REQUIRE(beta >= 0.0f && beta < 1e6f, "VAE config: beta must be >= 0, got " << beta);
+  CUVAE_REQUIRE(!is_cvae() || (classes >= 2 && classes <= 1000),
               "VAE config: a CVAE needs classes in [2, 1000], got " << classes);
 }
 
@@ -119,7 +119,7 @@ void ConvVAE::set_kl_weight(float beta) {
 }
 
 void ConvVAE::set_free_bits(float lambda) {
-  CUVAE_CHECK(std::isfinite(lambda) && lambda >= 0.0f, "--free-bits must be a finite number >= 0, got " << lambda);
+  CUVAE_REQUIRE(std::isfinite(lambda) && lambda >= 0.0f, "--free-bits must be a finite number >= 0, got " << lambda);
   free_bits_ = lambda;
 }
 

@@ -13,7 +13,7 @@ namespace cuvae {
 GradcamResult gradcam_explain(Context& ctx, ResNet18& model, const Tensor& x, int layer, int klass) {
   const ResNetConfig& c = model.config();
   CUVAE_CHECK(layer >= 1 && layer <= 4, "Grad-CAM: layer must be layer1..layer4, got " << layer);
-  CUVAE_CHECK(klass < c.classes, "--class " << klass << " is out of range: the classifier has classes 0.." << c.classes - 1);
+  CUVAE_REQUIRE(klass < c.classes, "--class " << klass << " is out of range: the classifier has classes 0.." << c.classes - 1);
   const int64_t n = x.dim(0), K = c.classes;
   GradcamResult r;
   r.n = n;
@@ -41,7 +41,7 @@ GradcamResult gradcam_explain(Context& ctx, ResNet18& model, const Tensor& x, in
 
 void write_gradcam_png(const std::string& path, const float* image, int c, int h, int w, const float* heat,
                        const std::string& caption, int scale) {
-  CUVAE_CHECK(scale >= 1 && scale <= 64, "--scale must be in [1, 64], got " << scale);
+  CUVAE_REQUIRE(scale >= 1 && scale <= 64, "--scale must be in [1, 64], got " << scale);
   std::vector<float> over(static_cast<size_t>(3) * h * w);
   overlay_heatmap(image, c, h, w, heat, 0.5f, over.data());
   const int tile_w = w * scale, tile_h = h * scale, gap = 4, text_h = 7 * std::max(1, scale / 4) + 6;

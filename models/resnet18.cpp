@@ -28,11 +28,11 @@ int64_t json_int(const nlohmann::json& j, const char* key, const std::string& so
 // ---- ResNetConfig -----------------------------------------------------------------
 
 void ResNetConfig::validate() const {
-  CUVAE_CHECK(channels >= 1 && channels <= 16, "ResNet18: channels must be in [1, 16], got " << channels);
-  CUVAE_CHECK(height >= 8 && height <= 1024 && width >= 8 && width <= 1024,
+  CUVAE_REQUIRE(channels >= 1 && channels <= 16, "ResNet18: channels must be in [1, 16], got " << channels);
+  CUVAE_REQUIRE(height >= 8 && height <= 1024 && width >= 8 && width <= 1024,
               "ResNet18: image size must be in [8, 1024], got " << height << "x" << width);
-  CUVAE_CHECK(classes >= 2 && classes <= 1000, "ResNet18: classes must be in [2, 1000], got " << classes);
-  CUVAE_CHECK(base_width >= 1 && base_width <= 256, "ResNet18: width must be in [1, 256], got " << base_width);
+  CUVAE_REQUIRE(classes >= 2 && classes <= 1000, "ResNet18: classes must be in [2, 1000], got " << classes);
+  CUVAE_REQUIRE(base_width >= 1 && base_width <= 256, "ResNet18: width must be in [1, 256], got " << base_width);
 }
 
 nlohmann::json ResNetConfig::to_json() const {
@@ -41,7 +41,7 @@ nlohmann::json ResNetConfig::to_json() const {
 }
 
 ResNetConfig ResNetConfig::from_json(const nlohmann::json& j, const std::string& source) {
-  CUVAE_CHECK(j.is_object(), source << ": model config is not a JSON object");
+  CUVAE_REQUIRE(j.is_object(), source << ": model config is not a JSON object");
   const std::string model = j.contains("model") && j.at("model").is_string() ? j.at("model").get<std::string>() : "";
   if (model != "resnet18") {
     if (j.contains("latent"))

@@ -161,7 +161,7 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
   if (!(opt.beta >= 0.0f) || !std::isfinite(opt.beta)) CUVAE_FAIL("--beta must be >= 0, got " << opt.beta);
   if (opt.latent < 1 || opt.latent > 4096) CUVAE_FAIL("--latent must be in [1, 4096], got " << opt.latent);
   if (opt.scale < 1 || opt.scale > 16) CUVAE_FAIL("--scale must be in [1, 16], got " << opt.scale);
-  CUVAE_CHECK(!opt.out.empty(), "--out must name a run folder");
+  CUVAE_REQUIRE(!opt.out.empty(), "--out must name a run folder");
   if (opt.recon_loss == ReconLoss::Mse && opt.model != VaeKind::Ae)
     CUVAE_FAIL("--recon-loss mse is for the plain autoencoder (--model ae); a VAE trains on the Bernoulli ELBO");
   if (!(opt.kl_warmup >= 0) || !std::isfinite(opt.kl_warmup))
@@ -173,7 +173,10 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
   if (opt.model == VaeKind::Ae && (opt.kl_warmup > 0 || opt.kl_cycles > 0 || opt.free_bits > 0))
     CUVAE_FAIL("--kl-warmup, --kl-cycles and --free-bits need a model with a KL term; --model ae has none");
 
+  if (opt.resume && !file_exists(opt.out + "/model.safetensors"))
+    CUVAE_FAIL("--resume: " << opt.out << " has no model.safetensors and optim.safetensors to resume from");
   TrainTestData data = load_train_test(opt.dataset, opt.data_dir, opt.train_limit, opt.test_limit, opt.batch);
+  ensure_writable_dir(opt.out, "--out");  // an --out that cannot be written fails before any training
   const std::string& dir = data.dir;
   Dataset& train = data.train;
   Dataset& test = data.test;
@@ -209,13 +212,16 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
     if (!file_exists(model_path) || !file_exists(optim_path))
       CUVAE_FAIL("--resume: " << opt.out << " has no model.safetensors and optim.safetensors to resume from");
     model = load_vae(model_path, ctx.device(), true);
+    SafetensorsFile of = read_safetensors(optim_path);
+    // The training state holds the weights of the same step as the moments (files from before
+    // it did not: their model.safetensors is used), so a kill between the two writes is harmless.
+    load_params_prefixed(of, model->params(), kStateWeightsPrefix);
     const VaeConfig& c = model->config();
     if (c.latent != cfg.latent || c.beta != cfg.beta || c.channels != cfg.channels || c.height != cfg.height ||
         c.kind != cfg.kind || c.recon_loss != cfg.recon_loss)
       log << "note: --resume uses the checkpoint's config (" << c.model_name() << ", latent " << c.latent
           << ", beta " << c.beta << ")\n";
     cfg = c;
-    SafetensorsFile of = read_safetensors(optim_path);
     const int64_t total = model->params().flat_values().numel();
     m = Tensor::from_vector(of.f32("adam.m", {total}), {total}, ctx.device());
     v = Tensor::from_vector(of.f32("adam.v", {total}), {total}, ctx.device());
@@ -236,6 +242,8 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
     } catch (const std::exception&) {
       CUVAE_FAIL(optim_path << ": metadata fields epoch, step and seed are missing or not integers");
     }
+    // model.safetensors as of the saved state (it may be one write behind after a kill).
+    save_params(model_path, model->params(), cfg.to_json());
     if (start_epoch >= opt.epochs) {
       log << opt.out << " already has " << start_epoch << " epochs (--epochs " << opt.epochs << "): nothing to do\n";
       return {};
@@ -269,6 +277,7 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
                           read_file(opt.out + "/metrics.csv").rfind("epoch,train_loss,test_recon,test_kl,test_loss,seconds,images_per_s\n", 0) == 0;
   if (old_header) columns.pop_back();
   MetricsCsv metrics(opt.out + "/metrics.csv", columns, opt.resume);
+  metrics.keep_rows(start_epoch);  // a row whose epoch's state was not saved is redone
 
   DeviceDataset dd(train, ctx.device());
   IntBuffer labels(opt.batch, ctx.device());
@@ -339,10 +348,12 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
     std::vector<double> row = {double(r.epoch), r.train_loss, r.test_recon, r.test_kl, r.test_loss, r.seconds,
                                r.images_per_s, r.beta};
     if (old_header) row.pop_back();
+    // Metrics row, then the whole training state (one atomic file), then the model: whenever the
+    // process is killed, --resume finds a consistent state and redoes at most this epoch.
     metrics.append(row);
-    save_params(model_path, model->params(), cfg.to_json());
     {
       SafetensorsWriter w;
+      add_params(w, model->params(), kStateWeightsPrefix);
       w.add_f32("adam.m", m);
       w.add_f32("adam.v", v);
       w.set_metadata("format", "cuvae-optim");
@@ -356,6 +367,7 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
       w.set_metadata("free_bits", fmt(free_bits, 9));
       w.write(optim_path);
     }
+    save_params(model_path, model->params(), cfg.to_json());
     log << "epoch " << epoch + 1 << ": train loss " << fmt(mean_loss) << ", test recon " << fmt(e.recon)
         << " + KL " << fmt(e.kl) << " = " << fmt(e.loss) << " nats/image (" << fmt(secs, 1) << " s, "
         << fmt(r.images_per_s, 0) << " img/s)" << std::endl;

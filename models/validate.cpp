@@ -167,13 +167,13 @@ double frechet_distance(const std::vector<double>& m1, const std::vector<double>
 }
 
 nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log) {
-  CUVAE_CHECK(opt.per_class >= 2 && opt.per_class <= 100000, "--n must be in [2, 100000], got " << opt.per_class);
-  CUVAE_CHECK(opt.noise >= 0 && std::isfinite(opt.noise), "--noise must be >= 0, got " << opt.noise);
-  CUVAE_CHECK(opt.prior >= 2 && opt.recon >= 2 && opt.reference >= 2, "--prior, --recon and --reference must be at least 2");
+  CUVAE_REQUIRE(opt.per_class >= 2 && opt.per_class <= 100000, "--n must be in [2, 100000], got " << opt.per_class);
+  CUVAE_REQUIRE(opt.noise >= 0 && std::isfinite(opt.noise), "--noise must be >= 0, got " << opt.noise);
+  CUVAE_REQUIRE(opt.prior >= 2 && opt.recon >= 2 && opt.reference >= 2, "--prior, --recon and --reference must be at least 2");
   Context ctx(opt.device);
   auto vae = load_vae(opt.vae, ctx.device(), true);
-  auto clf = load_resnet(opt.classifier, ctx.device());
   const VaeConfig& vc = vae->config();
+  auto clf = load_resnet(opt.classifier, ctx.device(), vc.dataset.empty() ? "mnist" : vc.dataset);
   std::unique_ptr<ConvVAE> other;  // --compare-vae: an unconditional VAE's anchored samples beside a CVAE's
   if (!opt.compare_vae.empty()) {
     if (!vc.is_cvae()) CUVAE_FAIL("--compare-vae goes with a CVAE in --vae; " << opt.vae << " is not conditional");
@@ -198,7 +198,7 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
   AnchorStats other_stats;
   if (other) other_stats = anchor_stats_for(ctx, *other, opt.compare_vae, opt.data_dir, log, opt.progress);
   const int64_t K = stats.classes, F = rc.feature_dim(), D = vc.latent;
-  CUVAE_CHECK(K == rc.classes, opt.vae << "'s data set has " << K << " classes, " << opt.classifier << " " << rc.classes);
+  CUVAE_REQUIRE(K == rc.classes, opt.vae << "'s data set has " << K << " classes, " << opt.classifier << " " << rc.classes);
   const std::vector<std::string> names = class_names(dataset);
   ensure_dir(opt.out);
 

@@ -14,6 +14,8 @@ expect_error() {  # expect_error WORD-IN-MESSAGE ARGS...
   if [ $rc -eq 0 ]; then echo "FAIL (exit 0): cuvae $*"; fail=1; return; fi
   if ! grep -qi -- "$want" "$tmp/err"; then echo "FAIL (message lacks '$want'): cuvae $*"; echo "  stderr: $err"; fail=1; return; fi
   if grep -qiE "segmentation|core dumped|terminate called|abort" "$tmp/err"; then echo "FAIL (crash): cuvae $*"; fail=1; return; fi
+  # Messages for users name the flag, file or field: no source paths or internal expressions.
+  if grep -qE "failed at |\.(cpp|cu|h):[0-9]+" "$tmp/err"; then echo "FAIL (source location in a user error): cuvae $*"; echo "  stderr: $err"; fail=1; return; fi
   echo "ok: cuvae $* -> $(head -n1 "$tmp/err")"
 }
 expect_error "epochs"        train-vae --epochs abc --out "$tmp/r1"

@@ -8,6 +8,7 @@
 #include "host/check.h"
 #include "host/fs.h"
 #include "host/safetensors.h"
+#include "host/sha256.h"
 #include "host/tensor.h"
 #include "tests/temp_dir.h"
 #include "tests/test_util.h"
@@ -42,8 +43,10 @@ std::string f32_bytes(const std::vector<float>& v) {
   return s;
 }
 
+// The layout of PyTorch's own writers: no checksum.
 SafetensorsWriter small_writer() {
   SafetensorsWriter w;
+  w.set_checksum(false);
   w.set_metadata("format", "pt");
   w.add_f32("w", {2}, {1.0f, -2.0f});
   return w;
@@ -101,7 +104,7 @@ TEST(Safetensors, RoundTrip) {
 
   const SafetensorsFile f = read_safetensors(path);
   EXPECT_EQ(f.path, path);
-  EXPECT_EQ(f.metadata.size(), 2u);
+  EXPECT_EQ(f.metadata.size(), sha256_available() ? 3u : 2u);  // + "sha256"
   EXPECT_EQ(f.metadata.at("config"), R"({"latent": 32, "beta": 1.0})");
   EXPECT_EQ(f.metadata.at("format"), "pt2");
   EXPECT_EQ(f.tensors.size(), 6u);
@@ -316,4 +319,52 @@ TEST(Safetensors, GarbageNeverCrashes) {
     }
   }
   EXPECT_LT(parsed, 4000);
+}
+
+TEST(Sha256, KnownDigests) {
+  if (!sha256_available()) GTEST_SKIP() << "SKIPPED: this build has no OpenSSL libcrypto";
+  // FIPS 180-4 examples.
+  EXPECT_EQ(sha256_hex("", 0), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc", 3), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  Sha256 h;  // the same digest fed in pieces
+  h.update("a", 1);
+  h.update("bc", 2);
+  EXPECT_EQ(h.hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Safetensors, ChecksumCoversEveryDataByteAndIsVerified) {
+  if (!sha256_available()) GTEST_SKIP() << "SKIPPED: this build has no OpenSSL libcrypto";
+  SafetensorsWriter w;
+  w.set_metadata("format", "pt");
+  w.add_f32("a", {2, 2}, {1, 2, 3, 4});
+  w.add_i64("b", {1}, {5});
+  const std::string good = w.serialize();
+  const SafetensorsFile f = parse_safetensors(good, "ok.st");
+  // The recorded digest is that of every byte after the header.
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= uint64_t{static_cast<unsigned char>(good[i])} << (8 * i);
+  const std::string data = good.substr(8 + n);
+  ASSERT_EQ(data.size(), 24u);
+  EXPECT_EQ(f.metadata.at("sha256"), sha256_hex(data.data(), data.size()));
+  // Each flipped data byte is refused with one line naming the file.
+  for (size_t i = 8 + n; i < good.size(); ++i) {
+    std::string bad = good;
+    bad[i] = static_cast<char>(bad[i] ^ 0x01);
+    const std::string msg = error_of([&] { parse_safetensors(bad, "bad.st"); });
+    EXPECT_CONTAINS(msg, "bad.st: checksum mismatch");
+    EXPECT_CONTAINS(msg, "damaged");
+    EXPECT_EQ(msg.find('\n'), std::string::npos);
+  }
+  // A malformed recorded digest is named.
+  std::string mangled = good;
+  const size_t at = mangled.find(f.metadata.at("sha256"));
+  ASSERT_NE(at, std::string::npos);
+  mangled[at] = 'Z';
+  EXPECT_CONTAINS(error_of([&] { parse_safetensors(mangled, "m.st"); }), "m.st: __metadata__ field 'sha256' is not 64");
+  // A file without a checksum (PyTorch's writers) still loads; set_metadata cannot forge one.
+  EXPECT_NO_THROW(parse_safetensors(small_writer().serialize(), "pt.st"));
+  SafetensorsWriter forged;
+  forged.set_metadata("sha256", std::string(64, '0'));
+  forged.add_f32("a", {1}, {1});
+  EXPECT_NO_THROW(parse_safetensors(forged.serialize(), "f.st"));
 }

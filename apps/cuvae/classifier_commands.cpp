@@ -55,7 +55,7 @@ void add_classifier_commands(CLI::App& app, std::vector<Command>& commands) {
         "model.safetensors, per_class.csv, confusion.csv and confusion.png into the run folder");
     c->add_option("--dataset", o->dataset, "Data set: " + dataset_list())->check(dataset_ok)->capture_default_str();
     c->add_option("--data", o->data_dir, "Folder with the data set's files (default: data/<dataset>)");
-    c->add_option("--epochs", o->epochs, "Epochs to train")->check(CLI::Range(1, 100000))->capture_default_str();
+    c->add_option("--epochs", o->epochs, "Epochs to train (with --resume: total epochs)")->check(CLI::Range(1, 100000))->capture_default_str();
     c->add_option("--batch", o->batch, "Images per training step")->check(CLI::Range(2, 65536))->capture_default_str();
     c->add_option("--width", o->width, "Base width: 64 is the standard ResNet-18; 16 or 32 keep CPU runs practical")
         ->check(CLI::Range(1, 256))->capture_default_str();
@@ -73,6 +73,9 @@ void add_classifier_commands(CLI::App& app, std::vector<Command>& commands) {
     c->add_option("--out", o->out, "Run folder")->capture_default_str();
     c->add_option("--train-limit", o->train_limit, "Use only the first N training images (0 = all)")->check(CLI::NonNegativeNumber);
     c->add_option("--test-limit", o->test_limit, "Evaluate on the first N test images (0 = all)")->check(CLI::NonNegativeNumber);
+    c->add_flag("--resume", o->resume,
+                "Continue the run in --out from its last epoch (exactly: weights, BatchNorm statistics, momentum, "
+                "schedule position, augmentation)");
     c->add_flag("--no-progress", *no_progress, "No progress bar");
     commands.push_back({c, [=] {
                           o->device = parse_device(*device);
@@ -103,7 +106,7 @@ void add_classifier_commands(CLI::App& app, std::vector<Command>& commands) {
     c->add_option("--limit", o->limit, "Evaluate only the first N test images (0 = all)")->check(CLI::NonNegativeNumber);
     commands.push_back({c, [=] {
                           Context ctx(parse_device(o->device));
-                          auto model = load_resnet(o->ckpt, ctx.device());
+                          auto model = load_resnet(o->ckpt, ctx.device(), o->dataset);
                           std::string ds = o->dataset.empty() ? model->config().dataset : o->dataset;
                           if (ds.empty()) ds = "mnist";
                           Dataset test = load_dataset(ds, o->data.empty() ? default_data_dir(ds) : o->data, false);
@@ -144,7 +147,7 @@ void add_classifier_commands(CLI::App& app, std::vector<Command>& commands) {
     c->add_option("--cols", o->cols, "Images per grid row")->check(CLI::Range(1, 64))->capture_default_str();
     c->add_flag("--no-progress", o->no_progress, "No progress bar");
     commands.push_back({c, [=] {
-                          CUVAE_CHECK(o->klass >= 0 && o->klass < 10,
+                          CUVAE_REQUIRE(o->klass >= 0 && o->klass < 10,
                                       "--class " << o->klass << " is out of range: expected a class in 0..9");
                           Context ctx(parse_device(o->device));
                           auto vae = load_vae(o->vae, ctx.device());
@@ -240,7 +243,7 @@ void add_classifier_commands(CLI::App& app, std::vector<Command>& commands) {
         CUVAE_FAIL("gradcam: give the images to explain with --index, --image or --vae/--anchor");
       const int layer = parse_layer(o->layer);
       Context ctx(parse_device(o->device));
-      auto model = load_resnet(o->classifier, ctx.device());
+      auto model = load_resnet(o->classifier, ctx.device(), o->dataset);
       const ResNetConfig& rc = model->config();
       if (o->klass >= rc.classes || o->klass < -1)
         CUVAE_FAIL("--class " << o->klass << " is out of range: the classifier has classes 0.." << rc.classes - 1);
@@ -275,7 +278,7 @@ void add_classifier_commands(CLI::App& app, std::vector<Command>& commands) {
         if (vc.channels != rc.channels || vc.height != rc.height || vc.width != rc.width)
           CUVAE_FAIL(o->vae << " makes " << vc.channels << "x" << vc.height << "x" << vc.width << " images; " << o->classifier
                             << " classifies " << rc.channels << "x" << rc.height << "x" << rc.width);
-        CUVAE_CHECK(o->anchor >= 0 && o->anchor < rc.classes,
+        CUVAE_REQUIRE(o->anchor >= 0 && o->anchor < rc.classes,
                     "--anchor " << o->anchor << " is out of range: expected a class in 0.." << rc.classes - 1);
         AnchorStats s = anchor_stats_for(ctx, *v, o->vae, o->data, std::cout, true);
         Tensor gen = decode_images(ctx, *v, sample_anchored(s, o->anchor, o->n, o->noise, o->seed), o->n);

@@ -1,6 +1,8 @@
 // cuvae: one command-line program, one subcommand per job.
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
+#include <new>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -45,6 +47,9 @@ using cuvae::app::DatasetValidator;
 using cuvae::app::DeviceValidator;
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) must fail the write that reaches it with EFBIG, which
+  // write_file_atomic reports and cleans up after, instead of killing the process mid-file.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"cuvae: convolutional VAEs and a ResNet-18 classifier on MNIST, FashionMNIST and CIFAR-10, on a GPU or the CPU"};
   app.require_subcommand(1);
   // A later repetition of a flag overrides an earlier one (scripts/demo relies on this).
@@ -171,6 +176,10 @@ int main(int argc, char** argv) {
   } catch (const cuvae::Error& e) {
     std::fflush(stdout);
     std::cerr << "cuvae: error: " << e.what() << std::endl;
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fflush(stdout);
+    std::cerr << "cuvae: error: out of host memory (try a smaller --batch or --n)" << std::endl;
     return 1;
   } catch (const std::exception& e) {
     std::fflush(stdout);

@@ -329,7 +329,7 @@ std::vector<RunSummary> compare_runs(const CompareOptions& opt, std::ostream& lo
   std::unique_ptr<ResNet18> clf;
   ClassifierOutputs ref;
   if (!opt.classifier.empty()) {
-    clf = load_resnet(opt.classifier, ctx.device());
+    clf = load_resnet(opt.classifier, ctx.device(), dataset);
     if (!clf->config().dataset.empty() && clf->config().dataset != dataset)
       CUVAE_FAIL("--classifier " << opt.classifier << " was trained on " << clf->config().dataset << " but the runs on " << dataset);
     Tensor x({std::min(opt.reference, test.n), test.c, test.h, test.w}, ctx.device());

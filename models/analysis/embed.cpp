@@ -207,7 +207,7 @@ double calibrate_row(const double* dist2, int64_t m, double log_perp, int max_st
 
 void check_perplexity(double perplexity, int64_t n) {
   const double maxp = static_cast<double>(n - 1) / 3.0;
-  CUVAE_CHECK(n >= 4, "t-SNE needs at least 4 points, got " << n);
+  CUVAE_REQUIRE(n >= 4, "t-SNE needs at least 4 points, got " << n);
   if (!(perplexity > 0 && perplexity <= maxp))
     CUVAE_FAIL("--perplexity must be in (0, (n-1)/3] = (0, " << maxp << "] for n = " << n
                                                             << " points, got " << perplexity);
@@ -522,7 +522,7 @@ std::vector<double> tsne_conditional_p(const double* dist2, int64_t rows, int64_
                                        double perplexity, double* beta, int max_steps, double tol) {
   CUVAE_CHECK(dist2 != nullptr && rows >= 0 && m >= 1,
               "tsne_conditional_p: need rows >= 0 rows of m >= 1 distances, got m = " << m);
-  CUVAE_CHECK(perplexity > 0 && std::isfinite(perplexity),
+  CUVAE_REQUIRE(perplexity > 0 && std::isfinite(perplexity),
               "tsne_conditional_p: perplexity must be > 0, got " << perplexity);
   std::vector<double> p(static_cast<size_t>(rows * m));
   const double log_perp = std::log(perplexity);

@@ -388,7 +388,7 @@ std::vector<float> traverse_base(Context& ctx, ConvVAE& vae, const Dataset& test
       return encode_mu(ctx, vae, dataset_images(test, {base.arg}, "--base index"), 1);
     }
     case TraverseBase::Class: {
-      CUVAE_CHECK(stats != nullptr, "traverse_base: class statistics are needed for --base class:K");
+      CUVAE_REQUIRE(stats != nullptr, "traverse_base: class statistics are needed for --base class:K");
       if (base.arg >= stats->classes)
         CUVAE_FAIL("--base class:" << base.arg << " is out of range: expected a class in 0.." << stats->classes - 1);
       std::vector<float> z(static_cast<size_t>(D));
