@@ -43,7 +43,7 @@ uint64_t available_host_memory() {
 namespace {
 std::string gib(uint64_t bytes) {
   std::ostringstream os;
-  os.precision(bytes >= (uint64_t{10} << 30) ? 0 : 1);
+  os.precision(1);
   os << std::fixed << static_cast<double>(bytes) / static_cast<double>(uint64_t{1} << 30) << " GiB";
   return os.str();
 }

@@ -197,6 +197,10 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
 
   TrainTestData data = load_train_test(opt.dataset, opt.data_dir, opt.train_limit, opt.test_limit, opt.batch);
   ensure_writable_dir(opt.out, "--out");  // an --out that cannot be written fails before any training
+  if (opt.resume) {
+    const int stale = remove_stale_temp_files(opt.out);
+    if (stale > 0) log << "removed " << stale << " partial file(s) an interrupted write left in " << opt.out << "\n";
+  }
   const std::string& dir = data.dir;
   Dataset& train = data.train;
   Dataset& test = data.test;
@@ -231,6 +235,8 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
       log << "note: --resume uses the checkpoint's width " << c.base_width << "\n";
     cfg = c;
     const SafetensorsFile of = read_safetensors(optim_path);
+    const std::vector<float> in_model_file = model_ptr->params().flat_values().to_vector();
+    const std::vector<float> buffers_in_model_file = model_ptr->buffers().flat_values().to_vector();
     if (!load_params_prefixed(of, model_ptr->params(), kStateWeightsPrefix) ||
         !load_params_prefixed(of, model_ptr->buffers(), kStateWeightsPrefix))
       CUVAE_FAIL(optim_path << ": the training state holds no weights (not written by train-classifier)");
@@ -248,7 +254,10 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
     }
     if (of.metadata.count("schedule") && of.metadata.at("schedule") != opt.schedule)
       CUVAE_FAIL("--resume: the run used --schedule " << of.metadata.at("schedule") << ", not " << opt.schedule);
-    save_resnet(model_path, *model_ptr);  // model.safetensors as of the saved state
+    // model.safetensors as of the saved state when a kill left it one write behind.
+    if (model_ptr->params().flat_values().to_vector() != in_model_file ||
+        model_ptr->buffers().flat_values().to_vector() != buffers_in_model_file)
+      save_resnet(model_path, *model_ptr);
   } else {
     model_ptr = std::make_unique<ResNet18>(cfg, ctx.device());
     model_ptr->init(seed);

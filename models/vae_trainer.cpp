@@ -177,6 +177,10 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
     CUVAE_FAIL("--resume: " << opt.out << " has no model.safetensors and optim.safetensors to resume from");
   TrainTestData data = load_train_test(opt.dataset, opt.data_dir, opt.train_limit, opt.test_limit, opt.batch);
   ensure_writable_dir(opt.out, "--out");  // an --out that cannot be written fails before any training
+  if (opt.resume) {
+    const int stale = remove_stale_temp_files(opt.out);
+    if (stale > 0) log << "removed " << stale << " partial file(s) an interrupted write left in " << opt.out << "\n";
+  }
   const std::string& dir = data.dir;
   Dataset& train = data.train;
   Dataset& test = data.test;
@@ -215,7 +219,9 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
     SafetensorsFile of = read_safetensors(optim_path);
     // The training state holds the weights of the same step as the moments (files from before
     // it did not: their model.safetensors is used), so a kill between the two writes is harmless.
+    const std::vector<float> in_model_file = model->params().flat_values().to_vector();
     load_params_prefixed(of, model->params(), kStateWeightsPrefix);
+    const bool model_file_behind = model->params().flat_values().to_vector() != in_model_file;
     const VaeConfig& c = model->config();
     if (c.latent != cfg.latent || c.beta != cfg.beta || c.channels != cfg.channels || c.height != cfg.height ||
         c.kind != cfg.kind || c.recon_loss != cfg.recon_loss)
@@ -242,8 +248,8 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
     } catch (const std::exception&) {
       CUVAE_FAIL(optim_path << ": metadata fields epoch, step and seed are missing or not integers");
     }
-    // model.safetensors as of the saved state (it may be one write behind after a kill).
-    save_params(model_path, model->params(), cfg.to_json());
+    // model.safetensors as of the saved state when a kill left it one write behind.
+    if (model_file_behind) save_params(model_path, model->params(), cfg.to_json());
     if (start_epoch >= opt.epochs) {
       log << opt.out << " already has " << start_epoch << " epochs (--epochs " << opt.epochs << "): nothing to do\n";
       return {};
