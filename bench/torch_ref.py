@@ -333,6 +333,49 @@ def read_safetensors(path):
     return tensors, meta
 
 
+def save_file(tensors, path, metadata=None):
+    """Writes {name: torch.Tensor} as a safetensors file in the layout of safetensors.torch.save_file
+    (the Python safetensors package is not in Debian): tensors ordered by dtype (wider first) then
+    name, contiguous little-endian data, a compact JSON header with "__metadata__" first only when
+    `metadata` is given, padded with spaces to a multiple of 8 bytes."""
+    dtypes = {torch.float64: ("F64", 8), torch.float32: ("F32", 4), torch.float16: ("F16", 2),
+              torch.bfloat16: ("BF16", 2), torch.int64: ("I64", 8), torch.int32: ("I32", 4),
+              torch.int16: ("I16", 2), torch.int8: ("I8", 1), torch.uint8: ("U8", 1), torch.bool: ("BOOL", 1)}
+    order = sorted(tensors.items(), key=lambda kv: (-dtypes[kv[1].dtype][1], kv[0]))
+    header, blobs, offset = {}, [], 0
+    if metadata is not None:
+        header["__metadata__"] = dict(metadata)
+    for name, t in order:
+        blob = t.detach().contiguous().cpu().numpy().tobytes()
+        header[name] = {"dtype": dtypes[t.dtype][0], "shape": list(t.shape), "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for blob in blobs:
+            f.write(blob)
+
+
+def cmd_export(args):
+    """Loads a cuvae checkpoint into its PyTorch module (strict) and saves module.state_dict() as
+    PyTorch users do, with no cuvae config (only {"format": "pt"} with --format-pt)."""
+    tensors, meta = read_safetensors(args.checkpoint)
+    cfg = json.loads(meta.get("config", "{}"))
+    if cfg.get("model") == "resnet18":
+        if int(cfg["base_width"]) != 64:
+            raise ValueError(f"{args.checkpoint}: width {cfg['base_width']}; torchvision's resnet18 has width 64")
+        model = torchvision_resnet18(int(cfg["channels"]), int(cfg["classes"]))
+        model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()}, strict=True)
+    else:
+        model, _ = load_checkpoint_model(args.checkpoint)
+    save_file(model.state_dict(), args.out, {"format": "pt"} if args.format_pt else None)
+    print(json.dumps({"out": args.out, "model": type(model).__name__, "tensors": len(model.state_dict())}))
+    return 0
+
+
 # ----------------------------------------------------------------------------- commands
 
 def torchvision_resnet18(channels, classes):
@@ -573,6 +616,12 @@ def main(argv=None):
     r.add_argument("--limit", type=int, default=0, help="evaluate only the first N test images (0 = all)")
     r.add_argument("--batch", type=int, default=250, help="images per evaluation batch")
 
+    e = sub.add_parser("export", help="load a cuvae checkpoint into its PyTorch module and save its state_dict "
+                                      "as PyTorch users do (no cuvae config)")
+    e.add_argument("--checkpoint", required=True, help="model.safetensors written by cuvae (VAE, AE, CVAE, ResNet-18 width 64)")
+    e.add_argument("--out", required=True, help="the safetensors file to write")
+    e.add_argument("--format-pt", action="store_true", help='write __metadata__ {"format": "pt"} (default: none)')
+
     b = sub.add_parser("resnet-step", help="time training steps of torchvision's resnet18 (small stem) on the CPU")
     b.add_argument("--batch", type=int, default=64)
     b.add_argument("--steps", type=int, default=5, help="timed steps (the median is reported)")
@@ -585,7 +634,7 @@ def main(argv=None):
         return 2
     try:
         return {"check": cmd_check, "train": cmd_train, "nll": cmd_nll, "resnet-check": cmd_resnet_check,
-                "resnet-step": cmd_resnet_step}[args.cmd](args)
+                "resnet-step": cmd_resnet_step, "export": cmd_export}[args.cmd](args)
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

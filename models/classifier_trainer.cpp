@@ -195,18 +195,20 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
   lr_at(opt.schedule, opt.lr, 0, 1);  // rejects an unknown schedule before any work
   CUVAE_REQUIRE(!opt.out.empty(), "--out must name a run folder");
 
+  if (opt.resume && !file_exists(opt.out + "/optim.safetensors"))
+    CUVAE_FAIL("--resume: " << opt.out << " has no optim.safetensors to resume from (a run folder of train-classifier)");
   TrainTestData data = load_train_test(opt.dataset, opt.data_dir, opt.train_limit, opt.test_limit, opt.batch);
-  ensure_writable_dir(opt.out, "--out");  // an --out that cannot be written fails before any training
-  if (opt.resume) {
-    const int stale = remove_stale_temp_files(opt.out);
-    if (stale > 0) log << "removed " << stale << " partial file(s) an interrupted write left in " << opt.out << "\n";
-  }
   const std::string& dir = data.dir;
   Dataset& train = data.train;
   Dataset& test = data.test;
 
   Context ctx(opt.device);
   log_device(ctx, log);
+  ensure_writable_dir(opt.out, "--out");  // an --out that cannot be written fails before any training
+  if (opt.resume) {
+    const int stale = remove_stale_temp_files(opt.out);
+    if (stale > 0) log << "removed " << stale << " partial file(s) an interrupted write left in " << opt.out << "\n";
+  }
 
   ResNetConfig cfg;
   cfg.channels = train.c;
@@ -224,8 +226,6 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
   uint64_t seed = opt.seed;
   int64_t schedule_steps = 0;  // the run's total steps, over which the schedule is laid
   if (opt.resume) {
-    if (!file_exists(optim_path))
-      CUVAE_FAIL("--resume: " << opt.out << " has no optim.safetensors to resume from (a run folder of train-classifier)");
     model_ptr = load_resnet(model_path, ctx.device(), opt.dataset);
     const ResNetConfig& c = model_ptr->config();
     if (c.channels != cfg.channels || c.height != cfg.height || c.width != cfg.width || c.classes != cfg.classes)

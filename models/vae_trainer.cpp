@@ -176,17 +176,17 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
   if (opt.resume && !file_exists(opt.out + "/model.safetensors"))
     CUVAE_FAIL("--resume: " << opt.out << " has no model.safetensors and optim.safetensors to resume from");
   TrainTestData data = load_train_test(opt.dataset, opt.data_dir, opt.train_limit, opt.test_limit, opt.batch);
-  ensure_writable_dir(opt.out, "--out");  // an --out that cannot be written fails before any training
-  if (opt.resume) {
-    const int stale = remove_stale_temp_files(opt.out);
-    if (stale > 0) log << "removed " << stale << " partial file(s) an interrupted write left in " << opt.out << "\n";
-  }
   const std::string& dir = data.dir;
   Dataset& train = data.train;
   Dataset& test = data.test;
 
   Context ctx(opt.device);
   log_device(ctx, log);
+  ensure_writable_dir(opt.out, "--out");  // an --out that cannot be written fails before any training
+  if (opt.resume) {
+    const int stale = remove_stale_temp_files(opt.out);
+    if (stale > 0) log << "removed " << stale << " partial file(s) an interrupted write left in " << opt.out << "\n";
+  }
 
   const std::string model_path = opt.out + "/model.safetensors";
   const std::string optim_path = opt.out + "/optim.safetensors";

@@ -46,6 +46,13 @@ expect_error "is a VAE checkpoint"        gradcam --classifier "$vae" --index 0 
 expect_error "is a classifier checkpoint" validate --vae "$clf" --classifier "$clf" --data "$src/data/mnist" --out "$tmp/r6"
 expect_error "is a VAE checkpoint"        validate --vae "$vae" --classifier "$vae" --data "$src/data/mnist" --out "$tmp/r6"
 expect_error "out of range"  anchor --vae "$vae" --class 12 --data "$src/data/mnist" --out "$tmp/r7"
+# A flipped byte inside the tensor data of a checkpoint is caught by its SHA-256.
+python3 - "$vae" "$tmp/flipped.safetensors" <<'PYEOF'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read()); b[-100] ^= 0x10; open(sys.argv[2], "wb").write(b)
+PYEOF
+expect_error "checksum mismatch" eval-vae --checkpoint "$tmp/flipped.safetensors" --data "$src/data/mnist"
+expect_error "no optim.safetensors to resume from" train-classifier --resume --data "$src/data/mnist" --out "$tmp/r9"
 expect_error "out of range"  gradcam --classifier "$clf" --index 0 --class 10 --data "$src/data/mnist" --out "$tmp/r5"
 expect_error "out of range"  gradcam --classifier "$clf" --index 10000 --data "$src/data/mnist" --out "$tmp/r5"
 echo "not an image" > "$tmp/text.png"

@@ -8,7 +8,9 @@
 # plain autoencoder (--model ae, loaded strictly into the ConvAE module: no enc.logvar), a
 # conditional VAE (--model cvae, into ConvCVAE, evaluated with the true labels), and the
 # importance-sampled NLL (eval-vae --nll 50 against torch_ref.py nll, independent epsilon) on 200
-# test images, which must agree within the standard error.
+# test images, which must agree within the standard error. Finally each checkpoint makes the round
+# trip cuvae -> PyTorch module -> state_dict() saved as PyTorch users do (no cuvae config) -> cuvae
+# eval-vae, which must print the very same numbers.
 # Exits 77 (CTest: skipped) when Debian's /usr/bin/python3 cannot import torch.
 #
 # Usage: tests/torch_parity.sh CUVAE_BINARY SOURCE_DIR
@@ -94,10 +96,25 @@ echo "== NLL: cuvae eval-vae --nll 50 and torch_ref.py nll --k 50 (200 test imag
 "$PY" "$SRC/bench/torch_ref.py" nll --checkpoint "$CKPT" --data "$DATA" --limit 200 --k 50 | tail -n 1 >"$TMP/torch-nll.json"
 cat "$TMP/cuvae-nll.json" "$TMP/torch-nll.json"
 
+echo "== round trip: each checkpoint into PyTorch, state_dict() saved as PyTorch users do, back into cuvae"
+for kind in vae ae cvae; do
+  case $kind in vae) ck=$CKPT; lim=2000; ref=$TMP/cuvae.json ;; *) ck=$TMP/$kind/model.safetensors; lim=1000; ref=$TMP/cuvae-$kind.json ;; esac
+  fmt=(); [[ $kind == ae ]] && fmt=(--format-pt)  # both layouts: no __metadata__, and {"format": "pt"} only
+  "$PY" "$SRC/bench/torch_ref.py" export --checkpoint "$ck" --out "$TMP/torch-$kind.safetensors" "${fmt[@]}" >/dev/null
+  "$CUVAE" eval-vae --checkpoint "$TMP/torch-$kind.safetensors" --dataset mnist --data "$DATA" --limit $lim \
+    | tail -n 1 >"$TMP/roundtrip-$kind.json"
+  cp "$ref" "$TMP/original-$kind.json"
+done
+
 "$PY" - "$TMP" "$TOL" <<'EOF'
 import json, sys
 d, tol = sys.argv[1], float(sys.argv[2])
 ok = True
+for kind in ("vae", "ae", "cvae"):
+    a, b = json.load(open(f"{d}/original-{kind}.json")), json.load(open(f"{d}/roundtrip-{kind}.json"))
+    same = all(a.get(k) == b.get(k) for k in ("model", "recon", "kl", "loss", "n"))
+    print(f"round trip {kind}: cuvae {a['loss']!r}, after PyTorch save_file {b['loss']!r}: {'same' if same else 'DIFFERENT'}")
+    ok = ok and same
 cu, th = json.load(open(f"{d}/cuvae-ae.json")), json.load(open(f"{d}/torch-ae.json"))
 if th.get("strict_load") is not True or th.get("model") != "ae" or cu.get("model") != "ae" or "kl" in cu:
     print("FAIL: the AE checkpoint did not load strictly as an AE, or eval-vae reported a KL"); ok = False
