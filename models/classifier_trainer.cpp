@@ -226,7 +226,10 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
   uint64_t seed = opt.seed;
   int64_t schedule_steps = 0;  // the run's total steps, over which the schedule is laid
   if (opt.resume) {
-    model_ptr = load_resnet(model_path, ctx.device(), opt.dataset);
+    const SafetensorsFile of = read_safetensors(optim_path);
+    // The training state holds the config and everything of the same step, so a kill between its
+    // write and model.safetensors' is harmless.
+    model_ptr = std::make_unique<ResNet18>(ResNetConfig::from_json(checkpoint_config(of), optim_path), ctx.device());
     const ResNetConfig& c = model_ptr->config();
     if (c.channels != cfg.channels || c.height != cfg.height || c.width != cfg.width || c.classes != cfg.classes)
       CUVAE_FAIL("--resume: " << model_path << " is a classifier of " << c.channels << "x" << c.height << "x" << c.width
@@ -234,9 +237,6 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
     if (c.base_width != cfg.base_width)
       log << "note: --resume uses the checkpoint's width " << c.base_width << "\n";
     cfg = c;
-    const SafetensorsFile of = read_safetensors(optim_path);
-    const std::vector<float> in_model_file = model_ptr->params().flat_values().to_vector();
-    const std::vector<float> buffers_in_model_file = model_ptr->buffers().flat_values().to_vector();
     if (!load_params_prefixed(of, model_ptr->params(), kStateWeightsPrefix) ||
         !load_params_prefixed(of, model_ptr->buffers(), kStateWeightsPrefix))
       CUVAE_FAIL(optim_path << ": the training state holds no weights (not written by train-classifier)");
@@ -254,10 +254,18 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
     }
     if (of.metadata.count("schedule") && of.metadata.at("schedule") != opt.schedule)
       CUVAE_FAIL("--resume: the run used --schedule " << of.metadata.at("schedule") << ", not " << opt.schedule);
-    // model.safetensors as of the saved state when a kill left it one write behind.
-    if (model_ptr->params().flat_values().to_vector() != in_model_file ||
-        model_ptr->buffers().flat_values().to_vector() != buffers_in_model_file)
-      save_resnet(model_path, *model_ptr);
+    // model.safetensors as of the saved state when a kill left it one write behind (or none).
+    bool model_file_behind = true;
+    if (file_exists(model_path)) {
+      try {
+        auto in_file = load_resnet(model_path, Device::CPU);
+        model_file_behind = in_file->params().flat_values().to_vector() != model_ptr->params().flat_values().to_vector() ||
+                            in_file->buffers().flat_values().to_vector() != model_ptr->buffers().flat_values().to_vector() ||
+                            in_file->num_batches_tracked() != model_ptr->num_batches_tracked();
+      } catch (const Error&) {  // damaged or cut short by the kill: rewritten
+      }
+    }
+    if (model_file_behind) save_resnet(model_path, *model_ptr);
   } else {
     model_ptr = std::make_unique<ResNet18>(cfg, ctx.device());
     model_ptr->init(seed);
@@ -370,6 +378,7 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
       add_params(w, model.buffers(), kStateWeightsPrefix);
       w.add_f32("sgd.momentum", momentum_buf);
       w.set_metadata("format", "cuvae-optim");
+      w.set_metadata("config", cfg.to_json().dump());
       w.set_metadata("optimizer", "SGD");
       w.set_metadata("epoch", std::to_string(epoch + 1));
       w.set_metadata("step", std::to_string(step));

@@ -173,8 +173,8 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
   if (opt.model == VaeKind::Ae && (opt.kl_warmup > 0 || opt.kl_cycles > 0 || opt.free_bits > 0))
     CUVAE_FAIL("--kl-warmup, --kl-cycles and --free-bits need a model with a KL term; --model ae has none");
 
-  if (opt.resume && !file_exists(opt.out + "/model.safetensors"))
-    CUVAE_FAIL("--resume: " << opt.out << " has no model.safetensors and optim.safetensors to resume from");
+  if (opt.resume && !file_exists(opt.out + "/optim.safetensors"))
+    CUVAE_FAIL("--resume: " << opt.out << " has no optim.safetensors to resume from (a run folder of train-vae)");
   TrainTestData data = load_train_test(opt.dataset, opt.data_dir, opt.train_limit, opt.test_limit, opt.batch);
   const std::string& dir = data.dir;
   Dataset& train = data.train;
@@ -213,15 +213,27 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
   int64_t step = 0;
   uint64_t seed = opt.seed;
   if (opt.resume) {
-    if (!file_exists(model_path) || !file_exists(optim_path))
-      CUVAE_FAIL("--resume: " << opt.out << " has no model.safetensors and optim.safetensors to resume from");
-    model = load_vae(model_path, ctx.device(), true);
+    if (!file_exists(optim_path))
+      CUVAE_FAIL("--resume: " << opt.out << " has no optim.safetensors to resume from (a run folder of train-vae)");
     SafetensorsFile of = read_safetensors(optim_path);
-    // The training state holds the weights of the same step as the moments (files from before
-    // it did not: their model.safetensors is used), so a kill between the two writes is harmless.
-    const std::vector<float> in_model_file = model->params().flat_values().to_vector();
-    load_params_prefixed(of, model->params(), kStateWeightsPrefix);
-    const bool model_file_behind = model->params().flat_values().to_vector() != in_model_file;
+    // The training state holds the config and the weights of the same step as the moments, so a
+    // kill between its write and model.safetensors' is harmless (files from before it: the model file).
+    bool model_file_behind = true;
+    if (of.metadata.count("config")) {
+      model = std::make_unique<ConvVAE>(VaeConfig::from_json(checkpoint_config(of), optim_path), ctx.device());
+      if (!load_params_prefixed(of, model->params(), kStateWeightsPrefix))
+        CUVAE_FAIL(optim_path << ": the training state holds no weights");
+      if (file_exists(model_path)) {
+        try {
+          model_file_behind = load_vae(model_path, Device::CPU, true)->params().flat_values().to_vector() !=
+                              model->params().flat_values().to_vector();
+        } catch (const Error&) {  // damaged or cut short by the kill: rewritten below
+        }
+      }
+    } else {
+      model = load_vae(model_path, ctx.device(), true);
+      model_file_behind = false;
+    }
     const VaeConfig& c = model->config();
     if (c.latent != cfg.latent || c.beta != cfg.beta || c.channels != cfg.channels || c.height != cfg.height ||
         c.kind != cfg.kind || c.recon_loss != cfg.recon_loss)
@@ -363,6 +375,7 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
       w.add_f32("adam.m", m);
       w.add_f32("adam.v", v);
       w.set_metadata("format", "cuvae-optim");
+      w.set_metadata("config", cfg.to_json().dump());
       w.set_metadata("optimizer", "Adam");
       w.set_metadata("epoch", std::to_string(epoch + 1));
       w.set_metadata("step", std::to_string(step));

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <sstream>
 #include <string>
@@ -304,6 +305,16 @@ TEST(VaeResume, StateFileWinsOverAModelFileOneWriteBehind) {
   EXPECT_EQ(read_file(a.out + "/model.safetensors"), read_file(b.out + "/model.safetensors"));
   const std::string csv = read_file(b.out + "/metrics.csv");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3) << csv;
+  // Killed after the first training state but before the first model.safetensors.
+  VaeTrainOptions c = a;
+  c.out = tmp.file("c");
+  c.epochs = 1;
+  train_vae(c, log);
+  ASSERT_EQ(std::remove((c.out + "/model.safetensors").c_str()), 0);
+  c.epochs = 2;
+  c.resume = true;
+  train_vae(c, log);
+  EXPECT_EQ(read_file(a.out + "/model.safetensors"), read_file(c.out + "/model.safetensors"));
 }
 
 TEST(Memory, SizesThatCannotFitFailWithAMessage) {
