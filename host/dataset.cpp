@@ -44,109 +44,169 @@ std::string resolve_gz(const std::string& path) {
   return path;
 }
 
-// A raw or gzip-compressed file read sequentially through zlib (which passes raw data
-// through unchanged and detects gzip by its magic bytes).
-class IdxFile {
- public:
-  explicit IdxFile(std::string path) : path_(std::move(path)) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path_, ec))
-      CUVAE_FAIL(path_ << ": cannot open: is a folder, expected an IDX file");
-    errno = 0;
-    f_ = gzopen(path_.c_str(), "rb");
-    if (!f_)
-      CUVAE_FAIL(path_ << ": cannot open: "
-                       << (errno ? std::strerror(errno) : "out of memory"));
-    gzbuffer(f_, 1 << 18);
+// The whole file at `path`, with errors in the readers' "<path>: cannot open: ..." form.
+std::string read_data_file(const std::string& path, const char* expected) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    CUVAE_FAIL(path << ": cannot open: is a folder, expected " << expected);
+  errno = 0;
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) CUVAE_FAIL(path << ": cannot open: " << (errno ? std::strerror(errno) : "out of memory"));
+  std::string bytes;
+  char buf[1 << 16];
+  for (;;) {
+    const size_t r = std::fread(buf, 1, sizeof buf, f);
+    bytes.append(buf, r);
+    if (r < sizeof buf) break;
   }
-  ~IdxFile() {
-    if (f_) gzclose(f_);
-  }
-  IdxFile(const IdxFile&) = delete;
-  IdxFile& operator=(const IdxFile&) = delete;
+  const bool failed = std::ferror(f) != 0;
+  const int err = errno;
+  std::fclose(f);
+  if (failed) CUVAE_FAIL(path << ": cannot read: " << std::strerror(err));
+  return bytes;
+}
 
-  const std::string& path() const { return path_; }
+// Raw or gzip-compressed bytes in memory, read sequentially. Gzip is recognised by its
+// 1f 8b magic; like zlib's gzread, a member that ends is followed by the next one when
+// another gzip header comes, and whatever else follows the last member is ignored.
+class IdxStream {
+ public:
+  IdxStream(const std::string& bytes, const std::string& what) : bytes_(bytes), what_(what) {
+    gzip_ = bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x1f &&
+            static_cast<unsigned char>(bytes[1]) == 0x8b;
+    if (!gzip_) return;
+    // zlib takes at most 4 GiB of input at a time; IDX files are far smaller.
+    if (bytes.size() > 0xffffffffu) CUVAE_FAIL(what_ << ": gzip file larger than 4 GiB");
+    zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+    zs_.avail_in = static_cast<uInt>(bytes.size());
+    if (inflateInit2(&zs_, 15 + 16) != Z_OK)  // 15: largest window; +16: gzip wrapper only
+      CUVAE_FAIL(what_ << ": cannot start gzip decoding (out of memory)");
+    inflating_ = true;
+  }
+  ~IdxStream() {
+    if (inflating_) inflateEnd(&zs_);
+  }
+  IdxStream(const IdxStream&) = delete;
+  IdxStream& operator=(const IdxStream&) = delete;
+
+  const std::string& what() const { return what_; }
+  bool raw() const { return !gzip_; }
+  // Bytes not yet read of raw data (for raw data only: known without reading it).
+  uint64_t raw_left() const { return bytes_.size() - pos_; }
 
   // Reads up to `n` bytes; fewer only at the end of the data. Throws on corrupt gzip.
   uint64_t read(void* dst, uint64_t n) {
     auto* out = static_cast<unsigned char*>(dst);
+    if (!gzip_) {
+      const uint64_t k = std::min<uint64_t>(n, bytes_.size() - pos_);
+      if (k > 0) std::memcpy(out, bytes_.data() + pos_, k);
+      pos_ += k;
+      return k;
+    }
     uint64_t got = 0;
-    while (got < n) {
-      const uint64_t want = std::min<uint64_t>(n - got, 1u << 30);
-      const int r = gzread(f_, out + got, static_cast<unsigned>(want));
-      check_stream();
-      if (r <= 0) break;
-      got += static_cast<uint64_t>(r);
-      consumed_ += static_cast<uint64_t>(r);
+    while (got < n && !ended_) {
+      const uInt want = static_cast<uInt>(std::min<uint64_t>(n - got, 1u << 30));
+      zs_.next_out = out + got;
+      zs_.avail_out = want;
+      const int r = inflate(&zs_, Z_NO_FLUSH);
+      got += want - zs_.avail_out;
+      if (r == Z_STREAM_END) {
+        if (zs_.avail_in >= 2 && zs_.next_in[0] == 0x1f && zs_.next_in[1] == 0x8b) {
+          inflateReset(&zs_);  // another member follows
+        } else {
+          ended_ = true;
+        }
+      } else if (r == Z_BUF_ERROR) {  // no progress possible: the input ended inside a member
+        CUVAE_FAIL(what_ << ": gzip data is truncated (unexpected end of file)");
+      } else if (r != Z_OK) {
+        CUVAE_FAIL(what_ << ": corrupt gzip data (" << (zs_.msg ? zs_.msg : zError(r)) << ")");
+      }
     }
     return got;
   }
 
-  // Number of bytes left after what has been read so far.
+  // Number of bytes left after what has been read so far (gzip: decoded and counted in a
+  // small buffer, never held).
   uint64_t remaining() {
-    if (gzdirect(f_)) {
-      std::error_code ec;
-      const uint64_t size = std::filesystem::file_size(path_, ec);
-      if (!ec) return size > consumed_ ? size - consumed_ : 0;
-    }
+    if (!gzip_) return raw_left();
     uint64_t extra = 0;
     std::vector<unsigned char> buf(1 << 16);
     for (;;) {
-      const int r = gzread(f_, buf.data(), static_cast<unsigned>(buf.size()));
-      check_stream();
-      if (r <= 0) break;
-      extra += static_cast<uint64_t>(r);
+      const uint64_t r = read(buf.data(), buf.size());
+      extra += r;
+      if (r < buf.size()) break;
     }
     return extra;
   }
 
  private:
-  void check_stream() {
-    int err = Z_OK;
-    const char* msg = gzerror(f_, &err);
-    if (err == Z_OK) return;
-    if (err == Z_BUF_ERROR)
-      CUVAE_FAIL(path_ << ": gzip data is truncated (" << msg << ")");
-    if (err == Z_ERRNO)
-      CUVAE_FAIL(path_ << ": cannot read: " << std::strerror(errno));
-    CUVAE_FAIL(path_ << ": corrupt gzip data (" << msg << ")");
-  }
-
-  std::string path_;
-  gzFile f_ = nullptr;
-  uint64_t consumed_ = 0;
+  const std::string& bytes_;
+  const std::string what_;
+  bool gzip_ = false, inflating_ = false, ended_ = false;
+  z_stream zs_{};
+  uint64_t pos_ = 0;  // raw data: bytes read so far
 };
 
-void read_header(IdxFile& f, unsigned char* hdr, uint64_t bytes, uint32_t magic,
+void read_header(IdxStream& f, unsigned char* hdr, uint64_t bytes, uint32_t magic,
                  const char* what) {
   const uint64_t got = f.read(hdr, bytes);
   if (got >= 4 && be32(hdr) != magic)
-    CUVAE_FAIL(f.path() << ": wrong magic " << hex32(be32(hdr)) << ", expected " << hex32(magic)
+    CUVAE_FAIL(f.what() << ": wrong magic " << hex32(be32(hdr)) << ", expected " << hex32(magic)
                         << " (" << what << ")");
   if (got < bytes)
-    CUVAE_FAIL(f.path() << ": truncated IDX header: expected " << bytes << " bytes, found "
+    CUVAE_FAIL(f.what() << ": truncated IDX header: expected " << bytes << " bytes, found "
                         << got);
 }
 
-int64_t checked_dim(const IdxFile& f, uint32_t v, int64_t max, const char* what) {
+int64_t checked_dim(const IdxStream& f, uint32_t v, int64_t max, const char* what) {
   if (v == 0 || static_cast<int64_t>(v) > max)
-    CUVAE_FAIL(f.path() << ": " << what << " " << v << " out of range, expected 1.." << max
+    CUVAE_FAIL(f.what() << ": " << what << " " << v << " out of range, expected 1.." << max
                         << " (zero or implausible dims)");
   return static_cast<int64_t>(v);
 }
 
-// Reads exactly `bytes` payload bytes into `dst` and insists nothing follows them.
-void read_payload(IdxFile& f, uint8_t* dst, uint64_t bytes, uint64_t header,
+// Reads exactly `bytes` payload bytes into `dst` and insists nothing follows them. Raw data
+// is checked against its known size before allocating; gzip output is buffered as it
+// arrives (growing geometrically), so memory follows the data, not the header's promise.
+void read_payload(IdxStream& f, std::vector<uint8_t>& dst, uint64_t bytes, uint64_t header,
                   const char* what) {
-  const uint64_t got = f.read(dst, bytes);
+  uint64_t got = 0;
+  if (f.raw()) {
+    if (f.raw_left() >= bytes) {
+      dst.resize(bytes);
+      got = f.read(dst.data(), bytes);
+    } else {
+      got = f.raw_left();
+    }
+  } else {
+    dst.clear();
+    while (got < bytes) {
+      const uint64_t step = std::min<uint64_t>(bytes - got, std::max<uint64_t>(got, 1 << 16));
+      dst.resize(got + step);
+      const uint64_t r = f.read(dst.data() + got, step);
+      got += r;
+      if (r < step) break;
+    }
+  }
   if (got < bytes)
-    CUVAE_FAIL(f.path() << ": truncated: expected " << bytes << " bytes of " << what
+    CUVAE_FAIL(f.what() << ": truncated: expected " << bytes << " bytes of " << what
                         << " data, found " << got);
   const uint64_t extra = f.remaining();
   if (extra > 0)
-    CUVAE_FAIL(f.path() << ": " << extra << " trailing bytes after the " << header
+    CUVAE_FAIL(f.what() << ": " << extra << " trailing bytes after the " << header
                         << "-byte header and " << bytes << " bytes of " << what
                         << " data (expected the file to end there)");
+}
+
+// A CIFAR-10 batch of `size` bytes: the number of records, or an error naming `what`.
+int64_t cifar_records(uint64_t size, const std::string& what) {
+  if (size == 0 || size % kCifarRecord != 0)
+    CUVAE_FAIL(what << ": size " << size << " bytes is not a positive multiple of "
+                    << kCifarRecord << " (CIFAR-10 record: 1 label byte + 3072 pixel bytes)");
+  const uint64_t records = size / kCifarRecord;
+  if (records > static_cast<uint64_t>(kMaxItems))
+    CUVAE_FAIL(what << ": too many records (" << records << "), expected at most " << kMaxItems);
+  return static_cast<int64_t>(records);
 }
 
 std::string join_names() {
@@ -181,16 +241,17 @@ const std::vector<std::string>& dataset_names() {
   return names;
 }
 
-Dataset read_idx(const std::string& images_path, const std::string& labels_path,
-                 int num_classes) {
+Dataset parse_idx(const std::string& image_bytes, const std::string& label_bytes,
+                  int num_classes, const std::string& images_what,
+                  const std::string& labels_what) {
   CUVAE_CHECK(num_classes >= 1 && num_classes <= 256,
-              "read_idx: num_classes " << num_classes << " out of range, expected 1..256");
+              "parse_idx: num_classes " << num_classes << " out of range, expected 1..256");
   Dataset ds;
-  ds.name = images_path;
+  ds.name = images_what;
   ds.num_classes = num_classes;
   ds.c = 1;
 
-  IdxFile img(resolve_gz(images_path));
+  IdxStream img(image_bytes, images_what);
   unsigned char hdr[16];
   read_header(img, hdr, 16, kIdxImagesMagic, "IDX images: unsigned bytes, 3 dims");
   ds.n = checked_dim(img, be32(hdr + 4), kMaxItems, "image count");
@@ -199,22 +260,55 @@ Dataset read_idx(const std::string& images_path, const std::string& labels_path,
   const uint64_t pix = static_cast<uint64_t>(ds.n) * static_cast<uint64_t>(ds.pixels());
 
   // Check the label header before the (large) pixel read so a mismatch fails fast.
-  IdxFile lab(resolve_gz(labels_path));
+  IdxStream lab(label_bytes, labels_what);
   unsigned char lhdr[8];
   read_header(lab, lhdr, 8, kIdxLabelsMagic, "IDX labels: unsigned bytes, 1 dim");
   const int64_t nl = checked_dim(lab, be32(lhdr + 4), kMaxItems, "label count");
   if (nl != ds.n)
-    CUVAE_FAIL(lab.path() << ": count mismatch: " << nl << " labels, but " << img.path()
+    CUVAE_FAIL(lab.what() << ": count mismatch: " << nl << " labels, but " << img.what()
                           << " has " << ds.n << " images");
 
-  ds.images.resize(pix);
-  read_payload(img, ds.images.data(), pix, 16, "pixel");
-  ds.labels.resize(static_cast<size_t>(ds.n));
-  read_payload(lab, ds.labels.data(), static_cast<uint64_t>(ds.n), 8, "label");
+  read_payload(img, ds.images, pix, 16, "pixel");
+  read_payload(lab, ds.labels, static_cast<uint64_t>(ds.n), 8, "label");
   for (int64_t i = 0; i < ds.n; ++i)
     if (ds.labels[i] >= num_classes)
-      CUVAE_FAIL(lab.path() << ": label " << int{ds.labels[i]} << " at index " << i
+      CUVAE_FAIL(lab.what() << ": label " << int{ds.labels[i]} << " at index " << i
                             << " out of range, expected < " << num_classes);
+  return ds;
+}
+
+Dataset read_idx(const std::string& images_path, const std::string& labels_path,
+                 int num_classes) {
+  CUVAE_CHECK(num_classes >= 1 && num_classes <= 256,
+              "read_idx: num_classes " << num_classes << " out of range, expected 1..256");
+  const std::string ip = resolve_gz(images_path), lp = resolve_gz(labels_path);
+  const std::string images = read_data_file(ip, "an IDX file");
+  const std::string labels = read_data_file(lp, "an IDX file");
+  Dataset ds = parse_idx(images, labels, num_classes, ip, lp);
+  ds.name = images_path;
+  return ds;
+}
+
+Dataset parse_cifar10_batch(const std::string& bytes, const std::string& what) {
+  const int64_t records = cifar_records(bytes.size(), what);
+  Dataset ds;
+  ds.name = "cifar10";
+  ds.n = records;
+  ds.c = 3;
+  ds.h = 32;
+  ds.w = 32;
+  ds.num_classes = 10;
+  const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+  ds.images.resize(static_cast<size_t>(records * kCifarPixels));
+  ds.labels.resize(static_cast<size_t>(records));
+  for (int64_t r = 0; r < records; ++r) {
+    const uint8_t* rec = p + r * kCifarRecord;
+    if (rec[0] >= 10)
+      CUVAE_FAIL(what << ": label " << int{rec[0]} << " of record " << r
+                      << " out of range, expected < 10");
+    ds.labels[static_cast<size_t>(r)] = rec[0];
+    std::memcpy(ds.images.data() + r * kCifarPixels, rec + 1, kCifarPixels);
+  }
   return ds;
 }
 
@@ -232,13 +326,10 @@ Dataset read_cifar10(const std::vector<std::string>& batch_files) {
       CUVAE_FAIL(path << ": cannot open: " << (std::filesystem::exists(path, ec)
                                                    ? "not a regular file"
                                                    : "No such file or directory"));
+    // The size is checked before reading, so a wrong (huge) file is not read at all.
     const uint64_t size = std::filesystem::file_size(path, ec);
     if (ec) CUVAE_FAIL(path << ": cannot read size: " << ec.message());
-    if (size == 0 || size % kCifarRecord != 0)
-      CUVAE_FAIL(path << ": size " << size << " bytes is not a positive multiple of "
-                      << kCifarRecord
-                      << " (CIFAR-10 record: 1 label byte + 3072 pixel bytes)");
-    const int64_t records = static_cast<int64_t>(size / kCifarRecord);
+    const int64_t records = cifar_records(size, path);
     if (ds.n + records > kMaxItems)
       CUVAE_FAIL(path << ": too many records in total (" << ds.n + records << "), expected at most "
                       << kMaxItems);
@@ -246,19 +337,10 @@ Dataset read_cifar10(const std::vector<std::string>& batch_files) {
     if (bytes.size() != size)
       CUVAE_FAIL(path << ": size changed while reading (" << size << " then " << bytes.size()
                       << " bytes)");
-    const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
-    const size_t base = ds.images.size();
-    ds.images.resize(base + static_cast<size_t>(records * kCifarPixels));
-    ds.labels.reserve(static_cast<size_t>(ds.n + records));
-    for (int64_t r = 0; r < records; ++r) {
-      const uint8_t* rec = p + r * kCifarRecord;
-      if (rec[0] >= 10)
-        CUVAE_FAIL(path << ": label " << int{rec[0]} << " of record " << r
-                        << " out of range, expected < 10");
-      ds.labels.push_back(rec[0]);
-      std::memcpy(ds.images.data() + base + r * kCifarPixels, rec + 1, kCifarPixels);
-    }
-    ds.n += records;
+    const Dataset batch = parse_cifar10_batch(bytes, path);
+    ds.images.insert(ds.images.end(), batch.images.begin(), batch.images.end());
+    ds.labels.insert(ds.labels.end(), batch.labels.begin(), batch.labels.end());
+    ds.n += batch.n;
   }
   return ds;
 }

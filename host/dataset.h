@@ -34,11 +34,30 @@ struct Dataset {
 Dataset read_idx(const std::string& images_path, const std::string& labels_path,
                  int num_classes = 10);
 
+/// parse_idx: read_idx on bytes already in memory. `image_bytes` and `label_bytes` are the
+/// two files' contents, each raw or gzip (detected by the 1f 8b magic; concatenated gzip
+/// members are read in turn and bytes after the last member are ignored, as zlib's gzread
+/// does); `images_what` and `labels_what` start their error messages (read_idx passes the
+/// paths) and `images_what` becomes Dataset::name. Same checks and messages as read_idx.
+/// Memory is bounded by the data actually present: a header's dims are checked against the
+/// raw size before allocating, gzip output is buffered only as it arrives and never beyond
+/// the size the dims promise (more is an error), so a short file or a gzip bomb claiming
+/// 10⁷ images of 4096×4096 cannot make it allocate more than about twice what it holds.
+/// Throws cuvae::Error.
+Dataset parse_idx(const std::string& image_bytes, const std::string& label_bytes,
+                  int num_classes = 10, const std::string& images_what = "images",
+                  const std::string& labels_what = "labels");
+
 /// Reads and concatenates CIFAR-10 binary batch files (each a positive multiple of 3073
 /// bytes: records of 1 label byte + 3072 pixel bytes as 1024 R, 1024 G, 1024 B, each a
 /// row-major 32×32 plane) into a Dataset [n, 3, 32, 32] with 10 classes. Throws
 /// cuvae::Error starting with the file's path on a missing file, a bad size or a label ≥ 10.
 Dataset read_cifar10(const std::vector<std::string>& batch_files);
+
+/// One CIFAR-10 batch file's bytes `bytes` (see read_cifar10) as a Dataset [n, 3, 32, 32]
+/// with 10 classes, n = size / 3073 ≤ 10⁷. Throws cuvae::Error starting with `what` on a
+/// size that is not a positive multiple of 3073 or a label ≥ 10.
+Dataset parse_cifar10_batch(const std::string& bytes, const std::string& what);
 
 /// Loads the train (`train` = true) or test split of data set `name` from folder `dir`:
 ///   "mnist", "fashion-mnist": train-images-idx3-ubyte, train-labels-idx1-ubyte (train) or
