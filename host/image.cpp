@@ -1,5 +1,7 @@
 #include "host/image.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -43,6 +45,95 @@ uint8_t to_byte(float v) {
   if (!(v > 0.0f)) return 0;  // also NaN
   if (v >= 1.0f) return 255;
   return static_cast<uint8_t>(std::lround(v * 255.0f));
+}
+
+uint32_t be32(const unsigned char* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+// Bytes of filtered image data (one filter byte per row) a w×h PNG of `channels` samples of
+// `depth` bits needs, interlaced (Adam7, 7 passes) or not.
+uint64_t png_raw_size(uint64_t w, uint64_t h, uint64_t channels, uint64_t depth, bool interlaced) {
+  auto rows = [&](uint64_t pw, uint64_t ph) { return pw == 0 || ph == 0 ? 0 : ph * (1 + (pw * channels * depth + 7) / 8); };
+  if (!interlaced) return rows(w, h);
+  static const int kPass[7][4] = {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}};
+  uint64_t total = 0;
+  for (const auto& p : kPass) {
+    const uint64_t pw = w > uint64_t(p[0]) ? (w - p[0] + p[2] - 1) / p[2] : 0;
+    const uint64_t ph = h > uint64_t(p[1]) ? (h - p[1] + p[3] - 1) / p[3] : 0;
+    total += rows(pw, ph);
+  }
+  return total;
+}
+
+// The PNG bytes to give stb_image, after checking what it would take on trust so that the bytes
+// bound the memory it allocates: every chunk up to IEND must lie inside the bytes (stb reserves
+// an IDAT chunk's declared length before reading it: 20 bytes could ask for 2 GiB), and the
+// image data must inflate to no more than the pixels need plus 1 MiB (stb grows its output
+// buffer to whatever the zlib stream holds, up to 4 GiB: a decompression bomb). Deflate data
+// zlib rejects is refused too (stb accepts some invalid Huffman codes that would otherwise
+// bypass the count). Empty IDAT chunks are dropped (stb copies an empty first one to a null
+// pointer: undefined behaviour). Anything else is left to stb and its messages, including
+// files without IEND.
+std::string png_for_decoder(const std::string& bytes, const std::string& what) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t size = bytes.size();
+  std::string out = bytes.substr(0, 8), idat;
+  bool iphone = false, have_header = false, interlaced = false;
+  uint32_t iw = 0, ih = 0, depth = 0, colour = 0;
+  size_t pos = 8;
+  for (; pos + 8 <= size;) {
+    const uint64_t len = be32(p + pos);
+    const std::string type(bytes, pos + 4, 4);
+    if (len > 0x7fffffffu)
+      CUVAE_FAIL(what << ": corrupt PNG (chunk length " << len << " out of range)");
+    if (len > size - pos - 8)
+      CUVAE_FAIL(what << ": truncated PNG (a chunk of " << len << " bytes runs past the end of the "
+                      << size << " bytes)");
+    if (type == "IEND") break;  // it and whatever follows are copied below
+    const unsigned char* data = p + pos + 8;
+    if (type == "CgBI") iphone = true;  // Apple's variant: deflate without the zlib header
+    if (type == "IHDR" && len == 13 && !have_header) {
+      have_header = true;
+      iw = be32(data);
+      ih = be32(data + 4);
+      depth = data[8];
+      colour = data[9];
+      interlaced = data[12] == 1;
+    }
+    if (type == "IDAT") idat.append(reinterpret_cast<const char*>(data), len);
+    const size_t next = std::min<size_t>(size, pos + 12 + len);  // the CRC may be cut off
+    if (!(type == "IDAT" && len == 0)) out.append(bytes, pos, next - pos);
+    pos = next;
+  }
+  if (pos < size) out.append(bytes, pos, std::string::npos);
+
+  static const int kChannels[7] = {1, 0, 3, 1, 2, 0, 4};  // by colour type; 0: invalid
+  if (!have_header || colour > 6 || kChannels[colour] == 0 || depth == 0 || depth > 16) return out;  // stb refuses
+  const uint64_t limit = png_raw_size(iw, ih, kChannels[colour], depth, interlaced) + (uint64_t{1} << 20);
+  const size_t skip = iphone ? 0 : 2;  // the zlib header (stb checks it)
+  if (idat.size() <= skip) return out;
+  z_stream zs{};
+  if (inflateInit2(&zs, -15) != Z_OK) CUVAE_FAIL(what << ": cannot check the PNG (out of memory)");
+  zs.next_in = reinterpret_cast<Bytef*>(idat.data() + skip);
+  zs.avail_in = static_cast<uInt>(idat.size() - skip);
+  std::vector<unsigned char> buf(1 << 16);
+  uint64_t inflated = 0;
+  int r = Z_OK;
+  while (r == Z_OK && inflated <= limit) {
+    zs.next_out = buf.data();
+    zs.avail_out = static_cast<uInt>(buf.size());
+    r = inflate(&zs, Z_NO_FLUSH);
+    inflated += buf.size() - zs.avail_out;
+  }
+  const std::string msg = zs.msg ? zs.msg : "";
+  inflateEnd(&zs);
+  if (inflated > limit)
+    CUVAE_FAIL(what << ": PNG image data inflates to more than " << limit << " bytes, far more than "
+                    << iw << "x" << ih << " pixels need (a decompression bomb?)");
+  if (r == Z_DATA_ERROR || r == Z_NEED_DICT || r == Z_MEM_ERROR)
+    CUVAE_FAIL(what << ": cannot decode the PNG (corrupt image data: " << (msg.empty() ? zError(r) : msg) << ")");
+  return out;  // Z_STREAM_END: complete; Z_BUF_ERROR: the data ends early (stb says so)
 }
 
 }  // namespace
@@ -162,8 +253,9 @@ std::vector<float> decode_png(const std::string& bytes, int want_c, int h, int w
                              &ih, &comp))
     CUVAE_FAIL(what << ": cannot decode the PNG (" << stbi_failure_reason() << ")");
   if (iw != w || ih != h) CUVAE_FAIL(what << ": image is " << iw << "x" << ih << " pixels, the model expects " << w << "x" << h);
-  unsigned char* px = stbi_load_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()),
-                                            static_cast<int>(bytes.size()), &iw, &ih, &comp, want_c);
+  const std::string png = png_for_decoder(bytes, what);
+  unsigned char* px = stbi_load_from_memory(reinterpret_cast<const unsigned char*>(png.data()),
+                                            static_cast<int>(png.size()), &iw, &ih, &comp, want_c);
   if (px == nullptr) CUVAE_FAIL(what << ": cannot decode the PNG (" << stbi_failure_reason() << ")");
   if (iw != w || ih != h) {
     stbi_image_free(px);

@@ -58,8 +58,11 @@ std::vector<float> read_png(const std::string& path, int want_c, int h, int w);
 /// Decodes PNG bytes as float planes [c, h, w] in [0, 1], converted to `want_c` channels (1: grey
 /// by luminance, 3: RGB; alpha dropped). The size is read from the header before decoding. With
 /// `require_end` the bytes must end with the IEND chunk (a cut-off upload is refused even where
-/// the decoder would accept it). Throws cuvae::Error starting with `what` when the bytes are not a
-/// PNG, are truncated, cannot be decoded, or are not h×w pixels.
+/// the decoder would accept it). Before decoding, the bytes must bound what the decoder allocates:
+/// a chunk running past the end of the bytes, image data inflating to more than the h×w pixels
+/// need plus 1 MiB (a decompression bomb) and deflate data zlib cannot decode are refused.
+/// Throws cuvae::Error starting with `what` when the bytes are not a PNG, are truncated, cannot
+/// be decoded, or are not h×w pixels.
 std::vector<float> decode_png(const std::string& bytes, int want_c, int h, int w, const std::string& what,
                               bool require_end = true);
 

@@ -1,5 +1,6 @@
 // PNG grids, the metrics CSV, the progress bar and the file helpers.
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <cmath>
 #include <cstdio>
@@ -362,4 +363,63 @@ TEST(ReadPng, RoundTripAndErrors) {
   // A PNG signature followed by garbage fails to decode with a clear message.
   write_file_atomic(dir.path() + "/broken.png", std::string("\x89PNG\r\n\x1a\n", 8) + "garbage");
   EXPECT_CONTAINS(error_of([&] { read_png(dir.path() + "/broken.png", 1, 28, 28); }), "cannot decode");
+}
+
+namespace {
+
+// One PNG chunk: length, type, data, CRC-32 of type and data.
+std::string png_chunk(const std::string& type, const std::string& data) {
+  std::string c;
+  auto be32 = [&c](uint32_t v) {
+    for (int i = 3; i >= 0; --i) c.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  be32(static_cast<uint32_t>(data.size()));
+  c += type + data;
+  const std::string td = type + data;
+  be32(static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(td.data()), static_cast<uInt>(td.size()))));
+  return c;
+}
+
+// A 28×28 8-bit grey PNG whose image data is `raw` (filtered rows), zlib-compressed.
+std::string grey28_png(const std::string& raw) {
+  const std::string ihdr("\0\0\0\x1c\0\0\0\x1c\x08\0\0\0\0", 13);
+  uLongf n = compressBound(static_cast<uLong>(raw.size()));
+  std::string z(n, '\0');
+  EXPECT_EQ(compress2(reinterpret_cast<Bytef*>(z.data()), &n, reinterpret_cast<const Bytef*>(raw.data()),
+                      static_cast<uLong>(raw.size()), 9),
+            Z_OK);
+  z.resize(n);
+  return std::string("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", ihdr) + png_chunk("IDAT", z) + png_chunk("IEND", "");
+}
+
+}  // namespace
+
+// The decoder (stb_image) trusts a chunk's declared length and grows its output to whatever the
+// zlib stream holds: decode_png checks both first, so the bytes bound the memory.
+TEST(DecodePng, BoundsWhatTheDecoderAllocates) {
+  const std::string ok = grey28_png(std::string(28 * 29, '\0'));
+  EXPECT_EQ(decode_png(ok, 1, 28, 28, "ok").size(), 28u * 28u);
+  // A little extra data after the pixels is tolerated (stb accepts it; such files exist).
+  EXPECT_EQ(decode_png(grey28_png(std::string(28 * 29 + 1000, '\0')), 1, 28, 28, "extra").size(), 28u * 28u);
+  // An IDAT chunk claiming 2 GB in a file of a hundred bytes (found by fuzz_png).
+  std::string claim = ok;
+  const size_t idat = claim.find("IDAT") - 4;
+  claim[idat] = 0x74;  // length 0x74......: about 1.9 GB
+  std::string msg = error_of([&] { decode_png(claim, 1, 28, 28, "claim", false); });
+  EXPECT_CONTAINS(msg, "claim: truncated PNG (a chunk of ");
+  EXPECT_CONTAINS(msg, "runs past the end");
+  // A decompression bomb: 28×28 pixels need 812 bytes; 64 MiB of zeros compress to ~64 kB.
+  const std::string bomb = grey28_png(std::string(size_t(64) << 20, '\0'));
+  EXPECT_LT(bomb.size(), 100000u);
+  msg = error_of([&] { decode_png(bomb, 1, 28, 28, "bomb"); });
+  EXPECT_CONTAINS(msg, "bomb: PNG image data inflates to more than 1049388 bytes");
+  // An empty first IDAT chunk (legal; stb would copy it to a null pointer) is dropped.
+  const size_t at = ok.find("IDAT") - 4;
+  const std::string empty_first = ok.substr(0, at) + png_chunk("IDAT", "") + ok.substr(at);
+  EXPECT_EQ(decode_png(empty_first, 1, 28, 28, "empty"), decode_png(ok, 1, 28, 28, "ok"));
+  // Deflate data zlib cannot decode is refused before the decoder sees it.
+  std::string bad = ok;
+  const size_t data = bad.find("IDAT") + 4 + 2;  // past the zlib header
+  bad[data] = static_cast<char>(0xff);           // block type 3 (reserved)
+  EXPECT_CONTAINS(error_of([&] { decode_png(bad, 1, 28, 28, "bad"); }), "bad: cannot decode the PNG");
 }
