@@ -11,7 +11,6 @@
 #include <fstream>
 #include <functional>
 #include <future>
-#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -35,12 +34,6 @@ namespace cuvae::serve {
 using nlohmann::json;
 
 namespace {
-
-/// An error answered with `status` and {"error": message}.
-struct HttpError : Error {
-  int status;
-  HttpError(int s, const std::string& m) : Error(m), status(s) {}
-};
 
 [[noreturn]] void bad(const std::string& msg) { throw HttpError(400, msg); }
 
@@ -95,86 +88,6 @@ class Worker {
   const int full_threads_;  // OpenMP threads for large work (OMP_NUM_THREADS or the cores)
   std::thread thread_;
 };
-
-// ---- request validation -------------------------------------------------------------------
-
-/// Rejects bodies nested deeper than `max_depth` arrays/objects before parsing them.
-void check_depth(const std::string& body, int max_depth) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char ch : body) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (ch == '\\') escaped = true;
-      else if (ch == '"') in_string = false;
-      continue;
-    }
-    if (ch == '"') in_string = true;
-    else if (ch == '[' || ch == '{') {
-      if (++depth > max_depth) bad("request body is nested deeper than " + std::to_string(max_depth) + " levels");
-    } else if (ch == ']' || ch == '}') --depth;
-  }
-}
-
-json parse_body(const httplib::Request& req) {
-  if (req.body.size() > kMaxBody) throw HttpError(413, "request body larger than 1 MiB");
-  check_depth(req.body, 32);
-  json j;
-  try {
-    j = json::parse(req.body);
-  } catch (const json::exception&) {
-    bad("request body is not valid JSON");
-  }
-  if (!j.is_object()) bad("request body must be a JSON object");
-  return j;
-}
-
-int64_t get_int(const json& j, const std::string& key, int64_t lo, int64_t hi, std::optional<int64_t> def = {}) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    if (def) return *def;
-    bad("missing field '" + key + "' (an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "])");
-  }
-  int64_t v = 0;
-  if (it->is_number_unsigned()) {
-    const uint64_t u = it->get<uint64_t>();
-    if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) bad("'" + key + "' is too large");
-    v = static_cast<int64_t>(u);
-  } else if (it->is_number_integer()) {
-    v = it->get<int64_t>();
-  } else {
-    bad("'" + key + "' must be an integer");
-  }
-  if (v < lo || v > hi)
-    bad("'" + key + "' is " + std::to_string(v) + ", expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  return v;
-}
-
-double get_number(const json& j, const std::string& key, double lo, double hi, std::optional<double> def = {}) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    if (def) return *def;
-    bad("missing field '" + key + "' (a number)");
-  }
-  if (!it->is_number()) bad("'" + key + "' must be a number");
-  const double v = it->get<double>();
-  if (!std::isfinite(v) || v < lo || v > hi) {
-    std::ostringstream os;
-    os << "'" << key << "' must be a number in [" << lo << ", " << hi << "]";
-    bad(os.str());
-  }
-  return v;
-}
-
-std::string get_string(const json& j, const std::string& key, std::optional<std::string> def = {}) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    if (def) return *def;
-    bad("missing field '" + key + "' (a string)");
-  }
-  if (!it->is_string()) bad("'" + key + "' must be a string");
-  return it->get<std::string>();
-}
 
 /// Reads a run folder's CSV (a header of names, then numeric rows) as {column: [values]}.
 json csv_columns(const std::string& path) {
@@ -236,21 +149,11 @@ struct Server::Impl {
   std::string embedding_json;  // empty: no --embedding
   int64_t num_classes = 10;
 
+  RequestLimits limits;  // what requests are checked against (the shapes above)
+
   Impl(const ServeOptions& o, std::ostream& l) : opt(o), log(l) {}
 
   // ---- helpers used on the HTTP threads ----
-  std::vector<float> image_field(const json& j, const std::string& key) {
-    auto it = j.find(key);
-    if (it == j.end()) bad("missing field '" + key + "' (a PNG data URL)");
-    if (!it->is_string()) bad("'" + key + "' must be a string (a PNG data URL)");
-    const std::string png = png_from_data_url(it->get<std::string>(), "'" + key + "'");
-    return decode_png(png, static_cast<int>(vc.channels), static_cast<int>(vc.height), static_cast<int>(vc.width),
-                      "'" + key + "'");
-  }
-  int64_t test_index(const json& j, const std::string& key) {
-    if (!test) throw HttpError(404, "the server has no test data (start it with --data DIR)");
-    return get_int(j, key, 0, test->n - 1);
-  }
   std::vector<float> test_image(int64_t i) { return dataset_images(*test, {i}, "index"); }
   std::string png(const float* planes, int c) const {
     return png_data_url(png_from_planes(planes, c, static_cast<int>(vc.height), static_cast<int>(vc.width)));
@@ -325,6 +228,12 @@ Server::Server(const ServeOptions& opt, std::ostream& log) : impl_(std::make_uni
   }
   const bool have_metrics = (!opt.run.empty() && file_exists(opt.run + "/metrics.csv")) ||
                             (!opt.classifier.empty() && file_exists(dirname_of(opt.classifier) + "/metrics.csv"));
+  s.limits.latent = s.vc.latent;
+  s.limits.num_classes = s.num_classes;
+  s.limits.test_images = s.test ? s.test->n : 0;
+  s.limits.channels = static_cast<int>(s.vc.channels);
+  s.limits.height = static_cast<int>(s.vc.height);
+  s.limits.width = static_cast<int>(s.vc.width);
   s.info = {{"vae",
              {{"latent", s.vc.latent}, {"channels", s.vc.channels}, {"height", s.vc.height}, {"width", s.vc.width},
               {"dataset", s.dataset}, {"kind", "vae"}, {"kl_per_dim", kl}, {"checkpoint", opt.vae}}},
@@ -410,43 +319,16 @@ void Server::Impl::routes() {
   http.Get("/api/info", api([this](const httplib::Request&) { return info; }));
 
   http.Post("/api/decode", api([this](const httplib::Request& req) {
-              const json j = parse_body(req);
-              auto it = j.find("z");
-              if (it == j.end()) bad("missing field 'z' (an array of 1 to 256 latent vectors)");
-              if (!it->is_array() || it->empty() || it->size() > 256) bad("'z' must be an array of 1 to 256 latent vectors");
-              const int64_t D = vc.latent, n = static_cast<int64_t>(it->size());
-              std::vector<float> z;
-              z.reserve(static_cast<size_t>(n * D));
-              for (size_t r = 0; r < it->size(); ++r) {
-                const json& row = (*it)[r];
-                const std::string name = "z[" + std::to_string(r) + "]";
-                if (!row.is_array()) bad(name + " must be an array of " + std::to_string(D) + " numbers");
-                if (static_cast<int64_t>(row.size()) != D)
-                  bad(name + " has " + std::to_string(row.size()) + " values, expected " + std::to_string(D));
-                for (size_t d = 0; d < row.size(); ++d) {
-                  if (!row[d].is_number()) bad(name + "[" + std::to_string(d) + "] must be a number");
-                  const double v = row[d].get<double>();
-                  if (!std::isfinite(v) || std::abs(v) > 1e4)
-                    bad(name + "[" + std::to_string(d) + "] must be a finite number with |z| <= 10000");
-                  z.push_back(static_cast<float>(v));
-                }
-              }
-              const std::vector<float> px = worker.call([&] { return decode_to_host(*ctx, *vae, z, n); }, n <= 16);
+              const DecodeRequest q = parse_decode_request(req.body, limits);
+              const int64_t n = q.n;
+              const std::vector<float> px = worker.call([&] { return decode_to_host(*ctx, *vae, q.z, n); }, n <= 16);
               return json{{"images", images_json(px, n)}};
             }));
 
   http.Post("/api/encode", api([this](const httplib::Request& req) {
-              const json j = parse_body(req);
-              const bool has_image = j.contains("image"), has_index = j.contains("index");
-              if (has_image == has_index) bad("give exactly one of 'image' (a PNG data URL) or 'index' (a test image)");
-              std::vector<float> x;
-              int64_t index = -1;
-              if (has_index) {
-                index = test_index(j, "index");
-                x = test_image(index);
-              } else {
-                x = image_field(j, "image");
-              }
+              EncodeRequest q = parse_encode_request(req.body, limits);
+              const int64_t index = q.index;
+              const std::vector<float> x = index >= 0 ? test_image(index) : std::move(q.image);
               const EncodedImages e = worker.call([&] { return encode_images(*ctx, *vae, x, 1); }, true);
               json r = {{"mu", e.mu},
                         {"logvar", e.logvar},
@@ -457,11 +339,8 @@ void Server::Impl::routes() {
             }));
 
   http.Post("/api/anchor", api([this](const httplib::Request& req) {
-              const json j = parse_body(req);
-              const int64_t k = get_int(j, "class", 0, num_classes - 1);
-              const int64_t n = get_int(j, "n", 1, 256, 16);
-              const double noise = get_number(j, "noise", 0.0, 10.0, 0.5);
-              const int64_t seed = get_int(j, "seed", 0, std::numeric_limits<int64_t>::max(), 0);
+              const AnchorRequest q = parse_anchor_request(req.body, limits);
+              const int64_t k = q.cls, n = q.n;
               struct Out {
                 std::vector<float> z, px, prob;
               };
@@ -476,7 +355,7 @@ void Server::Impl::routes() {
                 }
                 if (k >= stats->classes) bad("'class' is " + std::to_string(k) + ", expected a class in [0, " + std::to_string(stats->classes - 1) + "]");
                 Out r;
-                r.z = sample_anchored(*stats, static_cast<int>(k), n, noise, static_cast<uint64_t>(seed));
+                r.z = sample_anchored(*stats, static_cast<int>(k), n, q.noise, q.seed);
                 r.px = decode_to_host(*ctx, *vae, r.z, n);
                 if (clf) r.prob = probabilities(r.px, n);
                 return r;
@@ -499,14 +378,11 @@ void Server::Impl::routes() {
             }));
 
   http.Post("/api/interpolate", api([this](const httplib::Request& req) {
-              const json j = parse_body(req);
+              const InterpolateRequest q = parse_interpolate_request(req.body, limits);
               InterpolateOptions io;
-              const int64_t from = test_index(j, "from"), to = test_index(j, "to");
-              io.pairs = {{from, to}};
-              io.steps = static_cast<int>(get_int(j, "steps", 2, 64, 11));
-              const std::string mode = get_string(j, "mode", std::string("lerp"));
-              if (mode != "lerp" && mode != "slerp") bad("'mode' must be \"lerp\" or \"slerp\", got \"" + mode.substr(0, 40) + "\"");
-              io.mode = parse_interp_mode(mode);
+              io.pairs = {{q.from, q.to}};
+              io.steps = q.steps;
+              io.mode = parse_interp_mode(q.mode);
               const InterpolateResult r = worker.call([&] { return interpolate(*ctx, *vae, *test, io); });
               const int64_t P = vc.pixels();
               std::vector<float> path(r.grid.pixels.begin() + P, r.grid.pixels.begin() + (1 + io.steps) * P);
@@ -515,8 +391,7 @@ void Server::Impl::routes() {
 
   http.Post("/api/classify", api([this](const httplib::Request& req) {
               need_classifier();
-              const json j = parse_body(req);
-              const std::vector<float> x = image_field(j, "image");
+              const std::vector<float> x = parse_classify_request(req.body, limits).image;
               const std::vector<float> p = worker.call([&] { return probabilities(x, 1); }, true);
               const int64_t best = std::max_element(p.begin(), p.end()) - p.begin();
               return json{{"probabilities", p}, {"class", best}, {"confidence", p[static_cast<size_t>(best)]}};
@@ -524,14 +399,13 @@ void Server::Impl::routes() {
 
   http.Post("/api/gradcam", api([this](const httplib::Request& req) {
               need_classifier();
-              const json j = parse_body(req);
-              const std::vector<float> x = image_field(j, "image");
-              const std::string layer = get_string(j, "layer", std::string("layer4"));
-              if (layer != "layer3" && layer != "layer4") bad("'layer' must be \"layer3\" or \"layer4\"");
-              const int64_t k = get_int(j, "class", 0, num_classes - 1, -1);
+              const GradcamRequest q = parse_gradcam_request(req.body, limits);
+              const std::vector<float>& x = q.image;
+              const std::string layer = q.layer == 3 ? "layer3" : "layer4";
+              const int64_t k = q.cls;
               const GradcamResult g = worker.call([&] {
                 Tensor xt = Tensor::from_vector(x, {1, vc.channels, vc.height, vc.width}, Device::CPU).to(ctx->device());
-                return gradcam_explain(*ctx, *clf, xt, layer == "layer3" ? 3 : 4, static_cast<int>(k));
+                return gradcam_explain(*ctx, *clf, xt, q.layer, static_cast<int>(k));
               });
               const int H = static_cast<int>(vc.height), W = static_cast<int>(vc.width);
               std::vector<float> heat_rgb(static_cast<size_t>(3 * H * W)), overlay(static_cast<size_t>(3 * H * W));

@@ -9,6 +9,7 @@
 #include <ostream>
 #include <string>
 
+#include "apps/serve/requests.h"  // kMaxBody, HttpError, the request parsers
 #include "host/context.h"
 
 namespace cuvae::serve {
@@ -25,9 +26,6 @@ struct ServeOptions {
   int port = 8080;         ///< 0 = any free port
   DeviceRequest device = DeviceRequest::Auto;
 };
-
-/// Most bytes a request body may have (larger bodies get 413).
-constexpr size_t kMaxBody = size_t(1) << 20;
 
 /// The dashboard server. Construction loads the models and the test data and computes the
 /// per-dimension KL (on the worker); bind() opens the socket; run() serves until stop().
