@@ -183,7 +183,10 @@ Server::Server(const ServeOptions& opt, std::ostream& log) : impl_(std::make_uni
   s.worker.call([&] {
     s.ctx = std::make_unique<Context>(opt.device);
     s.vae = load_vae(opt.vae, s.ctx->device());
-    if (!opt.classifier.empty()) s.clf = load_resnet(opt.classifier, s.ctx->device());
+    // A classifier saved by PyTorch (no cuvae config) takes its input size from the data set.
+    if (!opt.classifier.empty())
+      s.clf = load_resnet(opt.classifier, s.ctx->device(),
+                          !opt.dataset.empty() ? opt.dataset : (s.vae->config().dataset.empty() ? "mnist" : s.vae->config().dataset));
     return 0;
   });
   s.vc = s.vae->config();
