@@ -374,7 +374,13 @@ TEST_F(ServeApi, ConcurrentClientsAllSucceedAndMemoryStaysFlat) {
   const long rss_after = rss_kb();
   EXPECT_EQ(errors.load(), 0);
   std::printf("resident memory: %ld kB before, %ld kB after 3 x %d x %d requests\n", rss_before, rss_after, kClients, kRequests);
+#ifdef __SANITIZE_ADDRESS__
+  // AddressSanitizer holds freed blocks in its quarantine (256 MB) instead of reusing them, so
+  // resident memory grows there by design; LeakSanitizer checks for leaks at exit instead.
+  std::printf("resident memory not compared: AddressSanitizer quarantines freed blocks\n");
+#else
   EXPECT_LE(rss_after, rss_before * 11 / 10);
+#endif
 }
 
 TEST(ServeHost, LoopbackDetection) {
