@@ -30,8 +30,8 @@ struct StepFixture {
   Tensor x, m, v;
   AdamConfig ac;
   int64_t step = 0;
-  StepFixture(DeviceRequest dev, int64_t batch)
-      : ctx(dev), model(VaeConfig{}, ctx.device()), x({batch, 1, 28, 28}, ctx.device()),
+  StepFixture(DeviceRequest dev, int64_t batch, CpuBackend cpu = default_cpu_backend())
+      : ctx(dev, cpu), model(VaeConfig{}, ctx.device()), x({batch, 1, 28, 28}, ctx.device()),
         m({model.params().flat_values().numel()}, ctx.device()), v({model.params().flat_values().numel()}, ctx.device()) {
     model.init(0);
     std::vector<float> host(static_cast<size_t>(x.numel()));
@@ -48,12 +48,26 @@ struct StepFixture {
 };
 
 void BM_VaeTrainStepCpu(benchmark::State& state) {
-  StepFixture f(DeviceRequest::CPU, state.range(0));
+  StepFixture f(DeviceRequest::CPU, state.range(0), state.range(1) ? CpuBackend::OneDNN : CpuBackend::Reference);
   f.run();  // warm-up: buffers and scratch allocated
   for (auto _ : state) f.run();
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
-BENCHMARK(BM_VaeTrainStepCpu)->Name("vae_step/cpu")->Arg(64)->Arg(128)->Arg(256)->Unit(benchmark::kMillisecond);
+// onednn:1 runs the oneDNN CPU backend, onednn:0 the reference (im2col + Eigen).
+static void cpu_backends(benchmark::internal::Benchmark* b, std::vector<std::vector<int64_t>> args) {
+  for (int64_t onednn : {1, 0}) {
+    if (onednn && !onednn_built()) continue;
+    for (auto a : args) {
+      a.push_back(onednn);
+      b->Args(a);
+    }
+  }
+}
+BENCHMARK(BM_VaeTrainStepCpu)
+    ->Name("vae_step/cpu")
+    ->ArgNames({"batch", "onednn"})
+    ->Apply([](benchmark::internal::Benchmark* b) { cpu_backends(b, {{64}, {128}, {256}}); })
+    ->Unit(benchmark::kMillisecond);
 
 #ifdef CUVAE_HAS_CUDA
 // Times each call of f.run() on the GPU with CUDA events (warm-up first: cuDNN algorithm search,
@@ -102,8 +116,8 @@ struct ResNetFixture {
   Tensor x, buf;
   IntBuffer labels;
   SgdConfig sc;
-  ResNetFixture(DeviceRequest dev, int64_t width, int64_t batch)
-      : ctx(dev), model(resnet_config(width), ctx.device()), x({batch, 1, 28, 28}, ctx.device()),
+  ResNetFixture(DeviceRequest dev, int64_t width, int64_t batch, CpuBackend cpu = default_cpu_backend())
+      : ctx(dev, cpu), model(resnet_config(width), ctx.device()), x({batch, 1, 28, 28}, ctx.device()),
         buf({model.params().flat_values().numel()}, ctx.device()), labels(batch, ctx.device()) {
     model.init(0);
     std::vector<float> host(static_cast<size_t>(x.numel()));
@@ -123,17 +137,16 @@ struct ResNetFixture {
 };
 
 void BM_ResNetTrainStepCpu(benchmark::State& state) {
-  ResNetFixture f(DeviceRequest::CPU, state.range(0), state.range(1));
+  ResNetFixture f(DeviceRequest::CPU, state.range(0), state.range(1),
+                  state.range(2) ? CpuBackend::OneDNN : CpuBackend::Reference);
   f.run();  // warm-up: buffers and scratch allocated
   for (auto _ : state) f.run();
   state.SetItemsProcessed(state.iterations() * state.range(1));
 }
 BENCHMARK(BM_ResNetTrainStepCpu)
     ->Name("resnet_step/cpu")
-    ->ArgNames({"width", "batch"})
-    ->Args({16, 128})
-    ->Args({16, 256})
-    ->Args({64, 64})
+    ->ArgNames({"width", "batch", "onednn"})
+    ->Apply([](benchmark::internal::Benchmark* b) { cpu_backends(b, {{16, 128}, {16, 256}, {64, 64}}); })
     ->Unit(benchmark::kMillisecond)
     ->MinTime(2.0);
 

@@ -417,6 +417,32 @@ def cmd_resnet_step(args):
     return 0
 
 
+def cmd_resnet_train(args):
+    """A whole training process as a user runs it: load MNIST, train torchvision's resnet18 (small
+    stem) for --steps steps of --batch shuffled training images (SGD, Nesterov momentum)."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    folder = data_dir(args)
+    images = torch.from_numpy(load_images(folder, "train", 0)).to(torch.float32) / 255.0
+    labels = torch.from_numpy(load_labels(folder, "train", 0))
+    n = args.steps * args.batch
+    order = torch.randperm(images.shape[0])[:n]
+    model = torchvision_resnet18(1, 10)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    t0 = time.perf_counter()
+    for s in range(args.steps):
+        i = order[s * args.batch:(s + 1) * args.batch]
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(images[i]), labels[i])
+        loss.backward()
+        opt.step()
+    dt = time.perf_counter() - t0
+    print(json.dumps({"steps": args.steps, "batch": args.batch, "train_s": dt, "images_per_s": n / dt,
+                      "last_loss": float(loss), "threads": args.threads, "torch": torch.__version__}))
+    return 0
+
+
 def cmd_resnet_check(args):
     tensors, meta = read_safetensors(args.checkpoint)
     cfg = json.loads(meta.get("config", "{}"))
@@ -627,6 +653,14 @@ def main(argv=None):
     b.add_argument("--steps", type=int, default=5, help="timed steps (the median is reported)")
     b.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
 
+    tr = sub.add_parser("resnet-train", help="a whole training process: load MNIST, train torchvision's resnet18 "
+                                             "(small stem) for --steps steps")
+    tr.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+    tr.add_argument("--data", help="folder with the IDX files (default: <repo>/data/<dataset>)")
+    tr.add_argument("--batch", type=int, default=64)
+    tr.add_argument("--steps", type=int, default=30)
+    tr.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+
     args = p.parse_args(argv)
     if torch is None:
         print("error: numpy/PyTorch are not importable by this Python; use Debian's /usr/bin/python3 "
@@ -634,7 +668,7 @@ def main(argv=None):
         return 2
     try:
         return {"check": cmd_check, "train": cmd_train, "nll": cmd_nll, "resnet-check": cmd_resnet_check,
-                "resnet-step": cmd_resnet_step, "export": cmd_export}[args.cmd](args)
+                "resnet-step": cmd_resnet_step, "resnet-train": cmd_resnet_train, "export": cmd_export}[args.cmd](args)
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

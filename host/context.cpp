@@ -25,6 +25,36 @@ DeviceRequest parse_device(const std::string& s, const std::string& flag) {
   CUVAE_FAIL(flag << ": expected auto, cpu or cuda, got '" << s << "'");
 }
 
+bool onednn_built() {
+#ifdef CUVAE_HAS_ONEDNN
+  return true;
+#else
+  return false;
+#endif
+}
+
+CpuBackend parse_cpu_backend(const std::string& s, const std::string& flag) {
+  if (s == "reference") return CpuBackend::Reference;
+  if (s == "onednn") {
+    CUVAE_REQUIRE(onednn_built(), flag << " onednn: this build has no oneDNN (install libdnnl-dev, e.g. with "
+                                          "scripts/setup, and rebuild); use --cpu-backend reference");
+    return CpuBackend::OneDNN;
+  }
+  CUVAE_FAIL(flag << ": expected onednn or reference, got '" << s << "'");
+}
+
+const char* cpu_backend_name(CpuBackend b) { return b == CpuBackend::OneDNN ? "onednn" : "reference"; }
+
+static CpuBackend& default_backend_slot() {
+  static CpuBackend b = onednn_built() ? CpuBackend::OneDNN : CpuBackend::Reference;
+  return b;
+}
+CpuBackend default_cpu_backend() { return default_backend_slot(); }
+void set_default_cpu_backend(CpuBackend b) {
+  if (b == CpuBackend::OneDNN) parse_cpu_backend("onednn");
+  default_backend_slot() = b;
+}
+
 #ifdef CUVAE_HAS_CUDA
 namespace detail {
 const char* cublas_status_name(cublasStatus_t s) {
@@ -67,20 +97,22 @@ float* Context::host_scratch(int64_t numel) {
   return host_scratch_.data();
 }
 
-static std::string cpu_description() {
+static std::string cpu_description(CpuBackend b) {
   keep_large_blocks_in_heap();
 #ifdef _OPENMP
   const int n = omp_get_max_threads();  // what the CPU kernels use (OMP_NUM_THREADS, else all cores)
 #else
   const unsigned n = 1;
 #endif
-  return "cpu (" + std::to_string(n > 0 ? n : 1) + (n == 1 ? " thread)" : " threads)");
+  return "cpu (" + std::to_string(n > 0 ? n : 1) + (n == 1 ? " thread, " : " threads, ") + cpu_backend_name(b) + ")";
 }
 
-Context::Context(DeviceRequest request) {
+Context::Context(DeviceRequest request, CpuBackend cpu_backend) {
+  if (cpu_backend == CpuBackend::OneDNN) parse_cpu_backend("onednn");
+  cpu_backend_ = cpu_backend;
   if (request == DeviceRequest::CPU) {
     device_ = Device::CPU;
-    description_ = cpu_description();
+    description_ = cpu_description(cpu_backend_);
     return;
   }
 #ifndef CUVAE_HAS_CUDA
@@ -88,14 +120,14 @@ Context::Context(DeviceRequest request) {
     CUVAE_FAIL("--device cuda: this build of cuvae has no CUDA backend (CUDA was not found at build time)");
   fallback_reason_ = "this build has no CUDA backend";
   device_ = Device::CPU;
-  description_ = cpu_description();
+  description_ = cpu_description(cpu_backend_);
 #else
   if (!cuda_available()) {
     if (request == DeviceRequest::CUDA)
       CUVAE_FAIL("--device cuda: no usable CUDA GPU found (cudaGetDeviceCount reports none or the driver is missing)");
     fallback_reason_ = "no usable CUDA GPU found";
     device_ = Device::CPU;
-    description_ = cpu_description();
+    description_ = cpu_description(cpu_backend_);
     return;
   }
   init_cuda();

@@ -18,6 +18,25 @@ enum class DeviceRequest { Auto, CPU, CUDA };
 /// Parses "auto", "cpu" or "cuda"; throws cuvae::Error naming `flag` otherwise.
 DeviceRequest parse_device(const std::string& s, const std::string& flag = "--device");
 
+/// How the CPU runs convolutions, transposed convolutions and batch norm (--cpu-backend):
+/// OneDNN through oneDNN's primitives (PyTorch's CPU library), Reference through cuvae's own
+/// im2col + Eigen GEMM and loops: the reference every other path is tested against.
+enum class CpuBackend { OneDNN, Reference };
+
+/// True when this build has oneDNN (libdnnl-dev was found at configure time).
+bool onednn_built();
+/// Parses "onednn" or "reference"; throws cuvae::Error naming `flag` otherwise, and for
+/// "onednn" in a build without oneDNN.
+CpuBackend parse_cpu_backend(const std::string& s, const std::string& flag = "--cpu-backend");
+/// "onednn" or "reference".
+const char* cpu_backend_name(CpuBackend b);
+/// The backend new contexts get: OneDNN when built with it, else Reference, until changed by
+/// set_default_cpu_backend (the CLI's --cpu-backend).
+CpuBackend default_cpu_backend();
+/// Changes default_cpu_backend() for the rest of the process. Throws cuvae::Error for OneDNN
+/// in a build without it.
+void set_default_cpu_backend(CpuBackend b);
+
 /// The device a computation runs on, and for CUDA its stream, cuDNN and cuBLAS handles
 /// and a scratch workspace. One per thread of work; not copyable. Handles are destroyed
 /// with the context (destructors only log errors).
@@ -25,7 +44,9 @@ class Context {
  public:
   /// Auto picks the first working GPU, else the CPU. CUDA throws cuvae::Error when this
   /// build has no CUDA backend or no GPU can be used.
-  explicit Context(DeviceRequest request = DeviceRequest::Auto);
+  /// `cpu_backend` applies when the device is the CPU (throws cuvae::Error for OneDNN in a
+  /// build without it).
+  explicit Context(DeviceRequest request = DeviceRequest::Auto, CpuBackend cpu_backend = default_cpu_backend());
   ~Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
@@ -33,7 +54,11 @@ class Context {
   /// The device chosen at construction.
   Device device() const { return device_; }
   bool is_cuda() const { return device_ == Device::CUDA; }
-  /// e.g. "cuda:0 (NVIDIA H100 80GB HBM3)" or "cpu (2 threads)".
+  /// The CPU backend (meaningful when device() is the CPU).
+  CpuBackend cpu_backend() const { return cpu_backend_; }
+  /// True when CPU convolutions and batch norm go through oneDNN.
+  bool use_onednn() const { return device_ == Device::CPU && cpu_backend_ == CpuBackend::OneDNN; }
+  /// e.g. "cuda:0 (NVIDIA H100 80GB HBM3)" or "cpu (2 threads, onednn)".
   const std::string& description() const { return description_; }
   /// Why Auto fell back to the CPU (empty otherwise).
   const std::string& fallback_reason() const { return fallback_reason_; }
@@ -59,6 +84,7 @@ class Context {
 
  private:
   Device device_ = Device::CPU;
+  CpuBackend cpu_backend_ = CpuBackend::Reference;
   std::string description_;
   std::string fallback_reason_;
   Stream stream_ = nullptr;

@@ -224,10 +224,33 @@ Tensor& BatchNorm2d::forward(Context& ctx, const Tensor& x, bool training) {
               "BatchNorm2d: expected more than 1 value per channel when training, got input "
                   << x.shape_str());
   trained_fwd_ = false;
+  onednn_fwd_ = false;
   x_ = nullptr;
   grow4(y_store_, y_, n, c_, h, w, ctx.device());
   if (ctx.is_cuda()) {
     forward_cuda(ctx, x, training);
+  } else if (ctx.use_onednn()) {
+    float* rm = buf_.value(rm_).data();
+    float* rv = buf_.value(rv_).data();
+    if (training) {
+      grow_flat(save_mean_, c_, Device::CPU);
+      grow_flat(save_invstd_, c_, Device::CPU);
+      grow_flat(save_var_, c_, Device::CPU);
+      onednn_.forward_train(n, c_, h, w, eps_, x.data(), ps_.value(w_).data(), ps_.value(b_).data(), y_.data(),
+                            save_mean_.data(), save_var_.data());
+      // PyTorch's running statistics: the momentum average of the mean and of the unbiased variance.
+      const double m = static_cast<double>(n * hw), unbias = m / (m - 1.0);
+      for (int64_t k = 0; k < c_; ++k) {
+        const double mean = save_mean_.data()[k], var = save_var_.data()[k];
+        rm[k] = static_cast<float>((1.0 - momentum_) * rm[k] + momentum_ * mean);
+        rv[k] = static_cast<float>((1.0 - momentum_) * rv[k] + momentum_ * var * unbias);
+        save_invstd_.data()[k] = static_cast<float>(1.0 / std::sqrt(var + eps_));
+      }
+    } else {
+      onednn_.forward_eval(n, c_, h, w, eps_, x.data(), ps_.value(w_).data(), ps_.value(b_).data(), rm, rv,
+                           y_.data());
+    }
+    onednn_fwd_ = true;
   } else if (training) {
     grow_flat(save_mean_, c_, Device::CPU);
     grow_flat(save_invstd_, c_, Device::CPU);
@@ -261,6 +284,11 @@ Tensor& BatchNorm2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
       backward_cuda(ctx, dy);
     else
       backward_eval_cuda(ctx, dy);
+  } else if (onednn_fwd_ && trained_fwd_) {
+    // oneDNN always writes dx.
+    grow4(dx_store_, dx_, n, c_, h, w, ctx.device());
+    onednn_.backward(n, c_, h, w, eps_, x_, dy.data(), ps_.value(w_).data(), save_mean_.data(), save_var_.data(),
+                     dx_.data(), ps_.grad(w_).data(), ps_.grad(b_).data());
   } else {
     if (need_dx) grow4(dx_store_, dx_, n, c_, h, w, ctx.device());
     float* dx = need_dx ? dx_.data() : nullptr;

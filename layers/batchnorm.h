@@ -1,7 +1,8 @@
 // BatchNorm2d (Ioffe & Szegedy, "Batch Normalization: Accelerating Deep Network Training by
 // Reducing Internal Covariate Shift", ICML 2015, Algorithm 1 and 2) as PyTorch's nn.BatchNorm2d:
 // batch statistics and a running-statistics update in training, running statistics in
-// evaluation. CPU reference loops; cuDNN's spatial batch norm on the GPU.
+// evaluation. CPU: oneDNN's batch normalization (Context::use_onednn()) or the reference loops;
+// cuDNN's spatial batch norm on the GPU.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 
 #include "host/context.h"
 #include "kernels/activation.h"
+#include "layers/onednn_batchnorm.h"
 #include "layers/param.h"
 
 namespace cuvae {
@@ -91,7 +93,9 @@ class BatchNorm2d {
   double eps_, momentum_;
   const float* x_ = nullptr;
   bool trained_fwd_ = false;
-  Tensor y_store_, dx_store_, save_mean_, save_invstd_;
+  bool onednn_fwd_ = false;  // the last forward ran through oneDNN (its backward does too)
+  Tensor y_store_, dx_store_, save_mean_, save_invstd_, save_var_;
+  OnednnBatchNorm onednn_;
   Tensor y_, dx_;
   Tensor consts_, scratch_;  // CUDA evaluation-mode backward: [ones(c), zeros(c)], dy·xhat
   struct Cudnn;  // cuDNN descriptors (x/y, the derived per-channel one, a product), CUDA builds

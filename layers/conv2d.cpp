@@ -57,6 +57,9 @@ Tensor& Conv2d::forward(Context& ctx, const Tensor& x) {
   if (ctx.is_cuda()) {
     cudnn_.setup(ctx, g_);
     cudnn_.fwd(ctx, x_, W, y_.data());
+  } else if (ctx.use_onednn()) {
+    onednn_.setup(g_);
+    onednn_.fwd(x_, W, y_.data());
   } else {
     conv_fwd_cpu<float>(g_, x_, W, y_.data(), ctx.host_scratch(g_.scratch_numel()));
   }
@@ -81,6 +84,9 @@ Tensor& Conv2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
     cudnn_.setup(ctx, g_);
     cudnn_.bwd_filter(ctx, x_, dy.data(), dW);
     if (need_dx) cudnn_.bwd_data(ctx, dy.data(), W, dx_.data());
+  } else if (ctx.use_onednn()) {
+    onednn_.bwd_filter(x_, dy.data(), dW);
+    if (need_dx) onednn_.bwd_data(dy.data(), W, dx_.data());
   } else {
     conv_bwd_cpu<float>(g_, x_, dy.data(), W, need_dx ? dx_.data() : nullptr, dW, ctx.host_scratch(g_.scratch_numel()));
   }
@@ -110,6 +116,9 @@ Tensor& ConvTranspose2d::forward(Context& ctx, const Tensor& x) {
   if (ctx.is_cuda()) {
     cudnn_.setup(ctx, g_);
     cudnn_.bwd_data(ctx, x_, W, y_.data());
+  } else if (ctx.use_onednn()) {
+    onednn_.setup(g_);
+    onednn_.bwd_data(x_, W, y_.data());
   } else {
     conv_bwd_data_cpu<float>(g_, x_, W, y_.data(), ctx.host_scratch(g_.scratch_numel()));
   }
@@ -132,6 +141,9 @@ Tensor& ConvTranspose2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
     cudnn_.setup(ctx, g_);
     cudnn_.bwd_filter(ctx, dy.data(), x_, dW);
     if (need_dx) cudnn_.fwd(ctx, dy.data(), W, dx_.data());
+  } else if (ctx.use_onednn()) {
+    onednn_.bwd_filter(dy.data(), x_, dW);
+    if (need_dx) onednn_.fwd(dy.data(), W, dx_.data());
   } else {
     conv_transpose_bwd_cpu<float>(g_, dy.data(), x_, W, need_dx ? dx_.data() : nullptr, dW,
                                   ctx.host_scratch(g_.scratch_numel()));

@@ -9,14 +9,15 @@
 #include "kernels/activation.h"
 #include "layers/conv_cpu.h"
 #include "layers/cudnn_conv.h"
+#include "layers/onednn_conv.h"
 #include "layers/param.h"
 
 namespace cuvae {
 
 /// nn.Conv2d(in, out, kernel, stride, pad, bias) + activation. Parameters `<name>.weight`
 /// [out, in, kernel, kernel] and, when `bias` (the default), `<name>.bias` [out]. Input x [n, in, h, w] → output
-/// [n, out, (h + 2·pad − kernel)/stride + 1, …]. CPU: im2col + Eigen GEMM; CUDA: cuDNN
-/// with measured, cached algorithms. Buffers grow to the largest batch seen and are reused; the
+/// [n, out, (h + 2·pad − kernel)/stride + 1, …]. CPU: oneDNN primitives (Context::use_onednn())
+/// or the reference im2col + Eigen GEMM; CUDA: cuDNN with measured, cached algorithms. Buffers grow to the largest batch seen and are reused; the
 /// CPU im2col scratch is the context's shared one (Context::host_scratch).
 class Conv2d {
  public:
@@ -44,6 +45,7 @@ class Conv2d {
   Tensor y_store_, dx_store_;
   Tensor y_, dx_;
   CudnnConv cudnn_;
+  OnednnConv onednn_;
 };
 
 /// nn.ConvTranspose2d(in, out, kernel, stride, pad) + activation. Parameters
@@ -71,6 +73,7 @@ class ConvTranspose2d {
   Tensor y_store_, dx_store_;
   Tensor y_, dx_;
   CudnnConv cudnn_;
+  OnednnConv onednn_;
 };
 
 }  // namespace cuvae

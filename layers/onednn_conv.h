@@ -1,0 +1,47 @@
+// oneDNN convolution core for the CPU backend, shared by Conv2d (forward = conv) and
+// ConvTranspose2d (forward = conv backward-data), as CudnnConv is on the GPU. Float32, NCHW.
+#pragma once
+
+#include <memory>
+
+#include "layers/conv_cpu.h"
+
+namespace cuvae {
+
+/// oneDNN primitives for one convolution layer on the CPU (the same library and version PyTorch's
+/// CPU convolutions use). The layer's tensors stay plain NCHW / OIHW; oneDNN chooses its own
+/// (blocked) layouts and the inputs are reordered into them.
+///
+/// `setup()` creates the forward, backward-data and backward-weights primitives the first time a
+/// geometry is seen and keeps them (a few geometries per layer: the training batch, a last partial
+/// batch, the evaluation batch). Reordered inputs are kept for the pass: the backward calls reuse
+/// the layouts the forward made of x and w (and bwd_filter/bwd_data share one reorder of dy), so
+/// a pass must be forward first, with x and w unchanged until its backward, as the layers require.
+/// `setup()` starts a new pass (forgets them): a layer calls it in forward, never in backward. Throws cuvae::Error when a primitive
+/// cannot be created or the build has no oneDNN (see available()).
+class OnednnConv {
+ public:
+  OnednnConv();
+  ~OnednnConv();
+  OnednnConv(OnednnConv&&) noexcept;
+  OnednnConv& operator=(OnednnConv&&) noexcept;
+  OnednnConv(const OnednnConv&) = delete;
+  OnednnConv& operator=(const OnednnConv&) = delete;
+
+  /// True when this build has oneDNN.
+  static bool available();
+  /// Prepares geometry `g` (weight [k_out, c, kernel, kernel]) and starts a new pass.
+  void setup(const ConvGeom& g);
+  /// y [n, k_out, ho, wo] = conv(x [n, c, h, w], w).
+  void fwd(const float* x, const float* w, float* y);
+  /// dx [n, c, h, w] = ∂(Σ dy·conv(x, w))/∂x, written.
+  void bwd_data(const float* dy, const float* w, float* dx);
+  /// dw [k_out, c, kernel, kernel] = ∂(Σ dy·conv(x, w))/∂w, written.
+  void bwd_filter(const float* x, const float* dy, float* dw);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cuvae

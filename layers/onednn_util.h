@@ -1,0 +1,80 @@
+// What the oneDNN layers share: the CPU engine and stream, and the cache of arguments reordered
+// between the layers' plain NCHW tensors and the layouts oneDNN's primitives choose.
+#pragma once
+
+#ifdef CUVAE_HAS_ONEDNN
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <array>
+#include <deque>
+#endif
+
+namespace cuvae {
+namespace onednn {
+
+/// Throws cuvae::Error saying this build has no oneDNN and how to get it.
+[[noreturn]] void fail_unavailable();
+
+#ifdef CUVAE_HAS_ONEDNN
+/// The process's CPU engine (created on first use).
+const dnnl::engine& engine();
+/// This thread's stream on engine() (in-order; oneDNN's OpenMP runtime runs each primitive to
+/// completion on the calling thread's OpenMP team).
+dnnl::stream& stream();
+
+/// Roles of a primitive's arguments: inputs X, W, Y (x, weights, y or dy) and outputs.
+enum class Slot { X, W, Y, XOut, WOut, YOut, Count };
+
+/// An output argument: the user's buffer itself when the primitive writes the plain layout, else
+/// an internal buffer that finish() reorders into the user's.
+class Output {
+ public:
+  Output(const dnnl::memory* mem, const dnnl::reorder* reorder, const dnnl::memory* user)
+      : mem_(mem), reorder_(reorder), user_(user) {}
+  /// The memory to pass to the primitive.
+  const dnnl::memory& mem() const { return *mem_; }
+  /// Copies an internal result into the user's buffer (no-op when written in place).
+  void finish(dnnl::stream& s) const {
+    if (reorder_ != nullptr) reorder_->execute(s, const_cast<dnnl::memory&>(*mem_), const_cast<dnnl::memory&>(*user_));
+  }
+
+ private:
+  const dnnl::memory* mem_;
+  const dnnl::reorder* reorder_;
+  const dnnl::memory* user_;
+};
+
+/// Per slot and per wanted layout: an internal buffer, the reorder into (or out of) it and, for
+/// inputs, which user pointer it holds a copy of in the current pass. Buffers and reorders are
+/// made once and reused; nothing is allocated in a steady state.
+class ArgCache {
+ public:
+  /// Forgets every input copy (their sources may change before the next pass).
+  void new_pass();
+  /// The memory holding input `ptr` (plain layout `user_md`) in layout `want`: the user's buffer
+  /// when the layouts match, else a copy made by a reorder, or reused when this pass already
+  /// made it from the same pointer.
+  const dnnl::memory& input(dnnl::stream& s, Slot slot, const dnnl::memory::desc& user_md,
+                            const dnnl::memory::desc& want, const float* ptr);
+  /// The memory a primitive writes output `ptr` (plain layout `user_md`) to in layout `have`.
+  Output output(Slot slot, const dnnl::memory::desc& user_md, const dnnl::memory::desc& have, float* ptr);
+
+ private:
+  struct Entry {
+    dnnl::memory::desc want;
+    dnnl::memory internal;
+    dnnl::reorder reorder;
+    const float* source = nullptr;  // inputs: the pointer copied in this pass (nullptr: none)
+  };
+  struct SlotState {
+    dnnl::memory user;  // wraps the caller's pointer
+    std::deque<Entry> entries;  // deque: references stay valid as it grows
+  };
+  std::array<SlotState, static_cast<int>(Slot::Count)> slots_;
+  Entry& entry(Slot slot, const dnnl::memory::desc& user_md, const dnnl::memory::desc& want, bool input);
+  dnnl::memory& user(Slot slot, const dnnl::memory::desc& user_md, const float* ptr);
+};
+#endif
+
+}  // namespace onednn
+}  // namespace cuvae
