@@ -2,8 +2,9 @@
 # cpu_epoch.sh — CPU speed benchmark: one MNIST epoch of the default ConvVAE at batch 128, cuvae vs PyTorch.
 #
 # Runs `cuvae train-vae --device cpu --epochs 1` (training images/s read from the run's metrics.csv,
-# column images_per_s) and `bench/torch_ref.py train --epochs 1` (PyTorch, float32, Adam, same
-# architecture and batch) alternately in the same run — cuvae, torch, cuvae, torch, ... — and
+# column images_per_s) on both CPU backends ("cuvae": the default, oneDNN when built with it;
+# "cuvae-reference": --cpu-backend reference, im2col + Eigen) and `bench/torch_ref.py train
+# --epochs 1` (PyTorch, float32, Adam, same architecture and batch) alternately in the same run — cuvae, torch, cuvae, torch, ... — and
 # reports every measurement, the medians, the ratio cuvae/torch and both one-epoch test losses
 # (quality check: cuvae's must be <= 130 nats/image). Both time only the training loop of the epoch.
 # Writes bench/results/cpu-epoch-<YYYY-MM-DD>.md and .json (machine, nproc, CPU model, torch version,
@@ -118,6 +119,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
   "$CUVAE" train-vae --dataset mnist --data "$DATA" --epochs 1 --batch 128 --lr 0.001 --device cpu \
     --train-limit "$LIMIT" --no-progress --out "$TMP/cuvae-$r" | tee "$TMP/cuvae-$r.log"
   printf 'cuvae\t%s\t%s\t%s\n' "$r" "$l" "$TMP/cuvae-$r/metrics.csv" >>"$TMP/measurements.tsv"
+  if grep -q "onednn)" "$TMP/cuvae-$r.log"; then
+    l=$(load1)
+    echo "== round $r/$ROUNDS: cuvae --cpu-backend reference (load $l)"
+    "$CUVAE" train-vae --dataset mnist --data "$DATA" --epochs 1 --batch 128 --lr 0.001 --device cpu \
+      --cpu-backend reference --train-limit "$LIMIT" --no-progress --out "$TMP/cuvae-ref-$r" | tee "$TMP/cuvae-ref-$r.log"
+    printf 'cuvae-reference\t%s\t%s\t%s\n' "$r" "$l" "$TMP/cuvae-ref-$r/metrics.csv" >>"$TMP/measurements.tsv"
+  fi
 
   l=$(load1)
   echo "== round $r/$ROUNDS: torch (load $l)"
@@ -150,7 +158,7 @@ limit = int(limit)
 rows = []
 for line in open(os.path.join(tmp, "measurements.tsv")):
     impl, rnd, load, path = line.rstrip("\n").split("\t")
-    if impl == "cuvae":
+    if impl.startswith("cuvae"):
         m = list(csv.DictReader(open(path)))[-1]
         cfg = json.load(open(os.path.join(os.path.dirname(path), "config.json")))
         rec = {"impl": impl, "round": int(rnd), "load_before": float(load), "device": cfg.get("device"),
@@ -166,14 +174,15 @@ for line in open(os.path.join(tmp, "measurements.tsv")):
                "test_recon": e["test_recon"], "test_kl": e["test_kl"], "test_loss": e["test_loss"]}
     rows.append(rec)
 
-impls = [i for i in ("cuvae", "torch", "torch-openblas") if any(r["impl"] == i for r in rows)]
+impls = [i for i in ("cuvae", "cuvae-reference", "torch", "torch-openblas") if any(r["impl"] == i for r in rows)]
 def med(impl, key):
     return statistics.median(r[key] for r in rows if r["impl"] == impl)
 
 ips = {i: med(i, "images_per_s") for i in impls}
 ratio = ips["cuvae"] / ips["torch"]
 ratio_ob = ips["cuvae"] / ips["torch-openblas"] if "torch-openblas" in ips else None
-cu_worst = max(r["test_loss"] for r in rows if r["impl"] == "cuvae")
+ratio_ref = ips["cuvae-reference"] / ips["torch"] if "cuvae-reference" in ips else None
+cu_worst = max(r["test_loss"] for r in rows if r["impl"].startswith("cuvae"))
 quality_ok = cu_worst <= 130.0 or limit > 0  # a short smoke-test epoch cannot reach 130
 busy = float(load_start) > 1.5
 torch_cfg = torch.__config__.show()
@@ -209,6 +218,7 @@ result = {
     "median_images_per_s": ips,
     "ratio_cuvae_over_torch": ratio,
     "ratio_cuvae_over_torch_openblas": ratio_ob,
+    "ratio_cuvae_reference_over_torch": ratio_ref,
     "median_test_loss": {i: med(i, "test_loss") for i in impls},
     "quality": {"cuvae_max_test_loss": cu_worst, "limit": 130.0, "ok": quality_ok},
     "other_processes_at_start": open(os.path.join(tmp, "ps.txt")).read().rstrip().splitlines(),
@@ -228,7 +238,8 @@ for r in rows:
               f"| {r['test_recon']:.2f} | {r['test_kl']:.2f} | {r['test_loss']:.2f} |")
 md += ["", "**Median images/s: " + ", ".join(f"{i} {ips[i]:.1f}" for i in impls) + ".**", "",
        f"**Ratio cuvae/torch (as installed): {ratio:.2f}.**" +
-       (f" Ratio cuvae/torch-openblas: {ratio_ob:.2f}." if ratio_ob else ""), "",
+       (f" Ratio cuvae/torch-openblas: {ratio_ob:.2f}." if ratio_ob else "") +
+       (f" Reference backend: cuvae-reference/torch {ratio_ref:.2f}." if ratio_ref else ""), "",
        "One-epoch test loss (median, nats/image, z = mu, all 10000 test images): " +
        ", ".join(f"{i} {result['median_test_loss'][i]:.2f}" for i in impls) + ". " +
        f"Quality check (every cuvae round <= 130): {'ok' if quality_ok else 'FAILED'} (worst {cu_worst:.2f}).", ""]

@@ -55,6 +55,13 @@ void set_default_cpu_backend(CpuBackend b) {
   default_backend_slot() = b;
 }
 
+static bool& deterministic_slot() {
+  static bool d = true;
+  return d;
+}
+bool default_deterministic() { return deterministic_slot(); }
+void set_default_deterministic(bool deterministic) { deterministic_slot() = deterministic; }
+
 #ifdef CUVAE_HAS_CUDA
 namespace detail {
 const char* cublas_status_name(cublasStatus_t s) {
@@ -110,6 +117,7 @@ static std::string cpu_description(CpuBackend b) {
 Context::Context(DeviceRequest request, CpuBackend cpu_backend) {
   if (cpu_backend == CpuBackend::OneDNN) parse_cpu_backend("onednn");
   cpu_backend_ = cpu_backend;
+  deterministic_ = default_deterministic();
   if (request == DeviceRequest::CPU) {
     device_ = Device::CPU;
     description_ = cpu_description(cpu_backend_);

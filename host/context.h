@@ -36,6 +36,11 @@ CpuBackend default_cpu_backend();
 /// Changes default_cpu_backend() for the rest of the process. Throws cuvae::Error for OneDNN
 /// in a build without it.
 void set_default_cpu_backend(CpuBackend b);
+/// Whether new contexts restrict cuDNN to deterministic algorithms (true unless changed by
+/// set_default_deterministic, the CLI's --nondeterministic).
+bool default_deterministic();
+/// Changes default_deterministic() for the rest of the process.
+void set_default_deterministic(bool deterministic);
 
 /// The device a computation runs on, and for CUDA its stream, cuDNN and cuBLAS handles
 /// and a scratch workspace. One per thread of work; not copyable. Handles are destroyed
@@ -56,6 +61,9 @@ class Context {
   bool is_cuda() const { return device_ == Device::CUDA; }
   /// The CPU backend (meaningful when device() is the CPU).
   CpuBackend cpu_backend() const { return cpu_backend_; }
+  /// True when cuDNN may use only algorithms whose results do not depend on the run (same seed,
+  /// same GPU: bit-identical weights). Set at construction from default_deterministic().
+  bool deterministic() const { return deterministic_; }
   /// True when CPU convolutions and batch norm go through oneDNN.
   bool use_onednn() const { return device_ == Device::CPU && cpu_backend_ == CpuBackend::OneDNN; }
   /// e.g. "cuda:0 (NVIDIA H100 80GB HBM3)" or "cpu (2 threads, onednn)".
@@ -85,6 +93,7 @@ class Context {
  private:
   Device device_ = Device::CPU;
   CpuBackend cpu_backend_ = CpuBackend::Reference;
+  bool deterministic_ = true;
   std::string description_;
   std::string fallback_reason_;
   Stream stream_ = nullptr;
@@ -92,7 +101,7 @@ class Context {
   cublasContext* cublas_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
-  void* cublas_workspace_ = nullptr;
+  [[maybe_unused]] void* cublas_workspace_ = nullptr;  // used by CUDA builds only
   Tensor host_scratch_;
   static constexpr size_t kCublasWorkspace = size_t(32) << 20;
   void init_cuda();

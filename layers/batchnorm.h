@@ -100,7 +100,7 @@ class BatchNorm2d {
   Tensor consts_, scratch_;  // CUDA evaluation-mode backward: [ones(c), zeros(c)], dy·xhat
   struct Cudnn;  // cuDNN descriptors (x/y, the derived per-channel one, a product), CUDA builds
   std::unique_ptr<Cudnn> cudnn_;  // created by the first CUDA forward
-  int64_t desc_n_ = 0, desc_h_ = 0, desc_w_ = 0;  // the shape the descriptors were set for
+  [[maybe_unused]] int64_t desc_n_ = 0, desc_h_ = 0, desc_w_ = 0;  // the shape cuDNN's descriptors were set for
   void forward_cuda(Context& ctx, const Tensor& x, bool training);
   void backward_cuda(Context& ctx, const Tensor& dy);
   void backward_eval_cuda(Context& ctx, const Tensor& dy);

@@ -58,8 +58,12 @@ Tensor& Conv2d::forward(Context& ctx, const Tensor& x) {
     cudnn_.setup(ctx, g_);
     cudnn_.fwd(ctx, x_, W, y_.data());
   } else if (ctx.use_onednn()) {
-    onednn_.setup(g_);
-    onednn_.fwd(x_, W, y_.data());
+    // Bias and ReLU fused into oneDNN's convolution; other activations run after it.
+    const bool relu = act_ == Activation::ReLU;
+    onednn_.setup(g_, b_ >= 0, relu);
+    onednn_.fwd(x_, W, y_.data(), b_ >= 0 ? ps_.value(b_).data() : nullptr);
+    if (!relu && act_ != Activation::None) activation_forward(ctx, act_, y_, y_);
+    return y_;
   } else {
     conv_fwd_cpu<float>(g_, x_, W, y_.data(), ctx.host_scratch(g_.scratch_numel()));
   }

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <algorithm>
 #include <map>
+#include <tuple>
 
 #include "host/check.h"
 
@@ -23,16 +24,26 @@ struct Algos {
   cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
   size_t ws_fwd = 0, ws_data = 0, ws_filter = 0;
 };
-// The fastest (cuDNN sorts by time) successful algorithm whose workspace fits.
+// The fastest (cuDNN sorts by time) successful algorithm whose workspace fits and, when
+// `deterministic`, whose results do not depend on the run (cuDNN's CUDNN_DETERMINISTIC: no
+// atomics in the reductions, e.g. not backward-filter ALGO_0/3 or backward-data ALGO_0).
 template <typename Perf, typename Algo>
-void pick_algo(const Perf* perf, int got, Algo& algo, size_t& ws, const char* what) {
+void pick_algo(const Perf* perf, int got, bool deterministic, Algo& algo, size_t& ws, const char* what) {
   for (int i = 0; i < got; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspace) {
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspace &&
+        (!deterministic || perf[i].determinism == CUDNN_DETERMINISTIC)) {
       algo = perf[i].algo;
       ws = perf[i].memory;
       return;
     }
-  CUVAE_FAIL("cuDNN found no usable " << what << " convolution algorithm");
+  CUVAE_FAIL("cuDNN found no usable " << (deterministic ? "deterministic " : "") << what
+                                      << " convolution algorithm" << (deterministic ? " (try --nondeterministic)" : ""));
+}
+
+// What the algorithms are chosen for: the whole geometry and the determinism asked for.
+using AlgoKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+AlgoKey algo_key(const ConvGeom& g, bool deterministic) {
+  return {g.n, g.c, g.h, g.w, g.k_out, g.kernel, g.stride, g.pad, deterministic};
 }
 
 }  // namespace
@@ -42,8 +53,9 @@ struct CudnnConv::Impl {
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
   ConvGeom geom;
-  bool ready = false;
-  std::map<int64_t, Algos> cache;  // by batch size
+  bool deterministic = true;
+  bool ready = false;              // descriptors and cur match geom (set only once all succeeded)
+  std::map<AlgoKey, Algos> cache;  // by full geometry and determinism
   Algos cur;
 
   Impl() {
@@ -67,10 +79,9 @@ void CudnnConv::setup(Context& ctx, const ConvGeom& g) {
   CUVAE_CHECK(ctx.is_cuda(), "CudnnConv used with a CPU context");
   g.validate();
   Impl& s = *impl_;
-  const bool same = s.ready && s.geom.n == g.n && s.geom.c == g.c && s.geom.h == g.h &&
-                    s.geom.w == g.w && s.geom.k_out == g.k_out && s.geom.kernel == g.kernel &&
-                    s.geom.stride == g.stride && s.geom.pad == g.pad;
-  if (same) return;
+  const bool deterministic = ctx.deterministic();
+  if (s.ready && algo_key(s.geom, s.deterministic) == algo_key(g, deterministic)) return;
+  s.ready = false;  // until the descriptors and the algorithms all match g
   const int n = static_cast<int>(g.n), c = static_cast<int>(g.c), h = static_cast<int>(g.h),
             w = static_cast<int>(g.w), k = static_cast<int>(g.k_out), ks = static_cast<int>(g.kernel);
   CUDNN_CHECK(cudnnSetTensor4dDescriptor(s.x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, w));
@@ -84,10 +95,9 @@ void CudnnConv::setup(Context& ctx, const ConvGeom& g) {
   CUVAE_CHECK(on == n && oc == k && oh == g.ho() && ow == g.wo(),
               "cuDNN output shape disagrees with the convolution geometry");
   CUDNN_CHECK(cudnnSetTensor4dDescriptor(s.y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, k, oh, ow));
-  s.geom = g;
-  s.ready = true;
 
-  auto it = s.cache.find(g.n);
+  const AlgoKey key = algo_key(g, deterministic);
+  auto it = s.cache.find(key);
   if (it == s.cache.end()) {
     cudnnHandle_t hd = ctx.cudnn();
     Algos a;
@@ -95,19 +105,22 @@ void CudnnConv::setup(Context& ctx, const ConvGeom& g) {
     cudnnConvolutionFwdAlgoPerf_t fp[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(hd, s.x, s.w, s.conv, s.y,
                                                      CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, fp));
-    pick_algo(fp, got, a.fwd, a.ws_fwd, "forward");
+    pick_algo(fp, got, deterministic, a.fwd, a.ws_fwd, "forward");
     cudnnConvolutionBwdDataAlgoPerf_t dp[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(hd, s.w, s.y, s.conv, s.x,
                                                           CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, dp));
-    pick_algo(dp, got, a.bwd_data, a.ws_data, "backward-data");
+    pick_algo(dp, got, deterministic, a.bwd_data, a.ws_data, "backward-data");
     cudnnConvolutionBwdFilterAlgoPerf_t wp[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(hd, s.x, s.y, s.conv, s.w,
                                                             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, wp));
-    pick_algo(wp, got, a.bwd_filter, a.ws_filter, "backward-filter");
-    it = s.cache.emplace(g.n, a).first;
+    pick_algo(wp, got, deterministic, a.bwd_filter, a.ws_filter, "backward-filter");
+    it = s.cache.emplace(key, a).first;
   }
   s.cur = it->second;
   ctx.workspace(std::max({s.cur.ws_fwd, s.cur.ws_data, s.cur.ws_filter, size_t(1)}));
+  s.geom = g;
+  s.deterministic = deterministic;
+  s.ready = true;
 }
 
 void CudnnConv::fwd(Context& ctx, const float* x, const float* w, float* y) {

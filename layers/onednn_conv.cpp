@@ -18,7 +18,9 @@ using dt = memory::data_type;
 /// The primitives of one geometry and the internal (oneDNN-layout) copies of their arguments.
 struct ConvPrims {
   ConvGeom g;
-  memory::desc x_md, w_md, y_md;  // the layer's plain layouts
+  bool bias = false, relu = false;  // fused into the forward
+  memory::desc x_md, w_md, y_md, b_md;  // the layer's plain layouts
+  memory b_mem;                         // wraps the caller's bias
   dnnl::convolution_forward::primitive_desc fwd_pd;
   dnnl::convolution_forward fwd;
   dnnl::convolution_backward_data::primitive_desc bwd_data_pd;
@@ -34,25 +36,40 @@ struct OnednnConv::Impl {
 };
 
 namespace {
-bool same_geom(const ConvGeom& a, const ConvGeom& b) {
-  return a.n == b.n && a.c == b.c && a.h == b.h && a.w == b.w && a.k_out == b.k_out &&
+bool same_geom(const ConvPrims& p, const ConvGeom& b, bool bias, bool relu) {
+  const ConvGeom& a = p.g;
+  return p.bias == bias && p.relu == relu && a.n == b.n && a.c == b.c && a.h == b.h && a.w == b.w && a.k_out == b.k_out &&
          a.kernel == b.kernel && a.stride == b.stride && a.pad == b.pad;
 }
 
-std::unique_ptr<ConvPrims> make_prims(const ConvGeom& g) {
+std::unique_ptr<ConvPrims> make_prims(const ConvGeom& g, bool bias, bool relu) {
   auto p = std::make_unique<ConvPrims>();
   p->g = g;
+  p->bias = bias;
+  p->relu = relu;
   const dnnl::engine& eng = onednn::engine();
   const memory::dims xd{g.n, g.c, g.h, g.w}, wd{g.k_out, g.c, g.kernel, g.kernel},
       yd{g.n, g.k_out, g.ho(), g.wo()}, strides{g.stride, g.stride}, pad{g.pad, g.pad};
   p->x_md = memory::desc(xd, dt::f32, tag::nchw);
   p->w_md = memory::desc(wd, dt::f32, tag::oihw);
   p->y_md = memory::desc(yd, dt::f32, tag::nchw);
+  p->b_md = memory::desc({g.k_out}, dt::f32, tag::x);
+  p->b_mem = memory(p->b_md, eng, DNNL_MEMORY_NONE);
   const memory::desc xa(xd, dt::f32, tag::any), wa(wd, dt::f32, tag::any), ya(yd, dt::f32, tag::any);
   try {
-    dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training,
-                                       dnnl::algorithm::convolution_direct, xa, wa, ya, strides, pad, pad);
-    p->fwd_pd = dnnl::convolution_forward::primitive_desc(fd, eng);
+    const auto fd = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                                           dnnl::algorithm::convolution_direct, xa, wa, p->b_md, ya,
+                                                           strides, pad, pad)
+                         : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                                           dnnl::algorithm::convolution_direct, xa, wa, ya, strides,
+                                                           pad, pad);
+    dnnl::primitive_attr attr;
+    if (relu) {
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      attr.set_post_ops(ops);
+    }
+    p->fwd_pd = dnnl::convolution_forward::primitive_desc(fd, attr, eng);
     p->fwd = dnnl::convolution_forward(p->fwd_pd);
     dnnl::convolution_backward_data::desc dd(dnnl::algorithm::convolution_direct, xa, wa, ya, strides, pad, pad);
     p->bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(dd, eng, p->fwd_pd);
@@ -76,29 +93,35 @@ OnednnConv::OnednnConv(OnednnConv&&) noexcept = default;
 OnednnConv& OnednnConv::operator=(OnednnConv&&) noexcept = default;
 bool OnednnConv::available() { return true; }
 
-void OnednnConv::setup(const ConvGeom& g) {
+void OnednnConv::setup(const ConvGeom& g, bool bias, bool relu) {
   Impl& m = *impl_;
-  if (m.cur == nullptr || !same_geom(m.cur->g, g)) {
+  if (m.cur == nullptr || !same_geom(*m.cur, g, bias, relu)) {
     m.cur = nullptr;
     for (auto& p : m.geoms)
-      if (same_geom(p->g, g)) m.cur = p.get();
+      if (same_geom(*p, g, bias, relu)) m.cur = p.get();
     if (m.cur == nullptr) {
-      m.geoms.push_back(make_prims(g));
+      m.geoms.push_back(make_prims(g, bias, relu));
       m.cur = m.geoms.back().get();
     }
   }
   m.cur->cache.new_pass();
 }
 
-void OnednnConv::fwd(const float* x, const float* w, float* y) {
+void OnednnConv::fwd(const float* x, const float* w, float* y, const float* b) {
   CUVAE_CHECK(impl_->cur != nullptr, "OnednnConv::fwd before setup");
   ConvPrims& p = *impl_->cur;
+  CUVAE_CHECK(!p.bias || b != nullptr, "OnednnConv::fwd: set up with a bias but given none");
   onednn::ArgCache& c = p.cache;
   dnnl::stream& s = onednn::stream();
   const memory& xm = c.input(s, onednn::Slot::X, p.x_md, p.fwd_pd.src_desc(), x);
   const memory& wm = c.input(s, onednn::Slot::W, p.w_md, p.fwd_pd.weights_desc(), w);
   onednn::Output ym = c.output(onednn::Slot::YOut, p.y_md, p.fwd_pd.dst_desc(), y);
-  p.fwd.execute(s, {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym.mem()}});
+  if (p.bias) {
+    p.b_mem.set_data_handle(const_cast<float*>(b));
+    p.fwd.execute(s, {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_BIAS, p.b_mem}, {DNNL_ARG_DST, ym.mem()}});
+  } else {
+    p.fwd.execute(s, {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym.mem()}});
+  }
   ym.finish(s);
   s.wait();
 }
@@ -137,8 +160,8 @@ OnednnConv::~OnednnConv() = default;
 OnednnConv::OnednnConv(OnednnConv&&) noexcept = default;
 OnednnConv& OnednnConv::operator=(OnednnConv&&) noexcept = default;
 bool OnednnConv::available() { return false; }
-void OnednnConv::setup(const ConvGeom&) { onednn::fail_unavailable(); }
-void OnednnConv::fwd(const float*, const float*, float*) { onednn::fail_unavailable(); }
+void OnednnConv::setup(const ConvGeom&, bool, bool) { onednn::fail_unavailable(); }
+void OnednnConv::fwd(const float*, const float*, float*, const float*) { onednn::fail_unavailable(); }
 void OnednnConv::bwd_data(const float*, const float*, float*) { onednn::fail_unavailable(); }
 void OnednnConv::bwd_filter(const float*, const float*, float*) { onednn::fail_unavailable(); }
 

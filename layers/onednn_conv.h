@@ -30,10 +30,13 @@ class OnednnConv {
 
   /// True when this build has oneDNN.
   static bool available();
-  /// Prepares geometry `g` (weight [k_out, c, kernel, kernel]) and starts a new pass.
-  void setup(const ConvGeom& g);
-  /// y [n, k_out, ho, wo] = conv(x [n, c, h, w], w).
-  void fwd(const float* x, const float* w, float* y);
+  /// Prepares geometry `g` (weight [k_out, c, kernel, kernel]) and starts a new pass. With
+  /// `bias` the forward adds a bias [k_out], with `relu` it applies ReLU after it, both fused
+  /// into the convolution (oneDNN's bias argument and eltwise post-op).
+  void setup(const ConvGeom& g, bool bias = false, bool relu = false);
+  /// y [n, k_out, ho, wo] = conv(x [n, c, h, w], w) (+ b, then ReLU, as set up; `b` [k_out] is
+  /// needed only with bias).
+  void fwd(const float* x, const float* w, float* y, const float* b = nullptr);
   /// dx [n, c, h, w] = ∂(Σ dy·conv(x, w))/∂x, written.
   void bwd_data(const float* dy, const float* w, float* dx);
   /// dw [k_out, c, kernel, kernel] = ∂(Σ dy·conv(x, w))/∂w, written.

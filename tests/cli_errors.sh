@@ -22,6 +22,9 @@ expect_error "epochs"        train-vae --epochs abc --out "$tmp/r1"
 expect_error "epochs"        train-vae --epochs 0 --out "$tmp/r1"
 expect_error "dataset"       train-vae --dataset imagenet --out "$tmp/r1"
 expect_error "device"        train-vae --device tpu --out "$tmp/r1"
+expect_error "cpu-backend"   train-vae --cpu-backend mkl --out "$tmp/r1"
+expect_error "cpu-backend"   sample --vae x.safetensors --cpu-backend gpu --out "$tmp/r1"
+if ! "$bin" train-vae --help | grep -q -- "--cpu-backend"; then echo "FAIL: train-vae --help lacks --cpu-backend"; fail=1; fi
 expect_error "fetch-data"    train-vae --data "$tmp/nowhere" --out "$tmp/r1"
 expect_error "resume"        train-vae --resume --data "$src/data/mnist" --out "$tmp/r2"
 expect_error "checkpoint"    eval-vae

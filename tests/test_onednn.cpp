@@ -119,7 +119,7 @@ TEST(Onednn, ContextChoosesTheBackend) {
 }
 
 // Random floats: oneDNN and the reference agree to float rounding on every geometry, in the
-// output, dx, dw and db, through bias and a fused activation.
+// output, dx, dw and db, through the bias and each kind of activation.
 TEST(Onednn, ConvLayersMatchTheReference) {
   SKIP_WITHOUT_ONEDNN();
   uint64_t seed = 1;
@@ -133,7 +133,8 @@ TEST(Onednn, ConvLayersMatchTheReference) {
     const auto w = random_values(static_cast<size_t>(k.in * k.out * k.kernel * k.kernel), -0.5, 0.5, seed++);
     const auto b = random_values(static_cast<size_t>(k.out), -0.5, 0.5, seed++);
     const auto dy = random_values(static_cast<size_t>(k.n * k.out * ho * ho), -1, 1, seed++);
-    for (Activation act : {Activation::None, Activation::ReLU}) {
+    // ReLU is fused into oneDNN's forward (post-op); sigmoid runs after it.
+    for (Activation act : {Activation::None, Activation::ReLU, Activation::Sigmoid}) {
       LayerRun one = run_conv(CpuBackend::OneDNN, k.transposed, k.n, k.in, k.out, k.hw, k.kernel, k.stride, k.pad,
                               act, x, w, b, dy);
       LayerRun ref = run_conv(CpuBackend::Reference, k.transposed, k.n, k.in, k.out, k.hw, k.kernel, k.stride,

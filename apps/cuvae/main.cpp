@@ -160,16 +160,21 @@ int main(int argc, char** argv) {
   cuvae::app::add_study_commands(app, commands);
   cuvae::app::add_serve_command(app, commands);
 
-  // --cpu-backend on every command that runs a model (each of them has --device).
+  // --cpu-backend and --nondeterministic on every command that runs a model (each has --device).
   std::string cpu_backend = cuvae::cpu_backend_name(cuvae::default_cpu_backend());
+  bool nondeterministic = false;
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
-    if (sub->get_option_no_throw("--device") != nullptr)
+    if (sub->get_option_no_throw("--device") != nullptr) {
+      sub->add_flag("--nondeterministic", nondeterministic,
+                    "GPU: let cuDNN use its fastest convolution algorithms even when their results vary from run "
+                    "to run (default: deterministic ones only, so the same seed gives the same weights)");
       sub->add_option("--cpu-backend", cpu_backend,
                       "CPU convolutions and batch norm: onednn (oneDNN, as PyTorch's CPU path) or reference "
                       "(cuvae's own im2col + Eigen, what the tests check everything against)" +
                           std::string(cuvae::onednn_built() ? "" : "; this build has no oneDNN"))
           ->check(CLI::IsMember({"onednn", "reference"}))
           ->capture_default_str();
+    }
 
   try {
     app.parse(argc, argv);
@@ -179,6 +184,7 @@ int main(int argc, char** argv) {
 
   try {
     cuvae::set_default_cpu_backend(cuvae::parse_cpu_backend(cpu_backend));
+    cuvae::set_default_deterministic(!nondeterministic);
     if (train->parsed()) {
       t.device = cuvae::parse_device(t_device);
       t.progress = !t_no_progress;
