@@ -82,33 +82,33 @@ OnednnBatchNorm::~OnednnBatchNorm() = default;
 OnednnBatchNorm::OnednnBatchNorm(OnednnBatchNorm&&) noexcept = default;
 OnednnBatchNorm& OnednnBatchNorm::operator=(OnednnBatchNorm&&) noexcept = default;
 
+namespace {
+// Both forwards take the same arguments: statistics written (training) or read (evaluation).
+void run_forward(BnPrims& p, const dnnl::batch_normalization_forward& prim, const float* x, const float* gamma,
+                 const float* beta, const float* mean, const float* var, float* y) {
+  set(p.src, x), set(p.dst, y), set(p.scale, gamma), set(p.shift, beta), set(p.mean, mean), set(p.var, var);
+  dnnl::stream& s = onednn::stream();
+  prim.execute(s, {{DNNL_ARG_SRC, p.src},
+                   {DNNL_ARG_DST, p.dst},
+                   {DNNL_ARG_SCALE, p.scale},
+                   {DNNL_ARG_SHIFT, p.shift},
+                   {DNNL_ARG_MEAN, p.mean},
+                   {DNNL_ARG_VARIANCE, p.var}});
+  s.wait();
+}
+}  // namespace
+
 void OnednnBatchNorm::forward_train(int64_t n, int64_t c, int64_t h, int64_t w, double eps, const float* x,
                                     const float* gamma, const float* beta, float* y, float* mean, float* var) {
   BnPrims& p = impl_->get(n, c, h, w, eps);
-  set(p.src, x), set(p.dst, y), set(p.scale, gamma), set(p.shift, beta), set(p.mean, mean), set(p.var, var);
-  dnnl::stream& s = onednn::stream();
-  p.train.execute(s, {{DNNL_ARG_SRC, p.src},
-                      {DNNL_ARG_DST, p.dst},
-                      {DNNL_ARG_SCALE, p.scale},
-                      {DNNL_ARG_SHIFT, p.shift},
-                      {DNNL_ARG_MEAN, p.mean},
-                      {DNNL_ARG_VARIANCE, p.var}});
-  s.wait();
+  run_forward(p, p.train, x, gamma, beta, mean, var, y);
 }
 
 void OnednnBatchNorm::forward_eval(int64_t n, int64_t c, int64_t h, int64_t w, double eps, const float* x,
                                    const float* gamma, const float* beta, const float* mean, const float* var,
                                    float* y) {
   BnPrims& p = impl_->get(n, c, h, w, eps);
-  set(p.src, x), set(p.dst, y), set(p.scale, gamma), set(p.shift, beta), set(p.mean, mean), set(p.var, var);
-  dnnl::stream& s = onednn::stream();
-  p.eval.execute(s, {{DNNL_ARG_SRC, p.src},
-                     {DNNL_ARG_DST, p.dst},
-                     {DNNL_ARG_SCALE, p.scale},
-                     {DNNL_ARG_SHIFT, p.shift},
-                     {DNNL_ARG_MEAN, p.mean},
-                     {DNNL_ARG_VARIANCE, p.var}});
-  s.wait();
+  run_forward(p, p.eval, x, gamma, beta, mean, var, y);
 }
 
 void OnednnBatchNorm::backward(int64_t n, int64_t c, int64_t h, int64_t w, double eps, const float* x,

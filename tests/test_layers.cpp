@@ -12,6 +12,7 @@
 #include "layers/conv2d.h"
 #include "layers/conv_cpu.h"
 #include "layers/linear.h"
+#include "tests/test_util.h"
 
 using namespace cuvae;
 
@@ -25,13 +26,7 @@ std::vector<double> randn(size_t n, uint32_t seed) {
   return v;
 }
 
-std::vector<float> small_ints(size_t n, uint32_t seed, int lo = -3, int hi = 3) {
-  std::mt19937 g(seed);
-  std::uniform_int_distribution<int> d(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = static_cast<float>(d(g));
-  return v;
-}
+using cuvae::test::small_ints;
 
 double dot(const std::vector<double>& a, const std::vector<double>& b) {
   double s = 0;

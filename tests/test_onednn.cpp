@@ -27,13 +27,7 @@ namespace {
 #define SKIP_WITHOUT_ONEDNN() \
   if (!onednn_built()) GTEST_SKIP() << "SKIPPED: this build has no oneDNN (libdnnl-dev)"
 
-std::vector<float> small_ints(size_t n, uint32_t seed, int lo = -3, int hi = 3) {
-  std::mt19937 g(seed);
-  std::uniform_int_distribution<int> d(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = static_cast<float>(d(g));
-  return v;
-}
+using cuvae::test::small_ints;
 
 double max_abs(const std::vector<float>& v) {
   double m = 0;

@@ -74,7 +74,9 @@ TEST(TorchWeights, VaeAeAndCvaeStateDictsLoadWithShapesInferred) {
       EXPECT_EQ(lc.channels, 1);
       EXPECT_EQ(lc.height, 28);
       EXPECT_EQ(lc.width, 28);
-      if (kind == VaeKind::Cvae) EXPECT_EQ(lc.classes, 10);
+      if (kind == VaeKind::Cvae) {
+        EXPECT_EQ(lc.classes, 10);
+      }
       EXPECT_EQ(loaded->params().flat_values().to_vector(), m.params().flat_values().to_vector());
     }
   }

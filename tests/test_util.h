@@ -48,6 +48,16 @@ inline std::vector<T> random_values(size_t n, double lo, double hi, uint64_t see
   return v;
 }
 
+/// `n` integers uniform in [lo, hi] as floats (sums of their products are exact in float), from
+/// a fixed-seed Mersenne Twister.
+inline std::vector<float> small_ints(size_t n, uint32_t seed, int lo = -3, int hi = 3) {
+  std::mt19937 g(seed);
+  std::uniform_int_distribution<int> d(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = static_cast<float>(d(g));
+  return v;
+}
+
 /// Element-wise conversion between float and double vectors.
 template <typename To, typename From>
 inline std::vector<To> convert(const std::vector<From>& v) {
