@@ -35,6 +35,18 @@ double max_abs(const std::vector<float>& v) {
   return m;
 }
 
+// (loss(p[i] + h) − loss(p[i] − h)) / 2h for a float parameter p[i], restored afterwards.
+template <typename Loss>
+double central_difference(float* p, size_t i, float h, Loss&& loss) {
+  const float keep = p[i];
+  p[i] = keep + h;
+  const double lp = loss();
+  p[i] = keep - h;
+  const double lm = loss();
+  p[i] = keep;
+  return (lp - lm) / (2 * h);
+}
+
 // Float rounding: |got − ref| ≤ 1e-5·max|ref| + 1e-5·|ref| (the sums are over up to a few
 // thousand products, in another order).
 ::testing::AssertionResult float_close(const std::vector<float>& got, const std::vector<float>& ref) {
@@ -192,15 +204,7 @@ TEST(Onednn, ConvGradientsMatchCentralDifferences) {
     const std::vector<float> dx = (transposed ? deconv.backward(ctx, dy, true) : conv.backward(ctx, dy, true)).to_vector();
     const std::vector<float> dw = ps.grad(wi).to_vector();
     const float h = 0.5f;
-    auto numeric = [&](float* p, size_t i) {
-      const float keep = p[i];
-      p[i] = keep + h;
-      const double lp = loss();
-      p[i] = keep - h;
-      const double lm = loss();
-      p[i] = keep;
-      return (lp - lm) / (2 * h);
-    };
+    auto numeric = [&](float* p, size_t i) { return central_difference(p, i, h, loss); };
     for (size_t i = 0; i < dx.size(); i += 3)
       EXPECT_NEAR(numeric(x.data(), i), dx[i], 1e-4 + 1e-4 * std::fabs(dx[i])) << "dx[" << i << "]";
     for (size_t i = 0; i < dw.size(); i += 2)
@@ -293,25 +297,12 @@ TEST(Onednn, BatchNormGradientMatchesCentralDifferences) {
   const std::vector<float> dx = bn.backward(ctx, dy, true).to_vector();
   const std::vector<float> dgamma = ps.grad(ps.find("bn.weight")).to_vector();
   const float h = 1e-2f;
-  for (size_t i = 0; i < dx.size(); ++i) {
-    const float keep = x.data()[i];
-    x.data()[i] = keep + h;
-    const double lp = loss();
-    x.data()[i] = keep - h;
-    const double lm = loss();
-    x.data()[i] = keep;
-    EXPECT_NEAR((lp - lm) / (2 * h), dx[i], 2e-3 + 1e-2 * std::fabs(dx[i])) << "dx[" << i << "]";
-  }
+  for (size_t i = 0; i < dx.size(); ++i)
+    EXPECT_NEAR(central_difference(x.data(), i, h, loss), dx[i], 2e-3 + 1e-2 * std::fabs(dx[i])) << "dx[" << i << "]";
   float* gp = ps.value(ps.find("bn.weight")).data();
-  for (size_t k = 0; k < 3; ++k) {
-    const float keep = gp[k];
-    gp[k] = keep + h;
-    const double lp = loss();
-    gp[k] = keep - h;
-    const double lm = loss();
-    gp[k] = keep;
-    EXPECT_NEAR((lp - lm) / (2 * h), dgamma[k], 2e-3 + 1e-3 * std::fabs(dgamma[k])) << "dgamma[" << k << "]";
-  }
+  for (size_t k = 0; k < 3; ++k)
+    EXPECT_NEAR(central_difference(gp, k, h, loss), dgamma[k], 2e-3 + 1e-3 * std::fabs(dgamma[k]))
+        << "dgamma[" << k << "]";
 }
 
 namespace {
