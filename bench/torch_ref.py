@@ -443,6 +443,64 @@ def cmd_resnet_train(args):
     return 0
 
 
+def cmd_step(args):
+    """Training steps of the same architectures cuvae trains (the ConvVAE with Adam and the fused
+    ELBO's terms; torchvision's resnet18 with the small stem, SGD with Nesterov momentum) on one
+    device, eager or through torch.compile, timed as cuvae's bench_step times its own: warm-up
+    steps first, then the median of --steps timed steps (CUDA events on a GPU)."""
+    torch.manual_seed(0)
+    dev = torch.device(args.device)
+    if dev.type == "cpu":
+        torch.set_num_threads(args.threads)
+    if args.model == "vae":
+        model = ConvVAE(1, 28, 28, 32, 1.0).to(dev)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    else:
+        model = torchvision_resnet18(1, 10).to(dev)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    model.train()
+    idx = torch.arange(args.batch * 784, dtype=torch.int64)
+    x = (((idx * 2654435761) % 256).to(torch.float32).reshape(args.batch, 1, 28, 28) / 255.0).to(dev)
+    y = (torch.arange(args.batch) % 10).to(dev)
+
+    def loss_of(x, y):
+        if args.model == "vae":
+            logits, mu, logvar = model(x)
+            r, k = elbo_terms(logits, x, mu, logvar)
+            return (r + k).mean()
+        return F.cross_entropy(model(x), y)
+
+    fwd_bwd = torch.compile(loss_of) if args.compile else loss_of
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        fwd_bwd(x, y).backward()
+        opt.step()
+
+    for _ in range(args.warmup):
+        step()
+    times = []
+    for _ in range(args.steps):
+        if dev.type == "cuda":
+            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            a.record()
+            step()
+            b.record()
+            b.synchronize()
+            times.append(a.elapsed_time(b) / 1000.0)
+        else:
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+    times.sort()
+    med = times[len(times) // 2]
+    print(json.dumps({"model": args.model, "device": str(dev), "compile": bool(args.compile), "batch": args.batch,
+                      "images_per_s": args.batch / med, "median_step_s": med, "steps": args.steps,
+                      "torch": torch.__version__,
+                      "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None}), flush=True)
+    return 0
+
+
 def cmd_resnet_check(args):
     tensors, meta = read_safetensors(args.checkpoint)
     cfg = json.loads(meta.get("config", "{}"))
@@ -661,6 +719,15 @@ def main(argv=None):
     tr.add_argument("--steps", type=int, default=30)
     tr.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
 
+    st = sub.add_parser("step", help="time training steps of the VAE or ResNet-18 on a device, eager or torch.compile")
+    st.add_argument("--model", choices=["vae", "resnet"], default="vae")
+    st.add_argument("--device", default="cuda", help="cuda or cpu")
+    st.add_argument("--batch", type=int, default=128)
+    st.add_argument("--steps", type=int, default=50, help="timed steps (the median is reported)")
+    st.add_argument("--warmup", type=int, default=10, help="untimed steps first (torch.compile compiles in the first)")
+    st.add_argument("--compile", action="store_true", help="run the forward and loss through torch.compile")
+    st.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (CPU)")
+
     args = p.parse_args(argv)
     if torch is None:
         print("error: numpy/PyTorch are not importable by this Python; use Debian's /usr/bin/python3 "
@@ -668,7 +735,8 @@ def main(argv=None):
         return 2
     try:
         return {"check": cmd_check, "train": cmd_train, "nll": cmd_nll, "resnet-check": cmd_resnet_check,
-                "resnet-step": cmd_resnet_step, "resnet-train": cmd_resnet_train, "export": cmd_export}[args.cmd](args)
+                "resnet-step": cmd_resnet_step, "resnet-train": cmd_resnet_train, "export": cmd_export,
+                "step": cmd_step}[args.cmd](args)
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

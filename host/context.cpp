@@ -151,11 +151,13 @@ void Context::init_cuda() {
   CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
   description_ = "cuda:" + std::to_string(dev) + " (" + prop.name + ")";
   cudaStream_t s = nullptr;
-  // A blocking stream: synchronous copies on the legacy default stream (Tensor::to_vector,
-  // memcpy_any, cudaMemset in Tensor's constructor) then wait for the work queued here, so
-  // reading a result after enqueuing the kernels that make it is always ordered.
-  CUDA_CHECK(cudaStreamCreate(&s));
+  // A non-blocking stream: nothing is ordered with it implicitly. Host copies and the zeroing
+  // of new tensors are queued on it explicitly (it becomes this thread's current_stream()), and
+  // every CUDA file is compiled with --default-stream per-thread, so no code can lean on the
+  // legacy default stream's implicit synchronisation.
+  CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   stream_ = s;
+  previous_stream_ = detail::exchange_current_stream(stream_);
   cudnnHandle_t h = nullptr;
   CUDNN_CHECK(cudnnCreate(&h));
   cudnn_ = h;
@@ -176,6 +178,7 @@ Context::~Context() {
 #ifdef CUVAE_HAS_CUDA
   if (device_ == Device::CUDA) {
     if (stream_) cudaStreamSynchronize(stream_);
+    if (current_stream() == stream_) detail::exchange_current_stream(previous_stream_);
     if (workspace_) device_free(workspace_);
     if (cublas_ && cublasDestroy(cublas_) != CUBLAS_STATUS_SUCCESS)
       std::fprintf(stderr, "cuvae: cublasDestroy failed\n");

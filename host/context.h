@@ -71,8 +71,9 @@ class Context {
   /// Why Auto fell back to the CPU (empty otherwise).
   const std::string& fallback_reason() const { return fallback_reason_; }
 
-  /// The stream all of this context's GPU work is queued on (a blocking stream, so
-  /// synchronous copies on the legacy default stream are ordered after it); nullptr on CPU.
+  /// The stream all of this context's GPU work is queued on; nullptr on CPU. It is created
+  /// non-blocking and made the creating thread's current_stream() for the context's lifetime,
+  /// so host copies of CUDA tensors are queued on it too (see memcpy_any).
   Stream stream() const { return stream_; }
   /// cuDNN handle bound to stream() (nullptr on CPU).
   cudnnContext* cudnn() const { return cudnn_; }
@@ -97,6 +98,7 @@ class Context {
   std::string description_;
   std::string fallback_reason_;
   Stream stream_ = nullptr;
+  Stream previous_stream_ = nullptr;  // this thread's current_stream() before this context
   cudnnContext* cudnn_ = nullptr;
   cublasContext* cublas_ = nullptr;
   void* workspace_ = nullptr;

@@ -123,15 +123,42 @@ void device_free(void* p) noexcept {
 #endif
 }
 
-void memcpy_any(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) {
+namespace {
+thread_local Stream t_current_stream = nullptr;
+
+#ifdef CUVAE_HAS_CUDA
+// The stream for a copy or memset asked for on `s`: `s`, else this thread's context stream,
+// else the per-thread default stream after waiting for the whole device (nothing of ours is
+// then known to be ordered before the copy, so everything must have finished).
+cudaStream_t resolve_stream(Stream s) {
+  if (s == nullptr) s = t_current_stream;
+  if (s != nullptr) return static_cast<cudaStream_t>(s);
+  CUDA_CHECK(cudaDeviceSynchronize());
+  return cudaStreamPerThread;
+}
+#endif
+}  // namespace
+
+Stream current_stream() { return t_current_stream; }
+
+Stream detail::exchange_current_stream(Stream s) {
+  Stream prev = t_current_stream;
+  t_current_stream = s;
+  return prev;
+}
+
+void memcpy_any(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes, Stream stream) {
   if (bytes == 0) return;
   if (dst_dev == Device::CPU && src_dev == Device::CPU) {
     std::memcpy(dst, src, bytes);
     return;
   }
 #ifdef CUVAE_HAS_CUDA
-  CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+  const cudaStream_t st = resolve_stream(stream);
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, st));
+  CUDA_CHECK(cudaStreamSynchronize(st));
 #else
+  (void)stream;
   CUVAE_FAIL("this build of cuvae has no CUDA backend (rebuild with CUDA found)");
 #endif
 }
@@ -150,9 +177,7 @@ Tensor::Tensor(std::vector<int64_t> shape, Device device)
     std::memset(data_, 0, bytes());
   } else {
     data_ = static_cast<float*>(device_malloc(bytes()));
-#ifdef CUVAE_HAS_CUDA
-    CUDA_CHECK(cudaMemset(data_, 0, bytes()));
-#endif
+    zero();
   }
 }
 
@@ -253,13 +278,14 @@ void Tensor::copy_from(const Tensor& src, Stream stream) {
   CUVAE_CHECK(src.numel() == numel_, "copy_from: " << src.shape_str() << " into " << shape_str());
 #ifdef CUVAE_HAS_CUDA
   if (device_ == Device::CUDA && src.device() == Device::CUDA) {
-    CUDA_CHECK(cudaMemcpyAsync(data_, src.data(), bytes(), cudaMemcpyDeviceToDevice, stream));
-    return;
+    const Stream s = stream != nullptr ? stream : t_current_stream;
+    if (s != nullptr) {
+      CUDA_CHECK(cudaMemcpyAsync(data_, src.data(), bytes(), cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(s)));
+      return;
+    }
   }
-#else
-  (void)stream;
 #endif
-  memcpy_any(data_, device_, src.data(), src.device(), bytes());
+  memcpy_any(data_, device_, src.data(), src.device(), bytes(), stream);
 }
 
 void Tensor::zero(Stream stream) {
@@ -269,7 +295,10 @@ void Tensor::zero(Stream stream) {
     return;
   }
 #ifdef CUVAE_HAS_CUDA
-  CUDA_CHECK(cudaMemsetAsync(data_, 0, bytes(), stream));
+  const bool own_stream = stream == nullptr && t_current_stream == nullptr;
+  const cudaStream_t st = resolve_stream(stream);
+  CUDA_CHECK(cudaMemsetAsync(data_, 0, bytes(), st));
+  if (own_stream) CUDA_CHECK(cudaStreamSynchronize(st));
 #else
   (void)stream;
 #endif

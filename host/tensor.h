@@ -76,10 +76,12 @@ class Tensor {
   Tensor to(Device device) const;
   /// A deep copy on the same device.
   Tensor clone() const { return to(device_); }
-  /// Copies `src` (same numel, any device) into this tensor. Asynchronous on `stream`
-  /// for device-to-device copies, synchronous otherwise.
+  /// Copies `src` (same numel, any device) into this tensor. Device-to-device copies are
+  /// asynchronous on `stream` (nullptr: current_stream()); copies to or from the host return
+  /// when the data has arrived (see memcpy_any).
   void copy_from(const Tensor& src, Stream stream = nullptr);
-  /// Sets every element to zero (asynchronous on `stream` for CUDA tensors).
+  /// Sets every element to zero (asynchronous on `stream` for CUDA tensors; nullptr:
+  /// current_stream(), or a synchronous zeroing when this thread has no CUDA Context).
   void zero(Stream stream = nullptr);
   /// Host copy of the contents (synchronous).
   std::vector<float> to_vector() const;
@@ -99,8 +101,25 @@ int64_t shape_numel(const std::vector<int64_t>& shape);
 /// True when this build has the CUDA backend and at least one usable GPU.
 bool cuda_available();
 
-/// Raw memory copy in either direction between host and device buffers (synchronous).
-void memcpy_any(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
+/// The stream this thread's CUDA work is ordered on: that of the innermost CUDA Context alive
+/// on this thread, or nullptr when there is none (always nullptr in a build without CUDA).
+/// Host copies of CUDA tensors (to_vector, to, from_vector, memcpy_any) and the zeroing of new
+/// CUDA tensors are queued on it, so they stay ordered after the kernels of that Context even
+/// though its stream is non-blocking and the legacy default stream is never used.
+Stream current_stream();
+
+namespace detail {
+/// Makes `s` this thread's current_stream() and returns the previous one (Context uses it).
+Stream exchange_current_stream(Stream s);
+}  // namespace detail
+
+/// Raw memory copy in either direction between host and device buffers. A copy touching the
+/// device is cudaMemcpyAsync on `stream` (nullptr: current_stream()) followed by a synchronise
+/// of that stream, so it returns when the data has arrived and after every kernel queued
+/// before it on that stream. With no stream at all (no CUDA Context on this thread) it first
+/// waits for the whole device. Throws cuvae::Error on a CUDA error.
+void memcpy_any(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes,
+                Stream stream = nullptr);
 
 /// Number of buffers allocated so far by Tensor (host or device storage) and device_malloc,
 /// process-wide. Tests use it to check that a steady-state training step allocates nothing.

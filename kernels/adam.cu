@@ -14,6 +14,15 @@ struct AdamScalars {
   float bc2_sqrt;   // sqrt(1 - b2^t)
 };
 
+// This step's scalars: from the step state when there is one (a captured graph replays them).
+__device__ __forceinline__ AdamScalars with_state(AdamScalars a, const StepState* st) {
+  if (st != nullptr) {
+    a.step_size = st->adam_step_size;
+    a.bc2_sqrt = st->adam_bc2_sqrt;
+  }
+  return a;
+}
+
 __device__ __forceinline__ void adam_update(float& p, float g, float& m, float& v,
                                             const AdamScalars& a) {
   if (a.wd != 0.0f) g += a.wd * p;
@@ -27,7 +36,8 @@ __device__ __forceinline__ void adam_update(float& p, float g, float& m, float& 
 // Requires param, grad, m and v 16-byte aligned.
 __global__ void adam_vec4_kernel(float* __restrict__ param, const float* __restrict__ grad,
                                  float* __restrict__ m, float* __restrict__ v, int64_t n,
-                                 AdamScalars a) {
+                                 AdamScalars a0, const StepState* st) {
+  const AdamScalars a = with_state(a0, st);
   const int64_t n4 = n / 4;
   const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
@@ -53,7 +63,8 @@ __global__ void adam_vec4_kernel(float* __restrict__ param, const float* __restr
 // Plain grid-stride loop for arrays that are not all 16-byte aligned (e.g. row views).
 __global__ void adam_scalar_kernel(float* __restrict__ param, const float* __restrict__ grad,
                                    float* __restrict__ m, float* __restrict__ v, int64_t n,
-                                   AdamScalars a) {
+                                   AdamScalars a0, const StepState* st) {
+  const AdamScalars a = with_state(a0, st);
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
     adam_update(param[i], grad[i], m[i], v[i], a);
@@ -81,9 +92,9 @@ void adam_step_cuda(float* param, const float* grad, float* m, float* v, int64_t
   const cudaStream_t st = detail::to_cuda(s);
   if (aligned16(param) && aligned16(grad) && aligned16(m) && aligned16(v)) {
     // grid_for launches at least one block, so threads 0..2 exist for the n % 4 tail.
-    adam_vec4_kernel<<<detail::grid_for(n / 4), detail::kBlock, 0, st>>>(param, grad, m, v, n, a);
+    adam_vec4_kernel<<<detail::grid_for(n / 4), detail::kBlock, 0, st>>>(param, grad, m, v, n, a, cfg.state);
   } else {
-    adam_scalar_kernel<<<detail::grid_for(n), detail::kBlock, 0, st>>>(param, grad, m, v, n, a);
+    adam_scalar_kernel<<<detail::grid_for(n), detail::kBlock, 0, st>>>(param, grad, m, v, n, a, cfg.state);
   }
   CUDA_CHECK_LAUNCH();
 }

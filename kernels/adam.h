@@ -7,6 +7,7 @@
 
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/step_state.h"
 
 namespace cuvae {
 
@@ -18,10 +19,15 @@ struct AdamConfig {
   float eps = 1e-8f;          ///< added to sqrt(v_hat) (>= 0)
   float weight_decay = 0.0f;  ///< L2 penalty: g += weight_decay * param (>= 0)
   int64_t step = 1;           ///< step count t (>= 1)
+  /// When set, lr/(1 − β1^t) and sqrt(1 − β2^t) are read from this step state when the step runs
+  /// (StepState::adam_step_size, adam_bc2_sqrt; a device pointer for the CUDA version) and `lr`
+  /// and `step` are not used: a captured step then replays as the next one.
+  const StepState* state = nullptr;
 };
 
 /// Throws cuvae::Error unless step >= 1, lr, eps, weight_decay >= 0 and both betas lie in
 /// [0, 1) (the checks torch.optim.Adam makes), all finite.
+/// (step and lr are not checked when cfg.state is set.)
 void check_adam_config(const AdamConfig& cfg);
 
 /// CPU reference of one step over n parameters (flat arrays of equal length), in place:

@@ -8,8 +8,10 @@
 namespace cuvae {
 
 void check_adam_config(const AdamConfig& cfg) {
-  CUVAE_CHECK(cfg.step >= 1, "adam: step count must be >= 1, got " << cfg.step);
-  CUVAE_CHECK(std::isfinite(cfg.lr) && cfg.lr >= 0.0f, "adam: invalid learning rate " << cfg.lr);
+  if (cfg.state == nullptr) {
+    CUVAE_CHECK(cfg.step >= 1, "adam: step count must be >= 1, got " << cfg.step);
+    CUVAE_CHECK(std::isfinite(cfg.lr) && cfg.lr >= 0.0f, "adam: invalid learning rate " << cfg.lr);
+  }
   CUVAE_CHECK(std::isfinite(cfg.eps) && cfg.eps >= 0.0f, "adam: invalid eps " << cfg.eps);
   CUVAE_CHECK(cfg.beta1 >= 0.0f && cfg.beta1 < 1.0f,
               "adam: beta1 must be in [0, 1), got " << cfg.beta1);
@@ -26,8 +28,8 @@ void adam_step_cpu(T* param, const T* grad, T* m, T* v, int64_t n, const AdamCon
   const double t = static_cast<double>(cfg.step);
   const double bc1 = 1.0 - std::pow(static_cast<double>(cfg.beta1), t);
   const double bc2 = 1.0 - std::pow(static_cast<double>(cfg.beta2), t);
-  const T step_size = static_cast<T>(static_cast<double>(cfg.lr) / bc1);
-  const T bc2_sqrt = static_cast<T>(std::sqrt(bc2));
+  const T step_size = cfg.state ? static_cast<T>(cfg.state->adam_step_size) : static_cast<T>(static_cast<double>(cfg.lr) / bc1);
+  const T bc2_sqrt = cfg.state ? static_cast<T>(cfg.state->adam_bc2_sqrt) : static_cast<T>(std::sqrt(bc2));
   const T b1 = cfg.beta1, b2 = cfg.beta2, eps = cfg.eps, wd = cfg.weight_decay;
   for (int64_t i = 0; i < n; ++i) {
     T g = grad[i];

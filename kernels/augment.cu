@@ -14,7 +14,11 @@ __global__ void augment_batch_kernel(const uint8_t* __restrict__ images,
                                      const int32_t* __restrict__ indices, int64_t n, int64_t c,
                                      int64_t h, int64_t w, int64_t pad, uint32_t span, bool flip,
                                      uint64_t seed, uint64_t offset, float* __restrict__ out,
-                                     int32_t* __restrict__ labels_out, int64_t work) {
+                                     int32_t* __restrict__ labels_out, int64_t work, const StepState* st) {
+  if (st != nullptr) {  // this step's batch and random stream, read when the kernel runs
+    indices += st->batch_first;
+    offset += st->philox_offset;
+  }
   const int64_t total = n * c * h * w;
   const int64_t per_image = c * h * w;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
@@ -44,7 +48,8 @@ __global__ void augment_batch_kernel(const uint8_t* __restrict__ images,
 
 void augment_batch_cuda(const uint8_t* images, const uint8_t* labels, const int32_t* indices,
                         int64_t n, int64_t c, int64_t h, int64_t w, const AugmentConfig& cfg,
-                        uint64_t seed, uint64_t offset, float* out, int32_t* labels_out, Stream s) {
+                        uint64_t seed, uint64_t offset, float* out, int32_t* labels_out, Stream s,
+                        const StepState* step_state) {
   CUVAE_CHECK(
       n >= 0 && c >= 0 && h >= 0 && w >= 0,
       "augment_batch_cuda: negative size n=" << n << " c=" << c << " h=" << h << " w=" << w);
@@ -55,7 +60,7 @@ void augment_batch_cuda(const uint8_t* images, const uint8_t* labels, const int3
   const uint32_t span = 2u * static_cast<uint32_t>(cfg.pad) + 1u;
   augment_batch_kernel<<<detail::grid_for(work), detail::kBlock, 0, detail::to_cuda(s)>>>(
       images, labels, indices, n, c, h, w, cfg.pad, span, cfg.flip, seed, offset, out, labels_out,
-      work);
+      work, step_state);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -61,7 +61,8 @@ __global__ void __launch_bounds__(kReduceThreads)
 // loss[0] += beta * Σ_j max(0, lambda − kl_dim[j]) in one block (fixed order).
 __global__ void __launch_bounds__(kReduceThreads)
     free_bits_loss_kernel(const float* __restrict__ kl_dim, int64_t d, float lambda, float beta,
-                          float* __restrict__ loss) {
+                          float* __restrict__ loss, const StepState* st) {
+  if (st != nullptr) beta = st->kl_weight;
   using Reduce = cub::BlockReduce<float, kReduceThreads>;
   __shared__ typename Reduce::TempStorage tmp;
   float s = 0.0f;
@@ -90,14 +91,15 @@ void take_columns_cuda(const float* src, int64_t n, int64_t f, int64_t k, float*
 }
 
 void free_bits_cuda(const float* mu, const float* logvar, int64_t n, int64_t d, float lambda, float beta,
-                    float* dmu, float* dlogvar, float* kl_dim, float* loss, Stream s) {
+                    float* dmu, float* dlogvar, float* kl_dim, float* loss, Stream s,
+                    const StepState* step_state) {
   CUVAE_CHECK(n >= 1 && d >= 1 && d <= INT_MAX, "free_bits_cuda: bad sizes n=" << n << " d=" << d);
   CUVAE_CHECK(std::isfinite(lambda) && lambda >= 0.0f, "free_bits_cuda: lambda must be finite and >= 0, got " << lambda);
   const cudaStream_t st = detail::to_cuda(s);
   free_bits_dim_kernel<<<static_cast<unsigned>(d), kReduceThreads, 0, st>>>(mu, logvar, n, d, lambda, dmu, dlogvar,
                                                                              kl_dim);
   CUDA_CHECK_LAUNCH();
-  free_bits_loss_kernel<<<1, kReduceThreads, 0, st>>>(kl_dim, d, lambda, beta, loss);
+  free_bits_loss_kernel<<<1, kReduceThreads, 0, st>>>(kl_dim, d, lambda, beta, loss, step_state);
   CUDA_CHECK_LAUNCH();
 }
 

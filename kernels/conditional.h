@@ -7,6 +7,7 @@
 
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/step_state.h"
 
 namespace cuvae {
 
@@ -38,9 +39,11 @@ void concat_onehot_cuda(const float* feat, const int32_t* labels, int64_t n, int
                         Stream s);
 void take_columns_cuda(const float* src, int64_t n, int64_t f, int64_t k, float* dst, Stream s);
 /// One block per dimension computes m_j and zeroes the gradient columns below the floor; one
-/// more block adds the loss correction in a fixed order (bitwise reproducible).
+/// more block adds the loss correction in a fixed order (bitwise reproducible). With `step_state`
+/// (device memory) beta is its kl_weight, read when the kernel runs.
 void free_bits_cuda(const float* mu, const float* logvar, int64_t n, int64_t d, float lambda, float beta,
-                    float* dmu, float* dlogvar, float* kl_dim, float* loss, Stream s);
+                    float* dmu, float* dlogvar, float* kl_dim, float* loss, Stream s,
+                    const StepState* step_state = nullptr);
 
 /// Tensor-level concat_onehot on the context's device: feat [n, f], labels n int32 values on the
 /// same device (checked on the CPU), out [n, f + k]. Throws cuvae::Error on a shape or device
@@ -48,8 +51,9 @@ void free_bits_cuda(const float* mu, const float* logvar, int64_t n, int64_t d, 
 void concat_onehot(Context& ctx, const Tensor& feat, const int32_t* labels, int64_t k, Tensor& out);
 /// Tensor-level take_columns: src [n, f + k] → dst [n, f].
 void take_columns(Context& ctx, const Tensor& src, int64_t k, Tensor& dst);
-/// Tensor-level free_bits: mu, logvar, dmu, dlogvar [n, d]; kl_dim [d]; loss [1].
+/// Tensor-level free_bits: mu, logvar, dmu, dlogvar [n, d]; kl_dim [d]; loss [1]. With
+/// `step_state` (on the context's device) beta is its kl_weight.
 void free_bits(Context& ctx, const Tensor& mu, const Tensor& logvar, float lambda, float beta, Tensor& dmu,
-               Tensor& dlogvar, Tensor& kl_dim, Tensor& loss);
+               Tensor& dlogvar, Tensor& kl_dim, Tensor& loss, const StepState* step_state = nullptr);
 
 }  // namespace cuvae

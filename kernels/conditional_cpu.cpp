@@ -97,7 +97,7 @@ void take_columns(Context& ctx, const Tensor& src, int64_t k, Tensor& dst) {
 }
 
 void free_bits(Context& ctx, const Tensor& mu, const Tensor& logvar, float lambda, float beta, Tensor& dmu,
-               Tensor& dlogvar, Tensor& kl_dim, Tensor& loss) {
+               Tensor& dlogvar, Tensor& kl_dim, Tensor& loss, const StepState* step_state) {
   const char* op = "free_bits";
   CUVAE_CHECK(mu.ndim() == 2, op << ": mu " << mu.shape_str() << " must be [n, d]");
   const int64_t n = mu.dim(0), d = mu.dim(1);
@@ -105,12 +105,13 @@ void free_bits(Context& ctx, const Tensor& mu, const Tensor& logvar, float lambd
   detail::require_all(ctx, d, op, {{"kl_dim", &kl_dim}});
   detail::require_all(ctx, 1, op, {{"loss", &loss}});
   if (!ctx.is_cuda()) {
-    free_bits_cpu(mu.data(), logvar.data(), n, d, lambda, beta, dmu.data(), dlogvar.data(), kl_dim.data(), loss.data());
+    free_bits_cpu(mu.data(), logvar.data(), n, d, lambda, step_state ? step_state->kl_weight : beta, dmu.data(),
+                  dlogvar.data(), kl_dim.data(), loss.data());
     return;
   }
 #ifdef CUVAE_HAS_CUDA
   free_bits_cuda(mu.data(), logvar.data(), n, d, lambda, beta, dmu.data(), dlogvar.data(), kl_dim.data(), loss.data(),
-                 ctx.stream());
+                 ctx.stream(), step_state);
 #else
   detail::no_cuda_backend(op);
 #endif

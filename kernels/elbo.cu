@@ -20,7 +20,11 @@ __global__ void __launch_bounds__(kImageThreads)
                       float* __restrict__ recon, float* __restrict__ kl,
                       float* __restrict__ dlogits, float* __restrict__ dmu,
                       float* __restrict__ dlogvar, int64_t p, int64_t d, float beta, float inv_n,
-                      bool binarize, bool mse, uint64_t seed, uint64_t offset) {
+                      bool binarize, bool mse, uint64_t seed, uint64_t offset, const StepState* st) {
+  if (st != nullptr) {  // this step's values, read when the kernel runs
+    beta = st->kl_weight;
+    offset += st->philox_offset;
+  }
   using Reduce = cub::BlockReduce<float, kImageThreads>;
   __shared__ typename Reduce::TempStorage tmp;
   const int64_t i = blockIdx.x;
@@ -64,7 +68,8 @@ __global__ void __launch_bounds__(kImageThreads)
 // strided subset, then a fixed-shape tree reduction, so the result is bitwise reproducible.
 __global__ void __launch_bounds__(kMeanThreads)
     elbo_mean_kernel(const float* __restrict__ recon, const float* __restrict__ kl,
-                     float* __restrict__ loss, int64_t n, float beta) {
+                     float* __restrict__ loss, int64_t n, float beta, const StepState* st) {
+  if (st != nullptr) beta = st->kl_weight;
   using Reduce = cub::BlockReduce<float, kMeanThreads>;
   __shared__ typename Reduce::TempStorage tmp;
   float acc = 0.0f;
@@ -86,9 +91,9 @@ void elbo_cuda(const float* logits, const float* x, const float* mu, const float
   const float inv_n = 1.0f / static_cast<float>(cfg.n);
   elbo_image_kernel<<<static_cast<unsigned>(cfg.n), kImageThreads, 0, st>>>(
       logits, x, mu, logvar, recon, kl, dlogits, dmu, dlogvar, cfg.p, cfg.d, cfg.beta, inv_n,
-      cfg.binarize, cfg.mse, cfg.seed, cfg.offset);
+      cfg.binarize, cfg.mse, cfg.seed, cfg.offset, cfg.state);
   CUDA_CHECK_LAUNCH();
-  elbo_mean_kernel<<<1, kMeanThreads, 0, st>>>(recon, kl, loss, cfg.n, cfg.beta);
+  elbo_mean_kernel<<<1, kMeanThreads, 0, st>>>(recon, kl, loss, cfg.n, cfg.beta, cfg.state);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -7,6 +7,7 @@
 
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/step_state.h"
 
 namespace cuvae {
 
@@ -20,6 +21,10 @@ struct ElboConfig {
   bool mse = false;       ///< recon = squared error of sigmoid(logits) instead of BCE (see elbo_cpu)
   uint64_t seed = 0;      ///< Philox seed of the binarization draws
   uint64_t offset = 0;    ///< Philox stream (offset) of the binarization draws
+  /// When set, beta is this step state's kl_weight and the binarization offset is
+  /// offset + philox_offset, both read when the op runs (a device pointer for the CUDA version;
+  /// a captured step then replays as the next one).
+  const StepState* state = nullptr;
 };
 
 /// Throws cuvae::Error unless cfg.n, cfg.p, cfg.d >= 1 and cfg.beta is finite and >= 0.

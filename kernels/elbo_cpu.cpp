@@ -18,7 +18,13 @@ void check_elbo_config(const ElboConfig& cfg) {
 
 template <typename T>
 void elbo_cpu(const T* logits, const T* x, const T* mu, const T* logvar, T* recon, T* kl, T* loss,
-              T* dlogits, T* dmu, T* dlogvar, const ElboConfig& cfg) {
+              T* dlogits, T* dmu, T* dlogvar, const ElboConfig& cfg_in) {
+  ElboConfig cfg = cfg_in;
+  if (cfg.state != nullptr) {  // this step's values (host memory on the CPU)
+    cfg.beta = cfg.state->kl_weight;
+    cfg.offset += cfg.state->philox_offset;
+    cfg.state = nullptr;
+  }
   check_elbo_config(cfg);
   CUVAE_CHECK(loss != nullptr, "elbo_cpu: loss must not be null");
   const int64_t n = cfg.n, p = cfg.p, d = cfg.d;

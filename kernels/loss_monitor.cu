@@ -4,7 +4,8 @@
 namespace cuvae {
 
 namespace {
-__global__ void loss_monitor_kernel(const float* loss, float* state, long long step) {
+__global__ void loss_monitor_kernel(const float* loss, float* state, long long step, const StepState* st) {
+  if (st != nullptr) step = static_cast<long long>(st->step);
   const float l = loss[0];
   if (isfinite(l)) {
     state[0] += l;
@@ -15,8 +16,8 @@ __global__ void loss_monitor_kernel(const float* loss, float* state, long long s
 }
 }  // namespace
 
-void loss_monitor_cuda(const float* loss, float* state, int64_t step, Stream s) {
-  loss_monitor_kernel<<<1, 1, 0, detail::to_cuda(s)>>>(loss, state, static_cast<long long>(step));
+void loss_monitor_cuda(const float* loss, float* state, int64_t step, Stream s, const StepState* step_state) {
+  loss_monitor_kernel<<<1, 1, 0, detail::to_cuda(s)>>>(loss, state, static_cast<long long>(step), step_state);
   CUDA_CHECK_LAUNCH();
 }
 

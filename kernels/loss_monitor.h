@@ -7,6 +7,7 @@
 
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/step_state.h"
 
 namespace cuvae {
 
@@ -19,11 +20,15 @@ constexpr int kMonitorSize = 3;
 template <typename T>
 void loss_monitor_cpu(const T* loss, T* state, int64_t step);
 
-/// CUDA version of loss_monitor_cpu: one thread, enqueued on `s`, no synchronisation.
-void loss_monitor_cuda(const float* loss, float* state, int64_t step, Stream s);
+/// CUDA version of loss_monitor_cpu: one thread, enqueued on `s`, no synchronisation. With
+/// `step_state` (device memory) the step is read from it when the kernel runs, not `step`.
+void loss_monitor_cuda(const float* loss, float* state, int64_t step, Stream s,
+                       const StepState* step_state = nullptr);
 
-/// Tensor dispatch: loss [1], state [kMonitorSize] on the context's device.
+/// Tensor dispatch: loss [1], state [kMonitorSize] on the context's device; the step is
+/// step_state->step when `step_state` is given (on the context's device), else `step`.
 /// Throws cuvae::Error on a shape or device mismatch.
-void loss_monitor(Context& ctx, const Tensor& loss, Tensor& state, int64_t step);
+void loss_monitor(Context& ctx, const Tensor& loss, Tensor& state, int64_t step,
+                  const StepState* step_state = nullptr);
 
 }  // namespace cuvae

@@ -8,7 +8,8 @@ namespace {
 
 __global__ void reparameterize_forward_kernel(const float* mu, const float* __restrict__ logvar,
                                               float* __restrict__ eps, float* z, int64_t n,
-                                              uint64_t seed, uint64_t offset) {
+                                              uint64_t seed, uint64_t offset, const StepState* st) {
+  if (st != nullptr) offset += st->philox_offset;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
@@ -46,11 +47,12 @@ __global__ void sample_normal_kernel(float* __restrict__ out, int64_t n, uint64_
 }  // namespace
 
 void reparameterize_forward_cuda(const float* mu, const float* logvar, float* eps, float* z,
-                                 int64_t n, uint64_t seed, uint64_t offset, Stream s) {
+                                 int64_t n, uint64_t seed, uint64_t offset, Stream s,
+                                 const StepState* step_state) {
   CUVAE_CHECK(n >= 0, "reparameterize_forward_cuda: negative size " << n);
   if (n == 0) return;
   reparameterize_forward_kernel<<<detail::grid_for(n), detail::kBlock, 0, detail::to_cuda(s)>>>(
-      mu, logvar, eps, z, n, seed, offset);
+      mu, logvar, eps, z, n, seed, offset, step_state);
   CUDA_CHECK_LAUNCH();
 }
 

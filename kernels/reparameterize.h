@@ -7,6 +7,7 @@
 
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/step_state.h"
 
 namespace cuvae {
 
@@ -33,9 +34,12 @@ template <typename T>
 void sample_normal_cpu(T* out, int64_t n, uint64_t seed, uint64_t offset);
 
 /// CUDA version of reparameterize_forward_cpu (device pointers, float, enqueued on `s`;
-/// no allocation, no synchronisation). Throws cuvae::Error on n < 0 or a launch error.
+/// no allocation, no synchronisation). With `step_state` (device memory) the Philox offset is
+/// offset + step_state->philox_offset, read when the kernel runs. Throws cuvae::Error on n < 0
+/// or a launch error.
 void reparameterize_forward_cuda(const float* mu, const float* logvar, float* eps, float* z,
-                                 int64_t n, uint64_t seed, uint64_t offset, Stream s);
+                                 int64_t n, uint64_t seed, uint64_t offset, Stream s,
+                                 const StepState* step_state = nullptr);
 
 /// CUDA version of reparameterize_backward_cpu (device pointers, float, on `s`).
 /// Throws cuvae::Error on n < 0 or a launch error.
@@ -47,10 +51,12 @@ void reparameterize_backward_cuda(const float* dz, const float* eps, const float
 void sample_normal_cuda(float* out, int64_t n, uint64_t seed, uint64_t offset, Stream s);
 
 /// Forward pass on tensors: mu, logvar, eps, z of equal numel (typically [N, D]), all on
-/// the context's device; fills eps and z as reparameterize_forward_cpu. Throws
-/// cuvae::Error on a size or device mismatch, or a CUDA tensor without the CUDA backend.
+/// the context's device; fills eps and z as reparameterize_forward_cpu, at Philox offset
+/// offset + step_state->philox_offset when `step_state` (on the context's device) is given.
+/// Throws cuvae::Error on a size or device mismatch, or a CUDA tensor without the CUDA backend.
 void reparameterize_forward(Context& ctx, const Tensor& mu, const Tensor& logvar, Tensor& eps,
-                            Tensor& z, uint64_t seed, uint64_t offset);
+                            Tensor& z, uint64_t seed, uint64_t offset,
+                            const StepState* step_state = nullptr);
 
 /// Backward pass on tensors of equal numel on the context's device, as
 /// reparameterize_backward_cpu. Throws cuvae::Error as reparameterize_forward.

@@ -56,17 +56,18 @@ template void sample_normal_cpu<float>(float*, int64_t, uint64_t, uint64_t);
 template void sample_normal_cpu<double>(double*, int64_t, uint64_t, uint64_t);
 
 void reparameterize_forward(Context& ctx, const Tensor& mu, const Tensor& logvar, Tensor& eps,
-                            Tensor& z, uint64_t seed, uint64_t offset) {
+                            Tensor& z, uint64_t seed, uint64_t offset, const StepState* step_state) {
   const char* op = "reparameterize_forward";
   const int64_t n = mu.numel();
   detail::require_all(ctx, n, op, {{"mu", &mu}, {"logvar", &logvar}, {"eps", &eps}, {"z", &z}});
   if (!ctx.is_cuda()) {
-    reparameterize_forward_cpu(mu.data(), logvar.data(), eps.data(), z.data(), n, seed, offset);
+    reparameterize_forward_cpu(mu.data(), logvar.data(), eps.data(), z.data(), n, seed,
+                               offset + (step_state ? step_state->philox_offset : 0));
     return;
   }
 #ifdef CUVAE_HAS_CUDA
   reparameterize_forward_cuda(mu.data(), logvar.data(), eps.data(), z.data(), n, seed, offset,
-                              ctx.stream());
+                              ctx.stream(), step_state);
 #else
   detail::no_cuda_backend(op);
 #endif

@@ -12,6 +12,12 @@ struct SgdScalars {
   bool nesterov;
 };
 
+// This step's learning rate from the step state when there is one (a captured graph replays it).
+__device__ __forceinline__ SgdScalars with_state(SgdScalars a, const StepState* st) {
+  if (st != nullptr) a.lr = st->lr;
+  return a;
+}
+
 // One parameter's update, the same operations in the same order as sgd_step_cpu.
 __device__ __forceinline__ void sgd_update(float& p, float g, float& b, const SgdScalars& a) {
   if (a.wd != 0.0f) g += a.wd * p;
@@ -26,7 +32,8 @@ __device__ __forceinline__ void sgd_update(float& p, float g, float& b, const Sg
 // Grid-stride over float4 groups, then the n % 4 tail elements by the first threads.
 // Requires param, grad and buf 16-byte aligned. buf is not read or written when mu = 0.
 __global__ void sgd_vec4_kernel(float* __restrict__ param, const float* __restrict__ grad,
-                                float* __restrict__ buf, int64_t n, SgdScalars a) {
+                                float* __restrict__ buf, int64_t n, SgdScalars a0, const StepState* st) {
+  const SgdScalars a = with_state(a0, st);
   const int64_t n4 = n / 4;
   const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
@@ -54,7 +61,8 @@ __global__ void sgd_vec4_kernel(float* __restrict__ param, const float* __restri
 
 // Plain grid-stride loop for arrays that are not all 16-byte aligned (e.g. row views).
 __global__ void sgd_scalar_kernel(float* __restrict__ param, const float* __restrict__ grad,
-                                  float* __restrict__ buf, int64_t n, SgdScalars a) {
+                                  float* __restrict__ buf, int64_t n, SgdScalars a0, const StepState* st) {
+  const SgdScalars a = with_state(a0, st);
   const bool momentum = a.mu != 0.0f;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
@@ -84,9 +92,9 @@ void sgd_step_cuda(float* param, const float* grad, float* buf, int64_t n, const
   const bool buf_ok = a.mu == 0.0f || aligned16(buf);
   if (aligned16(param) && aligned16(grad) && buf_ok) {
     // grid_for launches at least one block, so threads 0..2 exist for the n % 4 tail.
-    sgd_vec4_kernel<<<detail::grid_for(n / 4), detail::kBlock, 0, st>>>(param, grad, buf, n, a);
+    sgd_vec4_kernel<<<detail::grid_for(n / 4), detail::kBlock, 0, st>>>(param, grad, buf, n, a, cfg.state);
   } else {
-    sgd_scalar_kernel<<<detail::grid_for(n), detail::kBlock, 0, st>>>(param, grad, buf, n, a);
+    sgd_scalar_kernel<<<detail::grid_for(n), detail::kBlock, 0, st>>>(param, grad, buf, n, a, cfg.state);
   }
   CUDA_CHECK_LAUNCH();
 }

@@ -8,6 +8,7 @@
 
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/step_state.h"
 
 namespace cuvae {
 
@@ -17,6 +18,9 @@ struct SgdConfig {
   float momentum = 0.9f;       ///< momentum mu, in [0, 1)
   float weight_decay = 5e-4f;  ///< L2 penalty: g += weight_decay * param (>= 0)
   bool nesterov = true;        ///< Nesterov momentum (needs momentum > 0)
+  /// When set, the learning rate is read from this step state when the step runs
+  /// (StepState::lr; a device pointer for the CUDA version) and `lr` is not used.
+  const StepState* state = nullptr;
 };
 
 /// Throws cuvae::Error unless lr >= 0, weight_decay >= 0, momentum in [0, 1), all finite, and

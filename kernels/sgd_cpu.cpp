@@ -21,7 +21,7 @@ template <typename T>
 void sgd_step_cpu(T* param, const T* grad, T* buf, int64_t n, const SgdConfig& cfg) {
   check_sgd_config(cfg);
   CUVAE_CHECK(n >= 0, "sgd_step_cpu: negative size " << n);
-  const T lr = cfg.lr, mu = cfg.momentum, wd = cfg.weight_decay;
+  const T lr = cfg.state ? static_cast<T>(cfg.state->lr) : static_cast<T>(cfg.lr), mu = cfg.momentum, wd = cfg.weight_decay;
   for (int64_t i = 0; i < n; ++i) {
     T g = grad[i];
     if (wd != T(0)) g += wd * param[i];

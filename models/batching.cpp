@@ -78,8 +78,14 @@ void DeviceDataset::set_order(const std::vector<int32_t>& order) {
 }
 
 void DeviceDataset::batch(Context& ctx, int64_t first, const AugmentConfig& aug, uint64_t seed,
-                          uint64_t offset, Tensor& x, int32_t* labels) const {
+                          uint64_t offset, Tensor& x, int32_t* labels, const StepState* step_state) const {
   const int64_t n = x.dim(0);
+  if (step_state != nullptr && dev_ == Device::CPU) {  // this step's values, host memory on the CPU
+    first = step_state->batch_first;
+    offset += step_state->philox_offset;
+    step_state = nullptr;
+  }
+  if (step_state != nullptr) first = 0;  // the kernel adds batch_first (checked by the trainers)
   CUVAE_CHECK(x.ndim() == 4 && x.dim(1) == data_.c && x.dim(2) == data_.h && x.dim(3) == data_.w,
               "DeviceDataset::batch: x " << x.shape_str() << " does not match images of " << data_.c << "x"
                                          << data_.h << "x" << data_.w);
@@ -88,7 +94,7 @@ void DeviceDataset::batch(Context& ctx, int64_t first, const AugmentConfig& aug,
   if (dev_ == Device::CUDA) {
 #ifdef CUVAE_HAS_CUDA
     augment_batch_cuda(images_, labels_, order_.data() + first, n, data_.c, data_.h, data_.w, aug, seed, offset,
-                       x.data(), labels, ctx.stream());
+                       x.data(), labels, ctx.stream(), step_state);
 #else
     (void)ctx;
     CUVAE_FAIL("DeviceDataset: this build has no CUDA backend");

@@ -52,9 +52,11 @@ class DeviceDataset {
   void set_order(const std::vector<int32_t>& order);
   /// x [n, C, H, W] ← images order[first .. first + n) / 255 with augmentation `aug`
   /// (Philox seed, offset), and labels [n] int32 (device pointer, or null). Enqueued on the
-  /// context's stream: no allocation, no synchronisation.
+  /// context's stream: no allocation, no synchronisation. With `step_state` (on the context's
+  /// device) `first` is its batch_first and the Philox offset offset + philox_offset, read when
+  /// the batch is made (so a captured training step gathers the next batch when replayed).
   void batch(Context& ctx, int64_t first, const AugmentConfig& aug, uint64_t seed, uint64_t offset,
-             Tensor& x, int32_t* labels) const;
+             Tensor& x, int32_t* labels, const StepState* step_state = nullptr) const;
   const Dataset& data() const { return data_; }
 
  private:

@@ -19,6 +19,8 @@
 #include "models/analysis/plots.h"
 #include "models/batching.h"
 #include "models/checkpoint.h"
+#include "kernels/step_state.h"
+#include "host/step_graph.h"
 
 namespace cuvae {
 
@@ -325,6 +327,38 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
   std::vector<ClassifierEpochRecord> records;
   const int sync_every = ctx.is_cuda() ? 50 : 5;
   const int last_epoch = opt.stop_after > 0 ? std::min(opt.epochs, opt.stop_after) : opt.epochs;
+  // Everything a step reads that changes from step to step lives in the step state: the batch's
+  // rows, the augmentation's Philox offset (the step), the learning rate (a table of the
+  // schedule's values for every step of the run) and BatchNorm's num_batches_tracked.
+  const int64_t schedule_total = std::max(total_steps, step + 1);
+  std::vector<StepScalars> table(static_cast<size_t>(schedule_total - step));
+  for (int64_t t = step; t < schedule_total; ++t)
+    table[static_cast<size_t>(t - step)].lr = static_cast<float>(lr_at(opt.schedule, opt.lr, t, schedule_total));
+  StepState initial;
+  initial.step = step;
+  initial.num_batches_tracked = model.num_batches_tracked();
+  initial.philox_offset = static_cast<uint64_t>(step);
+  StepAdvance advance;
+  advance.batch = opt.batch;
+  advance.steps_per_epoch = steps;
+  advance.epoch_origin = step;
+  advance.philox_per_step = 1;
+  advance.table_first = step;
+  advance.table_rows = static_cast<int64_t>(table.size());
+  StepStateBuffer state(ctx, initial, table, advance);
+  sc.state = state.get();
+  StepGraph graph(opt.cuda_graph);
+  // One training step, reading its per-step values from `state` only (so it can be captured).
+  const auto train_step = [&] {
+    dd.batch(ctx, 0, aug, seed, 0, x, labels.data(), state.get());
+    model.forward(ctx, x, true);
+    model.loss(ctx, labels.data(), true);
+    count_correct(ctx, model.logits(), labels.data(), correct);
+    model.backward(ctx);
+    sgd_step(ctx, model.params().flat_values(), model.params().flat_grads(), momentum_buf, sc);
+    loss_monitor(ctx, model.mean_loss(), monitor, 0, state.get());
+    state.advance(ctx);
+  };
   for (int epoch = start_epoch; epoch < last_epoch; ++epoch) {
     dd.set_order(shuffled_order(train.n, seed, epoch));
     monitor.zero(ctx.stream());
@@ -333,14 +367,7 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
     const auto t0 = std::chrono::steady_clock::now();
     double mean_loss = 0, acc = 0;
     for (int64_t s = 0; s < steps; ++s, ++step) {
-      dd.batch(ctx, s * opt.batch, aug, seed, static_cast<uint64_t>(step), x, labels.data());
-      model.forward(ctx, x, true);
-      model.loss(ctx, labels.data(), true);
-      count_correct(ctx, model.logits(), labels.data(), correct);
-      model.backward(ctx);
-      sc.lr = static_cast<float>(lr_at(opt.schedule, opt.lr, step, std::max(total_steps, step + 1)));
-      sgd_step(ctx, model.params().flat_values(), model.params().flat_grads(), momentum_buf, sc);
-      loss_monitor(ctx, model.mean_loss(), monitor, step);
+      graph.run(ctx, train_step);
       if ((s + 1) % sync_every == 0 || s + 1 == steps) {
         const std::vector<float> mon = monitor.to_vector();
         if (mon[2] != 0.0f) {
@@ -364,6 +391,17 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
     ctx.synchronize();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     bar.finish("loss " + fmt(mean_loss, 4) + "  acc " + fmt(100 * acc) + "%  " + fmt(steps * opt.batch / secs, 0) + " img/s");
+    if (epoch == start_epoch) {
+      if (!graph.fallback_reason().empty())
+        log << "note: the training step could not be captured as a CUDA graph (" << graph.fallback_reason()
+            << "); it runs eagerly\n";
+      else if (graph.captured())
+        log << "cuda graph: one captured training step replayed " << graph.replays() << " times this epoch\n";
+    }
+    const StepState at = state.read();
+    CUVAE_CHECK(at.step == step, "internal: the device step state is at step " << at.step << ", the loop at " << step);
+    model.set_num_batches_tracked(at.num_batches_tracked);  // the forwards a replayed graph made too
+    sc.lr = static_cast<float>(lr_at(opt.schedule, opt.lr, step - 1, schedule_total));  // the epoch's last lr
     ClassifierEval e = evaluate_classifier(ctx, model, test);
     ClassifierEpochRecord r{epoch + 1, sc.lr, mean_loss, acc, e.loss, e.accuracy, secs, steps * opt.batch / secs};
     records.push_back(r);

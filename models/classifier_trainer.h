@@ -42,6 +42,7 @@ struct ClassifierTrainOptions {
   int64_t train_limit = 0;            ///< use the first N training images (0 = all)
   int64_t test_limit = 0;             ///< evaluate on the first N test images (0 = all)
   bool progress = true;
+  bool cuda_graph = true;             ///< --cuda-graph on|off: on CUDA, replay one captured training step
   /// Continue the run in `out` from its last saved epoch (optim.safetensors: weights, BatchNorm
   /// statistics, momentum buffers, step, seed, schedule length): bit for bit the run that was not
   /// interrupted, when `epochs` is the run's own. A larger `epochs` extends the run; the schedule

@@ -198,7 +198,7 @@ Tensor& ConvVAE::forward(Context& ctx, const Tensor& x, bool sample, uint64_t se
   encode(ctx, x, labels);
   sampled_ = sample;
   if (sample && !cfg_.is_ae()) {
-    reparameterize_forward(ctx, mu_view_, logvar_view_, eps_view_, z_view_, seed, offset);
+    reparameterize_forward(ctx, mu_view_, logvar_view_, eps_view_, z_view_, seed, offset, step_state_);
   } else {
     z_view_.copy_from(mu_view_, ctx.stream());
   }
@@ -213,12 +213,14 @@ void ConvVAE::loss(Context& ctx, const Tensor& x, bool grads, uint64_t seed, uin
   ec.binarize = cfg_.binarize && grads;
   ec.seed = seed;
   ec.offset = offset;
+  if (grads) ec.state = step_state_;  // this step's kl_weight (0 in an AE's table) and offset
   elbo(ctx, *logits_, x, mu_view_, logvar_view_, &recon_view_, &kl_view_, loss_,
        grads ? &dlogits_view_ : nullptr, grads ? &dmu_view_ : nullptr,
        grads ? &dlogvar_view_ : nullptr, ec);
   if (cfg_.is_ae()) kl_view_.zero(ctx.stream());  // the AE has no KL term (beta = 0 above)
   if (grads && free_bits_ > 0.0f && !cfg_.is_ae())
-    free_bits(ctx, mu_view_, logvar_view_, free_bits_, kl_weight_, dmu_view_, dlogvar_view_, kl_dim_, loss_);
+    free_bits(ctx, mu_view_, logvar_view_, free_bits_, kl_weight_, dmu_view_, dlogvar_view_, kl_dim_, loss_,
+              step_state_);
 }
 
 void ConvVAE::backward(Context& ctx) {

@@ -12,6 +12,7 @@
 
 #include "host/context.h"
 #include "kernels/elbo.h"
+#include "kernels/step_state.h"
 #include "layers/conv2d.h"
 #include "layers/linear.h"
 #include "layers/param.h"
@@ -114,6 +115,12 @@ class ConvVAE {
   /// each latent dimension, averaged over the batch, counts as at least `lambda` nats, and its
   /// gradient is 0 below that floor (0 = off). Throws cuvae::Error unless finite and >= 0.
   void set_free_bits(float lambda);
+  /// A training loop's step state (kernels/step_state.h; on the model's device), or null. While
+  /// set, a sampling forward() draws ε at Philox offset `offset` + philox_offset and a training
+  /// loss() (grads = true) binarizes at `offset` + philox_offset and weights the KL by the state's
+  /// kl_weight (which an AE's schedule table must hold at 0), all read when the kernels run, so
+  /// that a captured step replays as the next step.
+  void set_step_state(const StepState* state) { step_state_ = state; }
 
   /// The fused ELBO of the last forward against targets x: fills recon()/kl() [N] (nats
   /// per image) and loss() [1] (batch mean of recon + β·KL); with `grads` also the
@@ -150,6 +157,7 @@ class ConvVAE {
   Tensor zero_logvar_;  // AE: the zeros read through logvar()
   Tensor enc_in_, dec_in_, dflat_, dz_, kl_dim_;  // CVAE: [flat | onehot], [z | onehot] and their gradients
   float kl_weight_ = 1.0f, free_bits_ = 0.0f;
+  const StepState* step_state_ = nullptr;
   Tensor eps_, z_, recon_, kl_, loss_, dlogits_, dmu_, dlogvar_;
   Tensor mu_view_, logvar_view_, z_view_, eps_view_, recon_view_, kl_view_;
   Tensor dlogits_view_, dmu_view_, dlogvar_view_;

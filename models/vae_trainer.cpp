@@ -18,6 +18,8 @@
 #include "kernels/batch.h"
 #include "kernels/loss_monitor.h"
 #include "kernels/reparameterize.h"
+#include "kernels/step_state.h"
+#include "host/step_graph.h"
 #include "models/batching.h"
 #include "models/analysis/latent.h"
 #include "models/analysis/latent_io.h"
@@ -318,6 +320,44 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
   std::vector<VaeEpochRecord> records;
   const int sync_every = ctx.is_cuda() ? 50 : 5;
   model->set_free_bits(free_bits);
+  // Everything a step reads that changes from step to step lives in the step state: the batch's
+  // rows, the Philox offsets (2·step for ε, 2·step + 1 for binarization), β_t and Adam's bias
+  // corrections, from a table computed here for every step of the run.
+  const int64_t total_steps = std::max<int64_t>(step + 1, steps * static_cast<int64_t>(opt.epochs));
+  std::vector<StepScalars> table(static_cast<size_t>(total_steps - step));
+  for (int64_t t = step; t < total_steps; ++t) {
+    StepScalars& r = table[static_cast<size_t>(t - step)];
+    r.lr = opt.lr;
+    r.kl_weight = kl_beta_at(sched, cfg.beta, t);
+    const double tt = static_cast<double>(t + 1);
+    r.adam_step_size = static_cast<float>(static_cast<double>(opt.lr) / (1.0 - std::pow(static_cast<double>(ac.beta1), tt)));
+    r.adam_bc2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(ac.beta2), tt)));
+  }
+  StepState initial;
+  initial.step = step;
+  initial.num_batches_tracked = step;
+  initial.philox_offset = 2 * static_cast<uint64_t>(step);
+  StepAdvance advance;
+  advance.batch = opt.batch;
+  advance.steps_per_epoch = steps;
+  advance.epoch_origin = step;
+  advance.philox_per_step = 2;
+  advance.table_first = step;
+  advance.table_rows = static_cast<int64_t>(table.size());
+  StepStateBuffer state(ctx, initial, table, advance);
+  model->set_step_state(state.get());
+  ac.state = state.get();
+  StepGraph graph(opt.cuda_graph);
+  // One training step, reading its per-step values from `state` only (so it can be captured).
+  const auto train_step = [&] {
+    dd.batch(ctx, 0, AugmentConfig{}, 0, 0, x, labels.data(), state.get());
+    model->forward(ctx, x, true, seed, 0, labels.data());
+    model->loss(ctx, x, true, seed, 1);
+    model->backward(ctx);
+    adam_step(ctx, model->params().flat_values(), model->params().flat_grads(), m, v, ac);
+    loss_monitor(ctx, model->loss_value(), monitor, 0, state.get());
+    state.advance(ctx);
+  };
   for (int epoch = start_epoch; epoch < opt.epochs; ++epoch) {
     dd.set_order(shuffled_order(train.n, seed, epoch));
     monitor.zero(ctx.stream());
@@ -325,16 +365,8 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
     const auto t0 = std::chrono::steady_clock::now();
     double mean_loss = 0, beta_sum = 0;
     for (int64_t s = 0; s < steps; ++s, ++step) {
-      dd.batch(ctx, s * opt.batch, AugmentConfig{}, 0, 0, x, labels.data());
-      const float beta_t = kl_beta_at(sched, cfg.beta, step);
-      beta_sum += beta_t;
-      model->set_kl_weight(beta_t);
-      model->forward(ctx, x, true, seed, 2 * static_cast<uint64_t>(step), labels.data());
-      model->loss(ctx, x, true, seed, 2 * static_cast<uint64_t>(step) + 1);
-      model->backward(ctx);
-      ac.step = step + 1;
-      adam_step(ctx, model->params().flat_values(), model->params().flat_grads(), m, v, ac);
-      loss_monitor(ctx, model->loss_value(), monitor, step);
+      beta_sum += kl_beta_at(sched, cfg.beta, step);
+      graph.run(ctx, train_step);
       if ((s + 1) % sync_every == 0 || s + 1 == steps) {
         const std::vector<float> mon = monitor.to_vector();
         if (mon[2] != 0.0f) {
@@ -357,6 +389,15 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
     ctx.synchronize();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     bar.finish("loss " + fmt(mean_loss) + "  " + fmt(steps * opt.batch / secs, 0) + " img/s");
+    if (epoch == start_epoch) {
+      if (!graph.fallback_reason().empty())
+        log << "note: the training step could not be captured as a CUDA graph (" << graph.fallback_reason()
+            << "); it runs eagerly\n";
+      else if (graph.captured())
+        log << "cuda graph: one captured training step replayed " << graph.replays() << " times this epoch\n";
+    }
+    const StepState at = state.read();
+    CUVAE_CHECK(at.step == step, "internal: the device step state is at step " << at.step << ", the loop at " << step);
     VaeEval e = evaluate_vae(ctx, *model, test);
     VaeEpochRecord r{epoch + 1, mean_loss, e.recon, e.kl, e.loss, secs, steps * opt.batch / secs,
                      beta_sum / static_cast<double>(std::max<int64_t>(1, steps))};

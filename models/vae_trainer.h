@@ -36,6 +36,7 @@ struct VaeTrainOptions {
   int scale = 1;            ///< PNG enlargement factor (images are drawn at model resolution × scale)
   bool progress = true;     ///< progress bar on stderr
   bool images = true;       ///< write samples/reconstructions/traversal PNGs at the end
+  bool cuda_graph = true;   ///< --cuda-graph on|off: on CUDA, replay one captured training step
 };
 
 /// One row of metrics.csv. Losses in nats per image.

@@ -379,3 +379,32 @@ TEST(GpuConditional, ConcatTakeColumnsAndFreeBitsMatchCpuReference) {
     EXPECT_TRUE(all_close(to_host(tl), std::vector<float>{loss}, kRedAtol, kRedRtol)) << "loss";
   }
 }
+
+// ---- stream order -------------------------------------------------------------------------
+
+// The context's stream is non-blocking and every CUDA file uses the per-thread default stream,
+// so a host read is ordered after the kernels only because memcpy_any queues it on the context's
+// stream. 200 Adam steps on 4M parameters keep the GPU busy long enough that a read on any
+// other stream would see an early state.
+TEST(GpuStreamOrder, HostReadsFollowQueuedKernels) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: host reads after queued kernels skipped";
+  Context ctx(DeviceRequest::CUDA);
+  ASSERT_EQ(current_stream(), ctx.stream());
+  const int64_t n = int64_t{1} << 22;
+  Tensor p({n}, Device::CUDA), g({n}, Device::CUDA), m({n}, Device::CUDA), v({n}, Device::CUDA);
+  g.copy_from(Tensor::from_vector(std::vector<float>(static_cast<size_t>(n), 1.0f), {n}));
+  AdamConfig cfg;
+  cfg.lr = 1e-3f;
+  for (int t = 1; t <= 200; ++t) {
+    cfg.step = t;
+    adam_step(ctx, p, g, m, v, cfg);
+  }
+  // A constant gradient moves every parameter by lr per step (bias-corrected m/sqrt(v) = 1).
+  const std::vector<float> host = p.to_vector();
+  EXPECT_NEAR(host.front(), -0.2f, 1e-4f);
+  EXPECT_NEAR(host.back(), -0.2f, 1e-4f);
+  Tensor fresh({n}, Device::CUDA);  // zeroed on the context's stream, read back after it
+  const std::vector<float> z = fresh.to_vector();
+  EXPECT_EQ(*std::max_element(z.begin(), z.end()), 0.0f);
+  EXPECT_EQ(*std::min_element(z.begin(), z.end()), 0.0f);
+}

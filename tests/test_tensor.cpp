@@ -78,3 +78,24 @@ TEST(Philox, NormalMoments) {
   EXPECT_NE(philox_normal(42, 7, 0), philox_normal(43, 7, 0));
   EXPECT_NE(philox_normal(42, 7, 0), philox_normal(42, 8, 0));
 }
+
+// Host copies of CUDA tensors are queued on the stream of the thread's CUDA context; a CPU
+// context has none and leaves it unset.
+TEST(Tensor, CurrentStreamFollowsTheCudaContext) {
+  EXPECT_EQ(current_stream(), nullptr);
+  {
+    Context cpu(DeviceRequest::CPU);
+    EXPECT_EQ(current_stream(), nullptr);
+  }
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: the CUDA context's current stream is not checked";
+  {
+    Context a(DeviceRequest::CUDA);
+    EXPECT_EQ(current_stream(), a.stream());
+    {
+      Context b(DeviceRequest::CUDA);
+      EXPECT_EQ(current_stream(), b.stream());
+    }
+    EXPECT_EQ(current_stream(), a.stream());
+  }
+  EXPECT_EQ(current_stream(), nullptr);
+}

@@ -77,11 +77,16 @@ void add_classifier_commands(CLI::App& app, std::vector<Command>& commands) {
                 "Continue the run in --out from its last epoch (exactly: weights, BatchNorm statistics, momentum, "
                 "schedule position, augmentation)");
     c->add_flag("--no-progress", *no_progress, "No progress bar");
+    auto graph = std::make_shared<std::string>("on");
+    c->add_option("--cuda-graph", *graph, "on: on a GPU, capture one training step as a CUDA graph after a warm-up step "
+                                          "and replay it for every step; off: launch every kernel every step")
+        ->check(CLI::IsMember({"on", "off"}))->capture_default_str();
     commands.push_back({c, [=] {
                           o->device = parse_device(*device);
                           o->progress = !*no_progress;
                           o->nesterov = !*no_nesterov;
                           o->augment = !*no_augment;
+                          o->cuda_graph = *graph == "on";
                           train_classifier(*o, std::cout);
                         }});
   }

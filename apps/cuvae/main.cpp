@@ -133,6 +133,10 @@ int main(int argc, char** argv) {
   train->add_option("--test-limit", t.test_limit, "Evaluate on the first N test images (0 = all)")->check(CLI::NonNegativeNumber);
   train->add_option("--scale", t.scale, "Enlarge PNG images by this factor for viewing")->check(CLI::Range(1, 16))->capture_default_str();
   train->add_flag("--no-progress", t_no_progress, "No progress bar");
+  std::string t_graph = "on";
+  train->add_option("--cuda-graph", t_graph, "on: on a GPU, capture one training step as a CUDA graph after a warm-up step "
+                                             "and replay it for every step; off: launch every kernel every step")
+      ->check(CLI::IsMember({"on", "off"}))->capture_default_str();
 
   // ---- eval-vae ----------------------------------------------------------------
   std::string e_ckpt, e_dataset = "mnist", e_data, e_device = "auto";
@@ -187,6 +191,7 @@ int main(int argc, char** argv) {
     cuvae::set_default_deterministic(!nondeterministic);
     if (train->parsed()) {
       t.device = cuvae::parse_device(t_device);
+      t.cuda_graph = t_graph == "on";
       t.progress = !t_no_progress;
       t.model = cuvae::parse_vae_kind(t_model);
       t.recon_loss = cuvae::parse_recon_loss(t_recon);

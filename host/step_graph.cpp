@@ -1,0 +1,65 @@
+#include "host/step_graph.h"
+
+#include <cstdio>
+
+#include "host/check.h"
+
+#ifdef CUVAE_HAS_CUDA
+#include "host/cuda_check.h"
+#endif
+
+namespace cuvae {
+
+StepGraph::StepGraph(bool enabled, int warmup) : enabled_(enabled), warmup_(warmup < 1 ? 1 : warmup) {}
+
+StepGraph::~StepGraph() {
+#ifdef CUVAE_HAS_CUDA
+  if (exec_ != nullptr && cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_)) != cudaSuccess)
+    std::fprintf(stderr, "cuvae: cudaGraphExecDestroy failed\n");
+#endif
+}
+
+void StepGraph::run(Context& ctx, const std::function<void()>& step) {
+  ++calls_;
+  if (!ctx.is_cuda() || !enabled_ || calls_ <= warmup_) {
+    step();
+    return;
+  }
+#ifdef CUVAE_HAS_CUDA
+  const cudaStream_t s = static_cast<cudaStream_t>(ctx.stream());
+  if (exec_ == nullptr) {
+    // Capture this thread's work on the stream; calls that would synchronise or allocate fail
+    // instead of running, which abandons the capture.
+    CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    cudaGraph_t graph = nullptr;
+    std::string why;
+    try {
+      step();
+    } catch (const Error& e) {
+      why = e.what();
+    }
+    const cudaError_t end = cudaStreamEndCapture(s, &graph);
+    cudaGraphExec_t exec = nullptr;
+    if (why.empty() && end != cudaSuccess) why = std::string("cudaStreamEndCapture: ") + cudaGetErrorString(end);
+    if (why.empty()) {
+      const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
+      if (inst != cudaSuccess) why = std::string("cudaGraphInstantiate: ") + cudaGetErrorString(inst);
+    }
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    if (!why.empty()) {
+      cudaGetLastError();  // clear the capture's error state
+      fallback_ = why;
+      enabled_ = false;
+      step();  // nothing of the abandoned capture ran
+      return;
+    }
+    exec_ = exec;
+  }
+  CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), s));
+  ++replays_;
+#else
+  step();
+#endif
+}
+
+}  // namespace cuvae

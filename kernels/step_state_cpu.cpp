@@ -1,0 +1,87 @@
+#include "kernels/step_state.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "host/check.h"
+
+namespace cuvae {
+
+namespace {
+void check_advance(const StepAdvance& a) {
+  CUVAE_CHECK(a.batch >= 1 && a.steps_per_epoch >= 1 && a.table_rows >= 0 && a.epoch_origin >= 0,
+              "step state: batch " << a.batch << ", steps per epoch " << a.steps_per_epoch << " and table rows "
+                                   << a.table_rows << " must be positive");
+}
+
+void set_scalars(StepState* s, const StepScalars* table, const StepAdvance& a) {
+  if (a.table_rows == 0) return;
+  const int64_t row = std::clamp<int64_t>(s->step - a.table_first, 0, a.table_rows - 1);
+  const StepScalars& r = table[row];
+  s->lr = r.lr;
+  s->kl_weight = r.kl_weight;
+  s->adam_step_size = r.adam_step_size;
+  s->adam_bc2_sqrt = r.adam_bc2_sqrt;
+}
+}  // namespace
+
+void step_state_advance_cpu(StepState* s, const StepScalars* table, const StepAdvance& a) {
+  check_advance(a);
+  s->step += 1;
+  s->num_batches_tracked += 1;
+  s->batch_first = ((s->step - a.epoch_origin) % a.steps_per_epoch) * a.batch;
+  s->philox_offset += a.philox_per_step;
+  set_scalars(s, table, a);
+}
+
+StepStateBuffer::StepStateBuffer(Context& ctx, StepState initial, const std::vector<StepScalars>& table,
+                                 const StepAdvance& a)
+    : device_(ctx.device()), advance_(a) {
+  check_advance(a);
+  CUVAE_CHECK(static_cast<int64_t>(table.size()) == a.table_rows,
+              "step state: a table of " << table.size() << " rows, expected " << a.table_rows);
+  set_scalars(&initial, table.data(), a);
+  const size_t tb = sizeof(StepScalars) * std::max<size_t>(1, table.size());
+  if (device_ == Device::CUDA) {
+    state_ = static_cast<StepState*>(device_malloc(sizeof(StepState)));
+    table_ = static_cast<StepScalars*>(device_malloc(tb));
+  } else {
+    state_ = new StepState();
+    table_ = static_cast<StepScalars*>(std::malloc(tb));
+    CUVAE_REQUIRE(table_ != nullptr, "out of host memory for a step table of " << table.size() << " rows");
+  }
+  memcpy_any(state_, device_, &initial, Device::CPU, sizeof(StepState));
+  memcpy_any(table_, device_, table.data(), Device::CPU, sizeof(StepScalars) * table.size());
+}
+
+StepStateBuffer::~StepStateBuffer() {
+  if (device_ == Device::CUDA) {
+    device_free(state_);
+    device_free(table_);
+  } else {
+    delete state_;
+    std::free(table_);
+  }
+}
+
+void StepStateBuffer::advance(Context& ctx) {
+  CUVAE_CHECK(ctx.device() == device_, "step state: advanced on " << device_name(ctx.device()) << " but it lives on "
+                                                                  << device_name(device_));
+  if (device_ == Device::CPU) {
+    step_state_advance_cpu(state_, table_, advance_);
+    return;
+  }
+#ifdef CUVAE_HAS_CUDA
+  step_state_advance_cuda(state_, table_, advance_, ctx.stream());
+#else
+  CUVAE_FAIL("step state: this build of cuvae has no CUDA backend");
+#endif
+}
+
+StepState StepStateBuffer::read() const {
+  StepState s;
+  memcpy_any(&s, Device::CPU, state_, device_, sizeof(StepState));
+  return s;
+}
+
+}  // namespace cuvae

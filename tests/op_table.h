@@ -1,0 +1,926 @@
+// The op table: every op of kernels/ and layers/ over a list of shapes (batch 1, odd sizes,
+// lengths that are not a multiple of 4, the shapes of the real models), forward and backward,
+// in the manner of ggml's test-backend-ops. Each case runs
+//   - float: the op's Tensor-level entry point on a Context (CPU: the float reference; CUDA: the
+//     kernels, cuDNN and cuBLAS), and
+//   - double: the templated CPU reference in double on the same inputs (null for ops whose
+//     results are exact, e.g. a gather of bytes),
+// and returns every output by name. tests/test_op_table.cpp compares CPU float with double and
+// checks that every op declared in kernels/ and layers/ has a row; tests/gpu_op_table.cpp compares
+// CUDA with the CPU.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "host/context.h"
+#include "host/tensor.h"
+#include "kernels/accuracy.h"
+#include "kernels/activation.h"
+#include "kernels/adam.h"
+#include "kernels/augment.h"
+#include "kernels/batch.h"
+#include "kernels/bias.h"
+#include "kernels/conditional.h"
+#include "kernels/elbo.h"
+#include "kernels/gradcam.h"
+#include "kernels/loss_monitor.h"
+#include "kernels/pool.h"
+#include "kernels/reparameterize.h"
+#include "kernels/residual.h"
+#include "kernels/sgd.h"
+#include "kernels/softmax_xent.h"
+#include "kernels/step_state.h"
+#include "kernels/tsne.h"
+#include "layers/batchnorm.h"
+#include "layers/conv2d.h"
+#include "layers/conv_cpu.h"
+#include "layers/linear.h"
+#include "layers/param.h"
+#include "models/batching.h"
+#include "tests/test_util.h"
+
+namespace cuvae::test::ops {
+
+/// One named output of a run, widened to double.
+struct Out {
+  std::string name;
+  std::vector<double> v;
+};
+using Outs = std::vector<Out>;
+
+/// One shape of one op.
+struct OpCase {
+  std::string shape;                        ///< e.g. "n=1 c=3 hw=5"
+  std::function<Outs(Context&)> run_float;  ///< Tensor-level op on the context's device
+  std::function<Outs()> run_double;         ///< CPU reference in double; null: results are exact
+};
+
+/// One op: its name, the test suite named after it, the declarations it exercises (every
+/// `*_cpu` reference and layer class of kernels/ and layers/ must appear in some row), and its
+/// cases. `float_nmse` bounds float against double on the CPU.
+struct OpRow {
+  std::string op;
+  std::string suite;
+  std::vector<std::string> covers;
+  std::vector<OpCase> cases;
+  double float_nmse = 1e-11;
+};
+
+/// Normalised mean squared error Σ(a − b)² / Σ b² (Σ(a − b)² when b is all zeros).
+inline double nmse(const std::vector<double>& a, const std::vector<double>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    num += (a[i] - b[i]) * (a[i] - b[i]);
+    den += b[i] * b[i];
+  }
+  return den > 0 ? num / den : num;
+}
+
+namespace detail {
+
+inline std::vector<float> U(int64_t n, double lo, double hi, uint64_t seed) {
+  return random_values<float>(static_cast<size_t>(n), lo, hi, seed);
+}
+inline std::vector<double> D(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+inline Tensor on(Context& c, const std::vector<float>& v, std::vector<int64_t> shape) {
+  return Tensor::from_vector(v, std::move(shape), c.device());
+}
+inline void put(Outs& o, const std::string& name, const Tensor& t) {
+  const std::vector<float> v = t.to_vector();
+  o.push_back({name, {v.begin(), v.end()}});
+}
+template <typename T>
+void put(Outs& o, const std::string& name, const std::vector<T>& v) {
+  o.push_back({name, {v.begin(), v.end()}});
+}
+inline std::vector<int32_t> labels_for(int64_t n, int64_t k, uint64_t seed) {
+  std::vector<int32_t> y(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) y[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7 + seed) % k);
+  return y;
+}
+inline IntBuffer labels_on(Context& c, const std::vector<int32_t>& y) {
+  IntBuffer b(static_cast<int64_t>(y.size()), c.device());
+  b.upload(y);
+  return b;
+}
+inline std::string sz(const char* a, int64_t x) { return std::string(a) + "=" + std::to_string(x); }
+
+/// A finalized ParamStore holding one layer's parameters, set from `values` in declaration order.
+inline void set_all(ParamStore& ps, uint64_t seed) {
+  for (size_t i = 0; i < ps.params().size(); ++i) {
+    Tensor& t = ps.value(static_cast<int>(i));
+    t.copy_from(Tensor::from_vector(U(t.numel(), -0.5, 0.5, seed + i), t.shape()));
+  }
+}
+
+}  // namespace detail
+
+/// Every row of the table.
+inline std::vector<OpRow> op_table() {
+  using namespace detail;
+  std::vector<OpRow> rows;
+
+  // ---- elementwise --------------------------------------------------------------------------
+  {
+    OpRow r{"activation", "Activation", {"activation_forward_cpu", "activation_backward_cpu"}, {}};
+    for (Activation a : {Activation::None, Activation::ReLU, Activation::Sigmoid, Activation::LeakyReLU})
+      for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{1001}, int64_t{128 * 256}}) {
+        const uint64_t s = static_cast<uint64_t>(n) * 13 + static_cast<uint64_t>(a);
+        const auto x = U(n, -4, 4, s), dy = U(n, -1, 1, s + 1);
+        r.cases.push_back({std::string(activation_name(a)) + " " + sz("n", n),
+                           [=](Context& c) {
+                             Tensor tx = on(c, x, {n}), y({n}, c.device()), tdy = on(c, dy, {n}), dx({n}, c.device());
+                             activation_forward(c, a, tx, y, 0.01f);
+                             activation_backward(c, a, y, tdy, dx, 0.01f);
+                             Outs o;
+                             put(o, "y", y);
+                             put(o, "dx", dx);
+                             return o;
+                           },
+                           [=] {
+                             std::vector<double> xd = D(x), y(xd.size()), dyd = D(dy), dx(xd.size());
+                             activation_forward_cpu<double>(a, xd.data(), y.data(), n, 0.01f);
+                             activation_backward_cpu<double>(a, y.data(), dyd.data(), dx.data(), n, 0.01f);
+                             Outs o;
+                             put(o, "y", y);
+                             put(o, "dx", dx);
+                             return o;
+                           }});
+      }
+    rows.push_back(std::move(r));
+  }
+  {
+    OpRow r{"residual", "Residual", {"residual_add_cpu", "residual_add_backward_cpu", "accumulate_cpu"}, {}};
+    for (bool relu : {false, true})
+      for (int64_t n : {int64_t{1}, int64_t{5}, int64_t{64 * 64 * 7 * 7 + 3}}) {
+        const uint64_t s = static_cast<uint64_t>(n) + relu;
+        const auto a = U(n, -2, 2, s), b = U(n, -2, 2, s + 1), dy = U(n, -1, 1, s + 2);
+        r.cases.push_back({std::string(relu ? "relu " : "") + sz("n", n),
+                           [=](Context& c) {
+                             Tensor ta = on(c, a, {n}), tb = on(c, b, {n}), y({n}, c.device()), tdy = on(c, dy, {n}),
+                                    d({n}, c.device());
+                             residual_add(c, ta, tb, y, relu);
+                             residual_add_backward(c, y, tdy, d, relu);
+                             accumulate(c, ta, tb);
+                             Outs o;
+                             put(o, "y", y);
+                             put(o, "d", d);
+                             put(o, "a+b", ta);
+                             return o;
+                           },
+                           [=] {
+                             std::vector<double> ad = D(a), bd = D(b), y(ad.size()), dyd = D(dy), d(ad.size());
+                             residual_add_cpu<double>(ad.data(), bd.data(), y.data(), n, relu);
+                             residual_add_backward_cpu<double>(y.data(), dyd.data(), d.data(), n, relu);
+                             accumulate_cpu<double>(ad.data(), bd.data(), n);
+                             Outs o;
+                             put(o, "y", y);
+                             put(o, "d", d);
+                             put(o, "a+b", ad);
+                             return o;
+                           }});
+      }
+    rows.push_back(std::move(r));
+  }
+  {
+    OpRow r{"bias", "Bias", {"add_bias_nchw_cpu", "bias_grad_nchw_cpu"}, {}};
+    for (auto [n, ch, hw] : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {3, 5, 7}, {128, 32, 196}, {2, 256, 1}}) {
+      const uint64_t s = static_cast<uint64_t>(n * 31 + ch * 7 + hw);
+      const auto y0 = U(n * ch * hw, -1, 1, s), b = U(ch, -1, 1, s + 1), dy = U(n * ch * hw, -1, 1, s + 2);
+      r.cases.push_back({sz("n", n) + " " + sz("c", ch) + " " + sz("hw", hw),
+                         [=](Context& c) {
+                           Tensor y = on(c, y0, {n, ch, hw}), tb = on(c, b, {ch}), tdy = on(c, dy, {n, ch, hw}),
+                                  db({ch}, c.device());
+                           add_bias_nchw(c, y, tb);
+                           bias_grad_nchw(c, tdy, db);
+                           Outs o;
+                           put(o, "y", y);
+                           put(o, "db", db);
+                           return o;
+                         },
+                         [=] {
+                           std::vector<double> y = D(y0), bd = D(b), dyd = D(dy), db(static_cast<size_t>(ch));
+                           add_bias_nchw_cpu<double>(y.data(), bd.data(), n, ch, hw);
+                           bias_grad_nchw_cpu<double>(dyd.data(), db.data(), n, ch, hw);
+                           Outs o;
+                           put(o, "y", y);
+                           put(o, "db", db);
+                           return o;
+                         }});
+    }
+    rows.push_back(std::move(r));
+  }
+  {
+    OpRow r{"global_avg_pool", "Pool", {"global_avg_pool_cpu", "global_avg_pool_backward_cpu"}, {}};
+    for (auto [n, ch, hw] : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {3, 5, 7}, {64, 512, 16}, {2, 64, 49}}) {
+      const uint64_t s = static_cast<uint64_t>(n * 31 + ch * 7 + hw);
+      const auto x = U(n * ch * hw, -1, 1, s), dy = U(n * ch, -1, 1, s + 1);
+      r.cases.push_back({sz("n", n) + " " + sz("c", ch) + " " + sz("hw", hw),
+                         [=](Context& c) {
+                           Tensor tx = on(c, x, {n, ch, hw, 1}), y({n, ch}, c.device()), tdy = on(c, dy, {n, ch}),
+                                  dx({n, ch, hw, 1}, c.device());
+                           global_avg_pool(c, tx, y);
+                           global_avg_pool_backward(c, tdy, dx);
+                           Outs o;
+                           put(o, "y", y);
+                           put(o, "dx", dx);
+                           return o;
+                         },
+                         [=] {
+                           std::vector<double> xd = D(x), y(static_cast<size_t>(n * ch)), dyd = D(dy), dx(xd.size());
+                           global_avg_pool_cpu<double>(xd.data(), y.data(), n, ch, hw);
+                           global_avg_pool_backward_cpu<double>(dyd.data(), dx.data(), n, ch, hw);
+                           Outs o;
+                           put(o, "y", y);
+                           put(o, "dx", dx);
+                           return o;
+                         }});
+    }
+    rows.push_back(std::move(r));
+  }
+
+  // ---- optimizers ---------------------------------------------------------------------------
+  {
+    OpRow r{"adam_step", "Adam", {"adam_step_cpu"}, {}};
+    for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{4099}, int64_t{855393}})
+      for (float wd : {0.0f, 1e-2f}) {
+        const uint64_t s = static_cast<uint64_t>(n) + (wd > 0);
+        const auto p0 = U(n, -1, 1, s), g = U(n, -1, 1, s + 1), g2 = U(n, -1, 1, s + 2);
+        AdamConfig cfg;
+        cfg.weight_decay = wd;
+        // Two steps: the second one reads the moments the first one wrote.
+        r.cases.push_back({sz("n", n) + (wd > 0 ? " wd" : ""),
+                           [=](Context& c) {
+                             Tensor p = on(c, p0, {n}), tg = on(c, g, {n}), tg2 = on(c, g2, {n}), m({n}, c.device()),
+                                    v({n}, c.device());
+                             AdamConfig k = cfg;
+                             adam_step(c, p, tg, m, v, k);
+                             k.step = 2;
+                             adam_step(c, p, tg2, m, v, k);
+                             Outs o;
+                             put(o, "param", p);
+                             put(o, "m", m);
+                             put(o, "v", v);
+                             return o;
+                           },
+                           [=] {
+                             std::vector<double> p = D(p0), gd = D(g), gd2 = D(g2), m(p.size()), v(p.size());
+                             AdamConfig k = cfg;
+                             adam_step_cpu<double>(p.data(), gd.data(), m.data(), v.data(), n, k);
+                             k.step = 2;
+                             adam_step_cpu<double>(p.data(), gd2.data(), m.data(), v.data(), n, k);
+                             Outs o;
+                             put(o, "param", p);
+                             put(o, "m", m);
+                             put(o, "v", v);
+                             return o;
+                           }});
+      }
+    rows.push_back(std::move(r));
+  }
+  {
+    OpRow r{"sgd_step", "Sgd", {"sgd_step_cpu"}, {}};
+    for (int64_t n : {int64_t{1}, int64_t{9}, int64_t{11173962 / 16 + 1}})
+      for (bool nesterov : {false, true}) {
+        const uint64_t s = static_cast<uint64_t>(n) + nesterov;
+        const auto p0 = U(n, -1, 1, s), g = U(n, -1, 1, s + 1), g2 = U(n, -1, 1, s + 2);
+        SgdConfig cfg;
+        cfg.nesterov = nesterov;
+        r.cases.push_back({sz("n", n) + (nesterov ? " nesterov" : ""),
+                           [=](Context& c) {
+                             Tensor p = on(c, p0, {n}), tg = on(c, g, {n}), tg2 = on(c, g2, {n}), b({n}, c.device());
+                             sgd_step(c, p, tg, b, cfg);
+                             sgd_step(c, p, tg2, b, cfg);
+                             Outs o;
+                             put(o, "param", p);
+                             put(o, "buf", b);
+                             return o;
+                           },
+                           [=] {
+                             std::vector<double> p = D(p0), gd = D(g), gd2 = D(g2), b(p.size());
+                             sgd_step_cpu<double>(p.data(), gd.data(), b.data(), n, cfg);
+                             sgd_step_cpu<double>(p.data(), gd2.data(), b.data(), n, cfg);
+                             Outs o;
+                             put(o, "param", p);
+                             put(o, "buf", b);
+                             return o;
+                           }});
+      }
+    rows.push_back(std::move(r));
+  }
+
+  // ---- losses and bookkeeping ---------------------------------------------------------------
+  {
+    OpRow r{"elbo", "Elbo", {"elbo_cpu"}, {}};
+    struct E { int64_t n, p, d; float beta; bool bin, mse; };
+    for (E e : {E{1, 1, 1, 1, false, false}, E{3, 13, 5, 0.5f, true, false}, E{128, 784, 32, 1, false, false},
+                E{7, 784, 2, 4, false, true}, E{128, 3072, 32, 1, true, false}}) {
+      const uint64_t s = static_cast<uint64_t>(e.n * 7919 + e.p * 31 + e.d);
+      const auto l = U(e.n * e.p, -6, 6, s), x = U(e.n * e.p, 0, 1, s + 1), mu = U(e.n * e.d, -2, 2, s + 2),
+                 lv = U(e.n * e.d, -3, 2, s + 3);
+      ElboConfig cfg;
+      cfg.n = e.n;
+      cfg.p = e.p;
+      cfg.d = e.d;
+      cfg.beta = e.beta;
+      cfg.binarize = e.bin;
+      cfg.mse = e.mse;
+      cfg.seed = s;
+      cfg.offset = 17;
+      r.cases.push_back({sz("n", e.n) + " " + sz("p", e.p) + " " + sz("d", e.d) + (e.bin ? " binarize" : "") +
+                             (e.mse ? " mse" : ""),
+                         [=](Context& c) {
+                           const int64_t n = cfg.n, p = cfg.p, d = cfg.d;
+                           Tensor tl = on(c, l, {n, p}), tx = on(c, x, {n, p}), tm = on(c, mu, {n, d}), tv = on(c, lv, {n, d});
+                           Tensor rec({n}, c.device()), kl({n}, c.device()), loss({1}, c.device()), dl({n, p}, c.device()),
+                               dm({n, d}, c.device()), dv({n, d}, c.device());
+                           elbo(c, tl, tx, tm, tv, &rec, &kl, loss, &dl, &dm, &dv, cfg);
+                           Outs o;
+                           put(o, "recon", rec);
+                           put(o, "kl", kl);
+                           put(o, "loss", loss);
+                           put(o, "dlogits", dl);
+                           put(o, "dmu", dm);
+                           put(o, "dlogvar", dv);
+                           return o;
+                         },
+                         [=] {
+                           const size_t n = static_cast<size_t>(cfg.n), p = static_cast<size_t>(cfg.p), d = static_cast<size_t>(cfg.d);
+                           std::vector<double> ld = D(l), xd = D(x), md = D(mu), vd = D(lv), rec(n), kl(n), loss(1),
+                               dl(n * p), dm(n * d), dv(n * d);
+                           elbo_cpu<double>(ld.data(), xd.data(), md.data(), vd.data(), rec.data(), kl.data(), loss.data(),
+                                            dl.data(), dm.data(), dv.data(), cfg);
+                           Outs o;
+                           put(o, "recon", rec);
+                           put(o, "kl", kl);
+                           put(o, "loss", loss);
+                           put(o, "dlogits", dl);
+                           put(o, "dmu", dm);
+                           put(o, "dlogvar", dv);
+                           return o;
+                         }});
+    }
+    rows.push_back(std::move(r));
+  }
+  {
+    OpRow r{"softmax_xent", "SoftmaxXent", {"softmax_xent_cpu"}, {}};
+    for (auto [n, k] : std::vector<std::array<int64_t, 2>>{{1, 1}, {1, 10}, {5, 3}, {256, 10}, {33, 100}}) {
+      const uint64_t s = static_cast<uint64_t>(n * 101 + k);
+      const auto l = U(n * k, -8, 8, s);
+      const auto y = labels_for(n, k, s);
+      r.cases.push_back({sz("n", n) + " " + sz("k", k),
+                         [=](Context& c) {
+                           Tensor tl = on(c, l, {n, k}), loss({n}, c.device()), mean({1}, c.device()), dl({n, k}, c.device()),
+                                  pr({n, k}, c.device());
+                           IntBuffer ty = labels_on(c, y);
+                           softmax_xent(c, tl, ty.data(), loss, &mean, &dl, &pr);
+                           Outs o;
+                           put(o, "loss", loss);
+                           put(o, "mean", mean);
+                           put(o, "dlogits", dl);
+                           put(o, "probs", pr);
+                           return o;
+                         },
+                         [=] {
+                           std::vector<double> ld = D(l), loss(static_cast<size_t>(n)), mean(1), dl(ld.size()), pr(ld.size());
+                           softmax_xent_cpu<double>(ld.data(), y.data(), n, k, loss.data(), mean.data(), dl.data(), pr.data());
+                           Outs o;
+                           put(o, "loss", loss);
+                           put(o, "mean", mean);
+                           put(o, "dlogits", dl);
+                           put(o, "probs", pr);
+                           return o;
+                         }});
+    }
+    rows.push_back(std::move(r));
+  }
+  {
+    // Counts are exact in float: float and double must agree exactly (bound 0).
+    OpRow r{"count_correct", "CountCorrect", {"count_correct_cpu"}, {}, 0.0};
+    for (auto [n, k] : std::vector<std::array<int64_t, 2>>{{1, 1}, {1, 10}, {7, 3}, {256, 10}, {10000, 10}}) {
+      const uint64_t s = static_cast<uint64_t>(n * 101 + k);
+      const auto l = U(n * k, -3, 3, s);
+      const auto y = labels_for(n, k, s);
+      r.cases.push_back({sz("n", n) + " " + sz("k", k),
+                         [=](Context& c) {
+                           Tensor tl = on(c, l, {n, k}), count({1}, c.device());
+                           IntBuffer ty = labels_on(c, y);
+                           count_correct(c, tl, ty.data(), count);
+                           count_correct(c, tl, ty.data(), count);  // accumulates
+                           Outs o;
+                           put(o, "count", count);
+                           return o;
+                         },
+                         [=] {
+                           std::vector<double> ld = D(l), count(1);
+                           count_correct_cpu<double>(ld.data(), y.data(), n, k, count.data());
+                           count_correct_cpu<double>(ld.data(), y.data(), n, k, count.data());
+                           Outs o;
+                           put(o, "count", count);
+                           return o;
+                         }});
+    }
+    rows.push_back(std::move(r));
+  }
+  {
+    // Sums of losses in [0, 4) over at most a few steps, and step numbers: exact in float.
+    OpRow r{"loss_monitor", "LossMonitor", {"loss_monitor_cpu"}, {}, 0.0};
+    for (int64_t steps : {int64_t{1}, int64_t{3}, int64_t{50}})
+      for (int64_t bad_at : {int64_t{-1}, steps / 2}) {
+        std::vector<float> losses(static_cast<size_t>(steps));
+        for (int64_t i = 0; i < steps; ++i) losses[static_cast<size_t>(i)] = static_cast<float>((i * 5) % 16) / 4.0f;
+        if (bad_at >= 0) losses[static_cast<size_t>(bad_at)] = std::nanf("");
+        r.cases.push_back({sz("steps", steps) + (bad_at >= 0 ? " " + sz("nan_at", bad_at) : ""),
+                           [=](Context& c) {
+                             Tensor state({kMonitorSize}, c.device());
+                             for (int64_t i = 0; i < steps; ++i) {
+                               Tensor l = on(c, {losses[static_cast<size_t>(i)]}, {1});
+                               loss_monitor(c, l, state, 1000 + i);
+                             }
+                             Outs o;
+                             put(o, "state", state);
+                             return o;
+                           },
+                           [=] {
+                             std::vector<double> state(kMonitorSize);
+                             for (int64_t i = 0; i < steps; ++i) {
+                               const double l = losses[static_cast<size_t>(i)];
+                               loss_monitor_cpu<double>(&l, state.data(), 1000 + i);
+                             }
+                             Outs o;
+                             put(o, "state", state);
+                             return o;
+                           }});
+      }
+    rows.push_back(std::move(r));
+  }
+
+  // ---- sampling ------------------------------------------------------------------------------
+  {
+    OpRow r{"reparameterize", "Reparameterize",
+            {"reparameterize_forward_cpu", "reparameterize_backward_cpu", "sample_normal_cpu"}, {}};
+    for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{128 * 32}, int64_t{128 * 32 + 3}})
+      for (bool acc : {false, true}) {
+        const uint64_t s = static_cast<uint64_t>(n) * 3 + acc;
+        const auto mu = U(n, -2, 2, s), lv = U(n, -3, 2, s + 1), dz = U(n, -1, 1, s + 2), base = U(n, -1, 1, s + 3);
+        r.cases.push_back({sz("n", n) + (acc ? " accumulate" : ""),
+                           [=](Context& c) {
+                             Tensor tm = on(c, mu, {n}), tv = on(c, lv, {n}), eps({n}, c.device()), z({n}, c.device()),
+                                    tdz = on(c, dz, {n}), dm = on(c, base, {n}), dv = on(c, base, {n}), prior({n}, c.device());
+                             reparameterize_forward(c, tm, tv, eps, z, s, 2 * s + 1);
+                             reparameterize_backward(c, tdz, eps, tv, dm, dv, acc);
+                             sample_normal(c, prior, s, 5);
+                             Outs o;
+                             put(o, "eps", eps);
+                             put(o, "z", z);
+                             put(o, "dmu", dm);
+                             put(o, "dlogvar", dv);
+                             put(o, "prior", prior);
+                             return o;
+                           },
+                           [=] {
+                             std::vector<double> md = D(mu), vd = D(lv), eps(md.size()), z(md.size()), dzd = D(dz),
+                                 dm = D(base), dv = D(base), prior(md.size());
+                             reparameterize_forward_cpu<double>(md.data(), vd.data(), eps.data(), z.data(), n, s, 2 * s + 1);
+                             reparameterize_backward_cpu<double>(dzd.data(), eps.data(), vd.data(), dm.data(), dv.data(), n, acc);
+                             sample_normal_cpu<double>(prior.data(), n, s, 5);
+                             Outs o;
+                             put(o, "eps", eps);
+                             put(o, "z", z);
+                             put(o, "dmu", dm);
+                             put(o, "dlogvar", dv);
+                             put(o, "prior", prior);
+                             return o;
+                           }});
+      }
+    rows.push_back(std::move(r));
+  }
+
+  // ---- the conditional VAE ---------------------------------------------------------------------
+  {
+    OpRow r{"concat_onehot / take_columns", "ConcatOnehot", {"concat_onehot_cpu", "take_columns_cpu"}, {}};
+    for (auto [n, f, k] : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {3, 5, 10}, {128, 3136, 10}, {7, 32, 10}}) {
+      const uint64_t s = static_cast<uint64_t>(n * 17 + f + k);
+      const auto feat = U(n * f, -1, 1, s), g = U(n * (f + k), -1, 1, s + 1);
+      const auto y = labels_for(n, k, s);
+      r.cases.push_back({sz("n", n) + " " + sz("f", f) + " " + sz("k", k),
+                         [=](Context& c) {
+                           Tensor tf = on(c, feat, {n, f}), out({n, f + k}, c.device()), tg = on(c, g, {n, f + k}),
+                                  dst({n, f}, c.device());
+                           IntBuffer ty = labels_on(c, y);
+                           concat_onehot(c, tf, ty.data(), k, out);
+                           take_columns(c, tg, k, dst);
+                           Outs o;
+                           put(o, "out", out);
+                           put(o, "dst", dst);
+                           return o;
+                         },
+                         [=] {
+                           std::vector<double> fd = D(feat), out(static_cast<size_t>(n * (f + k))), gd = D(g),
+                               dst(static_cast<size_t>(n * f));
+                           concat_onehot_cpu<double>(fd.data(), y.data(), n, f, k, out.data());
+                           take_columns_cpu<double>(gd.data(), n, f, k, dst.data());
+                           Outs o;
+                           put(o, "out", out);
+                           put(o, "dst", dst);
+                           return o;
+                         }});
+    }
+    rows.push_back(std::move(r));
+  }
+  {
+    OpRow r{"free_bits", "FreeBits", {"free_bits_cpu"}, {}};
+    for (auto [n, d] : std::vector<std::array<int64_t, 2>>{{1, 1}, {5, 3}, {128, 32}, {9, 7}})
+      for (float lambda : {0.0f, 0.25f, 2.0f}) {
+        const uint64_t s = static_cast<uint64_t>(n * 13 + d) + static_cast<uint64_t>(lambda * 4);
+        const auto mu = U(n * d, -1.5, 1.5, s), lv = U(n * d, -2, 1, s + 1), dm0 = U(n * d, -1, 1, s + 2),
+                   dv0 = U(n * d, -1, 1, s + 3);
+        r.cases.push_back({sz("n", n) + " " + sz("d", d) + " lambda=" + std::to_string(lambda),
+                           [=](Context& c) {
+                             Tensor tm = on(c, mu, {n, d}), tv = on(c, lv, {n, d}), dm = on(c, dm0, {n, d}),
+                                    dv = on(c, dv0, {n, d}), kd({d}, c.device()), loss = on(c, {1.5f}, {1});
+                             free_bits(c, tm, tv, lambda, 0.5f, dm, dv, kd, loss);
+                             Outs o;
+                             put(o, "dmu", dm);
+                             put(o, "dlogvar", dv);
+                             put(o, "kl_dim", kd);
+                             put(o, "loss", loss);
+                             return o;
+                           },
+                           [=] {
+                             std::vector<double> md = D(mu), vd = D(lv), dm = D(dm0), dv = D(dv0), kd(static_cast<size_t>(d)),
+                                 loss = {1.5};
+                             free_bits_cpu<double>(md.data(), vd.data(), n, d, lambda, 0.5f, dm.data(), dv.data(), kd.data(),
+                                                   loss.data());
+                             Outs o;
+                             put(o, "dmu", dm);
+                             put(o, "dlogvar", dv);
+                             put(o, "kl_dim", kd);
+                             put(o, "loss", loss);
+                             return o;
+                           }});
+      }
+    rows.push_back(std::move(r));
+  }
+
+  // ---- explanation and embedding -------------------------------------------------------------
+  {
+    OpRow r{"gradcam", "GradcamCpu", {"gradcam_cpu"}, {}};
+    for (auto [n, k, h, H] : std::vector<std::array<int64_t, 4>>{{1, 1, 1, 1}, {2, 3, 5, 11}, {4, 512, 4, 32}, {3, 64, 7, 28}}) {
+      const uint64_t s = static_cast<uint64_t>(n * 7 + k * 3 + h + H);
+      const auto A = U(n * k * h * h, 0, 2, s), dA = U(n * k * h * h, -1, 1.5, s + 1);
+      r.cases.push_back({sz("n", n) + " " + sz("k", k) + " " + sz("h", h) + " " + sz("H", H),
+                         [=](Context& c) {
+                           Tensor ta = on(c, A, {n, k, h, h}), td = on(c, dA, {n, k, h, h}), heat({n, H, H}, c.device()),
+                                  cam({n, h, h}, c.device());
+                           gradcam(c, ta, td, H, H, heat, &cam);
+                           Outs o;
+                           put(o, "heat", heat);
+                           put(o, "cam", cam);
+                           return o;
+                         },
+                         [=] {
+                           std::vector<double> ad = D(A), dd = D(dA), heat(static_cast<size_t>(n * H * H)),
+                               cam(static_cast<size_t>(n * h * h));
+                           gradcam_cpu<double>(ad.data(), dd.data(), n, k, h, h, H, H, heat.data(), cam.data());
+                           Outs o;
+                           put(o, "heat", heat);
+                           put(o, "cam", cam);
+                           return o;
+                         }});
+    }
+    rows.push_back(std::move(r));
+  }
+  {
+    OpRow r{"tsne", "TsneGrad", {"tsne_grad_exact_cpu", "tsne_update_cpu"}, {}};
+    for (int64_t n : {int64_t{2}, int64_t{3}, int64_t{37}, int64_t{500}}) {
+      const uint64_t s = static_cast<uint64_t>(n);
+      // A symmetric P with zero diagonal summing to 1.
+      std::vector<float> P = U(n * n, 0, 1, s);
+      double sum = 0;
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          float& a = P[static_cast<size_t>(i * n + j)];
+          a = i == j ? 0.0f : (i < j ? a : P[static_cast<size_t>(j * n + i)]);
+          sum += a;
+        }
+      for (float& a : P) a = static_cast<float>(a / sum);
+      const auto Y = U(n * 2, -3, 3, s + 1), up0 = U(n * 2, -0.1, 0.1, s + 2), gains0 = U(n * 2, 0.5, 1.5, s + 3);
+      r.cases.push_back({sz("n", n),
+                         [=](Context& c) {
+                           Tensor tp = on(c, P, {n, n}), ty = on(c, Y, {n, 2}), g({n, 2}, c.device()), up = on(c, up0, {n, 2}),
+                                  gains = on(c, gains0, {n, 2});
+                           tsne_grad_exact(c, tp, ty, 12.0f, g);
+                           tsne_update(c, ty, g, up, gains, 0.5f, 200.0f, 0.01f);
+                           Outs o;
+                           put(o, "grad", g);
+                           put(o, "y", ty);
+                           put(o, "gains", gains);
+                           return o;
+                         },
+                         [=] {
+                           std::vector<double> pd = D(P), yd = D(Y), g(yd.size()), up = D(up0), gains = D(gains0);
+                           tsne_grad_exact_cpu<double>(pd.data(), yd.data(), n, 12.0, g.data(), nullptr);
+                           tsne_update_cpu<double>(yd.data(), g.data(), up.data(), gains.data(), 2 * n, 0.5, 200.0, 0.01);
+                           Outs o;
+                           put(o, "grad", g);
+                           put(o, "y", yd);
+                           put(o, "gains", gains);
+                           return o;
+                         }});
+    }
+    rows.push_back(std::move(r));
+  }
+
+  // ---- the training loops' step state (exact: integers and copies of table rows) -------------
+  {
+    OpRow r{"step_state_advance", "StepState", {"step_state_advance_cpu", "StepStateBuffer"}, {}, 0.0};
+    for (auto [steps, spe, nrows] : std::vector<std::array<int64_t, 3>>{{1, 1, 0}, {7, 3, 4}, {1000, 469, 1000}}) {
+      r.cases.push_back({sz("advances", steps) + " " + sz("steps_per_epoch", spe) + " " + sz("table_rows", nrows),
+                         [=](Context& c) {
+                           std::vector<StepScalars> table(static_cast<size_t>(nrows));
+                           for (int64_t i = 0; i < nrows; ++i)
+                             table[static_cast<size_t>(i)] = {0.5f / static_cast<float>(i + 1), static_cast<float>(i % 7),
+                                                              static_cast<float>(i) * 0.25f, 1.0f - 1.0f / static_cast<float>(i + 2)};
+                           StepAdvance a;
+                           a.batch = 128;
+                           a.steps_per_epoch = spe;
+                           a.epoch_origin = 5;
+                           a.philox_per_step = 2;
+                           a.table_first = 5;
+                           a.table_rows = nrows;
+                           StepState init;
+                           init.step = 5;
+                           init.philox_offset = 10;
+                           StepStateBuffer s(c, init, table, a);
+                           Outs o;
+                           std::vector<double> trace;
+                           for (int64_t k = 0; k < steps; ++k) {
+                             s.advance(c);
+                             if (k < 8 || k + 1 == steps) {
+                               const StepState st = s.read();
+                               for (double v : {static_cast<double>(st.step), static_cast<double>(st.batch_first),
+                                                static_cast<double>(st.num_batches_tracked), static_cast<double>(st.philox_offset),
+                                                static_cast<double>(st.lr), static_cast<double>(st.kl_weight),
+                                                static_cast<double>(st.adam_step_size), static_cast<double>(st.adam_bc2_sqrt)})
+                                 trace.push_back(v);
+                             }
+                           }
+                           put(o, "trace", trace);
+                           return o;
+                         },
+                         nullptr});
+    }
+    rows.push_back(std::move(r));
+  }
+
+  // ---- batches of bytes (exact: no double reference) -----------------------------------------
+  {
+    OpRow r{"gather_batch / augment_batch", "Augment", {"gather_batch_cpu", "augment_batch_cpu"}, {}, 0.0};
+    for (auto [num, n, ch, h, pad] : std::vector<std::array<int64_t, 5>>{
+             {1, 1, 1, 1, 0}, {5, 3, 1, 7, 2}, {300, 128, 1, 28, 2}, {40, 9, 3, 32, 4}}) {
+      const int64_t px = ch * h * h;
+      std::vector<uint8_t> images(static_cast<size_t>(num * px)), labels(static_cast<size_t>(num));
+      for (size_t i = 0; i < images.size(); ++i) images[i] = static_cast<uint8_t>((i * 37 + i / 7) % 256);
+      for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<uint8_t>(i % 10);
+      std::vector<int32_t> idx(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) idx[static_cast<size_t>(i)] = static_cast<int32_t>((i * 11 + 3) % num);
+      AugmentConfig cfg;
+      cfg.pad = static_cast<int>(pad);
+      cfg.flip = ch == 3;
+      r.cases.push_back({sz("images", num) + " " + sz("n", n) + " " + sz("c", ch) + " " + sz("hw", h) + " " + sz("pad", pad),
+                         [=](Context& c) {
+                           Tensor gathered({n, ch, h, h}, c.device()), aug({n, ch, h, h}, c.device());
+                           IntBuffer ti = labels_on(c, idx), ly(n, c.device());
+                           const size_t ib = images.size(), lb = labels.size();
+                           uint8_t* dimg = static_cast<uint8_t*>(c.is_cuda() ? device_malloc(ib) : nullptr);
+                           uint8_t* dlab = static_cast<uint8_t*>(c.is_cuda() ? device_malloc(lb) : nullptr);
+                           const uint8_t* pi = images.data();
+                           const uint8_t* pl = labels.data();
+                           if (c.is_cuda()) {
+                             memcpy_any(dimg, Device::CUDA, images.data(), Device::CPU, ib);
+                             memcpy_any(dlab, Device::CUDA, labels.data(), Device::CPU, lb);
+                             pi = dimg;
+                             pl = dlab;
+#ifdef CUVAE_HAS_CUDA
+                             gather_batch_cuda(pi, ti.data(), n, px, gathered.data(), c.stream());
+                             augment_batch_cuda(pi, pl, ti.data(), n, ch, h, h, cfg, 7, 9, aug.data(), ly.data(), c.stream());
+#endif
+                           } else {
+                             gather_batch_cpu(pi, ti.data(), n, px, gathered.data());
+                             augment_batch_cpu(pi, pl, ti.data(), n, ch, h, h, cfg, 7, 9, aug.data(), ly.data());
+                           }
+                           Outs o;
+                           put(o, "gathered", gathered);
+                           put(o, "augmented", aug);
+                           put(o, "labels", ly.download(n));
+                           if (dimg) device_free(dimg);
+                           if (dlab) device_free(dlab);
+                           return o;
+                         },
+                         nullptr});
+    }
+    rows.push_back(std::move(r));
+  }
+
+  // ---- layers --------------------------------------------------------------------------------
+  {
+    OpRow r{"Linear", "LinearLayer", {"Linear", "linear_fwd_cpu", "linear_bwd_cpu", "gemm_cpu"}, {}};
+    for (auto [n, in, out] : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {3, 5, 7}, {128, 3136, 256}, {128, 256, 32},
+                                                                 {1, 42, 256}}) {
+      const uint64_t s = static_cast<uint64_t>(n * 7 + in * 3 + out);
+      const auto x = U(n * in, -1, 1, s), dy = U(n * out, -1, 1, s + 1);
+      r.cases.push_back({sz("n", n) + " " + sz("in", in) + " " + sz("out", out),
+                         [=](Context& c) {
+                           ParamStore ps;
+                           Linear lin(ps, "fc", in, out);
+                           ps.finalize(c.device());
+                           set_all(ps, s + 2);
+                           Tensor tx = on(c, x, {n, in}), tdy = on(c, dy, {n, out});
+                           Outs o;
+                           put(o, "y", lin.forward(c, tx));
+                           ps.flat_grads().zero();
+                           put(o, "dx", lin.backward(c, tdy, true));
+                           put(o, "dW", ps.grad(0));
+                           put(o, "db", ps.grad(1));
+                           return o;
+                         },
+                         [=] {
+                           const auto W = D(U(out * in, -0.5, 0.5, s + 2)), b = D(U(out, -0.5, 0.5, s + 3));
+                           std::vector<double> xd = D(x), dyd = D(dy), y(static_cast<size_t>(n * out)), dx(xd.size()),
+                               dW(W.size()), db(b.size());
+                           linear_fwd_cpu<double>(xd.data(), W.data(), b.data(), y.data(), n, in, out);
+                           linear_bwd_cpu<double>(xd.data(), W.data(), dyd.data(), dx.data(), dW.data(), db.data(), n, in, out,
+                                                  false);
+                           Outs o;
+                           put(o, "y", y);
+                           put(o, "dx", dx);
+                           put(o, "dW", dW);
+                           put(o, "db", db);
+                           return o;
+                         }});
+    }
+    rows.push_back(std::move(r));
+  }
+  {
+    OpRow r{"Conv2d", "Conv2dLayer", {"Conv2d", "conv_fwd_cpu", "conv_bwd_data_cpu", "conv_bwd_filter_cpu", "conv_bwd_cpu"}, {}};
+    struct G { int64_t n, c, h, w, k, kernel, stride, pad; };
+    for (G g : {G{1, 1, 1, 1, 1, 1, 1, 0}, G{2, 3, 7, 5, 4, 3, 1, 1}, G{128, 1, 28, 28, 32, 4, 2, 1}, G{3, 32, 14, 14, 64, 4, 2, 1},
+                G{2, 64, 8, 8, 128, 1, 2, 0}, G{1, 64, 32, 32, 64, 3, 1, 1}, G{5, 3, 9, 6, 2, 2, 2, 1}}) {
+      ConvGeom geom;
+      geom.n = g.n; geom.c = g.c; geom.h = g.h; geom.w = g.w; geom.k_out = g.k;
+      geom.kernel = g.kernel; geom.stride = g.stride; geom.pad = g.pad;
+      const uint64_t s = static_cast<uint64_t>(g.n * 7 + g.c * 5 + g.h * 3 + g.k + g.kernel);
+      const auto x = U(geom.x_numel(), -1, 1, s), dy = U(geom.y_numel(), -1, 1, s + 1);
+      r.cases.push_back({"x=[" + std::to_string(g.n) + "," + std::to_string(g.c) + "," + std::to_string(g.h) + "," +
+                             std::to_string(g.w) + "] " + sz("out", g.k) + " " + sz("kernel", g.kernel) + " " +
+                             sz("stride", g.stride) + " " + sz("pad", g.pad),
+                         [=](Context& c) {
+                           ParamStore ps;
+                           Conv2d conv(ps, "conv", geom.c, geom.k_out, geom.kernel, geom.stride, geom.pad);
+                           ps.finalize(c.device());
+                           set_all(ps, s + 2);
+                           Tensor tx = on(c, x, {geom.n, geom.c, geom.h, geom.w}),
+                                  tdy = on(c, dy, {geom.n, geom.k_out, geom.ho(), geom.wo()});
+                           Outs o;
+                           put(o, "y", conv.forward(c, tx));
+                           ps.flat_grads().zero();
+                           put(o, "dx", conv.backward(c, tdy, true));
+                           put(o, "dW", ps.grad(0));
+                           put(o, "db", ps.grad(1));
+                           return o;
+                         },
+                         [=] {
+                           const auto W = D(U(geom.w_numel(), -0.5, 0.5, s + 2)), b = D(U(geom.k_out, -0.5, 0.5, s + 3));
+                           std::vector<double> xd = D(x), dyd = D(dy), y(static_cast<size_t>(geom.y_numel())), dx(xd.size()),
+                               dW(W.size()), db(b.size()), scratch(static_cast<size_t>(geom.scratch_numel()));
+                           conv_fwd_cpu<double>(geom, xd.data(), W.data(), y.data(), scratch.data());
+                           add_bias_nchw_cpu<double>(y.data(), b.data(), geom.n, geom.k_out, geom.ho() * geom.wo());
+                           // The two separate passes here; the float layer's reference uses the fused
+                           // conv_bwd_cpu, so the comparison checks one against the other.
+                           conv_bwd_data_cpu<double>(geom, dyd.data(), W.data(), dx.data(), scratch.data());
+                           conv_bwd_filter_cpu<double>(geom, xd.data(), dyd.data(), dW.data(), scratch.data());
+                           bias_grad_nchw_cpu<double>(dyd.data(), db.data(), geom.n, geom.k_out, geom.ho() * geom.wo());
+                           Outs o;
+                           put(o, "y", y);
+                           put(o, "dx", dx);
+                           put(o, "dW", dW);
+                           put(o, "db", db);
+                           return o;
+                         }});
+    }
+    rows.push_back(std::move(r));
+  }
+  {
+    OpRow r{"ConvTranspose2d", "ConvTranspose2dLayer", {"ConvTranspose2d", "conv_transpose_bwd_cpu"}, {}};
+    // (n, in, h, w, out, kernel, stride, pad): the decoder's two layers, stride 1, non-square, odd.
+    struct G { int64_t n, in, h, w, out, kernel, stride, pad; };
+    for (G g : {G{1, 1, 1, 1, 1, 1, 1, 0}, G{128, 64, 7, 7, 32, 4, 2, 1}, G{2, 32, 14, 14, 1, 4, 2, 1}, G{3, 4, 5, 9, 3, 3, 1, 1},
+                G{2, 3, 6, 4, 5, 3, 2, 0}}) {
+      // The transposed layer is the adjoint of a convolution from its output [n, out, H, W] to its
+      // input [n, in, h, w].
+      ConvGeom geom;
+      geom.n = g.n; geom.c = g.out; geom.k_out = g.in;
+      geom.h = (g.h - 1) * g.stride - 2 * g.pad + g.kernel;
+      geom.w = (g.w - 1) * g.stride - 2 * g.pad + g.kernel;
+      geom.kernel = g.kernel; geom.stride = g.stride; geom.pad = g.pad;
+      const uint64_t s = static_cast<uint64_t>(g.n * 7 + g.in * 5 + g.h * 3 + g.out + g.kernel);
+      const auto x = U(geom.y_numel(), -1, 1, s), dy = U(geom.x_numel(), -1, 1, s + 1);
+      r.cases.push_back({"x=[" + std::to_string(g.n) + "," + std::to_string(g.in) + "," + std::to_string(g.h) + "," +
+                             std::to_string(g.w) + "] " + sz("out", g.out) + " " + sz("kernel", g.kernel) + " " +
+                             sz("stride", g.stride) + " " + sz("pad", g.pad),
+                         [=](Context& c) {
+                           ParamStore ps;
+                           ConvTranspose2d conv(ps, "deconv", g.in, g.out, g.kernel, g.stride, g.pad);
+                           ps.finalize(c.device());
+                           set_all(ps, s + 2);
+                           Tensor tx = on(c, x, {g.n, g.in, g.h, g.w}), tdy = on(c, dy, {g.n, g.out, geom.h, geom.w});
+                           Outs o;
+                           put(o, "y", conv.forward(c, tx));
+                           ps.flat_grads().zero();
+                           put(o, "dx", conv.backward(c, tdy, true));
+                           put(o, "dW", ps.grad(0));
+                           put(o, "db", ps.grad(1));
+                           return o;
+                         },
+                         [=] {
+                           // PyTorch's [in, out, k, k] weight is the convolution's [k_out = in, c = out, k, k].
+                           const auto W = D(U(geom.w_numel(), -0.5, 0.5, s + 2)), b = D(U(g.out, -0.5, 0.5, s + 3));
+                           std::vector<double> xd = D(x), dyd = D(dy), y(static_cast<size_t>(geom.x_numel())), dx(xd.size()),
+                               dW(W.size()), db(b.size()), scratch(static_cast<size_t>(geom.scratch_numel()));
+                           conv_bwd_data_cpu<double>(geom, xd.data(), W.data(), y.data(), scratch.data());
+                           add_bias_nchw_cpu<double>(y.data(), b.data(), g.n, g.out, geom.h * geom.w);
+                           conv_transpose_bwd_cpu<double>(geom, dyd.data(), xd.data(), W.data(), dx.data(), dW.data(),
+                                                          scratch.data());
+                           bias_grad_nchw_cpu<double>(dyd.data(), db.data(), g.n, g.out, geom.h * geom.w);
+                           Outs o;
+                           put(o, "y", y);
+                           put(o, "dx", dx);
+                           put(o, "dW", dW);
+                           put(o, "db", db);
+                           return o;
+                         }});
+    }
+    rows.push_back(std::move(r));
+  }
+  {
+    OpRow r{"BatchNorm2d", "BatchNormCpu",
+            {"BatchNorm2d", "batchnorm_forward_train_cpu", "batchnorm_forward_eval_cpu", "batchnorm_backward_cpu"}, {}};
+    for (auto [n, ch, hw] : std::vector<std::array<int64_t, 3>>{{1, 1, 3}, {3, 5, 7}, {64, 64, 1024}, {64, 512, 16}, {3, 2, 1}}) {
+      // (m = n·hw = 2 would make dx zero in exact arithmetic: rounding noise against nothing.)
+      const uint64_t s = static_cast<uint64_t>(n * 7 + ch * 3 + hw);
+      const auto x = U(n * ch * hw, -2, 3, s), dy = U(n * ch * hw, -1, 1, s + 1);
+      r.cases.push_back({sz("n", n) + " " + sz("c", ch) + " " + sz("hw", hw),
+                         [=](Context& c) {
+                           ParamStore ps, buf;
+                           BatchNorm2d bn(ps, buf, "bn", ch);
+                           ps.finalize(c.device());
+                           buf.finalize(c.device());
+                           bn.reset();  // running_mean 0, running_var 1
+                           set_all(ps, s + 2);
+                           Tensor tx = on(c, x, {n, ch, hw, 1}), tdy = on(c, dy, {n, ch, hw, 1}), tdy2 = on(c, dy, {n, ch, hw, 1});
+                           Outs o;
+                           put(o, "y", bn.forward(c, tx, true));
+                           ps.flat_grads().zero();
+                           put(o, "dx", bn.backward(c, tdy, true));
+                           put(o, "dgamma", ps.grad(0));
+                           put(o, "dbeta", ps.grad(1));
+                           put(o, "running_mean", buf.value(0));
+                           put(o, "running_var", buf.value(1));
+                           put(o, "y_eval", bn.forward(c, tx, false));
+                           return o;
+                         },
+                         [=] {
+                           const auto gamma = D(U(ch, -0.5, 0.5, s + 2)), beta = D(U(ch, -0.5, 0.5, s + 3));
+                           std::vector<double> xd = D(x), dyd = D(dy), y(xd.size()), dx(xd.size()), sm(gamma.size()),
+                               si(gamma.size()), rm(gamma.size(), 0.0), rv(gamma.size(), 1.0), dg(gamma.size()),
+                               db(gamma.size()), ye(xd.size());
+                           batchnorm_forward_train_cpu<double>(xd.data(), gamma.data(), beta.data(), n, ch, hw, 1e-5, 0.1,
+                                                               y.data(), sm.data(), si.data(), rm.data(), rv.data());
+                           batchnorm_backward_cpu<double>(xd.data(), dyd.data(), gamma.data(), sm.data(), si.data(), n, ch, hw,
+                                                          dx.data(), dg.data(), db.data());
+                           batchnorm_forward_eval_cpu<double>(xd.data(), gamma.data(), beta.data(), rm.data(), rv.data(), n,
+                                                              ch, hw, 1e-5, ye.data());
+                           Outs o;
+                           put(o, "y", y);
+                           put(o, "dx", dx);
+                           put(o, "dgamma", dg);
+                           put(o, "dbeta", db);
+                           put(o, "running_mean", rm);
+                           put(o, "running_var", rv);
+                           put(o, "y_eval", ye);
+                           return o;
+                         }});
+    }
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+}  // namespace cuvae::test::ops
