@@ -27,6 +27,11 @@ void StepGraph::run(Context& ctx, const std::function<void()>& step) {
   }
 #ifdef CUVAE_HAS_CUDA
   const cudaStream_t s = static_cast<cudaStream_t>(ctx.stream());
+  if (exec_ != nullptr && allocation_count() != alloc_mark_) {
+    // Something was allocated since the capture: a buffer the graph uses may have moved.
+    CUDA_CHECK(cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_)));
+    exec_ = nullptr;
+  }
   if (exec_ == nullptr) {
     // Capture this thread's work on the stream; calls that would synchronise or allocate fail
     // instead of running, which abandons the capture.
@@ -54,6 +59,8 @@ void StepGraph::run(Context& ctx, const std::function<void()>& step) {
       return;
     }
     exec_ = exec;
+    alloc_mark_ = allocation_count();
+    ++captures_;
   }
   CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), s));
   ++replays_;

@@ -17,6 +17,9 @@ namespace cuvae {
 /// ctx.stream() every time, reading whatever changes per step from device memory (a
 /// StepStateBuffer), never from kernel arguments. If the capture fails the graph is abandoned,
 /// the reason is kept (fallback_reason()) and the step runs eagerly from then on.
+/// A graph holds the addresses of every buffer the step touched. Layers grow their buffers to the
+/// largest batch they see (an evaluation between epochs may), so whenever anything was allocated
+/// since the capture (allocation_count() moved) the graph is captured again before its next launch.
 class StepGraph {
  public:
   explicit StepGraph(bool enabled, int warmup = 1);
@@ -31,13 +34,16 @@ class StepGraph {
   bool captured() const { return exec_ != nullptr; }
   /// Steps run by launching the graph.
   int64_t replays() const { return replays_; }
+  /// Captures made (more than one when allocations in between forced a new one).
+  int64_t captures() const { return captures_; }
   /// Why capture was abandoned (empty if it was not).
   const std::string& fallback_reason() const { return fallback_; }
 
  private:
   bool enabled_;
   int warmup_;
-  int64_t calls_ = 0, replays_ = 0;
+  int64_t calls_ = 0, replays_ = 0, captures_ = 0;
+  int64_t alloc_mark_ = 0;  // allocation_count() when the graph was captured
   void* exec_ = nullptr;  // cudaGraphExec_t
   std::string fallback_;
 };

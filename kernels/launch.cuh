@@ -26,4 +26,96 @@ inline unsigned grid_for(int64_t n, int block = kBlock) {
 /// The runtime type of a cuvae::Stream (they are the same type; this documents the cast).
 inline cudaStream_t to_cuda(Stream s) { return static_cast<cudaStream_t>(s); }
 
+/// True when `p` is 16-byte aligned, so float4 loads and stores may be used on it.
+inline bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
+/// N float arrays of one elementwise op, with which of them are read and which written.
+template <int N>
+struct Arrays {
+  float* p[N];
+  unsigned read = 0;   ///< bit k: array k is loaded
+  unsigned write = 0;  ///< bit k: array k is stored
+};
+
+// The one elementwise skeleton: element i's values of the N arrays go through op(v) in registers
+// (v[k] is array k's value; the op updates the written ones in place). Grid-stride over float4
+// groups when every array is 16-byte aligned, then the n % 4 tail elements by the first threads;
+// a plain grid-stride loop otherwise. An op may give `resolved()`, called once per thread before
+// the loop (to read this step's scalars from device memory, e.g. a StepState). Arrays may alias
+// (each element is read before the same thread writes it), so nothing is __restrict__.
+template <int N, class Op>
+__global__ void elementwise_vec4_kernel(Arrays<N> a, int64_t n, Op op_in) {
+  const Op op = op_in.resolved();
+  const int64_t n4 = n / 4;
+  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = tid; i < n4; i += stride) {
+    float4 q[N];
+#pragma unroll
+    for (int k = 0; k < N; ++k)
+      q[k] = (a.read >> k) & 1u ? reinterpret_cast<const float4*>(a.p[k])[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+    float v[N];
+#pragma unroll
+    for (int k = 0; k < N; ++k) v[k] = q[k].x;
+    op(v);
+#pragma unroll
+    for (int k = 0; k < N; ++k) q[k].x = v[k], v[k] = q[k].y;
+    op(v);
+#pragma unroll
+    for (int k = 0; k < N; ++k) q[k].y = v[k], v[k] = q[k].z;
+    op(v);
+#pragma unroll
+    for (int k = 0; k < N; ++k) q[k].z = v[k], v[k] = q[k].w;
+    op(v);
+#pragma unroll
+    for (int k = 0; k < N; ++k) {
+      q[k].w = v[k];
+      if ((a.write >> k) & 1u) reinterpret_cast<float4*>(a.p[k])[i] = q[k];
+    }
+  }
+  const int64_t e = n4 * 4 + tid;
+  if (e < n) {
+    float v[N];
+#pragma unroll
+    for (int k = 0; k < N; ++k) v[k] = (a.read >> k) & 1u ? a.p[k][e] : 0.0f;
+    op(v);
+#pragma unroll
+    for (int k = 0; k < N; ++k)
+      if ((a.write >> k) & 1u) a.p[k][e] = v[k];
+  }
+}
+
+template <int N, class Op>
+__global__ void elementwise_scalar_kernel(Arrays<N> a, int64_t n, Op op_in) {
+  const Op op = op_in.resolved();
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += stride) {
+    float v[N];
+#pragma unroll
+    for (int k = 0; k < N; ++k) v[k] = (a.read >> k) & 1u ? a.p[k][e] : 0.0f;
+    op(v);
+#pragma unroll
+    for (int k = 0; k < N; ++k)
+      if ((a.write >> k) & 1u) a.p[k][e] = v[k];
+  }
+}
+
+/// Launches op over n elements of the arrays on `s` (vectorised when every array used is
+/// 16-byte aligned). No allocation, no synchronisation; throws cuvae::Error on a launch error.
+template <int N, class Op>
+void launch_elementwise(const Arrays<N>& a, int64_t n, const Op& op, Stream s) {
+  if (n <= 0) return;
+  bool vec = true;
+  for (int k = 0; k < N; ++k)
+    if (((a.read | a.write) >> k) & 1u) vec = vec && aligned16(a.p[k]);
+  const cudaStream_t st = to_cuda(s);
+  if (vec) {
+    // grid_for launches at least one block, so threads 0..2 exist for the n % 4 tail.
+    elementwise_vec4_kernel<N, Op><<<grid_for(n / 4), kBlock, 0, st>>>(a, n, op);
+  } else {
+    elementwise_scalar_kernel<N, Op><<<grid_for(n), kBlock, 0, st>>>(a, n, op);
+  }
+  CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace cuvae::detail

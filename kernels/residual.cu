@@ -24,46 +24,19 @@ struct MaskOp {
   }
 };
 
-// out[i] = op(x[i], z[i]) over float4 groups (grid-stride), then the n % 4 tail elements by
-// the first threads. Requires x, z and out 16-byte aligned; out may alias x or z (each
-// element is read before it is written by the same thread), so nothing is __restrict__.
+// Element values: v[0] x, v[1] z, v[2] out = op(x, z). out may alias x or z.
 template <class Op>
-__global__ void binary_vec4_kernel(const float* x, const float* z, float* out, int64_t n, Op op) {
-  const int64_t n4 = n / 4;
-  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  const float4* x4 = reinterpret_cast<const float4*>(x);
-  const float4* z4 = reinterpret_cast<const float4*>(z);
-  float4* o4 = reinterpret_cast<float4*>(out);
-  for (int64_t i = tid; i < n4; i += stride) {
-    const float4 a = x4[i], b = z4[i];
-    o4[i] = make_float4(op(a.x, b.x), op(a.y, b.y), op(a.z, b.z), op(a.w, b.w));
-  }
-  const int64_t k = n4 * 4 + tid;
-  if (k < n) out[k] = op(x[k], z[k]);
-}
-
-// Plain grid-stride loop for arrays that are not all 16-byte aligned (e.g. row views).
-template <class Op>
-__global__ void binary_scalar_kernel(const float* x, const float* z, float* out, int64_t n, Op op) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    out[i] = op(x[i], z[i]);
-}
-
-bool aligned16(const void* ptr) { return reinterpret_cast<std::uintptr_t>(ptr) % 16 == 0; }
+struct BinaryOp {
+  Op op;
+  __device__ BinaryOp resolved() const { return *this; }
+  __device__ __forceinline__ void operator()(float (&e)[3]) const { e[2] = op(e[0], e[1]); }
+};
 
 // Launches out = op(x, z) over n elements on `s`, vectorised when all three are aligned.
 template <class Op>
 void launch_binary(const float* x, const float* z, float* out, int64_t n, Op op, Stream s) {
-  const cudaStream_t st = detail::to_cuda(s);
-  if (aligned16(x) && aligned16(z) && aligned16(out)) {
-    // grid_for launches at least one block, so threads 0..2 exist for the n % 4 tail.
-    binary_vec4_kernel<<<detail::grid_for(n / 4), detail::kBlock, 0, st>>>(x, z, out, n, op);
-  } else {
-    binary_scalar_kernel<<<detail::grid_for(n), detail::kBlock, 0, st>>>(x, z, out, n, op);
-  }
-  CUDA_CHECK_LAUNCH();
+  detail::Arrays<3> arrays{{const_cast<float*>(x), const_cast<float*>(z), out}, 3u, 4u};  // x, z only read
+  detail::launch_elementwise(arrays, n, BinaryOp<Op>{op}, s);
 }
 
 }  // namespace

@@ -29,51 +29,14 @@ __device__ __forceinline__ void sgd_update(float& p, float g, float& b, const Sg
   p -= a.lr * d;
 }
 
-// Grid-stride over float4 groups, then the n % 4 tail elements by the first threads.
-// Requires param, grad and buf 16-byte aligned. buf is not read or written when mu = 0.
-__global__ void sgd_vec4_kernel(float* __restrict__ param, const float* __restrict__ grad,
-                                float* __restrict__ buf, int64_t n, SgdScalars a0, const StepState* st) {
-  const SgdScalars a = with_state(a0, st);
-  const int64_t n4 = n / 4;
-  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  float4* p4 = reinterpret_cast<float4*>(param);
-  const float4* g4 = reinterpret_cast<const float4*>(grad);
-  float4* b4 = reinterpret_cast<float4*>(buf);
-  const bool momentum = a.mu != 0.0f;
-  for (int64_t i = tid; i < n4; i += stride) {
-    float4 p = p4[i], b = momentum ? b4[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    const float4 g = g4[i];
-    sgd_update(p.x, g.x, b.x, a);
-    sgd_update(p.y, g.y, b.y, a);
-    sgd_update(p.z, g.z, b.z, a);
-    sgd_update(p.w, g.w, b.w, a);
-    p4[i] = p;
-    if (momentum) b4[i] = b;
-  }
-  const int64_t k = n4 * 4 + tid;
-  if (k < n) {
-    float b = momentum ? buf[k] : 0.0f;
-    sgd_update(param[k], grad[k], b, a);
-    if (momentum) buf[k] = b;
-  }
-}
-
-// Plain grid-stride loop for arrays that are not all 16-byte aligned (e.g. row views).
-__global__ void sgd_scalar_kernel(float* __restrict__ param, const float* __restrict__ grad,
-                                  float* __restrict__ buf, int64_t n, SgdScalars a0, const StepState* st) {
-  const SgdScalars a = with_state(a0, st);
-  const bool momentum = a.mu != 0.0f;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
-    float b = momentum ? buf[i] : 0.0f;
-    sgd_update(param[i], grad[i], b, a);
-    if (momentum) buf[i] = b;
-  }
-}
-
-bool aligned16(const void* ptr) { return reinterpret_cast<std::uintptr_t>(ptr) % 16 == 0; }
+// Element values: v[0] param, v[1] grad, v[2] momentum buffer (neither read nor written when
+// momentum is 0: sgd_update then leaves it alone).
+struct SgdOp {
+  SgdScalars a;
+  const StepState* st;
+  __device__ SgdOp resolved() const { return {with_state(a, st), nullptr}; }
+  __device__ __forceinline__ void operator()(float (&e)[3]) const { sgd_update(e[0], e[1], e[2], a); }
+};
 
 }  // namespace
 
@@ -87,16 +50,10 @@ void sgd_step_cuda(float* param, const float* grad, float* buf, int64_t n, const
   a.mu = cfg.momentum;
   a.wd = cfg.weight_decay;
   a.nesterov = cfg.nesterov;
-  const cudaStream_t st = detail::to_cuda(s);
-  // With momentum 0, buf is never touched, so its alignment does not matter.
-  const bool buf_ok = a.mu == 0.0f || aligned16(buf);
-  if (aligned16(param) && aligned16(grad) && buf_ok) {
-    // grid_for launches at least one block, so threads 0..2 exist for the n % 4 tail.
-    sgd_vec4_kernel<<<detail::grid_for(n / 4), detail::kBlock, 0, st>>>(param, grad, buf, n, a, cfg.state);
-  } else {
-    sgd_scalar_kernel<<<detail::grid_for(n), detail::kBlock, 0, st>>>(param, grad, buf, n, a, cfg.state);
-  }
-  CUDA_CHECK_LAUNCH();
+  // With momentum 0 the buffer is never touched, so its alignment does not matter.
+  const unsigned buf_bit = a.mu == 0.0f ? 0u : 4u;
+  detail::Arrays<3> arrays{{param, const_cast<float*>(grad), buf}, 3u | buf_bit, 1u | buf_bit};  // grad is only read
+  detail::launch_elementwise(arrays, n, SgdOp{a, cfg.state}, s);
 }
 
 }  // namespace cuvae

@@ -100,19 +100,22 @@ TEST(GpuModel, TrainingStepMatchesCpu) {
     EXPECT_TRUE(all_close(test::to_host(mg.kl()), mc.kl().to_vector(), 1e-3, 1e-3)) << "kl, step " << step;
     mc.backward(cpu);
     mg.backward(gpu);
-    EXPECT_TRUE(all_close(test::to_host(mg.params().flat_grads()), mc.params().flat_grads().to_vector(), 1e-4, 1e-2))
-        << "gradients, step " << step;
+    // Every parameter tensor's gradient, none exempt: normwise relative error ≤ 1e-4.
+    test::expect_each_tensor_close(mc.params(), test::to_host(mg.params().flat_grads()),
+                                   mc.params().flat_grads().to_vector(), 1e-4, "gradient, step " + std::to_string(step));
     AdamConfig ac;
     ac.step = step + 1;
     adam_step(cpu, mc.params().flat_values(), mc.params().flat_grads(), mcm, mcv, ac);
     adam_step(gpu, mg.params().flat_values(), mg.params().flat_grads(), mgm, mgv, ac);
-    // Adam normalises each gradient (a step is about ±lr whatever |g|), so where a gradient is
-    // within rounding of zero its sign, and the step, may differ: allow that for ≤ 1% of weights.
+    // Adam normalises each gradient (a step is about ±lr whatever |g|), so a gradient within
+    // rounding of zero may step either way: every weight is within two steps of the CPU's. The
+    // Adam kernel itself is compared exactly in the op table; the next step starts from the
+    // CPU's weights and moments on both devices, so each step's gradients are compared afresh.
     std::vector<float> pg = test::to_host(mg.params().flat_values()), pc = mc.params().flat_values().to_vector();
-    EXPECT_TRUE(all_close(pg, pc, 2.1e-3 * (step + 1), 1e-4)) << "parameters after step " << step;
-    size_t off = 0;
-    for (size_t i = 0; i < pg.size(); ++i) off += std::abs(pg[i] - pc[i]) > 1e-5f + 1e-4f * std::abs(pc[i]);
-    EXPECT_LT(off, pg.size() / 100) << off << " of " << pg.size() << " parameters differ after step " << step;
+    EXPECT_TRUE(all_close(pg, pc, 2.0e-3 + 1e-6, 1e-5)) << "parameters after step " << step;
+    mg.params().flat_values().copy_from(mc.params().flat_values());
+    mgm.copy_from(mcm);
+    mgv.copy_from(mcv);
   }
 }
 

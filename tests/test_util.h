@@ -119,6 +119,25 @@ inline void check_gradient(std::vector<double>& x, const std::vector<double>& an
   EXPECT_GT(checked, 0) << what << ": every point was skipped";
 }
 
+/// Normwise relative error ‖a − b‖ / ‖b‖ of each parameter tensor of `ps` (a ParamStore of either
+/// device; `a` and `b` are two flat vectors laid out as ps.flat_values()), failing a gtest
+/// expectation for every tensor above `bound`. Every tensor is checked: no fraction exempt.
+template <typename Store>
+void expect_each_tensor_close(const Store& ps, const std::vector<float>& a, const std::vector<float>& b, double bound,
+                              const std::string& what) {
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& info : ps.params()) {
+    double num = 0, den = 0;
+    for (int64_t i = info.offset; i < info.offset + info.numel; ++i) {
+      const double d = static_cast<double>(a[static_cast<size_t>(i)]) - b[static_cast<size_t>(i)];
+      num += d * d;
+      den += static_cast<double>(b[static_cast<size_t>(i)]) * b[static_cast<size_t>(i)];
+    }
+    const double rel = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+    EXPECT_LE(rel, bound) << what << " " << info.name << ": relative error " << rel;
+  }
+}
+
 /// Waits for all device work (uploads on the legacy stream included); no-op without CUDA.
 inline void device_sync() {
 #ifdef CUVAE_HAS_CUDA
