@@ -144,23 +144,22 @@ int64_t large_elements(const std::string& name) {
   return int64_t{1} << 24;                       // 16M floats: at least 128 MB moved
 }
 
-void register_all(const char* device, bool cuda);
-
-void BM_Copy(benchmark::State& state, bool cuda, int64_t bytes) {
-  Context ctx(cuda ? DeviceRequest::CUDA : DeviceRequest::CPU);
-  const int64_t n = bytes / 4;
-  Tensor a = filled({n}, ctx.device(), -1, 1, 1), b({n}, ctx.device());
+// Runs fn once per benchmark iteration. On CUDA each call is timed with events on the context's
+// stream (manual time) after the L2 cache is flushed by zeroing 256 MB, so inputs come from memory
+// and not from the last repeat's cache; on the CPU by Google Benchmark's clock.
+void time_calls(benchmark::State& state, Context& ctx, const std::function<void()>& fn) {
 #ifdef CUVAE_HAS_CUDA
-  if (cuda) {
-    Tensor flush({int64_t{64} << 20}, Device::CUDA);  // 256 MB: larger than any L2
+  if (ctx.is_cuda()) {
+    Tensor flush({int64_t{64} << 20}, Device::CUDA);  // larger than any L2
+    const cudaStream_t s = static_cast<cudaStream_t>(ctx.stream());
     cudaEvent_t e0, e1;
     CUDA_CHECK(cudaEventCreate(&e0));
     CUDA_CHECK(cudaEventCreate(&e1));
     for (auto _ : state) {
       flush.zero(ctx.stream());
-      CUDA_CHECK(cudaEventRecord(e0, static_cast<cudaStream_t>(ctx.stream())));
-      b.copy_from(a, ctx.stream());
-      CUDA_CHECK(cudaEventRecord(e1, static_cast<cudaStream_t>(ctx.stream())));
+      CUDA_CHECK(cudaEventRecord(e0, s));
+      fn();
+      CUDA_CHECK(cudaEventRecord(e1, s));
       CUDA_CHECK(cudaEventSynchronize(e1));
       float ms = 0;
       CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
@@ -168,14 +167,24 @@ void BM_Copy(benchmark::State& state, bool cuda, int64_t bytes) {
     }
     cudaEventDestroy(e0);
     cudaEventDestroy(e1);
-    state.SetBytesProcessed(state.iterations() * 2 * bytes);
     return;
   }
 #endif
-  for (auto _ : state) {
-    std::memcpy(b.data(), a.data(), static_cast<size_t>(bytes));
-    benchmark::ClobberMemory();
-  }
+  for (auto _ : state) fn();
+}
+
+void BM_Copy(benchmark::State& state, bool cuda, int64_t bytes) {
+  Context ctx(cuda ? DeviceRequest::CUDA : DeviceRequest::CPU);
+  const int64_t n = bytes / 4;
+  Tensor a = filled({n}, ctx.device(), -1, 1, 1), b({n}, ctx.device());
+  time_calls(state, ctx, [&] {
+    if (cuda) {
+      b.copy_from(a, ctx.stream());
+    } else {
+      std::memcpy(b.data(), a.data(), static_cast<size_t>(bytes));
+      benchmark::ClobberMemory();
+    }
+  });
   state.SetBytesProcessed(state.iterations() * 2 * bytes);  // read + written
 }
 
@@ -188,30 +197,7 @@ void BM_Kernel(benchmark::State& state, bool cuda, const std::string& name, int6
   Op op = make_op(ctx, name, n);
   for (int i = 0; i < 3; ++i) op.run();  // warm-up
   ctx.synchronize();
-#ifdef CUVAE_HAS_CUDA
-  if (cuda) {
-    Tensor flush({int64_t{64} << 20}, Device::CUDA);
-    cudaEvent_t e0, e1;
-    CUDA_CHECK(cudaEventCreate(&e0));
-    CUDA_CHECK(cudaEventCreate(&e1));
-    for (auto _ : state) {
-      flush.zero(ctx.stream());  // the inputs come from memory, not from the L2 of the last repeat
-      CUDA_CHECK(cudaEventRecord(e0, static_cast<cudaStream_t>(ctx.stream())));
-      op.run();
-      CUDA_CHECK(cudaEventRecord(e1, static_cast<cudaStream_t>(ctx.stream())));
-      CUDA_CHECK(cudaEventSynchronize(e1));
-      float ms = 0;
-      CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-      state.SetIterationTime(ms / 1e3);
-    }
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
-    state.SetBytesProcessed(static_cast<int64_t>(static_cast<double>(state.iterations()) * op.bytes));
-    state.counters["MB"] = op.bytes / 1e6;
-    return;
-  }
-#endif
-  for (auto _ : state) op.run();
+  time_calls(state, ctx, op.run);
   state.SetBytesProcessed(static_cast<int64_t>(static_cast<double>(state.iterations()) * op.bytes));
   state.counters["MB"] = op.bytes / 1e6;
 }

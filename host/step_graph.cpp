@@ -19,6 +19,13 @@ StepGraph::~StepGraph() {
 #endif
 }
 
+std::string StepGraph::summary() const {
+  if (!fallback_.empty()) return "note: the training step could not be captured as a CUDA graph (" + fallback_ + "); it runs eagerly\n";
+  if (captures_ > 0)
+    return "cuda graph: one captured training step replayed " + std::to_string(replays_) + " times this epoch\n";
+  return "";
+}
+
 void StepGraph::run(Context& ctx, const std::function<void()>& step) {
   ++calls_;
   if (!ctx.is_cuda() || !enabled_ || calls_ <= warmup_) {

@@ -38,6 +38,9 @@ class StepGraph {
   int64_t captures() const { return captures_; }
   /// Why capture was abandoned (empty if it was not).
   const std::string& fallback_reason() const { return fallback_; }
+  /// One log line: how many steps replayed the captured graph, or why the step runs eagerly
+  /// (empty when no capture was attempted: the CPU, --cuda-graph off, or still warming up).
+  std::string summary() const;
 
  private:
   bool enabled_;

@@ -290,18 +290,37 @@ void Tensor::copy_from(const Tensor& src, Stream stream) {
 
 void Tensor::zero(Stream stream) {
   if (numel_ == 0) return;
-  if (device_ == Device::CPU) {
-    std::memset(data_, 0, bytes());
+  memset_zero_any(data_, device_, bytes(), stream);
+}
+
+void memset_zero_any(void* p, Device device, size_t bytes, Stream stream) {
+  if (bytes == 0) return;
+  if (device == Device::CPU) {
+    std::memset(p, 0, bytes);
     return;
   }
 #ifdef CUVAE_HAS_CUDA
   const bool own_stream = stream == nullptr && t_current_stream == nullptr;
   const cudaStream_t st = resolve_stream(stream);
-  CUDA_CHECK(cudaMemsetAsync(data_, 0, bytes(), st));
+  CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, st));
   if (own_stream) CUDA_CHECK(cudaStreamSynchronize(st));
 #else
   (void)stream;
+  CUVAE_FAIL("this build of cuvae has no CUDA backend (rebuild with CUDA found)");
 #endif
+}
+
+void grow_to(Tensor& store, int64_t numel, Device device) {
+  if (store.empty() || store.numel() < numel || store.device() != device) {
+    store = Tensor();  // free the old block before taking the larger one
+    store = Tensor({numel}, device);
+  }
+}
+
+Tensor& grow_view(Tensor& store, Tensor& view, std::vector<int64_t> shape, Device device) {
+  grow_to(store, shape_numel(shape), device);
+  view = Tensor::view(store.data(), std::move(shape), device);
+  return view;
 }
 
 std::vector<float> Tensor::to_vector() const {

@@ -95,6 +95,15 @@ class Tensor {
   void release() noexcept;
 };
 
+/// Makes `store` (flat) hold at least `numel` elements on `device`, reallocating only when it is
+/// smaller or elsewhere. Layers keep their buffers this way: they grow to the largest batch seen
+/// and are reused, so a steady-state training step allocates nothing (and a captured CUDA graph's
+/// addresses stay valid until something grows). Throws cuvae::Error on allocation failure.
+void grow_to(Tensor& store, int64_t numel, Device device);
+/// grow_to(store, product of `shape`), then `view` ← a `shape` view of store's first elements.
+/// Returns `view`.
+Tensor& grow_view(Tensor& store, Tensor& view, std::vector<int64_t> shape, Device device);
+
 /// Product of a shape's dimensions; throws cuvae::Error on a negative dimension.
 int64_t shape_numel(const std::vector<int64_t>& shape);
 
@@ -120,6 +129,10 @@ Stream exchange_current_stream(Stream s);
 /// waits for the whole device. Throws cuvae::Error on a CUDA error.
 void memcpy_any(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes,
                 Stream stream = nullptr);
+
+/// Sets `bytes` bytes at `p` (host or device memory) to zero; on a device, queued on `stream`
+/// (nullptr: current_stream(), or done before returning when this thread has no CUDA Context).
+void memset_zero_any(void* p, Device device, size_t bytes, Stream stream = nullptr);
 
 /// Number of buffers allocated so far by Tensor (host or device storage) and device_malloc,
 /// process-wide. Tests use it to check that a steady-state training step allocates nothing.

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "host/context.h"
+#include "host/buffer.h"
 #include "host/tensor.h"
 
 namespace cuvae {
@@ -23,5 +24,8 @@ void count_correct_cuda(const float* logits, const int32_t* labels, int64_t n, i
 /// Tensor form: logits [n, k] and count [1] on the context's device, labels [n] int32 on the
 /// same device. Throws cuvae::Error on a shape or device mismatch.
 void count_correct(Context& ctx, const Tensor& logits, const int32_t* labels, Tensor& count);
+/// As above with the labels in a typed buffer, checked to be on the context's device and to hold
+/// at least n values.
+void count_correct(Context& ctx, const Tensor& logits, const IntBuffer& labels, Tensor& count);
 
 }  // namespace cuvae

@@ -31,15 +31,19 @@ void count_correct(Context& ctx, const Tensor& logits, const int32_t* labels, Te
   detail::require_numel(count, 1, op, "count");
   detail::require_device(ctx, logits, op, "logits");
   detail::require_device(ctx, count, op, "count");
-  if (!ctx.is_cuda()) {
-    count_correct_cpu(logits.data(), labels, logits.dim(0), logits.dim(1), count.data());
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  count_correct_cuda(logits.data(), labels, logits.dim(0), logits.dim(1), count.data(), ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        count_correct_cpu(logits.data(), labels, logits.dim(0), logits.dim(1), count.data());
+      },
+      CUVAE_CUDA_ONLY([&] {
+        count_correct_cuda(logits.data(), labels, logits.dim(0), logits.dim(1), count.data(), ctx.stream());
+      }));
+}
+
+void count_correct(Context& ctx, const Tensor& logits, const IntBuffer& labels, Tensor& count) {
+  detail::require_buffer(ctx, labels, logits.ndim() >= 1 ? logits.dim(0) : 0, "count_correct", "labels");
+  count_correct(ctx, logits, labels.data(), count);
 }
 
 }  // namespace cuvae

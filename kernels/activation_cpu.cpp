@@ -75,30 +75,28 @@ template void activation_backward_cpu<double>(Activation, const double*, const d
 void activation_forward(Context& ctx, Activation a, const Tensor& x, Tensor& y, float slope) {
   const char* op = "activation_forward";
   detail::require_all(ctx, x.numel(), op, {{"x", &x}, {"y", &y}});
-  if (!ctx.is_cuda()) {
-    activation_forward_cpu(a, x.data(), y.data(), x.numel(), slope);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  activation_forward_cuda(a, x.data(), y.data(), x.numel(), slope, ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        activation_forward_cpu(a, x.data(), y.data(), x.numel(), slope);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        activation_forward_cuda(a, x.data(), y.data(), x.numel(), slope, ctx.stream());
+      }));
 }
 
 void activation_backward(Context& ctx, Activation a, const Tensor& y, const Tensor& dy, Tensor& dx,
                          float slope) {
   const char* op = "activation_backward";
   detail::require_all(ctx, y.numel(), op, {{"y", &y}, {"dy", &dy}, {"dx", &dx}});
-  if (!ctx.is_cuda()) {
-    activation_backward_cpu(a, y.data(), dy.data(), dx.data(), y.numel(), slope);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  activation_backward_cuda(a, y.data(), dy.data(), dx.data(), y.numel(), slope, ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        activation_backward_cpu(a, y.data(), dy.data(), dx.data(), y.numel(), slope);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        activation_backward_cuda(a, y.data(), dy.data(), dx.data(), y.numel(), slope, ctx.stream());
+      }));
 }
 
 }  // namespace cuvae

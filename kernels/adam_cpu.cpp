@@ -51,15 +51,14 @@ void adam_step(Context& ctx, Tensor& param, const Tensor& grad, Tensor& m, Tenso
   const char* op = "adam_step";
   const int64_t n = param.numel();
   detail::require_all(ctx, n, op, {{"param", &param}, {"grad", &grad}, {"m", &m}, {"v", &v}});
-  if (!ctx.is_cuda()) {
-    adam_step_cpu(param.data(), grad.data(), m.data(), v.data(), n, cfg);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  adam_step_cuda(param.data(), grad.data(), m.data(), v.data(), n, cfg, ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        adam_step_cpu(param.data(), grad.data(), m.data(), v.data(), n, cfg);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        adam_step_cuda(param.data(), grad.data(), m.data(), v.data(), n, cfg, ctx.stream());
+      }));
 }
 
 }  // namespace cuvae

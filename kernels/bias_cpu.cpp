@@ -49,15 +49,14 @@ void add_bias_nchw(Context& ctx, Tensor& y, const Tensor& bias) {
   detail::require_numel(bias, c, op, "bias");
   detail::require_device(ctx, y, op, "y");
   detail::require_device(ctx, bias, op, "bias");
-  if (!ctx.is_cuda()) {
-    add_bias_nchw_cpu(y.data(), bias.data(), n, c, hw);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  add_bias_nchw_cuda(y.data(), bias.data(), n, c, hw, ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        add_bias_nchw_cpu(y.data(), bias.data(), n, c, hw);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        add_bias_nchw_cuda(y.data(), bias.data(), n, c, hw, ctx.stream());
+      }));
 }
 
 void bias_grad_nchw(Context& ctx, const Tensor& dy, Tensor& dbias) {
@@ -67,15 +66,14 @@ void bias_grad_nchw(Context& ctx, const Tensor& dy, Tensor& dbias) {
   detail::require_numel(dbias, c, op, "dbias");
   detail::require_device(ctx, dy, op, "dy");
   detail::require_device(ctx, dbias, op, "dbias");
-  if (!ctx.is_cuda()) {
-    bias_grad_nchw_cpu(dy.data(), dbias.data(), n, c, hw);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  bias_grad_nchw_cuda(dy.data(), dbias.data(), n, c, hw, ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        bias_grad_nchw_cpu(dy.data(), dbias.data(), n, c, hw);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        bias_grad_nchw_cuda(dy.data(), dbias.data(), n, c, hw, ctx.stream());
+      }));
 }
 
 }  // namespace cuvae

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "host/context.h"
+#include "host/buffer.h"
 #include "host/tensor.h"
 #include "kernels/step_state.h"
 
@@ -49,6 +50,9 @@ void free_bits_cuda(const float* mu, const float* logvar, int64_t n, int64_t d, 
 /// same device (checked on the CPU), out [n, f + k]. Throws cuvae::Error on a shape or device
 /// mismatch, a null labels pointer or (CPU) a label out of range.
 void concat_onehot(Context& ctx, const Tensor& feat, const int32_t* labels, int64_t k, Tensor& out);
+/// As above with the labels in a typed buffer, checked to be on the context's device and to hold
+/// at least n values.
+void concat_onehot(Context& ctx, const Tensor& feat, const IntBuffer& labels, int64_t k, Tensor& out);
 /// Tensor-level take_columns: src [n, f + k] → dst [n, f].
 void take_columns(Context& ctx, const Tensor& src, int64_t k, Tensor& dst);
 /// Tensor-level free_bits: mu, logvar, dmu, dlogvar [n, d]; kl_dim [d]; loss [1]. With

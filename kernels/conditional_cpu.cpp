@@ -67,15 +67,14 @@ void concat_onehot(Context& ctx, const Tensor& feat, const int32_t* labels, int6
   detail::require_numel(out, n * (f + k), op, "out");
   detail::require_device(ctx, feat, op, "feat");
   detail::require_device(ctx, out, op, "out");
-  if (!ctx.is_cuda()) {
-    concat_onehot_cpu(feat.data(), labels, n, f, k, out.data());
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  concat_onehot_cuda(feat.data(), labels, n, f, k, out.data(), ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        concat_onehot_cpu(feat.data(), labels, n, f, k, out.data());
+      },
+      CUVAE_CUDA_ONLY([&] {
+        concat_onehot_cuda(feat.data(), labels, n, f, k, out.data(), ctx.stream());
+      }));
 }
 
 void take_columns(Context& ctx, const Tensor& src, int64_t k, Tensor& dst) {
@@ -85,15 +84,14 @@ void take_columns(Context& ctx, const Tensor& src, int64_t k, Tensor& dst) {
   detail::require_numel(src, n * (f + k), op, "src");
   detail::require_device(ctx, src, op, "src");
   detail::require_device(ctx, dst, op, "dst");
-  if (!ctx.is_cuda()) {
-    take_columns_cpu(src.data(), n, f, k, dst.data());
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  take_columns_cuda(src.data(), n, f, k, dst.data(), ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        take_columns_cpu(src.data(), n, f, k, dst.data());
+      },
+      CUVAE_CUDA_ONLY([&] {
+        take_columns_cuda(src.data(), n, f, k, dst.data(), ctx.stream());
+      }));
 }
 
 void free_bits(Context& ctx, const Tensor& mu, const Tensor& logvar, float lambda, float beta, Tensor& dmu,
@@ -104,17 +102,21 @@ void free_bits(Context& ctx, const Tensor& mu, const Tensor& logvar, float lambd
   detail::require_all(ctx, n * d, op, {{"mu", &mu}, {"logvar", &logvar}, {"dmu", &dmu}, {"dlogvar", &dlogvar}});
   detail::require_all(ctx, d, op, {{"kl_dim", &kl_dim}});
   detail::require_all(ctx, 1, op, {{"loss", &loss}});
-  if (!ctx.is_cuda()) {
-    free_bits_cpu(mu.data(), logvar.data(), n, d, lambda, step_state ? step_state->kl_weight : beta, dmu.data(),
-                  dlogvar.data(), kl_dim.data(), loss.data());
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  free_bits_cuda(mu.data(), logvar.data(), n, d, lambda, beta, dmu.data(), dlogvar.data(), kl_dim.data(), loss.data(),
-                 ctx.stream(), step_state);
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        free_bits_cpu(mu.data(), logvar.data(), n, d, lambda, step_state ? step_state->kl_weight : beta, dmu.data(),
+                      dlogvar.data(), kl_dim.data(), loss.data());
+      },
+      CUVAE_CUDA_ONLY([&] {
+        free_bits_cuda(mu.data(), logvar.data(), n, d, lambda, beta, dmu.data(), dlogvar.data(), kl_dim.data(), loss.data(),
+                       ctx.stream(), step_state);
+      }));
+}
+
+void concat_onehot(Context& ctx, const Tensor& feat, const IntBuffer& labels, int64_t k, Tensor& out) {
+  detail::require_buffer(ctx, labels, feat.ndim() >= 1 ? feat.dim(0) : 0, "concat_onehot", "labels");
+  concat_onehot(ctx, feat, labels.data(), k, out);
 }
 
 }  // namespace cuvae

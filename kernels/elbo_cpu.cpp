@@ -114,17 +114,16 @@ void elbo(Context& ctx, const Tensor& logits, const Tensor& x, const Tensor& mu,
   float* dl = dlogits != nullptr ? dlogits->data() : nullptr;
   float* dm = dmu != nullptr ? dmu->data() : nullptr;
   float* dv = dlogvar != nullptr ? dlogvar->data() : nullptr;
-  if (!ctx.is_cuda()) {
-    elbo_cpu(logits.data(), x.data(), mu.data(), logvar.data(), recon->data(), kl->data(),
-             loss.data(), dl, dm, dv, c);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  elbo_cuda(logits.data(), x.data(), mu.data(), logvar.data(), recon->data(), kl->data(),
-            loss.data(), dl, dm, dv, c, ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        elbo_cpu(logits.data(), x.data(), mu.data(), logvar.data(), recon->data(), kl->data(),
+                 loss.data(), dl, dm, dv, c);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        elbo_cuda(logits.data(), x.data(), mu.data(), logvar.data(), recon->data(), kl->data(),
+                  loss.data(), dl, dm, dv, c, ctx.stream());
+      }));
 }
 
 }  // namespace cuvae

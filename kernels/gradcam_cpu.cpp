@@ -100,15 +100,14 @@ void gradcam(Context& ctx, const Tensor& A, const Tensor& dA, int64_t H, int64_t
     detail::require_device(ctx, *cam_out, op, "cam_out");
     cam = cam_out->data();
   }
-  if (!ctx.is_cuda()) {
-    gradcam_cpu(A.data(), dA.data(), n, k, h, w, H, W, heat.data(), cam);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  gradcam_cuda(A.data(), dA.data(), n, k, h, w, H, W, heat.data(), cam, ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        gradcam_cpu(A.data(), dA.data(), n, k, h, w, H, W, heat.data(), cam);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        gradcam_cuda(A.data(), dA.data(), n, k, h, w, H, W, heat.data(), cam, ctx.stream());
+      }));
 }
 
 }  // namespace cuvae

@@ -43,6 +43,18 @@ struct Arrays {
 // a plain grid-stride loop otherwise. An op may give `resolved()`, called once per thread before
 // the loop (to read this step's scalars from device memory, e.g. a StepState). Arrays may alias
 // (each element is read before the same thread writes it), so nothing is __restrict__.
+// Element e of every array through op, one scalar at a time.
+template <int N, class Op>
+__device__ __forceinline__ void apply_at(const Arrays<N>& a, int64_t e, const Op& op) {
+  float v[N];
+#pragma unroll
+  for (int k = 0; k < N; ++k) v[k] = (a.read >> k) & 1u ? a.p[k][e] : 0.0f;
+  op(v);
+#pragma unroll
+  for (int k = 0; k < N; ++k)
+    if ((a.write >> k) & 1u) a.p[k][e] = v[k];
+}
+
 template <int N, class Op>
 __global__ void elementwise_vec4_kernel(Arrays<N> a, int64_t n, Op op_in) {
   const Op op = op_in.resolved();
@@ -74,30 +86,14 @@ __global__ void elementwise_vec4_kernel(Arrays<N> a, int64_t n, Op op_in) {
     }
   }
   const int64_t e = n4 * 4 + tid;
-  if (e < n) {
-    float v[N];
-#pragma unroll
-    for (int k = 0; k < N; ++k) v[k] = (a.read >> k) & 1u ? a.p[k][e] : 0.0f;
-    op(v);
-#pragma unroll
-    for (int k = 0; k < N; ++k)
-      if ((a.write >> k) & 1u) a.p[k][e] = v[k];
-  }
+  if (e < n) apply_at(a, e, op);
 }
 
 template <int N, class Op>
 __global__ void elementwise_scalar_kernel(Arrays<N> a, int64_t n, Op op_in) {
   const Op op = op_in.resolved();
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += stride) {
-    float v[N];
-#pragma unroll
-    for (int k = 0; k < N; ++k) v[k] = (a.read >> k) & 1u ? a.p[k][e] : 0.0f;
-    op(v);
-#pragma unroll
-    for (int k = 0; k < N; ++k)
-      if ((a.write >> k) & 1u) a.p[k][e] = v[k];
-  }
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += stride) apply_at(a, e, op);
 }
 
 /// Launches op over n elements of the arrays on `s` (vectorised when every array used is

@@ -1,6 +1,7 @@
 #include <cmath>
 
 #include "host/check.h"
+#include "kernels/dispatch_util.h"
 #include "kernels/loss_monitor.h"
 
 namespace cuvae {
@@ -24,15 +25,14 @@ void loss_monitor(Context& ctx, const Tensor& loss, Tensor& state, int64_t step,
               "loss_monitor: loss " << loss.shape_str() << ", state " << state.shape_str());
   CUVAE_CHECK(loss.device() == ctx.device() && state.device() == ctx.device(),
               "loss_monitor: tensors not on the context's device");
-  if (!ctx.is_cuda()) {
-    loss_monitor_cpu<float>(loss.data(), state.data(), step_state ? step_state->step : step);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  loss_monitor_cuda(loss.data(), state.data(), step, ctx.stream(), step_state);
-#else
-  CUVAE_FAIL("this build of cuvae has no CUDA backend");
-#endif
+  detail::dispatch(
+      ctx, "loss_monitor",
+      [&] {
+        loss_monitor_cpu<float>(loss.data(), state.data(), step_state ? step_state->step : step);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        loss_monitor_cuda(loss.data(), state.data(), step, ctx.stream(), step_state);
+      }));
 }
 
 }  // namespace cuvae

@@ -50,15 +50,14 @@ void global_avg_pool(Context& ctx, const Tensor& x, Tensor& y) {
   detail::require_numel(y, n * c, op, "y");
   detail::require_device(ctx, x, op, "x");
   detail::require_device(ctx, y, op, "y");
-  if (!ctx.is_cuda()) {
-    global_avg_pool_cpu(x.data(), y.data(), n, c, hw);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  global_avg_pool_cuda(x.data(), y.data(), n, c, hw, ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        global_avg_pool_cpu(x.data(), y.data(), n, c, hw);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        global_avg_pool_cuda(x.data(), y.data(), n, c, hw, ctx.stream());
+      }));
 }
 
 void global_avg_pool_backward(Context& ctx, const Tensor& dy, Tensor& dx) {
@@ -68,15 +67,14 @@ void global_avg_pool_backward(Context& ctx, const Tensor& dy, Tensor& dx) {
   detail::require_numel(dy, n * c, op, "dy");
   detail::require_device(ctx, dy, op, "dy");
   detail::require_device(ctx, dx, op, "dx");
-  if (!ctx.is_cuda()) {
-    global_avg_pool_backward_cpu(dy.data(), dx.data(), n, c, hw);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  global_avg_pool_backward_cuda(dy.data(), dx.data(), n, c, hw, ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        global_avg_pool_backward_cpu(dy.data(), dx.data(), n, c, hw);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        global_avg_pool_backward_cuda(dy.data(), dx.data(), n, c, hw, ctx.stream());
+      }));
 }
 
 }  // namespace cuvae

@@ -60,17 +60,16 @@ void reparameterize_forward(Context& ctx, const Tensor& mu, const Tensor& logvar
   const char* op = "reparameterize_forward";
   const int64_t n = mu.numel();
   detail::require_all(ctx, n, op, {{"mu", &mu}, {"logvar", &logvar}, {"eps", &eps}, {"z", &z}});
-  if (!ctx.is_cuda()) {
-    reparameterize_forward_cpu(mu.data(), logvar.data(), eps.data(), z.data(), n, seed,
-                               offset + (step_state ? step_state->philox_offset : 0));
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  reparameterize_forward_cuda(mu.data(), logvar.data(), eps.data(), z.data(), n, seed, offset,
-                              ctx.stream(), step_state);
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        reparameterize_forward_cpu(mu.data(), logvar.data(), eps.data(), z.data(), n, seed,
+                                   offset + (step_state ? step_state->philox_offset : 0));
+      },
+      CUVAE_CUDA_ONLY([&] {
+        reparameterize_forward_cuda(mu.data(), logvar.data(), eps.data(), z.data(), n, seed, offset,
+                                    ctx.stream(), step_state);
+      }));
 }
 
 void reparameterize_backward(Context& ctx, const Tensor& dz, const Tensor& eps,
@@ -79,31 +78,29 @@ void reparameterize_backward(Context& ctx, const Tensor& dz, const Tensor& eps,
   const int64_t n = dz.numel();
   detail::require_all(ctx, n, op,
                       {{"dz", &dz}, {"eps", &eps}, {"logvar", &logvar}, {"dmu", &dmu}, {"dlogvar", &dlogvar}});
-  if (!ctx.is_cuda()) {
-    reparameterize_backward_cpu(dz.data(), eps.data(), logvar.data(), dmu.data(), dlogvar.data(), n,
-                                accumulate);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  reparameterize_backward_cuda(dz.data(), eps.data(), logvar.data(), dmu.data(), dlogvar.data(), n,
-                               accumulate, ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        reparameterize_backward_cpu(dz.data(), eps.data(), logvar.data(), dmu.data(), dlogvar.data(), n,
+                                    accumulate);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        reparameterize_backward_cuda(dz.data(), eps.data(), logvar.data(), dmu.data(), dlogvar.data(), n,
+                                     accumulate, ctx.stream());
+      }));
 }
 
 void sample_normal(Context& ctx, Tensor& out, uint64_t seed, uint64_t offset) {
   const char* op = "sample_normal";
   detail::require_device(ctx, out, op, "out");
-  if (!ctx.is_cuda()) {
-    sample_normal_cpu(out.data(), out.numel(), seed, offset);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  sample_normal_cuda(out.data(), out.numel(), seed, offset, ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        sample_normal_cpu(out.data(), out.numel(), seed, offset);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        sample_normal_cuda(out.data(), out.numel(), seed, offset, ctx.stream());
+      }));
 }
 
 }  // namespace cuvae

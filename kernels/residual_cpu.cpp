@@ -38,45 +38,42 @@ void residual_add(Context& ctx, const Tensor& a, const Tensor& b, Tensor& y, boo
   const char* op = "residual_add";
   const int64_t n = a.numel();
   detail::require_all(ctx, n, op, {{"a", &a}, {"b", &b}, {"y", &y}});
-  if (!ctx.is_cuda()) {
-    residual_add_cpu(a.data(), b.data(), y.data(), n, relu);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  residual_add_cuda(a.data(), b.data(), y.data(), n, relu, ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        residual_add_cpu(a.data(), b.data(), y.data(), n, relu);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        residual_add_cuda(a.data(), b.data(), y.data(), n, relu, ctx.stream());
+      }));
 }
 
 void residual_add_backward(Context& ctx, const Tensor& y, const Tensor& dy, Tensor& d, bool relu) {
   const char* op = "residual_add_backward";
   const int64_t n = y.numel();
   detail::require_all(ctx, n, op, {{"y", &y}, {"dy", &dy}, {"d", &d}});
-  if (!ctx.is_cuda()) {
-    residual_add_backward_cpu(y.data(), dy.data(), d.data(), n, relu);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  residual_add_backward_cuda(y.data(), dy.data(), d.data(), n, relu, ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        residual_add_backward_cpu(y.data(), dy.data(), d.data(), n, relu);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        residual_add_backward_cuda(y.data(), dy.data(), d.data(), n, relu, ctx.stream());
+      }));
 }
 
 void accumulate(Context& ctx, Tensor& dst, const Tensor& src) {
   const char* op = "accumulate";
   const int64_t n = dst.numel();
   detail::require_all(ctx, n, op, {{"dst", &dst}, {"src", &src}});
-  if (!ctx.is_cuda()) {
-    accumulate_cpu(dst.data(), src.data(), n);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  accumulate_cuda(dst.data(), src.data(), n, ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        accumulate_cpu(dst.data(), src.data(), n);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        accumulate_cuda(dst.data(), src.data(), n, ctx.stream());
+      }));
 }
 
 }  // namespace cuvae

@@ -41,15 +41,14 @@ void sgd_step(Context& ctx, Tensor& param, const Tensor& grad, Tensor& buf, cons
   const char* op = "sgd_step";
   const int64_t n = param.numel();
   detail::require_all(ctx, n, op, {{"param", &param}, {"grad", &grad}, {"buf", &buf}});
-  if (!ctx.is_cuda()) {
-    sgd_step_cpu(param.data(), grad.data(), buf.data(), n, cfg);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  sgd_step_cuda(param.data(), grad.data(), buf.data(), n, cfg, ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        sgd_step_cpu(param.data(), grad.data(), buf.data(), n, cfg);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        sgd_step_cuda(param.data(), grad.data(), buf.data(), n, cfg, ctx.stream());
+      }));
 }
 
 }  // namespace cuvae

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "host/context.h"
+#include "host/buffer.h"
 #include "host/tensor.h"
 
 namespace cuvae {
@@ -35,6 +36,10 @@ void softmax_xent_cuda(const float* logits, const int32_t* labels, int64_t n, in
 /// dlogits [n, k] (or null), probs [n, k] (or null). Throws cuvae::Error on a shape or device
 /// mismatch (naming the tensor), and as the functions above.
 void softmax_xent(Context& ctx, const Tensor& logits, const int32_t* labels, Tensor& loss,
+                  Tensor* mean_loss, Tensor* dlogits, Tensor* probs);
+/// As above with the labels in a typed buffer, checked to be on the context's device and to hold
+/// at least n values.
+void softmax_xent(Context& ctx, const Tensor& logits, const IntBuffer& labels, Tensor& loss,
                   Tensor* mean_loss, Tensor* dlogits, Tensor* probs);
 
 }  // namespace cuvae

@@ -65,15 +65,20 @@ void softmax_xent(Context& ctx, const Tensor& logits, const int32_t* labels, Ten
   float* ml = mean_loss != nullptr ? mean_loss->data() : nullptr;
   float* dl = dlogits != nullptr ? dlogits->data() : nullptr;
   float* pr = probs != nullptr ? probs->data() : nullptr;
-  if (!ctx.is_cuda()) {
-    softmax_xent_cpu(logits.data(), labels, n, k, loss.data(), ml, dl, pr);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  softmax_xent_cuda(logits.data(), labels, n, k, loss.data(), ml, dl, pr, ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        softmax_xent_cpu(logits.data(), labels, n, k, loss.data(), ml, dl, pr);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        softmax_xent_cuda(logits.data(), labels, n, k, loss.data(), ml, dl, pr, ctx.stream());
+      }));
+}
+
+void softmax_xent(Context& ctx, const Tensor& logits, const IntBuffer& labels, Tensor& loss,
+                  Tensor* mean_loss, Tensor* dlogits, Tensor* probs) {
+  detail::require_buffer(ctx, labels, logits.ndim() >= 1 ? logits.dim(0) : 0, "softmax_xent", "labels");
+  softmax_xent(ctx, logits, labels.data(), loss, mean_loss, dlogits, probs);
 }
 
 }  // namespace cuvae

@@ -74,6 +74,9 @@ class StepStateBuffer {
   void advance(Context& ctx);
   /// A host copy of the state (synchronous: waits for the work queued before it).
   StepState read() const;
+  /// read(), checking that the state is at `step` (the training loop's own count); throws
+  /// cuvae::Error (an internal error) otherwise.
+  StepState read_at(int64_t step) const;
 
  private:
   Device device_;

@@ -78,6 +78,12 @@ void StepStateBuffer::advance(Context& ctx) {
 #endif
 }
 
+StepState StepStateBuffer::read_at(int64_t step) const {
+  const StepState s = read();
+  CUVAE_CHECK(s.step == step, "internal: the device step state is at step " << s.step << ", the training loop at " << step);
+  return s;
+}
+
 StepState StepStateBuffer::read() const {
   StepState s;
   memcpy_any(&s, Device::CPU, state_, device_, sizeof(StepState));

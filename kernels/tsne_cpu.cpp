@@ -78,17 +78,16 @@ void tsne_grad_exact(Context& ctx, const Tensor& P, const Tensor& Y, float exagg
   detail::require_all(ctx, 2 * n, op, {{"Y", &Y}, {"grad", &grad}});
   detail::require_numel(P, n * n, op, "P");
   detail::require_device(ctx, P, op, "P");
-  if (!ctx.is_cuda()) {
-    tsne_grad_exact_cpu<float>(P.data(), Y.data(), n, exaggeration, grad.data(), nullptr);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  const size_t bytes = static_cast<size_t>(tsne_grad_workspace_floats(n)) * sizeof(float);
-  float* ws = static_cast<float*>(ctx.workspace(bytes));
-  tsne_grad_exact_cuda(P.data(), Y.data(), n, exaggeration, grad.data(), ws, ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        tsne_grad_exact_cpu<float>(P.data(), Y.data(), n, exaggeration, grad.data(), nullptr);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        const size_t bytes = static_cast<size_t>(tsne_grad_workspace_floats(n)) * sizeof(float);
+        float* ws = static_cast<float*>(ctx.workspace(bytes));
+        tsne_grad_exact_cuda(P.data(), Y.data(), n, exaggeration, grad.data(), ws, ctx.stream());
+      }));
 }
 
 namespace {
@@ -129,17 +128,16 @@ void tsne_update(Context& ctx, Tensor& y, const Tensor& grad, Tensor& update, Te
   const int64_t m = y.numel();
   detail::require_all(ctx, m, op,
                       {{"y", &y}, {"grad", &grad}, {"update", &update}, {"gains", &gains}});
-  if (!ctx.is_cuda()) {
-    tsne_update_cpu<float>(y.data(), grad.data(), update.data(), gains.data(), m, momentum,
-                           learning_rate, min_gain);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  tsne_update_cuda(y.data(), grad.data(), update.data(), gains.data(), m, momentum, learning_rate,
-                   min_gain, ctx.stream());
-#else
-  detail::no_cuda_backend(op);
-#endif
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        tsne_update_cpu<float>(y.data(), grad.data(), update.data(), gains.data(), m, momentum,
+                               learning_rate, min_gain);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        tsne_update_cuda(y.data(), grad.data(), update.data(), gains.data(), m, momentum, learning_rate,
+                         min_gain, ctx.stream());
+      }));
 }
 
 }  // namespace cuvae

@@ -144,15 +144,6 @@ template void batchnorm_backward_cpu<double>(const double*, const double*, const
 // ---- the layer ---------------------------------------------------------------------------------
 
 namespace {
-// Makes `view` a [n, c, h, w] view of `store`, regrowing store when too small.
-void grow4(Tensor& store, Tensor& view, int64_t n, int64_t c, int64_t h, int64_t w, Device dev) {
-  const int64_t numel = n * c * h * w;
-  if (store.empty() || store.numel() < numel || store.device() != dev) store = Tensor({numel}, dev);
-  view = Tensor::view(store.data(), {n, c, h, w}, dev);
-}
-void grow_flat(Tensor& store, int64_t numel, Device dev) {
-  if (store.empty() || store.numel() < numel || store.device() != dev) store = Tensor({numel}, dev);
-}
 // Backward of the evaluation-mode forward, an affine map per channel: with
 // invstd = 1/sqrt(running_var + eps), dx = gamma·invstd·dy (if dx is non-null),
 // dgamma = Σ dy·(x − running_mean)·invstd, dbeta = Σ dy (written; sums in double).
@@ -226,16 +217,16 @@ Tensor& BatchNorm2d::forward(Context& ctx, const Tensor& x, bool training) {
   trained_fwd_ = false;
   onednn_fwd_ = false;
   x_ = nullptr;
-  grow4(y_store_, y_, n, c_, h, w, ctx.device());
+  grow_view(y_store_, y_, {n, c_, h, w}, ctx.device());
   if (ctx.is_cuda()) {
     forward_cuda(ctx, x, training);
   } else if (ctx.use_onednn()) {
     float* rm = buf_.value(rm_).data();
     float* rv = buf_.value(rv_).data();
     if (training) {
-      grow_flat(save_mean_, c_, Device::CPU);
-      grow_flat(save_invstd_, c_, Device::CPU);
-      grow_flat(save_var_, c_, Device::CPU);
+      grow_to(save_mean_, c_, Device::CPU);
+      grow_to(save_invstd_, c_, Device::CPU);
+      grow_to(save_var_, c_, Device::CPU);
       onednn_.forward_train(n, c_, h, w, eps_, x.data(), ps_.value(w_).data(), ps_.value(b_).data(), y_.data(),
                             save_mean_.data(), save_var_.data());
       // PyTorch's running statistics: the momentum average of the mean and of the unbiased variance.
@@ -252,8 +243,8 @@ Tensor& BatchNorm2d::forward(Context& ctx, const Tensor& x, bool training) {
     }
     onednn_fwd_ = true;
   } else if (training) {
-    grow_flat(save_mean_, c_, Device::CPU);
-    grow_flat(save_invstd_, c_, Device::CPU);
+    grow_to(save_mean_, c_, Device::CPU);
+    grow_to(save_invstd_, c_, Device::CPU);
     batchnorm_forward_train_cpu<float>(x.data(), ps_.value(w_).data(), ps_.value(b_).data(), n, c_,
                                        hw, eps_, momentum_, y_.data(), save_mean_.data(),
                                        save_invstd_.data(), buf_.value(rm_).data(),
@@ -279,18 +270,18 @@ Tensor& BatchNorm2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
   const int64_t n = y_.dim(0), h = y_.dim(2), w = y_.dim(3);
   if (ctx.is_cuda()) {
     // cuDNN always writes dx, so the buffer exists even when the caller does not want it.
-    grow4(dx_store_, dx_, n, c_, h, w, ctx.device());
+    grow_view(dx_store_, dx_, {n, c_, h, w}, ctx.device());
     if (trained_fwd_)
       backward_cuda(ctx, dy);
     else
       backward_eval_cuda(ctx, dy);
   } else if (onednn_fwd_ && trained_fwd_) {
     // oneDNN always writes dx.
-    grow4(dx_store_, dx_, n, c_, h, w, ctx.device());
+    grow_view(dx_store_, dx_, {n, c_, h, w}, ctx.device());
     onednn_.backward(n, c_, h, w, eps_, x_, dy.data(), ps_.value(w_).data(), save_mean_.data(), save_var_.data(),
                      dx_.data(), ps_.grad(w_).data(), ps_.grad(b_).data());
   } else {
-    if (need_dx) grow4(dx_store_, dx_, n, c_, h, w, ctx.device());
+    if (need_dx) grow_view(dx_store_, dx_, {n, c_, h, w}, ctx.device());
     float* dx = need_dx ? dx_.data() : nullptr;
     if (trained_fwd_)
       batchnorm_backward_cpu<float>(x_, dy.data(), ps_.value(w_).data(), save_mean_.data(),
@@ -365,8 +356,8 @@ void BatchNorm2d::forward_cuda(Context& ctx, const Tensor& x, bool training) {
   const float* gamma = ps_.value(w_).data();
   const float* beta = ps_.value(b_).data();
   if (training) {
-    grow_flat(save_mean_, c_, Device::CUDA);
-    grow_flat(save_invstd_, c_, Device::CUDA);
+    grow_to(save_mean_, c_, Device::CUDA);
+    grow_to(save_invstd_, c_, Device::CUDA);
     // cuDNN's running variance uses the unbiased batch variance, as PyTorch does.
     CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
         ctx.cudnn(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, cudnn_->x, x.data(), cudnn_->x,
@@ -405,7 +396,7 @@ void BatchNorm2d::backward_eval_cuda(Context& ctx, const Tensor& dy) {
   const float* ones = consts_.data();
   const float* zeros = consts_.data() + c_;
   const int64_t numel = y_.numel();
-  grow_flat(scratch_, numel, Device::CUDA);
+  grow_to(scratch_, numel, Device::CUDA);
   const float one = 1.0f, zero = 0.0f;
   cudnnHandle_t hd = ctx.cudnn();
   const float* rm = buf_.value(rm_).data();

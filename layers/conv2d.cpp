@@ -2,35 +2,22 @@
 
 #include "host/check.h"
 #include "kernels/bias.h"
+#include "kernels/dispatch_util.h"
 
 namespace cuvae {
 
 namespace {
-// Makes `view` a [n, c, h, w] view of `store`, regrowing store when too small.
-void grow4(Tensor& store, Tensor& view, int64_t n, int64_t c, int64_t h, int64_t w, Device dev) {
-  const int64_t per = c * h * w;
-  if (store.empty() || store.numel() < n * per || store.device() != dev) store = Tensor({n * per}, dev);
-  view = Tensor::view(store.data(), {n, c, h, w}, dev);
-}
 void add_bias(Context& ctx, Tensor& y, const float* b) {
   const int64_t n = y.dim(0), c = y.dim(1), hw = y.dim(2) * y.dim(3);
-  if (ctx.is_cuda()) {
-#ifdef CUVAE_HAS_CUDA
-    add_bias_nchw_cuda(y.data(), b, n, c, hw, ctx.stream());
-#endif
-  } else {
-    add_bias_nchw_cpu<float>(y.data(), b, n, c, hw);
-  }
+  detail::dispatch(
+      ctx, "convolution bias", [&] { add_bias_nchw_cpu<float>(y.data(), b, n, c, hw); },
+      CUVAE_CUDA_ONLY([&] { add_bias_nchw_cuda(y.data(), b, n, c, hw, ctx.stream()); }));
 }
 void bias_grad(Context& ctx, const Tensor& dy, float* db) {
   const int64_t n = dy.dim(0), c = dy.dim(1), hw = dy.numel() / (n * c);
-  if (ctx.is_cuda()) {
-#ifdef CUVAE_HAS_CUDA
-    bias_grad_nchw_cuda(dy.data(), db, n, c, hw, ctx.stream());
-#endif
-  } else {
-    bias_grad_nchw_cpu<float>(dy.data(), db, n, c, hw);
-  }
+  detail::dispatch(
+      ctx, "convolution bias gradient", [&] { bias_grad_nchw_cpu<float>(dy.data(), db, n, c, hw); },
+      CUVAE_CUDA_ONLY([&] { bias_grad_nchw_cuda(dy.data(), db, n, c, hw, ctx.stream()); }));
 }
 void check_input(const Tensor& x, int64_t in, const Context& ctx, const char* what) {
   CUVAE_CHECK(x.ndim() == 4 && x.dim(0) > 0 && x.dim(1) == in,
@@ -52,7 +39,7 @@ Tensor& Conv2d::forward(Context& ctx, const Tensor& x) {
   g_ = ConvGeom{x.dim(0), in_, x.dim(2), x.dim(3), out_, kernel_, stride_, pad_};
   g_.validate();
   x_ = x.data();
-  grow4(y_store_, y_, g_.n, out_, g_.ho(), g_.wo(), ctx.device());
+  grow_view(y_store_, y_, {g_.n, out_, g_.ho(), g_.wo()}, ctx.device());
   const float* W = ps_.value(w_).data();
   if (ctx.is_cuda()) {
     cudnn_.setup(ctx, g_);
@@ -83,7 +70,7 @@ Tensor& Conv2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
   }
   const float* W = ps_.value(w_).data();
   float* dW = ps_.grad(w_).data();
-  if (need_dx) grow4(dx_store_, dx_, g_.n, g_.c, g_.h, g_.w, ctx.device());
+  if (need_dx) grow_view(dx_store_, dx_, {g_.n, g_.c, g_.h, g_.w}, ctx.device());
   if (ctx.is_cuda()) {
     cudnn_.setup(ctx, g_);
     cudnn_.bwd_filter(ctx, x_, dy.data(), dW);
@@ -115,7 +102,7 @@ Tensor& ConvTranspose2d::forward(Context& ctx, const Tensor& x) {
   CUVAE_CHECK(g_.ho() == x.dim(2) && g_.wo() == x.dim(3),
               "ConvTranspose2d: input " << x.shape_str() << " needs output_padding, which is not supported");
   x_ = x.data();
-  grow4(y_store_, y_, g_.n, out_, ho, wo, ctx.device());
+  grow_view(y_store_, y_, {g_.n, out_, ho, wo}, ctx.device());
   const float* W = ps_.value(w_).data();
   if (ctx.is_cuda()) {
     cudnn_.setup(ctx, g_);
@@ -140,7 +127,7 @@ Tensor& ConvTranspose2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
   bias_grad(ctx, dyv, ps_.grad(b_).data());
   const float* W = ps_.value(w_).data();
   float* dW = ps_.grad(w_).data();
-  if (need_dx) grow4(dx_store_, dx_, g_.n, in_, g_.ho(), g_.wo(), ctx.device());
+  if (need_dx) grow_view(dx_store_, dx_, {g_.n, in_, g_.ho(), g_.wo()}, ctx.device());
   if (ctx.is_cuda()) {
     cudnn_.setup(ctx, g_);
     cudnn_.bwd_filter(ctx, dy.data(), x_, dW);

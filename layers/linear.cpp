@@ -2,6 +2,7 @@
 
 #include "host/check.h"
 #include "kernels/bias.h"
+#include "kernels/dispatch_util.h"
 #include "layers/conv_cpu.h"
 
 #ifdef CUVAE_HAS_CUDA
@@ -35,9 +36,6 @@ Linear::Linear(ParamStore& ps, const std::string& name, int64_t in, int64_t out,
   b_ = ps.add(name + ".bias", {out}, in);
 }
 
-static void grow(Tensor& store, int64_t rows, int64_t cols, Device dev) {
-  if (store.empty() || store.dim(0) < rows || store.device() != dev) store = Tensor({rows, cols}, dev);
-}
 
 Tensor& Linear::forward(Context& ctx, const Tensor& x) {
   CUVAE_CHECK(x.ndim() >= 1 && x.dim(0) > 0 && x.numel() == x.dim(0) * in_,
@@ -47,22 +45,20 @@ Tensor& Linear::forward(Context& ctx, const Tensor& x) {
                                                               << ", context on " << device_name(ctx.device()));
   n_ = x.dim(0);
   x_ = x.data();
-  grow(y_store_, n_, out_, ctx.device());
-  y_ = y_store_.rows(0, n_);
+  grow_view(y_store_, y_, {n_, out_}, ctx.device());
   const float* W = ps_.value(w_).data();
   const float* b = ps_.value(b_).data();
-  if (!ctx.is_cuda()) {
-    linear_fwd_cpu<float>(x_, W, b, y_.data(), n_, in_, out_);
-  } else {
-#ifdef CUVAE_HAS_CUDA
-    const float one = 1.0f, zero = 0.0f;
-    CUBLAS_CHECK(cublasSgemm(ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(out_),
-                             static_cast<int>(n_), static_cast<int>(in_), &one, W,
-                             static_cast<int>(in_), x_, static_cast<int>(in_), &zero, y_.data(),
-                             static_cast<int>(out_)));
-    add_bias_nchw_cuda(y_.data(), b, n_, out_, 1, ctx.stream());
-#endif
-  }
+  detail::dispatch(
+      ctx, "Linear",
+      [&] { linear_fwd_cpu<float>(x_, W, b, y_.data(), n_, in_, out_); },
+      CUVAE_CUDA_ONLY([&] {
+        const float one = 1.0f, zero = 0.0f;
+        CUBLAS_CHECK(cublasSgemm(ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(out_),
+                                 static_cast<int>(n_), static_cast<int>(in_), &one, W,
+                                 static_cast<int>(in_), x_, static_cast<int>(in_), &zero, y_.data(),
+                                 static_cast<int>(out_)));
+        add_bias_nchw_cuda(y_.data(), b, n_, out_, 1, ctx.stream());
+      }));
   if (act_ != Activation::None) activation_forward(ctx, act_, y_, y_);
   return y_;
 }
@@ -79,32 +75,30 @@ Tensor& Linear::backward(Context& ctx, Tensor& dy, bool need_dx, Tensor* accumul
                                                             << accumulate_into->shape_str());
       dxp = accumulate_into->data();
     } else {
-      grow(dx_store_, n_, in_, ctx.device());
-      dx_ = dx_store_.rows(0, n_);
+      grow_view(dx_store_, dx_, {n_, in_}, ctx.device());
       dxp = dx_.data();
     }
   }
   const float* W = ps_.value(w_).data();
   float* dW = ps_.grad(w_).data();
   float* db = ps_.grad(b_).data();
-  if (!ctx.is_cuda()) {
-    linear_bwd_cpu<float>(x_, W, dy.data(), dxp, dW, db, n_, in_, out_, accumulate_into != nullptr);
-  } else {
-#ifdef CUVAE_HAS_CUDA
-    const float one = 1.0f, zero = 0.0f;
-    const int n = static_cast<int>(n_), in = static_cast<int>(in_), out = static_cast<int>(out_);
-    // dWᵀ (col-major [in, out]) = xᵀ · dy
-    CUBLAS_CHECK(cublasSgemm(ctx.cublas(), CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &one, x_, in,
-                             dy.data(), out, &zero, dW, in));
-    bias_grad_nchw_cuda(dy.data(), db, n_, out_, 1, ctx.stream());
-    if (dxp) {
-      const float beta = accumulate_into ? 1.0f : 0.0f;
-      // dxᵀ (col-major [in, n]) = Wᵀ · dyᵀ
-      CUBLAS_CHECK(cublasSgemm(ctx.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, &one, W, in,
-                               dy.data(), out, &beta, dxp, in));
-    }
-#endif
-  }
+  detail::dispatch(
+      ctx, "Linear::backward",
+      [&] { linear_bwd_cpu<float>(x_, W, dy.data(), dxp, dW, db, n_, in_, out_, accumulate_into != nullptr); },
+      CUVAE_CUDA_ONLY([&] {
+        const float one = 1.0f, zero = 0.0f;
+        const int n = static_cast<int>(n_), in = static_cast<int>(in_), out = static_cast<int>(out_);
+        // dWᵀ (col-major [in, out]) = xᵀ · dy
+        CUBLAS_CHECK(cublasSgemm(ctx.cublas(), CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &one, x_, in,
+                                 dy.data(), out, &zero, dW, in));
+        bias_grad_nchw_cuda(dy.data(), db, n_, out_, 1, ctx.stream());
+        if (dxp) {
+          const float beta = accumulate_into ? 1.0f : 0.0f;
+          // dxᵀ (col-major [in, n]) = Wᵀ · dyᵀ
+          CUBLAS_CHECK(cublasSgemm(ctx.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, &one, W, in,
+                                   dy.data(), out, &beta, dxp, in));
+        }
+      }));
   if (!need_dx) {
     dx_ = Tensor();
     return dx_;

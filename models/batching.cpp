@@ -9,67 +9,17 @@
 
 namespace cuvae {
 
-IntBuffer::IntBuffer(int64_t n, Device dev) : n_(n), dev_(dev) {
-  CUVAE_CHECK(n >= 0, "IntBuffer: negative size " << n);
-  const size_t bytes = sizeof(int32_t) * static_cast<size_t>(std::max<int64_t>(n, 1));
-  if (dev == Device::CUDA) {
-    p_ = static_cast<int32_t*>(device_malloc(bytes));
-    std::vector<int32_t> zeros(static_cast<size_t>(std::max<int64_t>(n, 1)), 0);
-    memcpy_any(p_, Device::CUDA, zeros.data(), Device::CPU, bytes);
-  } else {
-    p_ = new int32_t[static_cast<size_t>(std::max<int64_t>(n, 1))]();
-  }
-}
-
-IntBuffer::~IntBuffer() {
-  if (p_ == nullptr) return;
-  if (dev_ == Device::CUDA)
-    device_free(p_);
-  else
-    delete[] p_;
-}
-
-IntBuffer::IntBuffer(IntBuffer&& o) noexcept
-    : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)), dev_(o.dev_) {}
-
-IntBuffer& IntBuffer::operator=(IntBuffer&& o) noexcept {
-  if (this != &o) {
-    IntBuffer tmp(std::move(*this));
-    p_ = std::exchange(o.p_, nullptr);
-    n_ = std::exchange(o.n_, 0);
-    dev_ = o.dev_;
-  }
-  return *this;
-}
-
-void IntBuffer::upload(const std::vector<int32_t>& v) {
-  CUVAE_CHECK(static_cast<int64_t>(v.size()) <= n_, "IntBuffer: " << v.size() << " values for a buffer of " << n_);
-  memcpy_any(p_, dev_, v.data(), Device::CPU, v.size() * sizeof(int32_t));
-}
-
-std::vector<int32_t> IntBuffer::download(int64_t n) const {
-  CUVAE_CHECK(n >= 0 && n <= n_, "IntBuffer: cannot read " << n << " of " << n_ << " values");
-  std::vector<int32_t> v(static_cast<size_t>(n));
-  memcpy_any(v.data(), Device::CPU, p_, dev_, v.size() * sizeof(int32_t));
-  return v;
-}
-
 DeviceDataset::DeviceDataset(const Dataset& d, Device dev) : data_(d), dev_(dev), order_(d.n, dev) {
   if (dev == Device::CUDA) {
-    images_ = static_cast<uint8_t*>(device_malloc(std::max<size_t>(d.images.size(), 1)));
-    memcpy_any(images_, Device::CUDA, d.images.data(), Device::CPU, d.images.size());
-    labels_ = static_cast<uint8_t*>(device_malloc(std::max<size_t>(d.labels.size(), 1)));
-    memcpy_any(labels_, Device::CUDA, d.labels.data(), Device::CPU, d.labels.size());
+    images_ = Buffer<uint8_t>(static_cast<int64_t>(d.images.size()), Device::CUDA);
+    images_.upload(d.images);
+    labels_ = Buffer<uint8_t>(static_cast<int64_t>(d.labels.size()), Device::CUDA);
+    labels_.upload(d.labels);
   }
   order_.upload(iota_order(d.n));
 }
 
-DeviceDataset::~DeviceDataset() {
-  if (dev_ == Device::CUDA) {
-    device_free(images_);
-    device_free(labels_);
-  }
-}
+DeviceDataset::~DeviceDataset() = default;
 
 void DeviceDataset::set_order(const std::vector<int32_t>& order) {
   for (int32_t i : order)
@@ -93,7 +43,7 @@ void DeviceDataset::batch(Context& ctx, int64_t first, const AugmentConfig& aug,
               "DeviceDataset::batch: rows " << first << ".." << first + n << " outside the order of " << order_.size());
   if (dev_ == Device::CUDA) {
 #ifdef CUVAE_HAS_CUDA
-    augment_batch_cuda(images_, labels_, order_.data() + first, n, data_.c, data_.h, data_.w, aug, seed, offset,
+    augment_batch_cuda(images_.data(), labels_.data(), order_.data() + first, n, data_.c, data_.h, data_.w, aug, seed, offset,
                        x.data(), labels, ctx.stream(), step_state);
 #else
     (void)ctx;

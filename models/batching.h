@@ -7,35 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "host/buffer.h"
 #include "host/context.h"
 #include "host/dataset.h"
 #include "kernels/augment.h"
 
 namespace cuvae {
-
-/// n int32 values on a device (zero-filled), freed with the object.
-class IntBuffer {
- public:
-  IntBuffer() = default;
-  IntBuffer(int64_t n, Device dev);
-  ~IntBuffer();
-  IntBuffer(IntBuffer&& o) noexcept;
-  IntBuffer& operator=(IntBuffer&& o) noexcept;
-  IntBuffer(const IntBuffer&) = delete;
-  IntBuffer& operator=(const IntBuffer&) = delete;
-  int32_t* data() { return p_; }
-  const int32_t* data() const { return p_; }
-  int64_t size() const { return n_; }
-  /// Copies `v` (at most size() values) to the buffer (synchronous).
-  void upload(const std::vector<int32_t>& v);
-  /// The first `n` values on the host (synchronous).
-  std::vector<int32_t> download(int64_t n) const;
-
- private:
-  int32_t* p_ = nullptr;
-  int64_t n_ = 0;
-  Device dev_ = Device::CPU;
-};
 
 /// A data set's images, labels and an index order held on the compute device (the whole set is
 /// uploaded once, so batch assembly on a GPU makes no host transfer).
@@ -62,8 +39,7 @@ class DeviceDataset {
  private:
   const Dataset& data_;
   Device dev_;
-  uint8_t* images_ = nullptr;  // device copies (CUDA only)
-  uint8_t* labels_ = nullptr;
+  Buffer<uint8_t> images_, labels_;  // device copies (CUDA only)
   IntBuffer order_;
 };
 

@@ -352,8 +352,8 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
   const auto train_step = [&] {
     dd.batch(ctx, 0, aug, seed, 0, x, labels.data(), state.get());
     model.forward(ctx, x, true);
-    model.loss(ctx, labels.data(), true);
-    count_correct(ctx, model.logits(), labels.data(), correct);
+    model.loss(ctx, labels, true);
+    count_correct(ctx, model.logits(), labels, correct);
     model.backward(ctx);
     sgd_step(ctx, model.params().flat_values(), model.params().flat_grads(), momentum_buf, sc);
     loss_monitor(ctx, model.mean_loss(), monitor, 0, state.get());
@@ -391,15 +391,8 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
     ctx.synchronize();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     bar.finish("loss " + fmt(mean_loss, 4) + "  acc " + fmt(100 * acc) + "%  " + fmt(steps * opt.batch / secs, 0) + " img/s");
-    if (epoch == start_epoch) {
-      if (!graph.fallback_reason().empty())
-        log << "note: the training step could not be captured as a CUDA graph (" << graph.fallback_reason()
-            << "); it runs eagerly\n";
-      else if (graph.captured())
-        log << "cuda graph: one captured training step replayed " << graph.replays() << " times this epoch\n";
-    }
-    const StepState at = state.read();
-    CUVAE_CHECK(at.step == step, "internal: the device step state is at step " << at.step << ", the loop at " << step);
+    if (epoch == start_epoch) log << graph.summary();
+    const StepState at = state.read_at(step);
     model.set_num_batches_tracked(at.num_batches_tracked);  // the forwards a replayed graph made too
     sc.lr = static_cast<float>(lr_at(opt.schedule, opt.lr, step - 1, schedule_total));  // the epoch's last lr
     ClassifierEval e = evaluate_classifier(ctx, model, test);

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <ostream>
 #include <vector>
 
 #include "host/context.h"
@@ -32,5 +33,33 @@ GradcamResult gradcam_explain(Context& ctx, ResNet18& model, const Tensor& x, in
 /// heat [h, w]. Throws cuvae::Error naming `path` when it cannot be written.
 void write_gradcam_png(const std::string& path, const float* image, int c, int h, int w, const float* heat,
                        const std::string& caption, int scale);
+
+/// What `cuvae gradcam` explains and where it writes (one of index, image or vae + anchor).
+struct GradcamJob {
+  std::string classifier;             ///< model.safetensors written by train-classifier
+  std::string out = "runs/gradcam";   ///< output folder
+  std::string layer = "layer4";       ///< layer1..layer4
+  std::string dataset, data;          ///< data set of `index` (default: the classifier's) and its folder
+  DeviceRequest device = DeviceRequest::Auto;
+  std::string vae;                    ///< explain class-anchored samples of this VAE (with anchor)
+  std::vector<int64_t> index;         ///< test-set images to explain
+  std::vector<std::string> image;     ///< PNG files to explain
+  int klass = -1;                     ///< class whose score is explained (−1: each image's prediction)
+  int anchor = -1;                    ///< class of the anchored samples
+  int64_t n = 8;                      ///< anchored samples
+  double noise = 0.5;                 ///< noise scale of the anchored samples
+  uint64_t seed = 0;                  ///< seed of the anchored samples
+  int scale = 8;                      ///< PNG enlargement
+  bool save_maps = false;             ///< also write maps.safetensors (cam [N, H, W], index [N])
+};
+
+/// 1..4 for "layer1".."layer4"; throws cuvae::Error naming --layer otherwise.
+int gradcam_layer_index(const std::string& s);
+
+/// The `cuvae gradcam` job: loads the classifier (and the data set, PNG files or VAE), explains
+/// each image with gradcam_explain, writes gradcam_<tag>.png per image, gradcam.json and, with
+/// save_maps, maps.safetensors into o.out, and logs each file written. Throws cuvae::Error on
+/// bad input (nothing is written then) or I/O failure.
+void gradcam_job(const GradcamJob& o, std::ostream& log);
 
 }  // namespace cuvae

@@ -10,13 +10,6 @@
 namespace cuvae {
 
 namespace {
-// Makes `view` a view of `store` shaped `shape`, regrowing store when too small.
-void grow(Tensor& store, Tensor& view, const std::vector<int64_t>& shape, Device dev) {
-  const int64_t n = shape_numel(shape);
-  if (store.empty() || store.numel() < n || store.device() != dev) store = Tensor({n}, dev);
-  view = Tensor::view(store.data(), shape, dev);
-}
-
 int64_t json_int(const nlohmann::json& j, const char* key, const std::string& source) {
   if (!j.contains(key)) CUVAE_FAIL(source << ": model config has no field '" << key << "'");
   if (!j.at(key).is_number_integer())
@@ -94,13 +87,13 @@ Tensor& BasicBlock::forward(Context& ctx, const Tensor& x, bool training) {
   Tensor& a1 = bn1_.forward(ctx, conv1_.forward(ctx, x), training);
   Tensor& a2 = bn2_.forward(ctx, conv2_.forward(ctx, a1), training);
   const Tensor& sc = ds_conv_ ? ds_bn_->forward(ctx, ds_conv_->forward(ctx, x), training) : x;
-  grow(out_store_, out_, a2.shape(), ctx.device());
+  grow_view(out_store_, out_, a2.shape(), ctx.device());
   residual_add(ctx, a2, sc, out_, true);
   return out_;
 }
 
 Tensor& BasicBlock::backward(Context& ctx, Tensor& dy, bool need_dx) {
-  grow(dsum_store_, dsum_, out_.shape(), ctx.device());
+  grow_view(dsum_store_, dsum_, out_.shape(), ctx.device());
   residual_add_backward(ctx, out_, dy, dsum_, true);  // both branches receive dsum
   Tensor* dsc = &dsum_;
   if (ds_conv_) dsc = &ds_conv_->backward(ctx, ds_bn_->backward(ctx, dsum_, true), need_dx);
@@ -209,11 +202,16 @@ void ResNet18::loss(Context& ctx, const int32_t* labels, bool grads) {
   softmax_xent(ctx, *logits_, labels, loss_view_, &mean_loss_, grads ? &dlogits_view_ : nullptr, nullptr);
 }
 
+void ResNet18::loss(Context& ctx, const IntBuffer& labels, bool grads) {
+  CUVAE_CHECK(logits_ != nullptr, "ResNet18::loss before forward");
+  softmax_xent(ctx, *logits_, labels, loss_view_, &mean_loss_, grads ? &dlogits_view_ : nullptr, nullptr);
+}
+
 void ResNet18::backward(Context& ctx) {
   CUVAE_CHECK(logits_ != nullptr, "ResNet18::backward before forward");
   Tensor& dfeat = fc_->backward(ctx, dlogits_view_, true);
   Tensor& a4 = blocks_.back()->output();
-  grow(dpool_, dpool_view_, a4.shape(), device_);
+  grow_view(dpool_, dpool_view_, a4.shape(), device_);
   global_avg_pool_backward(ctx, dfeat, dpool_view_);
   layer_grads_[4] = &dpool_view_;
   Tensor* d = &dpool_view_;

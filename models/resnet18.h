@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "host/buffer.h"
 #include "host/context.h"
 #include "layers/batchnorm.h"
 #include "layers/conv2d.h"
@@ -104,6 +105,8 @@ class ResNet18 {
   /// Fused softmax cross-entropy of the last forward against labels [N] (int32, on the model's
   /// device): fills loss() [N] (nats per image), mean_loss() [1] and, with `grads`, dlogits().
   void loss(Context& ctx, const int32_t* labels, bool grads);
+  /// As above with the labels in a typed buffer (checked: on the model's device, at least N values).
+  void loss(Context& ctx, const IntBuffer& labels, bool grads);
   /// Back-propagates dlogits() (set by loss() or written by the caller, e.g. a one-hot class
   /// score for Grad-CAM) through the network: parameter gradients in params().flat_grads()
   /// (meaningful after a training-mode forward) and layer_grad(1..4).

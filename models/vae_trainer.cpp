@@ -22,6 +22,7 @@
 #include "host/step_graph.h"
 #include "models/batching.h"
 #include "models/analysis/latent.h"
+#include "models/analysis/likelihood.h"
 #include "models/analysis/latent_io.h"
 #include "models/analysis/plots.h"
 #include "kernels/augment.h"
@@ -389,15 +390,8 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
     ctx.synchronize();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     bar.finish("loss " + fmt(mean_loss) + "  " + fmt(steps * opt.batch / secs, 0) + " img/s");
-    if (epoch == start_epoch) {
-      if (!graph.fallback_reason().empty())
-        log << "note: the training step could not be captured as a CUDA graph (" << graph.fallback_reason()
-            << "); it runs eagerly\n";
-      else if (graph.captured())
-        log << "cuda graph: one captured training step replayed " << graph.replays() << " times this epoch\n";
-    }
-    const StepState at = state.read();
-    CUVAE_CHECK(at.step == step, "internal: the device step state is at step " << at.step << ", the loop at " << step);
+    if (epoch == start_epoch) log << graph.summary();
+    state.read_at(step);  // the device's count agrees with the loop's
     VaeEval e = evaluate_vae(ctx, *model, test);
     VaeEpochRecord r{epoch + 1, mean_loss, e.recon, e.kl, e.loss, secs, steps * opt.batch / secs,
                      beta_sum / static_cast<double>(std::max<int64_t>(1, steps))};
@@ -439,6 +433,42 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
   write_curves_or_note(opt.out, log);
   log << "run folder: " << opt.out << " (model.safetensors, optim.safetensors, metrics.csv, config.json)\n";
   return records;
+}
+
+nlohmann::json eval_vae_job(const EvalVaeJob& job) {
+  Context ctx(job.device);
+  auto model = load_vae(job.checkpoint, ctx.device(), true);
+  if (job.nll > 0 && model->config().is_cvae())
+    CUVAE_FAIL("--nll supports unconditional VAEs; " << job.checkpoint << " is a CVAE");
+  if (job.nll > 0 && model->config().is_ae())
+    CUVAE_FAIL("--nll needs a VAE checkpoint: " << job.checkpoint << " is a plain autoencoder (no q(z|x) to sample from)");
+  if (job.binarize && !model->config().binarize)
+    CUVAE_FAIL("--binarize evaluates models trained with --binarize; " << job.checkpoint << " was trained on grey levels");
+  const std::string dir = job.data.empty() ? default_data_dir(job.dataset) : job.data;
+  Dataset test = load_dataset(job.dataset, dir, false);
+  if (job.binarize) test = binarized_copy(test);
+  const VaeEval r = evaluate_vae(ctx, *model, test, job.batch, job.limit);
+  nlohmann::json j;
+  j["model"] = model->config().is_ae() ? "ae" : model->config().is_cvae() ? "cvae" : "vae";
+  j["recon"] = r.recon;
+  if (!model->config().is_ae()) j["kl"] = r.kl;
+  j["loss"] = r.loss;
+  if (job.nll > 0) {
+    NllOptions no;
+    no.k = job.nll;
+    no.limit = job.limit;
+    no.progress = job.progress;
+    const NllResult nr = estimate_nll(ctx, *model, test, no);
+    j["nll"] = nr.nll;
+    j["nll_stderr"] = nr.nll_stderr;
+    j["nll_k"] = nr.k;
+    j["nll_seconds"] = nr.seconds;
+  }
+  j["n"] = r.n;
+  j["dataset"] = job.dataset;
+  j["binarized"] = job.binarize;
+  j["device"] = ctx.description();
+  return j;
 }
 
 }  // namespace cuvae

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "host/context.h"
 #include "host/dataset.h"
 #include "models/conv_vae.h"
@@ -88,5 +90,25 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
 /// at the first test image's μ) into `dir`. Returns the paths written.
 std::vector<std::string> write_vae_images(Context& ctx, ConvVAE& model, const Dataset& test,
                                           const std::string& dir, uint64_t seed, int scale);
+
+/// What `cuvae eval-vae` evaluates.
+struct EvalVaeJob {
+  std::string checkpoint;           ///< model.safetensors of a VAE, AE or CVAE
+  std::string dataset = "mnist";    ///< test split of this data set
+  std::string data;                 ///< its folder (empty: default_data_dir(dataset))
+  DeviceRequest device = DeviceRequest::Auto;
+  int64_t batch = 500;              ///< images per evaluation batch
+  int64_t limit = 0;                ///< first N test images (0 = all)
+  int64_t nll = 0;                  ///< importance samples of the IWAE bound (0 = none)
+  bool binarize = false;            ///< evaluate on test images binarized with a fixed seed
+  bool progress = true;             ///< progress bar for the NLL estimate
+};
+
+/// The `cuvae eval-vae` job: recon, KL (not for an AE) and loss in nats per image at z = μ (a
+/// CVAE with the true labels) and, with nll > 0, the importance-sampled −log p(x) and its
+/// standard error; returned as the JSON object the command prints (with model, n, dataset,
+/// binarized and device). Throws cuvae::Error on a bad checkpoint or option (--nll of an AE or a
+/// CVAE, --binarize of a model trained on grey levels).
+nlohmann::json eval_vae_job(const EvalVaeJob& job);
 
 }  // namespace cuvae

@@ -51,6 +51,13 @@ namespace cuvae::test::ops {
 struct Out {
   std::string name;
   std::vector<double> v;
+  Out(std::string n, std::vector<double> values) : name(std::move(n)), v(std::move(values)) {}
+  template <typename T>
+  Out(std::string n, const std::vector<T>& values) : name(std::move(n)), v(values.begin(), values.end()) {}
+  Out(std::string n, const Tensor& t) : name(std::move(n)) {
+    const std::vector<float> f = t.to_vector();
+    v.assign(f.begin(), f.end());
+  }
 };
 using Outs = std::vector<Out>;
 
@@ -138,19 +145,13 @@ inline std::vector<OpRow> op_table() {
                              Tensor tx = on(c, x, {n}), y({n}, c.device()), tdy = on(c, dy, {n}), dx({n}, c.device());
                              activation_forward(c, a, tx, y, 0.01f);
                              activation_backward(c, a, y, tdy, dx, 0.01f);
-                             Outs o;
-                             put(o, "y", y);
-                             put(o, "dx", dx);
-                             return o;
+                             return Outs{{"y", y}, {"dx", dx}};
                            },
                            [=] {
                              std::vector<double> xd = D(x), y(xd.size()), dyd = D(dy), dx(xd.size());
                              activation_forward_cpu<double>(a, xd.data(), y.data(), n, 0.01f);
                              activation_backward_cpu<double>(a, y.data(), dyd.data(), dx.data(), n, 0.01f);
-                             Outs o;
-                             put(o, "y", y);
-                             put(o, "dx", dx);
-                             return o;
+                             return Outs{{"y", y}, {"dx", dx}};
                            }});
       }
     rows.push_back(std::move(r));
@@ -168,22 +169,14 @@ inline std::vector<OpRow> op_table() {
                              residual_add(c, ta, tb, y, relu);
                              residual_add_backward(c, y, tdy, d, relu);
                              accumulate(c, ta, tb);
-                             Outs o;
-                             put(o, "y", y);
-                             put(o, "d", d);
-                             put(o, "a+b", ta);
-                             return o;
+                             return Outs{{"y", y}, {"d", d}, {"a+b", ta}};
                            },
                            [=] {
                              std::vector<double> ad = D(a), bd = D(b), y(ad.size()), dyd = D(dy), d(ad.size());
                              residual_add_cpu<double>(ad.data(), bd.data(), y.data(), n, relu);
                              residual_add_backward_cpu<double>(y.data(), dyd.data(), d.data(), n, relu);
                              accumulate_cpu<double>(ad.data(), bd.data(), n);
-                             Outs o;
-                             put(o, "y", y);
-                             put(o, "d", d);
-                             put(o, "a+b", ad);
-                             return o;
+                             return Outs{{"y", y}, {"d", d}, {"a+b", ad}};
                            }});
       }
     rows.push_back(std::move(r));
@@ -199,19 +192,13 @@ inline std::vector<OpRow> op_table() {
                                   db({ch}, c.device());
                            add_bias_nchw(c, y, tb);
                            bias_grad_nchw(c, tdy, db);
-                           Outs o;
-                           put(o, "y", y);
-                           put(o, "db", db);
-                           return o;
+                           return Outs{{"y", y}, {"db", db}};
                          },
                          [=] {
                            std::vector<double> y = D(y0), bd = D(b), dyd = D(dy), db(static_cast<size_t>(ch));
                            add_bias_nchw_cpu<double>(y.data(), bd.data(), n, ch, hw);
                            bias_grad_nchw_cpu<double>(dyd.data(), db.data(), n, ch, hw);
-                           Outs o;
-                           put(o, "y", y);
-                           put(o, "db", db);
-                           return o;
+                           return Outs{{"y", y}, {"db", db}};
                          }});
     }
     rows.push_back(std::move(r));
@@ -227,19 +214,13 @@ inline std::vector<OpRow> op_table() {
                                   dx({n, ch, hw, 1}, c.device());
                            global_avg_pool(c, tx, y);
                            global_avg_pool_backward(c, tdy, dx);
-                           Outs o;
-                           put(o, "y", y);
-                           put(o, "dx", dx);
-                           return o;
+                           return Outs{{"y", y}, {"dx", dx}};
                          },
                          [=] {
                            std::vector<double> xd = D(x), y(static_cast<size_t>(n * ch)), dyd = D(dy), dx(xd.size());
                            global_avg_pool_cpu<double>(xd.data(), y.data(), n, ch, hw);
                            global_avg_pool_backward_cpu<double>(dyd.data(), dx.data(), n, ch, hw);
-                           Outs o;
-                           put(o, "y", y);
-                           put(o, "dx", dx);
-                           return o;
+                           return Outs{{"y", y}, {"dx", dx}};
                          }});
     }
     rows.push_back(std::move(r));
@@ -263,11 +244,7 @@ inline std::vector<OpRow> op_table() {
                              adam_step(c, p, tg, m, v, k);
                              k.step = 2;
                              adam_step(c, p, tg2, m, v, k);
-                             Outs o;
-                             put(o, "param", p);
-                             put(o, "m", m);
-                             put(o, "v", v);
-                             return o;
+                             return Outs{{"param", p}, {"m", m}, {"v", v}};
                            },
                            [=] {
                              std::vector<double> p = D(p0), gd = D(g), gd2 = D(g2), m(p.size()), v(p.size());
@@ -275,11 +252,7 @@ inline std::vector<OpRow> op_table() {
                              adam_step_cpu<double>(p.data(), gd.data(), m.data(), v.data(), n, k);
                              k.step = 2;
                              adam_step_cpu<double>(p.data(), gd2.data(), m.data(), v.data(), n, k);
-                             Outs o;
-                             put(o, "param", p);
-                             put(o, "m", m);
-                             put(o, "v", v);
-                             return o;
+                             return Outs{{"param", p}, {"m", m}, {"v", v}};
                            }});
       }
     rows.push_back(std::move(r));
@@ -297,19 +270,13 @@ inline std::vector<OpRow> op_table() {
                              Tensor p = on(c, p0, {n}), tg = on(c, g, {n}), tg2 = on(c, g2, {n}), b({n}, c.device());
                              sgd_step(c, p, tg, b, cfg);
                              sgd_step(c, p, tg2, b, cfg);
-                             Outs o;
-                             put(o, "param", p);
-                             put(o, "buf", b);
-                             return o;
+                             return Outs{{"param", p}, {"buf", b}};
                            },
                            [=] {
                              std::vector<double> p = D(p0), gd = D(g), gd2 = D(g2), b(p.size());
                              sgd_step_cpu<double>(p.data(), gd.data(), b.data(), n, cfg);
                              sgd_step_cpu<double>(p.data(), gd2.data(), b.data(), n, cfg);
-                             Outs o;
-                             put(o, "param", p);
-                             put(o, "buf", b);
-                             return o;
+                             return Outs{{"param", p}, {"buf", b}};
                            }});
       }
     rows.push_back(std::move(r));
@@ -341,14 +308,12 @@ inline std::vector<OpRow> op_table() {
                            Tensor rec({n}, c.device()), kl({n}, c.device()), loss({1}, c.device()), dl({n, p}, c.device()),
                                dm({n, d}, c.device()), dv({n, d}, c.device());
                            elbo(c, tl, tx, tm, tv, &rec, &kl, loss, &dl, &dm, &dv, cfg);
-                           Outs o;
-                           put(o, "recon", rec);
-                           put(o, "kl", kl);
-                           put(o, "loss", loss);
-                           put(o, "dlogits", dl);
-                           put(o, "dmu", dm);
-                           put(o, "dlogvar", dv);
-                           return o;
+                           return Outs{{"recon", rec},
+                                       {"kl", kl},
+                                       {"loss", loss},
+                                       {"dlogits", dl},
+                                       {"dmu", dm},
+                                       {"dlogvar", dv}};
                          },
                          [=] {
                            const size_t n = static_cast<size_t>(cfg.n), p = static_cast<size_t>(cfg.p), d = static_cast<size_t>(cfg.d);
@@ -356,14 +321,12 @@ inline std::vector<OpRow> op_table() {
                                dl(n * p), dm(n * d), dv(n * d);
                            elbo_cpu<double>(ld.data(), xd.data(), md.data(), vd.data(), rec.data(), kl.data(), loss.data(),
                                             dl.data(), dm.data(), dv.data(), cfg);
-                           Outs o;
-                           put(o, "recon", rec);
-                           put(o, "kl", kl);
-                           put(o, "loss", loss);
-                           put(o, "dlogits", dl);
-                           put(o, "dmu", dm);
-                           put(o, "dlogvar", dv);
-                           return o;
+                           return Outs{{"recon", rec},
+                                       {"kl", kl},
+                                       {"loss", loss},
+                                       {"dlogits", dl},
+                                       {"dmu", dm},
+                                       {"dlogvar", dv}};
                          }});
     }
     rows.push_back(std::move(r));
@@ -380,22 +343,12 @@ inline std::vector<OpRow> op_table() {
                                   pr({n, k}, c.device());
                            IntBuffer ty = labels_on(c, y);
                            softmax_xent(c, tl, ty.data(), loss, &mean, &dl, &pr);
-                           Outs o;
-                           put(o, "loss", loss);
-                           put(o, "mean", mean);
-                           put(o, "dlogits", dl);
-                           put(o, "probs", pr);
-                           return o;
+                           return Outs{{"loss", loss}, {"mean", mean}, {"dlogits", dl}, {"probs", pr}};
                          },
                          [=] {
                            std::vector<double> ld = D(l), loss(static_cast<size_t>(n)), mean(1), dl(ld.size()), pr(ld.size());
                            softmax_xent_cpu<double>(ld.data(), y.data(), n, k, loss.data(), mean.data(), dl.data(), pr.data());
-                           Outs o;
-                           put(o, "loss", loss);
-                           put(o, "mean", mean);
-                           put(o, "dlogits", dl);
-                           put(o, "probs", pr);
-                           return o;
+                           return Outs{{"loss", loss}, {"mean", mean}, {"dlogits", dl}, {"probs", pr}};
                          }});
     }
     rows.push_back(std::move(r));
@@ -413,17 +366,13 @@ inline std::vector<OpRow> op_table() {
                            IntBuffer ty = labels_on(c, y);
                            count_correct(c, tl, ty.data(), count);
                            count_correct(c, tl, ty.data(), count);  // accumulates
-                           Outs o;
-                           put(o, "count", count);
-                           return o;
+                           return Outs{{"count", count}};
                          },
                          [=] {
                            std::vector<double> ld = D(l), count(1);
                            count_correct_cpu<double>(ld.data(), y.data(), n, k, count.data());
                            count_correct_cpu<double>(ld.data(), y.data(), n, k, count.data());
-                           Outs o;
-                           put(o, "count", count);
-                           return o;
+                           return Outs{{"count", count}};
                          }});
     }
     rows.push_back(std::move(r));
@@ -443,9 +392,7 @@ inline std::vector<OpRow> op_table() {
                                Tensor l = on(c, {losses[static_cast<size_t>(i)]}, {1});
                                loss_monitor(c, l, state, 1000 + i);
                              }
-                             Outs o;
-                             put(o, "state", state);
-                             return o;
+                             return Outs{{"state", state}};
                            },
                            [=] {
                              std::vector<double> state(kMonitorSize);
@@ -453,9 +400,7 @@ inline std::vector<OpRow> op_table() {
                                const double l = losses[static_cast<size_t>(i)];
                                loss_monitor_cpu<double>(&l, state.data(), 1000 + i);
                              }
-                             Outs o;
-                             put(o, "state", state);
-                             return o;
+                             return Outs{{"state", state}};
                            }});
       }
     rows.push_back(std::move(r));
@@ -476,13 +421,7 @@ inline std::vector<OpRow> op_table() {
                              reparameterize_forward(c, tm, tv, eps, z, s, 2 * s + 1);
                              reparameterize_backward(c, tdz, eps, tv, dm, dv, acc);
                              sample_normal(c, prior, s, 5);
-                             Outs o;
-                             put(o, "eps", eps);
-                             put(o, "z", z);
-                             put(o, "dmu", dm);
-                             put(o, "dlogvar", dv);
-                             put(o, "prior", prior);
-                             return o;
+                             return Outs{{"eps", eps}, {"z", z}, {"dmu", dm}, {"dlogvar", dv}, {"prior", prior}};
                            },
                            [=] {
                              std::vector<double> md = D(mu), vd = D(lv), eps(md.size()), z(md.size()), dzd = D(dz),
@@ -490,13 +429,7 @@ inline std::vector<OpRow> op_table() {
                              reparameterize_forward_cpu<double>(md.data(), vd.data(), eps.data(), z.data(), n, s, 2 * s + 1);
                              reparameterize_backward_cpu<double>(dzd.data(), eps.data(), vd.data(), dm.data(), dv.data(), n, acc);
                              sample_normal_cpu<double>(prior.data(), n, s, 5);
-                             Outs o;
-                             put(o, "eps", eps);
-                             put(o, "z", z);
-                             put(o, "dmu", dm);
-                             put(o, "dlogvar", dv);
-                             put(o, "prior", prior);
-                             return o;
+                             return Outs{{"eps", eps}, {"z", z}, {"dmu", dm}, {"dlogvar", dv}, {"prior", prior}};
                            }});
       }
     rows.push_back(std::move(r));
@@ -516,20 +449,14 @@ inline std::vector<OpRow> op_table() {
                            IntBuffer ty = labels_on(c, y);
                            concat_onehot(c, tf, ty.data(), k, out);
                            take_columns(c, tg, k, dst);
-                           Outs o;
-                           put(o, "out", out);
-                           put(o, "dst", dst);
-                           return o;
+                           return Outs{{"out", out}, {"dst", dst}};
                          },
                          [=] {
                            std::vector<double> fd = D(feat), out(static_cast<size_t>(n * (f + k))), gd = D(g),
                                dst(static_cast<size_t>(n * f));
                            concat_onehot_cpu<double>(fd.data(), y.data(), n, f, k, out.data());
                            take_columns_cpu<double>(gd.data(), n, f, k, dst.data());
-                           Outs o;
-                           put(o, "out", out);
-                           put(o, "dst", dst);
-                           return o;
+                           return Outs{{"out", out}, {"dst", dst}};
                          }});
     }
     rows.push_back(std::move(r));
@@ -546,24 +473,14 @@ inline std::vector<OpRow> op_table() {
                              Tensor tm = on(c, mu, {n, d}), tv = on(c, lv, {n, d}), dm = on(c, dm0, {n, d}),
                                     dv = on(c, dv0, {n, d}), kd({d}, c.device()), loss = on(c, {1.5f}, {1});
                              free_bits(c, tm, tv, lambda, 0.5f, dm, dv, kd, loss);
-                             Outs o;
-                             put(o, "dmu", dm);
-                             put(o, "dlogvar", dv);
-                             put(o, "kl_dim", kd);
-                             put(o, "loss", loss);
-                             return o;
+                             return Outs{{"dmu", dm}, {"dlogvar", dv}, {"kl_dim", kd}, {"loss", loss}};
                            },
                            [=] {
                              std::vector<double> md = D(mu), vd = D(lv), dm = D(dm0), dv = D(dv0), kd(static_cast<size_t>(d)),
                                  loss = {1.5};
                              free_bits_cpu<double>(md.data(), vd.data(), n, d, lambda, 0.5f, dm.data(), dv.data(), kd.data(),
                                                    loss.data());
-                             Outs o;
-                             put(o, "dmu", dm);
-                             put(o, "dlogvar", dv);
-                             put(o, "kl_dim", kd);
-                             put(o, "loss", loss);
-                             return o;
+                             return Outs{{"dmu", dm}, {"dlogvar", dv}, {"kl_dim", kd}, {"loss", loss}};
                            }});
       }
     rows.push_back(std::move(r));
@@ -580,19 +497,13 @@ inline std::vector<OpRow> op_table() {
                            Tensor ta = on(c, A, {n, k, h, h}), td = on(c, dA, {n, k, h, h}), heat({n, H, H}, c.device()),
                                   cam({n, h, h}, c.device());
                            gradcam(c, ta, td, H, H, heat, &cam);
-                           Outs o;
-                           put(o, "heat", heat);
-                           put(o, "cam", cam);
-                           return o;
+                           return Outs{{"heat", heat}, {"cam", cam}};
                          },
                          [=] {
                            std::vector<double> ad = D(A), dd = D(dA), heat(static_cast<size_t>(n * H * H)),
                                cam(static_cast<size_t>(n * h * h));
                            gradcam_cpu<double>(ad.data(), dd.data(), n, k, h, h, H, H, heat.data(), cam.data());
-                           Outs o;
-                           put(o, "heat", heat);
-                           put(o, "cam", cam);
-                           return o;
+                           return Outs{{"heat", heat}, {"cam", cam}};
                          }});
     }
     rows.push_back(std::move(r));
@@ -618,21 +529,13 @@ inline std::vector<OpRow> op_table() {
                                   gains = on(c, gains0, {n, 2});
                            tsne_grad_exact(c, tp, ty, 12.0f, g);
                            tsne_update(c, ty, g, up, gains, 0.5f, 200.0f, 0.01f);
-                           Outs o;
-                           put(o, "grad", g);
-                           put(o, "y", ty);
-                           put(o, "gains", gains);
-                           return o;
+                           return Outs{{"grad", g}, {"y", ty}, {"gains", gains}};
                          },
                          [=] {
                            std::vector<double> pd = D(P), yd = D(Y), g(yd.size()), up = D(up0), gains = D(gains0);
                            tsne_grad_exact_cpu<double>(pd.data(), yd.data(), n, 12.0, g.data(), nullptr);
                            tsne_update_cpu<double>(yd.data(), g.data(), up.data(), gains.data(), 2 * n, 0.5, 200.0, 0.01);
-                           Outs o;
-                           put(o, "grad", g);
-                           put(o, "y", yd);
-                           put(o, "gains", gains);
-                           return o;
+                           return Outs{{"grad", g}, {"y", yd}, {"gains", gains}};
                          }});
     }
     rows.push_back(std::move(r));
@@ -758,12 +661,7 @@ inline std::vector<OpRow> op_table() {
                            linear_fwd_cpu<double>(xd.data(), W.data(), b.data(), y.data(), n, in, out);
                            linear_bwd_cpu<double>(xd.data(), W.data(), dyd.data(), dx.data(), dW.data(), db.data(), n, in, out,
                                                   false);
-                           Outs o;
-                           put(o, "y", y);
-                           put(o, "dx", dx);
-                           put(o, "dW", dW);
-                           put(o, "db", db);
-                           return o;
+                           return Outs{{"y", y}, {"dx", dx}, {"dW", dW}, {"db", db}};
                          }});
     }
     rows.push_back(std::move(r));
@@ -807,12 +705,7 @@ inline std::vector<OpRow> op_table() {
                            conv_bwd_data_cpu<double>(geom, dyd.data(), W.data(), dx.data(), scratch.data());
                            conv_bwd_filter_cpu<double>(geom, xd.data(), dyd.data(), dW.data(), scratch.data());
                            bias_grad_nchw_cpu<double>(dyd.data(), db.data(), geom.n, geom.k_out, geom.ho() * geom.wo());
-                           Outs o;
-                           put(o, "y", y);
-                           put(o, "dx", dx);
-                           put(o, "dW", dW);
-                           put(o, "db", db);
-                           return o;
+                           return Outs{{"y", y}, {"dx", dx}, {"dW", dW}, {"db", db}};
                          }});
     }
     rows.push_back(std::move(r));
@@ -859,12 +752,7 @@ inline std::vector<OpRow> op_table() {
                            conv_transpose_bwd_cpu<double>(geom, dyd.data(), xd.data(), W.data(), dx.data(), dW.data(),
                                                           scratch.data());
                            bias_grad_nchw_cpu<double>(dyd.data(), db.data(), g.n, g.out, geom.h * geom.w);
-                           Outs o;
-                           put(o, "y", y);
-                           put(o, "dx", dx);
-                           put(o, "dW", dW);
-                           put(o, "db", db);
-                           return o;
+                           return Outs{{"y", y}, {"dx", dx}, {"dW", dW}, {"db", db}};
                          }});
     }
     rows.push_back(std::move(r));
@@ -907,15 +795,13 @@ inline std::vector<OpRow> op_table() {
                                                           dx.data(), dg.data(), db.data());
                            batchnorm_forward_eval_cpu<double>(xd.data(), gamma.data(), beta.data(), rm.data(), rv.data(), n,
                                                               ch, hw, 1e-5, ye.data());
-                           Outs o;
-                           put(o, "y", y);
-                           put(o, "dx", dx);
-                           put(o, "dgamma", dg);
-                           put(o, "dbeta", db);
-                           put(o, "running_mean", rm);
-                           put(o, "running_var", rv);
-                           put(o, "y_eval", ye);
-                           return o;
+                           return Outs{{"y", y},
+                                       {"dx", dx},
+                                       {"dgamma", dg},
+                                       {"dbeta", db},
+                                       {"running_mean", rm},
+                                       {"running_var", rv},
+                                       {"y_eval", ye}};
                          }});
     }
     rows.push_back(std::move(r));

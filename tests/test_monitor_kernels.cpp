@@ -63,3 +63,16 @@ TEST(LossMonitor, TensorFormChecksShapes) {
   Tensor wrong({2});
   EXPECT_NE(error_of([&] { loss_monitor(ctx, loss, wrong, 0); }), "");
 }
+
+// The typed-buffer forms check where the labels live and how many there are.
+TEST(CountCorrect, BufferFormChecksDeviceAndSize) {
+  Context ctx(DeviceRequest::CPU);
+  Tensor logits = Tensor::from_vector({0, 1, 1, 0, 2, 0}, {3, 2});
+  IntBuffer labels(3, Device::CPU);
+  labels.upload({1, 0, 0});
+  Tensor count({1});
+  count_correct(ctx, logits, labels, count);
+  EXPECT_EQ(count.to_vector()[0], 3.0f);
+  IntBuffer short_labels(2, Device::CPU);
+  EXPECT_NE(error_of([&] { count_correct(ctx, logits, short_labels, count); }).find("labels holds 2 values"), std::string::npos);
+}

@@ -113,4 +113,5 @@ TEST(StepState, StepGraphRunsEagerlyOnTheCpu) {
   EXPECT_EQ(runs, 4);
   EXPECT_FALSE(g.captured());
   EXPECT_EQ(g.replays(), 0);
+  EXPECT_EQ(g.summary(), "");
 }

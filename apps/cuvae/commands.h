@@ -27,6 +27,9 @@ struct DeviceValidator : CLI::Validator {
   DeviceValidator();
 };
 
+/// Adds train-vae and eval-vae to `app`.
+void add_vae_commands(CLI::App& app, std::vector<Command>& commands);
+
 /// Adds train-classifier, eval-classifier, anchor, validate and gradcam to `app`.
 void add_classifier_commands(CLI::App& app, std::vector<Command>& commands);
 

@@ -11,15 +11,11 @@
 #endif
 #include <new>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <string>
 
 #include "host/check.h"
 #include "host/context.h"
 #include "host/dataset.h"
-#include "models/checkpoint.h"
-#include "models/vae_trainer.h"
-#include "models/analysis/likelihood.h"
 #include "commands.h"
 
 namespace cuvae::app {
@@ -49,9 +45,6 @@ DeviceValidator::DeviceValidator() {
 
 }  // namespace cuvae::app
 
-using cuvae::app::dataset_list;
-using cuvae::app::DatasetValidator;
-using cuvae::app::DeviceValidator;
 
 namespace {
 // Transparent huge pages for every heap allocation. A training process touches hundreds of MiB of
@@ -94,71 +87,9 @@ int main(int argc, char** argv) {
   // A later repetition of a flag overrides an earlier one (scripts/demo relies on this).
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.set_version_flag("--version", "cuvae 0.1.0");
-  const DatasetValidator dataset_ok;
-  const DeviceValidator device_ok;
-
-  // ---- train-vae ---------------------------------------------------------------
-  cuvae::VaeTrainOptions t;
-  std::string t_device = "auto";
-  bool t_no_progress = false;
-  CLI::App* train = app.add_subcommand(
-      "train-vae",
-      "Train a convolutional VAE; writes config.json, metrics.csv, model.safetensors, optim.safetensors, "
-      "samples.png, reconstructions.png and traversal.png into the run folder");
-  train->add_option("--dataset", t.dataset, "Data set: " + dataset_list())->check(dataset_ok)->capture_default_str();
-  train->add_option("--data", t.data_dir, "Folder with the data set's files (default: data/<dataset>, see scripts/fetch-data)");
-  train->add_option("--epochs", t.epochs, "Epochs to train (with --resume: total epochs)")->check(CLI::Range(1, 100000))->capture_default_str();
-  train->add_option("--batch", t.batch, "Images per training step")->check(CLI::Range(1, 65536))->capture_default_str();
-  train->add_option("--latent", t.latent, "Latent dimensions D")->check(CLI::Range(1, 4096))->capture_default_str();
-  std::string t_model = "vae", t_recon = "bce";
-  train->add_option("--model", t_model, "vae (the ConvVAE), ae (plain autoencoder: same layers without enc.logvar, no sampling, "
-                                        "no KL) or cvae (conditional VAE: a one-hot class appended before enc.fc and dec.fc1)")
-      ->check(CLI::IsMember({"vae", "ae", "cvae"}))->capture_default_str();
-  train->add_option("--kl-warmup", t.kl_warmup, "KL warm-up: beta rises linearly from 0 over E epochs (Bowman et al. 2016; 0 = off)")
-      ->check(CLI::NonNegativeNumber);
-  train->add_option("--kl-cycles", t.kl_cycles, "Cyclical KL weight: C cycles over the run, rising over the first half of each "
-                                                "(Fu et al. 2019; 0 = off)")->check(CLI::NonNegativeNumber);
-  train->add_option("--free-bits", t.free_bits, "Free bits: each latent dimension's batch-mean KL counts as at least LAMBDA nats "
-                                                "and is not pushed lower (Kingma et al. 2016; 0 = off)")->check(CLI::NonNegativeNumber);
-  train->add_option("--recon-loss", t_recon, "Reconstruction loss: bce (nats per image, every model) or mse (sum of squared errors per image; --model ae only)")
-      ->check(CLI::IsMember({"bce", "mse"}))->capture_default_str();
-  train->add_option("--beta", t.beta, "Weight of the KL term (beta-VAE); 1 = standard VAE; ignored by --model ae")->check(CLI::Range(0.0, 1e6))->capture_default_str();
-  train->add_option("--lr", t.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
-  train->add_option("--seed", t.seed, "Seed for initialisation, shuffling and sampling")->capture_default_str();
-  train->add_option("--device", t_device, "auto (GPU when one works, else CPU), cpu or cuda")->check(device_ok)->capture_default_str();
-  train->add_option("--out", t.out, "Run folder")->capture_default_str();
-  train->add_flag("--resume", t.resume, "Continue the run in --out from its last epoch (exactly, optimizer and RNG included)");
-  train->add_flag("--binarize", t.binarize, "Dynamically binarize training targets (x ~ Bernoulli(pixel))");
-  train->add_option("--train-limit", t.train_limit, "Use only the first N training images (0 = all)")->check(CLI::NonNegativeNumber);
-  train->add_option("--test-limit", t.test_limit, "Evaluate on the first N test images (0 = all)")->check(CLI::NonNegativeNumber);
-  train->add_option("--scale", t.scale, "Enlarge PNG images by this factor for viewing")->check(CLI::Range(1, 16))->capture_default_str();
-  train->add_flag("--no-progress", t_no_progress, "No progress bar");
-  std::string t_graph = "on";
-  train->add_option("--cuda-graph", t_graph, "on: on a GPU, capture one training step as a CUDA graph after a warm-up step "
-                                             "and replay it for every step; off: launch every kernel every step")
-      ->check(CLI::IsMember({"on", "off"}))->capture_default_str();
-
-  // ---- eval-vae ----------------------------------------------------------------
-  std::string e_ckpt, e_dataset = "mnist", e_data, e_device = "auto";
-  int64_t e_batch = 500, e_limit = 0, e_nll = 0;
-  bool e_binarize = false, e_no_progress = false;
-  CLI::App* eval = app.add_subcommand(
-      "eval-vae",
-      "Evaluate a VAE, AE or CVAE checkpoint on a test set (z = mu; a CVAE with the true labels); prints {\"recon\", \"kl\", \"loss\"} in nats per image "
-      "as one JSON line (an AE: recon and loss only), with --nll K also the importance-sampled negative log-likelihood");
-  eval->add_option("--checkpoint", e_ckpt, "model.safetensors written by train-vae (--model vae, ae or cvae)")->required();
-  eval->add_option("--nll", e_nll, "Also estimate -log p(x) in nats per image with K importance samples from q(z|x) "
-                                   "(IWAE bound, Burda et al. 2016): adds nll and nll_stderr (VAE only)");
-  eval->add_flag("--binarize", e_binarize, "Evaluate on test images binarized with a fixed seed (x ~ Bernoulli(pixel)), "
-                                           "for models trained with --binarize, as the IWAE paper does");
-  eval->add_flag("--no-progress", e_no_progress, "No progress bar (for --nll)");
-  eval->add_option("--dataset", e_dataset, "Data set: " + dataset_list())->check(dataset_ok)->capture_default_str();
-  eval->add_option("--data", e_data, "Folder with the data set's files (default: data/<dataset>)");
-  eval->add_option("--device", e_device, "auto, cpu or cuda")->check(device_ok)->capture_default_str();
-  eval->add_option("--batch", e_batch, "Images per evaluation batch")->check(CLI::Range(1, 65536))->capture_default_str();
-  eval->add_option("--limit", e_limit, "Evaluate only the first N test images (0 = all)")->check(CLI::NonNegativeNumber);
 
   std::vector<cuvae::app::Command> commands;
+  cuvae::app::add_vae_commands(app, commands);
   cuvae::app::add_classifier_commands(app, commands);
   cuvae::app::add_latent_commands(app, commands);
   cuvae::app::add_study_commands(app, commands);
@@ -189,50 +120,6 @@ int main(int argc, char** argv) {
   try {
     cuvae::set_default_cpu_backend(cuvae::parse_cpu_backend(cpu_backend));
     cuvae::set_default_deterministic(!nondeterministic);
-    if (train->parsed()) {
-      t.device = cuvae::parse_device(t_device);
-      t.cuda_graph = t_graph == "on";
-      t.progress = !t_no_progress;
-      t.model = cuvae::parse_vae_kind(t_model);
-      t.recon_loss = cuvae::parse_recon_loss(t_recon);
-      cuvae::train_vae(t, std::cout);
-    } else if (eval->parsed()) {
-      if (eval->count("--nll") && e_nll < 1)
-        throw cuvae::Error("--nll must be at least 1 importance sample, got " + std::to_string(e_nll));
-      cuvae::Context ctx(cuvae::parse_device(e_device));
-      auto model = cuvae::load_vae(e_ckpt, ctx.device(), true);
-      if (e_nll > 0 && model->config().is_cvae())
-        throw cuvae::Error("--nll supports unconditional VAEs; " + e_ckpt + " is a CVAE");
-      if (e_nll > 0 && model->config().is_ae())
-        throw cuvae::Error("--nll needs a VAE checkpoint: " + e_ckpt + " is a plain autoencoder (no q(z|x) to sample from)");
-      if (e_binarize && !model->config().binarize)
-        throw cuvae::Error("--binarize evaluates models trained with --binarize; " + e_ckpt + " was trained on grey levels");
-      const std::string dir = e_data.empty() ? cuvae::default_data_dir(e_dataset) : e_data;
-      cuvae::Dataset test = cuvae::load_dataset(e_dataset, dir, false);
-      if (e_binarize) test = cuvae::binarized_copy(test);
-      cuvae::VaeEval r = cuvae::evaluate_vae(ctx, *model, test, e_batch, e_limit);
-      nlohmann::json j;
-      j["model"] = model->config().is_ae() ? "ae" : model->config().is_cvae() ? "cvae" : "vae";
-      j["recon"] = r.recon;
-      if (!model->config().is_ae()) j["kl"] = r.kl;
-      j["loss"] = r.loss;
-      if (e_nll > 0) {
-        cuvae::NllOptions no;
-        no.k = e_nll;
-        no.limit = e_limit;
-        no.progress = !e_no_progress;
-        const cuvae::NllResult nr = cuvae::estimate_nll(ctx, *model, test, no);
-        j["nll"] = nr.nll;
-        j["nll_stderr"] = nr.nll_stderr;
-        j["nll_k"] = nr.k;
-        j["nll_seconds"] = nr.seconds;
-      }
-      j["n"] = r.n;
-      j["dataset"] = e_dataset;
-      j["binarized"] = e_binarize;
-      j["device"] = ctx.description();
-      std::cout << j.dump() << std::endl;
-    }
     for (auto& c : commands)
       if (c.cli->parsed()) c.run();
   } catch (const cuvae::Error& e) {
