@@ -183,7 +183,8 @@ inline std::vector<OpRow> op_table() {
   }
   {
     OpRow r{"bias", "Bias", {"add_bias_nchw_cpu", "bias_grad_nchw_cpu"}, {}};
-    for (auto [n, ch, hw] : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {3, 5, 7}, {128, 32, 196}, {2, 256, 1}}) {
+    for (const auto& sh : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {3, 5, 7}, {128, 32, 196}, {2, 256, 1}}) {
+      const int64_t n = sh[0], ch = sh[1], hw = sh[2];
       const uint64_t s = static_cast<uint64_t>(n * 31 + ch * 7 + hw);
       const auto y0 = U(n * ch * hw, -1, 1, s), b = U(ch, -1, 1, s + 1), dy = U(n * ch * hw, -1, 1, s + 2);
       r.cases.push_back({sz("n", n) + " " + sz("c", ch) + " " + sz("hw", hw),
@@ -205,7 +206,8 @@ inline std::vector<OpRow> op_table() {
   }
   {
     OpRow r{"global_avg_pool", "Pool", {"global_avg_pool_cpu", "global_avg_pool_backward_cpu"}, {}};
-    for (auto [n, ch, hw] : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {3, 5, 7}, {64, 512, 16}, {2, 64, 49}}) {
+    for (const auto& sh : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {3, 5, 7}, {64, 512, 16}, {2, 64, 49}}) {
+      const int64_t n = sh[0], ch = sh[1], hw = sh[2];
       const uint64_t s = static_cast<uint64_t>(n * 31 + ch * 7 + hw);
       const auto x = U(n * ch * hw, -1, 1, s), dy = U(n * ch, -1, 1, s + 1);
       r.cases.push_back({sz("n", n) + " " + sz("c", ch) + " " + sz("hw", hw),
@@ -333,7 +335,8 @@ inline std::vector<OpRow> op_table() {
   }
   {
     OpRow r{"softmax_xent", "SoftmaxXent", {"softmax_xent_cpu"}, {}};
-    for (auto [n, k] : std::vector<std::array<int64_t, 2>>{{1, 1}, {1, 10}, {5, 3}, {256, 10}, {33, 100}}) {
+    for (const auto& sh : std::vector<std::array<int64_t, 2>>{{1, 1}, {1, 10}, {5, 3}, {256, 10}, {33, 100}}) {
+      const int64_t n = sh[0], k = sh[1];
       const uint64_t s = static_cast<uint64_t>(n * 101 + k);
       const auto l = U(n * k, -8, 8, s);
       const auto y = labels_for(n, k, s);
@@ -356,7 +359,8 @@ inline std::vector<OpRow> op_table() {
   {
     // Counts are exact in float: float and double must agree exactly (bound 0).
     OpRow r{"count_correct", "CountCorrect", {"count_correct_cpu"}, {}, 0.0};
-    for (auto [n, k] : std::vector<std::array<int64_t, 2>>{{1, 1}, {1, 10}, {7, 3}, {256, 10}, {10000, 10}}) {
+    for (const auto& sh : std::vector<std::array<int64_t, 2>>{{1, 1}, {1, 10}, {7, 3}, {256, 10}, {10000, 10}}) {
+      const int64_t n = sh[0], k = sh[1];
       const uint64_t s = static_cast<uint64_t>(n * 101 + k);
       const auto l = U(n * k, -3, 3, s);
       const auto y = labels_for(n, k, s);
@@ -438,7 +442,8 @@ inline std::vector<OpRow> op_table() {
   // ---- the conditional VAE ---------------------------------------------------------------------
   {
     OpRow r{"concat_onehot / take_columns", "ConcatOnehot", {"concat_onehot_cpu", "take_columns_cpu"}, {}};
-    for (auto [n, f, k] : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {3, 5, 10}, {128, 3136, 10}, {7, 32, 10}}) {
+    for (const auto& sh : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {3, 5, 10}, {128, 3136, 10}, {7, 32, 10}}) {
+      const int64_t n = sh[0], f = sh[1], k = sh[2];
       const uint64_t s = static_cast<uint64_t>(n * 17 + f + k);
       const auto feat = U(n * f, -1, 1, s), g = U(n * (f + k), -1, 1, s + 1);
       const auto y = labels_for(n, k, s);
@@ -463,7 +468,8 @@ inline std::vector<OpRow> op_table() {
   }
   {
     OpRow r{"free_bits", "FreeBits", {"free_bits_cpu"}, {}};
-    for (auto [n, d] : std::vector<std::array<int64_t, 2>>{{1, 1}, {5, 3}, {128, 32}, {9, 7}})
+    for (const auto& sh : std::vector<std::array<int64_t, 2>>{{1, 1}, {5, 3}, {128, 32}, {9, 7}}) {
+      const int64_t n = sh[0], d = sh[1];
       for (float lambda : {0.0f, 0.25f, 2.0f}) {
         const uint64_t s = static_cast<uint64_t>(n * 13 + d) + static_cast<uint64_t>(lambda * 4);
         const auto mu = U(n * d, -1.5, 1.5, s), lv = U(n * d, -2, 1, s + 1), dm0 = U(n * d, -1, 1, s + 2),
@@ -483,13 +489,15 @@ inline std::vector<OpRow> op_table() {
                              return Outs{{"dmu", dm}, {"dlogvar", dv}, {"kl_dim", kd}, {"loss", loss}};
                            }});
       }
+    }
     rows.push_back(std::move(r));
   }
 
   // ---- explanation and embedding -------------------------------------------------------------
   {
     OpRow r{"gradcam", "GradcamCpu", {"gradcam_cpu"}, {}};
-    for (auto [n, k, h, H] : std::vector<std::array<int64_t, 4>>{{1, 1, 1, 1}, {2, 3, 5, 11}, {4, 512, 4, 32}, {3, 64, 7, 28}}) {
+    for (const auto& sh : std::vector<std::array<int64_t, 4>>{{1, 1, 1, 1}, {2, 3, 5, 11}, {4, 512, 4, 32}, {3, 64, 7, 28}}) {
+      const int64_t n = sh[0], k = sh[1], h = sh[2], H = sh[3];
       const uint64_t s = static_cast<uint64_t>(n * 7 + k * 3 + h + H);
       const auto A = U(n * k * h * h, 0, 2, s), dA = U(n * k * h * h, -1, 1.5, s + 1);
       r.cases.push_back({sz("n", n) + " " + sz("k", k) + " " + sz("h", h) + " " + sz("H", H),
@@ -544,7 +552,8 @@ inline std::vector<OpRow> op_table() {
   // ---- the training loops' step state (exact: integers and copies of table rows) -------------
   {
     OpRow r{"step_state_advance", "StepState", {"step_state_advance_cpu", "StepStateBuffer"}, {}, 0.0};
-    for (auto [steps, spe, nrows] : std::vector<std::array<int64_t, 3>>{{1, 1, 0}, {7, 3, 4}, {1000, 469, 1000}}) {
+    for (const auto& sh : std::vector<std::array<int64_t, 3>>{{1, 1, 0}, {7, 3, 4}, {1000, 469, 1000}}) {
+      const int64_t steps = sh[0], spe = sh[1], nrows = sh[2];
       r.cases.push_back({sz("advances", steps) + " " + sz("steps_per_epoch", spe) + " " + sz("table_rows", nrows),
                          [=](Context& c) {
                            std::vector<StepScalars> table(static_cast<size_t>(nrows));
@@ -586,8 +595,9 @@ inline std::vector<OpRow> op_table() {
   // ---- batches of bytes (exact: no double reference) -----------------------------------------
   {
     OpRow r{"gather_batch / augment_batch", "Augment", {"gather_batch_cpu", "augment_batch_cpu"}, {}, 0.0};
-    for (auto [num, n, ch, h, pad] : std::vector<std::array<int64_t, 5>>{
+    for (const auto& sh : std::vector<std::array<int64_t, 5>>{
              {1, 1, 1, 1, 0}, {5, 3, 1, 7, 2}, {300, 128, 1, 28, 2}, {40, 9, 3, 32, 4}}) {
+      const int64_t num = sh[0], n = sh[1], ch = sh[2], h = sh[3], pad = sh[4];
       const int64_t px = ch * h * h;
       std::vector<uint8_t> images(static_cast<size_t>(num * px)), labels(static_cast<size_t>(num));
       for (size_t i = 0; i < images.size(); ++i) images[i] = static_cast<uint8_t>((i * 37 + i / 7) % 256);
@@ -635,8 +645,9 @@ inline std::vector<OpRow> op_table() {
   // ---- layers --------------------------------------------------------------------------------
   {
     OpRow r{"Linear", "LinearLayer", {"Linear", "linear_fwd_cpu", "linear_bwd_cpu", "gemm_cpu"}, {}};
-    for (auto [n, in, out] : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {3, 5, 7}, {128, 3136, 256}, {128, 256, 32},
+    for (const auto& sh : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {3, 5, 7}, {128, 3136, 256}, {128, 256, 32},
                                                                  {1, 42, 256}}) {
+      const int64_t n = sh[0], in = sh[1], out = sh[2];
       const uint64_t s = static_cast<uint64_t>(n * 7 + in * 3 + out);
       const auto x = U(n * in, -1, 1, s), dy = U(n * out, -1, 1, s + 1);
       r.cases.push_back({sz("n", n) + " " + sz("in", in) + " " + sz("out", out),
@@ -760,7 +771,8 @@ inline std::vector<OpRow> op_table() {
   {
     OpRow r{"BatchNorm2d", "BatchNormCpu",
             {"BatchNorm2d", "batchnorm_forward_train_cpu", "batchnorm_forward_eval_cpu", "batchnorm_backward_cpu"}, {}};
-    for (auto [n, ch, hw] : std::vector<std::array<int64_t, 3>>{{1, 1, 3}, {3, 5, 7}, {64, 64, 1024}, {64, 512, 16}, {3, 2, 1}}) {
+    for (const auto& sh : std::vector<std::array<int64_t, 3>>{{1, 1, 3}, {3, 5, 7}, {64, 64, 1024}, {64, 512, 16}, {3, 2, 1}}) {
+      const int64_t n = sh[0], ch = sh[1], hw = sh[2];
       // (m = n·hw = 2 would make dx zero in exact arithmetic: rounding noise against nothing.)
       const uint64_t s = static_cast<uint64_t>(n * 7 + ch * 3 + hw);
       const auto x = U(n * ch * hw, -2, 3, s), dy = U(n * ch * hw, -1, 1, s + 1);
