@@ -13,17 +13,13 @@ using namespace cuvae::test::ops;
 
 TEST(GpuOpTable, CudaMatchesCpuOnEveryShape) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: the op table's CUDA column is not compared";
-  Context cpu(DeviceRequest::CPU, CpuBackend::Reference);
+  Context cpu(DeviceRequest::CPU, CpuBackend::Reference), gpu(DeviceRequest::CUDA);
   int cases = 0;
   for (const OpRow& row : op_table()) {
     double worst = 0;
     for (const OpCase& c : row.cases) {
-      Outs ref = c.run_float(cpu);
-      Outs got;
-      {
-        Context gpu(DeviceRequest::CUDA);
-        got = c.run_float(gpu);
-      }
+      const Outs ref = c.run_float(cpu);
+      const Outs got = c.run_float(gpu);
       const double bound = c.run_double ? 1e-7 : 0.0;
       ASSERT_EQ(got.size(), ref.size()) << row.op << " [" << c.shape << "]";
       for (size_t i = 0; i < got.size(); ++i) {
