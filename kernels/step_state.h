@@ -64,6 +64,11 @@ class StepStateBuffer {
   /// `table`. Throws cuvae::Error on a bad StepAdvance or a table of another length than
   /// a.table_rows.
   StepStateBuffer(Context& ctx, StepState initial, const std::vector<StepScalars>& table, const StepAdvance& a);
+  /// The state of a training run that starts (or resumes) at optimizer step `step`, where an
+  /// epoch of `steps_per_epoch` steps of `batch` rows begins: batch_first 0, Philox offset
+  /// step · philox_per_step, and `table` holding the scalars of steps step, step + 1, ….
+  StepStateBuffer(Context& ctx, int64_t step, int64_t num_batches_tracked, int64_t batch, int64_t steps_per_epoch,
+                  uint64_t philox_per_step, const std::vector<StepScalars>& table);
   ~StepStateBuffer();
   StepStateBuffer(const StepStateBuffer&) = delete;
   StepStateBuffer& operator=(const StepStateBuffer&) = delete;

@@ -54,6 +54,31 @@ StepStateBuffer::StepStateBuffer(Context& ctx, StepState initial, const std::vec
   memcpy_any(table_, device_, table.data(), Device::CPU, sizeof(StepScalars) * table.size());
 }
 
+namespace {
+StepState run_start(int64_t step, int64_t num_batches_tracked, uint64_t philox_per_step) {
+  StepState s;
+  s.step = step;
+  s.num_batches_tracked = num_batches_tracked;
+  s.philox_offset = static_cast<uint64_t>(step) * philox_per_step;
+  return s;
+}
+StepAdvance run_advance(int64_t step, int64_t batch, int64_t steps_per_epoch, uint64_t philox_per_step, size_t rows) {
+  StepAdvance a;
+  a.batch = batch;
+  a.steps_per_epoch = steps_per_epoch;
+  a.epoch_origin = step;
+  a.philox_per_step = philox_per_step;
+  a.table_first = step;
+  a.table_rows = static_cast<int64_t>(rows);
+  return a;
+}
+}  // namespace
+
+StepStateBuffer::StepStateBuffer(Context& ctx, int64_t step, int64_t num_batches_tracked, int64_t batch,
+                                 int64_t steps_per_epoch, uint64_t philox_per_step, const std::vector<StepScalars>& table)
+    : StepStateBuffer(ctx, run_start(step, num_batches_tracked, philox_per_step), table,
+                      run_advance(step, batch, steps_per_epoch, philox_per_step, table.size())) {}
+
 StepStateBuffer::~StepStateBuffer() {
   if (device_ == Device::CUDA) {
     device_free(state_);

@@ -334,18 +334,7 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
   std::vector<StepScalars> table(static_cast<size_t>(schedule_total - step));
   for (int64_t t = step; t < schedule_total; ++t)
     table[static_cast<size_t>(t - step)].lr = static_cast<float>(lr_at(opt.schedule, opt.lr, t, schedule_total));
-  StepState initial;
-  initial.step = step;
-  initial.num_batches_tracked = model.num_batches_tracked();
-  initial.philox_offset = static_cast<uint64_t>(step);
-  StepAdvance advance;
-  advance.batch = opt.batch;
-  advance.steps_per_epoch = steps;
-  advance.epoch_origin = step;
-  advance.philox_per_step = 1;
-  advance.table_first = step;
-  advance.table_rows = static_cast<int64_t>(table.size());
-  StepStateBuffer state(ctx, initial, table, advance);
+  StepStateBuffer state(ctx, step, model.num_batches_tracked(), opt.batch, steps, 1, table);
   sc.state = state.get();
   StepGraph graph(opt.cuda_graph);
   // One training step, reading its per-step values from `state` only (so it can be captured).

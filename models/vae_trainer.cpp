@@ -334,18 +334,7 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
     r.adam_step_size = static_cast<float>(static_cast<double>(opt.lr) / (1.0 - std::pow(static_cast<double>(ac.beta1), tt)));
     r.adam_bc2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(ac.beta2), tt)));
   }
-  StepState initial;
-  initial.step = step;
-  initial.num_batches_tracked = step;
-  initial.philox_offset = 2 * static_cast<uint64_t>(step);
-  StepAdvance advance;
-  advance.batch = opt.batch;
-  advance.steps_per_epoch = steps;
-  advance.epoch_origin = step;
-  advance.philox_per_step = 2;
-  advance.table_first = step;
-  advance.table_rows = static_cast<int64_t>(table.size());
-  StepStateBuffer state(ctx, initial, table, advance);
+  StepStateBuffer state(ctx, step, step, opt.batch, steps, 2, table);
   model->set_step_state(state.get());
   ac.state = state.get();
   StepGraph graph(opt.cuda_graph);

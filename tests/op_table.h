@@ -126,6 +126,19 @@ inline void set_all(ParamStore& ps, uint64_t seed) {
   }
 }
 
+/// A layer with weight and bias (parameters 0 and 1 of `ps`, finalized): forward of x, then
+/// backward of dy with zeroed gradients; outputs y, dx, dW, db.
+template <class Layer>
+Outs run_layer(Context& c, ParamStore& ps, Layer& layer, const Tensor& x, Tensor& dy) {
+  Outs o;
+  put(o, "y", layer.forward(c, x));
+  ps.flat_grads().zero();
+  put(o, "dx", layer.backward(c, dy, true));
+  put(o, "dW", ps.grad(0));
+  put(o, "db", ps.grad(1));
+  return o;
+}
+
 }  // namespace detail
 
 /// Every row of the table.
@@ -657,13 +670,7 @@ inline std::vector<OpRow> op_table() {
                            ps.finalize(c.device());
                            set_all(ps, s + 2);
                            Tensor tx = on(c, x, {n, in}), tdy = on(c, dy, {n, out});
-                           Outs o;
-                           put(o, "y", lin.forward(c, tx));
-                           ps.flat_grads().zero();
-                           put(o, "dx", lin.backward(c, tdy, true));
-                           put(o, "dW", ps.grad(0));
-                           put(o, "db", ps.grad(1));
-                           return o;
+                           return run_layer(c, ps, lin, tx, tdy);
                          },
                          [=] {
                            const auto W = D(U(out * in, -0.5, 0.5, s + 2)), b = D(U(out, -0.5, 0.5, s + 3));
@@ -697,13 +704,7 @@ inline std::vector<OpRow> op_table() {
                            set_all(ps, s + 2);
                            Tensor tx = on(c, x, {geom.n, geom.c, geom.h, geom.w}),
                                   tdy = on(c, dy, {geom.n, geom.k_out, geom.ho(), geom.wo()});
-                           Outs o;
-                           put(o, "y", conv.forward(c, tx));
-                           ps.flat_grads().zero();
-                           put(o, "dx", conv.backward(c, tdy, true));
-                           put(o, "dW", ps.grad(0));
-                           put(o, "db", ps.grad(1));
-                           return o;
+                           return run_layer(c, ps, conv, tx, tdy);
                          },
                          [=] {
                            const auto W = D(U(geom.w_numel(), -0.5, 0.5, s + 2)), b = D(U(geom.k_out, -0.5, 0.5, s + 3));
@@ -745,13 +746,7 @@ inline std::vector<OpRow> op_table() {
                            ps.finalize(c.device());
                            set_all(ps, s + 2);
                            Tensor tx = on(c, x, {g.n, g.in, g.h, g.w}), tdy = on(c, dy, {g.n, g.out, geom.h, geom.w});
-                           Outs o;
-                           put(o, "y", conv.forward(c, tx));
-                           ps.flat_grads().zero();
-                           put(o, "dx", conv.backward(c, tdy, true));
-                           put(o, "dW", ps.grad(0));
-                           put(o, "db", ps.grad(1));
-                           return o;
+                           return run_layer(c, ps, conv, tx, tdy);
                          },
                          [=] {
                            // PyTorch's [in, out, k, k] weight is the convolution's [k_out = in, c = out, k, k].
