@@ -47,16 +47,14 @@ void adam_step_cuda(float* param, const float* grad, float* m, float* v, int64_t
   check_adam_config(cfg);
   CUVAE_CHECK(n >= 0, "adam_step_cuda: negative size " << n);
   if (n == 0) return;
-  const double t = static_cast<double>(cfg.step);
-  const double bc1 = 1.0 - std::pow(static_cast<double>(cfg.beta1), t);
-  const double bc2 = 1.0 - std::pow(static_cast<double>(cfg.beta2), t);
+  const AdamCorrections c = adam_corrections(cfg.lr, cfg.beta1, cfg.beta2, cfg.step);
   AdamScalars a;
   a.b1 = cfg.beta1;
   a.b2 = cfg.beta2;
   a.eps = cfg.eps;
   a.wd = cfg.weight_decay;
-  a.step_size = static_cast<float>(static_cast<double>(cfg.lr) / bc1);
-  a.bc2_sqrt = static_cast<float>(std::sqrt(bc2));
+  a.step_size = static_cast<float>(c.step_size);
+  a.bc2_sqrt = static_cast<float>(c.bc2_sqrt);
   detail::Arrays<4> arrays{{param, const_cast<float*>(grad), m, v}, 0xFu, 0xDu};  // grad is only read
   detail::launch_elementwise(arrays, n, AdamOp{a, cfg.state}, s);
 }

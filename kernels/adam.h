@@ -25,6 +25,15 @@ struct AdamConfig {
   const StepState* state = nullptr;
 };
 
+/// Adam's bias-corrected scalars of step t (Algorithm 1), in double: step_size = lr / (1 − β1^t)
+/// and bc2_sqrt = sqrt(1 − β2^t). Every Adam path (the CPU reference, the CUDA launch and the
+/// trainers' step tables) takes them from here.
+struct AdamCorrections {
+  double step_size;
+  double bc2_sqrt;
+};
+AdamCorrections adam_corrections(float lr, float beta1, float beta2, int64_t t);
+
 /// Throws cuvae::Error unless step >= 1, lr, eps, weight_decay >= 0 and both betas lie in
 /// [0, 1) (the checks torch.optim.Adam makes), all finite.
 /// (step and lr are not checked when cfg.state is set.)

@@ -21,15 +21,20 @@ void check_adam_config(const AdamConfig& cfg) {
               "adam: invalid weight_decay " << cfg.weight_decay);
 }
 
+AdamCorrections adam_corrections(float lr, float beta1, float beta2, int64_t t) {
+  const double tt = static_cast<double>(t);
+  const double bc1 = 1.0 - std::pow(static_cast<double>(beta1), tt);
+  const double bc2 = 1.0 - std::pow(static_cast<double>(beta2), tt);
+  return {static_cast<double>(lr) / bc1, std::sqrt(bc2)};
+}
+
 template <typename T>
 void adam_step_cpu(T* param, const T* grad, T* m, T* v, int64_t n, const AdamConfig& cfg) {
   check_adam_config(cfg);
   CUVAE_CHECK(n >= 0, "adam_step_cpu: negative size " << n);
-  const double t = static_cast<double>(cfg.step);
-  const double bc1 = 1.0 - std::pow(static_cast<double>(cfg.beta1), t);
-  const double bc2 = 1.0 - std::pow(static_cast<double>(cfg.beta2), t);
-  const T step_size = cfg.state ? static_cast<T>(cfg.state->adam_step_size) : static_cast<T>(static_cast<double>(cfg.lr) / bc1);
-  const T bc2_sqrt = cfg.state ? static_cast<T>(cfg.state->adam_bc2_sqrt) : static_cast<T>(std::sqrt(bc2));
+  const AdamCorrections c = adam_corrections(cfg.lr, cfg.beta1, cfg.beta2, cfg.step);
+  const T step_size = cfg.state ? static_cast<T>(cfg.state->adam_step_size) : static_cast<T>(c.step_size);
+  const T bc2_sqrt = cfg.state ? static_cast<T>(cfg.state->adam_bc2_sqrt) : static_cast<T>(c.bc2_sqrt);
   const T b1 = cfg.beta1, b2 = cfg.beta2, eps = cfg.eps, wd = cfg.weight_decay;
   for (int64_t i = 0; i < n; ++i) {
     T g = grad[i];

@@ -330,10 +330,11 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
     StepScalars& r = table[static_cast<size_t>(t - step)];
     r.lr = opt.lr;
     r.kl_weight = kl_beta_at(sched, cfg.beta, t);
-    const double tt = static_cast<double>(t + 1);
-    r.adam_step_size = static_cast<float>(static_cast<double>(opt.lr) / (1.0 - std::pow(static_cast<double>(ac.beta1), tt)));
-    r.adam_bc2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(ac.beta2), tt)));
+    const AdamCorrections c = adam_corrections(opt.lr, ac.beta1, ac.beta2, t + 1);
+    r.adam_step_size = static_cast<float>(c.step_size);
+    r.adam_bc2_sqrt = static_cast<float>(c.bc2_sqrt);
   }
+  const int64_t first_step = step;
   StepStateBuffer state(ctx, step, step, opt.batch, steps, 2, table);
   model->set_step_state(state.get());
   ac.state = state.get();
@@ -355,7 +356,7 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
     const auto t0 = std::chrono::steady_clock::now();
     double mean_loss = 0, beta_sum = 0;
     for (int64_t s = 0; s < steps; ++s, ++step) {
-      beta_sum += kl_beta_at(sched, cfg.beta, step);
+      beta_sum += table[static_cast<size_t>(step - first_step)].kl_weight;  // this step's β_t
       graph.run(ctx, train_step);
       if ((s + 1) % sync_every == 0 || s + 1 == steps) {
         const std::vector<float> mon = monitor.to_vector();
