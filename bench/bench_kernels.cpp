@@ -120,7 +120,7 @@ Op make_op(Context& ctx, const std::string& name, int64_t n) {
     std::vector<int32_t> yh(static_cast<size_t>(rows));
     for (int64_t i = 0; i < rows; ++i) yh[static_cast<size_t>(i)] = static_cast<int32_t>(i % k);
     y->upload(yh);
-    op.run = [&ctx, l, y, loss, mean, dl] { softmax_xent(ctx, *l, y->data(), *loss, mean.get(), dl.get(), nullptr); };
+    op.run = [&ctx, l, y, loss, mean, dl] { softmax_xent(ctx, *l, *y, *loss, mean.get(), dl.get(), nullptr); };
     op.bytes = 4.0 * (2.0 * rows * k + 2.0 * rows);  // logits in, dlogits out, labels in, loss out
   }
   return op;

@@ -130,7 +130,7 @@ struct ResNetFixture {
   }
   void run() {
     model.forward(ctx, x, true);
-    model.loss(ctx, labels.data(), true);
+    model.loss(ctx, labels, true);
     model.backward(ctx);
     sgd_step(ctx, model.params().flat_values(), model.params().flat_grads(), buf, sc);
   }

@@ -50,6 +50,13 @@ void Buffer<T>::upload(const std::vector<T>& v) {
 }
 
 template <typename T>
+Buffer<T> Buffer<T>::from_vector(const std::vector<T>& v, Device device) {
+  Buffer<T> b(static_cast<int64_t>(v.size()), device);
+  b.upload(v);
+  return b;
+}
+
+template <typename T>
 std::vector<T> Buffer<T>::download(int64_t n) const {
   CUVAE_CHECK(n >= 0 && n <= n_, "Buffer: cannot read " << n << " of " << n_ << " values");
   std::vector<T> v(static_cast<size_t>(n));

@@ -30,6 +30,8 @@ class Buffer {
   int64_t size() const { return n_; }
   /// Where the storage lives.
   Device device() const { return device_; }
+  /// A buffer of v.size() values on `device` holding `v` (returns when the copy is done).
+  static Buffer from_vector(const std::vector<T>& v, Device device = Device::CPU);
   /// Copies `v` (at most size() values) to the start of the buffer (returns when done).
   void upload(const std::vector<T>& v);
   /// The first `n` values on the host (returns when done). Throws unless 0 <= n <= size().

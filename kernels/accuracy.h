@@ -21,11 +21,9 @@ void count_correct_cpu(const T* logits, const int32_t* labels, int64_t n, int64_
 void count_correct_cuda(const float* logits, const int32_t* labels, int64_t n, int64_t k,
                         float* count, Stream s);
 
-/// Tensor form: logits [n, k] and count [1] on the context's device, labels [n] int32 on the
-/// same device. Throws cuvae::Error on a shape or device mismatch.
-void count_correct(Context& ctx, const Tensor& logits, const int32_t* labels, Tensor& count);
-/// As above with the labels in a typed buffer, checked to be on the context's device and to hold
-/// at least n values.
+/// Tensor form: logits [n, k] and count [1] on the context's device, labels (at least n int32
+/// class indices in a typed buffer on the same device). Throws cuvae::Error on a shape or device
+/// mismatch, or when the buffer holds fewer than n values.
 void count_correct(Context& ctx, const Tensor& logits, const IntBuffer& labels, Tensor& count);
 
 }  // namespace cuvae

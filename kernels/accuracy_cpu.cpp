@@ -25,9 +25,11 @@ void count_correct_cpu(const T* logits, const int32_t* labels, int64_t n, int64_
 template void count_correct_cpu<float>(const float*, const int32_t*, int64_t, int64_t, float*);
 template void count_correct_cpu<double>(const double*, const int32_t*, int64_t, int64_t, double*);
 
-void count_correct(Context& ctx, const Tensor& logits, const int32_t* labels, Tensor& count) {
+void count_correct(Context& ctx, const Tensor& logits, const IntBuffer& label_buffer, Tensor& count) {
   const char* op = "count_correct";
   CUVAE_CHECK(logits.ndim() == 2, op << ": logits " << logits.shape_str() << ", expected [n, k]");
+  detail::require_buffer(ctx, label_buffer, logits.dim(0), op, "labels");
+  const int32_t* labels = label_buffer.data();
   detail::require_numel(count, 1, op, "count");
   detail::require_device(ctx, logits, op, "logits");
   detail::require_device(ctx, count, op, "count");
@@ -39,11 +41,6 @@ void count_correct(Context& ctx, const Tensor& logits, const int32_t* labels, Te
       CUVAE_CUDA_ONLY([&] {
         count_correct_cuda(logits.data(), labels, logits.dim(0), logits.dim(1), count.data(), ctx.stream());
       }));
-}
-
-void count_correct(Context& ctx, const Tensor& logits, const IntBuffer& labels, Tensor& count) {
-  detail::require_buffer(ctx, labels, logits.ndim() >= 1 ? logits.dim(0) : 0, "count_correct", "labels");
-  count_correct(ctx, logits, labels.data(), count);
 }
 
 }  // namespace cuvae

@@ -46,12 +46,10 @@ void free_bits_cuda(const float* mu, const float* logvar, int64_t n, int64_t d, 
                     float* dmu, float* dlogvar, float* kl_dim, float* loss, Stream s,
                     const StepState* step_state = nullptr);
 
-/// Tensor-level concat_onehot on the context's device: feat [n, f], labels n int32 values on the
-/// same device (checked on the CPU), out [n, f + k]. Throws cuvae::Error on a shape or device
-/// mismatch, a null labels pointer or (CPU) a label out of range.
-void concat_onehot(Context& ctx, const Tensor& feat, const int32_t* labels, int64_t k, Tensor& out);
-/// As above with the labels in a typed buffer, checked to be on the context's device and to hold
-/// at least n values.
+/// Tensor-level concat_onehot on the context's device: feat [n, f], labels (at least n int32
+/// values in a typed buffer on the same device; range checked on the CPU), out [n, f + k].
+/// Throws cuvae::Error on a shape or device mismatch, a buffer shorter than n or (CPU) a label
+/// out of range.
 void concat_onehot(Context& ctx, const Tensor& feat, const IntBuffer& labels, int64_t k, Tensor& out);
 /// Tensor-level take_columns: src [n, f + k] → dst [n, f].
 void take_columns(Context& ctx, const Tensor& src, int64_t k, Tensor& dst);

@@ -59,11 +59,12 @@ template void free_bits_cpu<float>(const float*, const float*, int64_t, int64_t,
 template void free_bits_cpu<double>(const double*, const double*, int64_t, int64_t, float, float, double*, double*,
                                     double*, double*);
 
-void concat_onehot(Context& ctx, const Tensor& feat, const int32_t* labels, int64_t k, Tensor& out) {
+void concat_onehot(Context& ctx, const Tensor& feat, const IntBuffer& label_buffer, int64_t k, Tensor& out) {
   const char* op = "concat_onehot";
-  CUVAE_CHECK(labels != nullptr, op << ": labels are required (a conditional model needs the class of every image)");
   CUVAE_CHECK(feat.ndim() >= 1 && feat.dim(0) >= 1, op << ": feat " << feat.shape_str() << " has no rows");
   const int64_t n = feat.dim(0), f = feat.numel() / n;
+  detail::require_buffer(ctx, label_buffer, n, op, "labels");
+  const int32_t* labels = label_buffer.data();
   detail::require_numel(out, n * (f + k), op, "out");
   detail::require_device(ctx, feat, op, "feat");
   detail::require_device(ctx, out, op, "out");
@@ -112,11 +113,6 @@ void free_bits(Context& ctx, const Tensor& mu, const Tensor& logvar, float lambd
         free_bits_cuda(mu.data(), logvar.data(), n, d, lambda, beta, dmu.data(), dlogvar.data(), kl_dim.data(), loss.data(),
                        ctx.stream(), step_state);
       }));
-}
-
-void concat_onehot(Context& ctx, const Tensor& feat, const IntBuffer& labels, int64_t k, Tensor& out) {
-  detail::require_buffer(ctx, labels, feat.ndim() >= 1 ? feat.dim(0) : 0, "concat_onehot", "labels");
-  concat_onehot(ctx, feat, labels.data(), k, out);
 }
 
 }  // namespace cuvae

@@ -31,14 +31,10 @@ void softmax_xent_cpu(const T* logits, const int32_t* labels, int64_t n, int64_t
 void softmax_xent_cuda(const float* logits, const int32_t* labels, int64_t n, int64_t k,
                        float* loss, float* mean_loss, float* dlogits, float* probs, Stream s);
 
-/// Tensor form on the context's device: logits [n, k], labels [n] (int32 stored in a tensor of
-/// n floats' worth of bytes: pass the int32 pointer), loss [n], mean_loss [1] (or null),
-/// dlogits [n, k] (or null), probs [n, k] (or null). Throws cuvae::Error on a shape or device
-/// mismatch (naming the tensor), and as the functions above.
-void softmax_xent(Context& ctx, const Tensor& logits, const int32_t* labels, Tensor& loss,
-                  Tensor* mean_loss, Tensor* dlogits, Tensor* probs);
-/// As above with the labels in a typed buffer, checked to be on the context's device and to hold
-/// at least n values.
+/// Tensor form on the context's device: logits [n, k], labels (at least n int32 class indices in
+/// a typed buffer on the context's device), loss [n], mean_loss [1] (or null), dlogits [n, k]
+/// (or null), probs [n, k] (or null). Throws cuvae::Error on a shape or device mismatch (naming
+/// the tensor or buffer), and as the functions above.
 void softmax_xent(Context& ctx, const Tensor& logits, const IntBuffer& labels, Tensor& loss,
                   Tensor* mean_loss, Tensor* dlogits, Tensor* probs);
 

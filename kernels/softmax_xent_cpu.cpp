@@ -47,12 +47,13 @@ template void softmax_xent_cpu<float>(const float*, const int32_t*, int64_t, int
 template void softmax_xent_cpu<double>(const double*, const int32_t*, int64_t, int64_t, double*,
                                        double*, double*, double*);
 
-void softmax_xent(Context& ctx, const Tensor& logits, const int32_t* labels, Tensor& loss,
+void softmax_xent(Context& ctx, const Tensor& logits, const IntBuffer& label_buffer, Tensor& loss,
                   Tensor* mean_loss, Tensor* dlogits, Tensor* probs) {
   const char* op = "softmax_xent";
   CUVAE_CHECK(logits.ndim() == 2, op << ": logits must be [n, k], got " << logits.shape_str());
   const int64_t n = logits.dim(0), k = logits.dim(1);
-  CUVAE_CHECK(labels != nullptr, op << ": labels must not be null");
+  detail::require_buffer(ctx, label_buffer, n, op, "labels");
+  const int32_t* labels = label_buffer.data();
   detail::require_numel(loss, n, op, "loss");
   if (mean_loss != nullptr) detail::require_numel(*mean_loss, 1, op, "mean_loss");
   if (dlogits != nullptr) detail::require_numel(*dlogits, n * k, op, "dlogits");
@@ -73,12 +74,6 @@ void softmax_xent(Context& ctx, const Tensor& logits, const int32_t* labels, Ten
       CUVAE_CUDA_ONLY([&] {
         softmax_xent_cuda(logits.data(), labels, n, k, loss.data(), ml, dl, pr, ctx.stream());
       }));
-}
-
-void softmax_xent(Context& ctx, const Tensor& logits, const IntBuffer& labels, Tensor& loss,
-                  Tensor* mean_loss, Tensor* dlogits, Tensor* probs) {
-  detail::require_buffer(ctx, labels, logits.ndim() >= 1 ? logits.dim(0) : 0, "softmax_xent", "labels");
-  softmax_xent(ctx, logits, labels.data(), loss, mean_loss, dlogits, probs);
 }
 
 }  // namespace cuvae

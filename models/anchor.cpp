@@ -188,7 +188,7 @@ Tensor decode_images(Context& ctx, ConvVAE& vae, const std::vector<float>& z, in
   } else if (vae.config().is_cvae()) {
     CUVAE_FAIL("a conditional VAE (CVAE) needs a class for every code it decodes");
   }
-  Tensor& logits = vae.decode(ctx, zt, labels != nullptr ? y.data() : nullptr);
+  Tensor& logits = vae.decode(ctx, zt, labels != nullptr ? &y : nullptr);
   Tensor img(logits.shape(), ctx.device());
   activation_forward(ctx, Activation::Sigmoid, logits, img);
   return img;

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "host/check.h"
+#include "kernels/dispatch_util.h"
 
 namespace cuvae {
 
@@ -28,8 +29,14 @@ void DeviceDataset::set_order(const std::vector<int32_t>& order) {
 }
 
 void DeviceDataset::batch(Context& ctx, int64_t first, const AugmentConfig& aug, uint64_t seed,
-                          uint64_t offset, Tensor& x, int32_t* labels, const StepState* step_state) const {
-  const int64_t n = x.dim(0);
+                          uint64_t offset, Tensor& x, IntBuffer* labels, const StepState* step_state) const {
+  const char* op = "DeviceDataset::batch";
+  CUVAE_CHECK(ctx.device() == dev_, op << ": the context runs on " << device_name(ctx.device())
+                                       << " but the data set was uploaded to " << device_name(dev_));
+  detail::require_device(ctx, x, op, "x");
+  const int64_t n = x.ndim() >= 1 ? x.dim(0) : 0;
+  if (labels != nullptr) detail::require_buffer(ctx, *labels, n, op, "labels");
+  int32_t* y = labels != nullptr ? labels->data() : nullptr;
   if (step_state != nullptr && dev_ == Device::CPU) {  // this step's values, host memory on the CPU
     first = step_state->batch_first;
     offset += step_state->philox_offset;
@@ -41,18 +48,16 @@ void DeviceDataset::batch(Context& ctx, int64_t first, const AugmentConfig& aug,
                                          << data_.h << "x" << data_.w);
   CUVAE_CHECK(first >= 0 && first + n <= order_.size(),
               "DeviceDataset::batch: rows " << first << ".." << first + n << " outside the order of " << order_.size());
-  if (dev_ == Device::CUDA) {
-#ifdef CUVAE_HAS_CUDA
-    augment_batch_cuda(images_.data(), labels_.data(), order_.data() + first, n, data_.c, data_.h, data_.w, aug, seed, offset,
-                       x.data(), labels, ctx.stream(), step_state);
-#else
-    (void)ctx;
-    CUVAE_FAIL("DeviceDataset: this build has no CUDA backend");
-#endif
-  } else {
-    augment_batch_cpu(data_.images.data(), data_.labels.data(), order_.data() + first, n, data_.c, data_.h,
-                      data_.w, aug, seed, offset, x.data(), labels);
-  }
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        augment_batch_cpu(data_.images.data(), data_.labels.data(), order_.data() + first, n, data_.c, data_.h,
+                          data_.w, aug, seed, offset, x.data(), y);
+      },
+      CUVAE_CUDA_ONLY([&] {
+        augment_batch_cuda(images_.data(), labels_.data(), order_.data() + first, n, data_.c, data_.h, data_.w, aug,
+                           seed, offset, x.data(), y, ctx.stream(), step_state);
+      }));
 }
 
 std::vector<int32_t> iota_order(int64_t n) {

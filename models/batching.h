@@ -28,12 +28,14 @@ class DeviceDataset {
   /// synchronous upload, call between epochs). Throws cuvae::Error on an index out of range.
   void set_order(const std::vector<int32_t>& order);
   /// x [n, C, H, W] ← images order[first .. first + n) / 255 with augmentation `aug`
-  /// (Philox seed, offset), and labels [n] int32 (device pointer, or null). Enqueued on the
-  /// context's stream: no allocation, no synchronisation. With `step_state` (on the context's
+  /// (Philox seed, offset), and the first n values of `labels` ← their classes (or null: no
+  /// labels). Enqueued on the context's stream: no allocation, no synchronisation. Throws
+  /// cuvae::Error when the context, x or labels are not on the data set's device, when labels
+  /// holds fewer than n values, or when the rows fall outside the order. With `step_state` (on the context's
   /// device) `first` is its batch_first and the Philox offset offset + philox_offset, read when
   /// the batch is made (so a captured training step gathers the next batch when replayed).
   void batch(Context& ctx, int64_t first, const AugmentConfig& aug, uint64_t seed, uint64_t offset,
-             Tensor& x, int32_t* labels, const StepState* step_state = nullptr) const;
+             Tensor& x, IntBuffer* labels, const StepState* step_state = nullptr) const;
   const Dataset& data() const { return data_; }
 
  private:

@@ -96,9 +96,9 @@ ClassifierEval evaluate_classifier(Context& ctx, ResNet18& model, const Dataset&
   for (int64_t first = 0; first < n; first += batch) {
     const int64_t b = std::min(batch, n - first);
     Tensor x = xbuf.rows(0, b);
-    dd.batch(ctx, first, AugmentConfig{}, 0, 0, x, labels.data());
+    dd.batch(ctx, first, AugmentConfig{}, 0, 0, x, &labels);
     model.forward(ctx, x, false);
-    model.loss(ctx, labels.data(), false);
+    model.loss(ctx, labels, false);
     const std::vector<float> l = model.loss_value().to_vector();
     const std::vector<float> logits = model.logits().to_vector();
     for (int64_t i = 0; i < b; ++i) {
@@ -339,7 +339,7 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
   StepGraph graph(opt.cuda_graph);
   // One training step, reading its per-step values from `state` only (so it can be captured).
   const auto train_step = [&] {
-    dd.batch(ctx, 0, aug, seed, 0, x, labels.data(), state.get());
+    dd.batch(ctx, 0, aug, seed, 0, x, &labels, state.get());
     model.forward(ctx, x, true);
     model.loss(ctx, labels, true);
     count_correct(ctx, model.logits(), labels, correct);

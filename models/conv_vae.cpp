@@ -156,19 +156,27 @@ void ConvVAE::ensure(int64_t n) {
   }
 }
 
-Tensor ConvVAE::with_label(Context& ctx, const Tensor& t, const int32_t* labels, Tensor& buffer) {
+void ConvVAE::check_labels(const Context& ctx, const IntBuffer* labels, int64_t n, const char* what) const {
+  if (!cfg_.is_cvae()) return;
+  CUVAE_CHECK(labels != nullptr, "ConvVAE::" << what << ": a CVAE needs the class label of every image it encodes or decodes");
+  CUVAE_CHECK(labels->device() == ctx.device(), "ConvVAE::" << what << ": labels are on " << device_name(labels->device())
+                                                             << " but the model runs on " << device_name(ctx.device()));
+  CUVAE_CHECK(labels->size() >= n, "ConvVAE::" << what << ": labels hold " << labels->size() << " values for a batch of " << n);
+}
+
+Tensor ConvVAE::with_label(Context& ctx, const Tensor& t, const IntBuffer* labels, Tensor& buffer) {
   if (!cfg_.is_cvae()) return Tensor::view(const_cast<float*>(t.data()), t.shape(), ctx.device());  // read only
-  CUVAE_CHECK(labels != nullptr, "ConvVAE: a CVAE needs the class label of every image it encodes or decodes");
   Tensor cat = buffer.rows(0, n_);
-  concat_onehot(ctx, t, labels, cfg_.classes, cat);
+  concat_onehot(ctx, t, *labels, cfg_.classes, cat);
   return cat;
 }
 
-void ConvVAE::encode(Context& ctx, const Tensor& x, const int32_t* labels) {
+void ConvVAE::encode(Context& ctx, const Tensor& x, const IntBuffer* labels) {
   CUVAE_CHECK(x.ndim() == 4 && x.dim(1) == cfg_.channels && x.dim(2) == cfg_.height &&
                   x.dim(3) == cfg_.width,
               "ConvVAE: input " << x.shape_str() << ", expected [N, " << cfg_.channels << ", "
                                 << cfg_.height << ", " << cfg_.width << "]");
+  check_labels(ctx, labels, x.dim(0), "encode");
   ensure(x.dim(0));
   Tensor& h1 = enc_conv1_.forward(ctx, x);
   Tensor& h2 = enc_conv2_.forward(ctx, h1);
@@ -181,9 +189,10 @@ void ConvVAE::encode(Context& ctx, const Tensor& x, const int32_t* labels) {
     logvar_view_ = zero_logvar_.rows(0, n_);
 }
 
-Tensor& ConvVAE::decode(Context& ctx, const Tensor& z, const int32_t* labels) {
+Tensor& ConvVAE::decode(Context& ctx, const Tensor& z, const IntBuffer* labels) {
   CUVAE_CHECK(z.ndim() == 2 && z.dim(1) == cfg_.latent,
               "ConvVAE::decode: z " << z.shape_str() << ", expected [N, " << cfg_.latent << "]");
+  check_labels(ctx, labels, z.dim(0), "decode");
   ensure(z.dim(0));
   Tensor& g1 = dec_fc1_.forward(ctx, with_label(ctx, z, labels, dec_in_));
   Tensor& g2 = dec_fc2_.forward(ctx, g1);
@@ -194,7 +203,7 @@ Tensor& ConvVAE::decode(Context& ctx, const Tensor& z, const int32_t* labels) {
 }
 
 Tensor& ConvVAE::forward(Context& ctx, const Tensor& x, bool sample, uint64_t seed, uint64_t offset,
-                         const int32_t* labels) {
+                         const IntBuffer* labels) {
   encode(ctx, x, labels);
   sampled_ = sample;
   if (sample && !cfg_.is_ae()) {

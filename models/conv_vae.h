@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "host/buffer.h"
 #include "host/context.h"
 #include "kernels/elbo.h"
 #include "kernels/step_state.h"
@@ -76,7 +77,7 @@ struct VaeConfig {
 /// With config().kind == Cvae it is the conditional VAE: enc.fc is Linear(64·h/4·w/4 + K, 256) over
 /// [flattened features | onehot(y)] (label in weight columns 3136…3136+K−1 for 28×28) and dec.fc1
 /// Linear(D + K, 256) over [z | onehot(y)]; encode/decode/forward then need the labels (n int32 in
-/// [0, K) on the model's device). With config().kind == Ae it is the plain autoencoder: the same layers without enc.logvar,
+/// [0, K) in an IntBuffer on the model's device). With config().kind == Ae it is the plain autoencoder: the same layers without enc.logvar,
 /// z = μ always (no sampling), loss() = recon only (BCE, or MSE with ReconLoss::Mse) and
 /// logvar() reads as zeros.
 /// All parameters share one flat buffer (params()). Works on the CPU or a GPU, chosen by
@@ -97,15 +98,16 @@ class ConvVAE {
   /// PyTorch-default initialisation from `seed` (see ParamStore::init_default).
   void init(uint64_t seed) { ps_.init_default(seed); }
 
-  /// Encoder: x [N, C, H, W] in [0,1] → mu(), logvar() [N, D]. `labels` (N int32 on the model's
-  /// device) is required for a CVAE and ignored otherwise; throws cuvae::Error when missing.
-  void encode(Context& ctx, const Tensor& x, const int32_t* labels = nullptr);
+  /// Encoder: x [N, C, H, W] in [0,1] → mu(), logvar() [N, D]. `labels` (a typed buffer of at
+  /// least N int32 class indices on the model's device) is required for a CVAE and ignored
+  /// otherwise; throws cuvae::Error when it is missing, too short or on another device.
+  void encode(Context& ctx, const Tensor& x, const IntBuffer* labels = nullptr);
   /// Decoder: z [N, D] → logits() [N, C, H, W] (pre-sigmoid); `labels` as for encode.
-  Tensor& decode(Context& ctx, const Tensor& z, const int32_t* labels = nullptr);
+  Tensor& decode(Context& ctx, const Tensor& z, const IntBuffer* labels = nullptr);
   /// Full forward: encode, then z = reparameterize(μ, logσ², ε) with ε = Philox(seed, offset)
   /// when `sample`, else z = μ, then decode. Returns logits().
   Tensor& forward(Context& ctx, const Tensor& x, bool sample, uint64_t seed, uint64_t offset,
-                  const int32_t* labels = nullptr);
+                  const IntBuffer* labels = nullptr);
 
   /// The KL weight loss() uses: config().beta unless set (KL warm-up and cyclical schedules set
   /// it every step: Bowman et al. 2016, Fu et al. 2019). Throws cuvae::Error unless finite, >= 0.
@@ -164,8 +166,10 @@ class ConvVAE {
   Tensor* logits_ = nullptr;
   bool sampled_ = false;
   void ensure(int64_t n);
+  // CVAE: throws unless `labels` is on the context's device and holds at least n values.
+  void check_labels(const Context& ctx, const IntBuffer* labels, int64_t n, const char* what) const;
   // CVAE: [t | onehot(labels)] in `buffer`'s first n_ rows; otherwise a view of t.
-  Tensor with_label(Context& ctx, const Tensor& t, const int32_t* labels, Tensor& buffer);
+  Tensor with_label(Context& ctx, const Tensor& t, const IntBuffer* labels, Tensor& buffer);
 };
 
 }  // namespace cuvae

@@ -197,11 +197,6 @@ Tensor& ResNet18::forward_from(Context& ctx, int from, const Tensor& A) {
   return head_forward(ctx, *cur);
 }
 
-void ResNet18::loss(Context& ctx, const int32_t* labels, bool grads) {
-  CUVAE_CHECK(logits_ != nullptr, "ResNet18::loss before forward");
-  softmax_xent(ctx, *logits_, labels, loss_view_, &mean_loss_, grads ? &dlogits_view_ : nullptr, nullptr);
-}
-
 void ResNet18::loss(Context& ctx, const IntBuffer& labels, bool grads) {
   CUVAE_CHECK(logits_ != nullptr, "ResNet18::loss before forward");
   softmax_xent(ctx, *logits_, labels, loss_view_, &mean_loss_, grads ? &dlogits_view_ : nullptr, nullptr);

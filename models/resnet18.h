@@ -102,10 +102,9 @@ class ResNet18 {
   /// Runs the layers after layer `from` (1..4) in evaluation mode on A, an activation shaped as
   /// layer `from`'s output, and returns the logits (for checks of Grad-CAM's gradients).
   Tensor& forward_from(Context& ctx, int from, const Tensor& A);
-  /// Fused softmax cross-entropy of the last forward against labels [N] (int32, on the model's
-  /// device): fills loss() [N] (nats per image), mean_loss() [1] and, with `grads`, dlogits().
-  void loss(Context& ctx, const int32_t* labels, bool grads);
-  /// As above with the labels in a typed buffer (checked: on the model's device, at least N values).
+  /// Fused softmax cross-entropy of the last forward against labels (N int32 class indices in a
+  /// typed buffer; checked: on the model's device, at least N values): fills loss() [N] (nats per
+  /// image), mean_loss() [1] and, with `grads`, dlogits(). Throws cuvae::Error before forward.
   void loss(Context& ctx, const IntBuffer& labels, bool grads);
   /// Back-propagates dlogits() (set by loss() or written by the caller, e.g. a one-hot class
   /// score for Grad-CAM) through the network: parameter gradients in params().flat_grads()

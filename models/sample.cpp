@@ -50,7 +50,7 @@ SampleResult sample_images(const SampleOptions& opt, std::ostream& log) {
       Tensor xt = Tensor::from_vector(x, {1, c.channels, c.height, c.width}, ctx.device());
       IntBuffer y(1, ctx.device());
       y.upload({static_cast<int32_t>(test.labels[static_cast<size_t>(i)])});
-      vae->encode(ctx, xt, y.data());
+      vae->encode(ctx, xt, &y);
       const std::vector<float> mu = vae->mu().to_vector();
       std::vector<float> z;
       std::vector<int32_t> labels;

@@ -70,8 +70,8 @@ VaeEval evaluate_vae(Context& ctx, ConvVAE& model, const Dataset& data, int64_t 
   for (int64_t first = 0; first < n; first += batch) {
     const int64_t b = std::min(batch, n - first);
     Tensor x = xbuf.rows(0, b);
-    dd.batch(ctx, first, AugmentConfig{}, 0, 0, x, labels.data());
-    model.forward(ctx, x, false, 0, 0, labels.data());
+    dd.batch(ctx, first, AugmentConfig{}, 0, 0, x, &labels);
+    model.forward(ctx, x, false, 0, 0, &labels);
     model.loss(ctx, x, false, 0, 0);
     for (float v : model.recon().to_vector()) sr += v;
     for (float v : model.kl().to_vector()) sk += v;
@@ -125,8 +125,8 @@ std::vector<std::string> write_vae_images(Context& ctx, ConvVAE& model, const Da
     const int64_t k = std::min<int64_t>(32, test.n);
     Tensor x({k, c.channels, c.height, c.width}, ctx.device());
     IntBuffer labels(k, ctx.device());
-    dd.batch(ctx, 0, AugmentConfig{}, 0, 0, x, labels.data());
-    Tensor& logits = model.forward(ctx, x, false, 0, 0, labels.data());
+    dd.batch(ctx, 0, AugmentConfig{}, 0, 0, x, &labels);
+    Tensor& logits = model.forward(ctx, x, false, 0, 0, &labels);
     Tensor rec(logits.shape(), ctx.device());
     activation_forward(ctx, Activation::Sigmoid, logits, rec);
     std::vector<float> xo = x.to_vector(), xr = rec.to_vector();
@@ -341,8 +341,8 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
   StepGraph graph(opt.cuda_graph);
   // One training step, reading its per-step values from `state` only (so it can be captured).
   const auto train_step = [&] {
-    dd.batch(ctx, 0, AugmentConfig{}, 0, 0, x, labels.data(), state.get());
-    model->forward(ctx, x, true, seed, 0, labels.data());
+    dd.batch(ctx, 0, AugmentConfig{}, 0, 0, x, &labels, state.get());
+    model->forward(ctx, x, true, seed, 0, &labels);
     model->loss(ctx, x, true, seed, 1);
     model->backward(ctx);
     adam_step(ctx, model->params().flat_values(), model->params().flat_grads(), m, v, ac);

@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "host/buffer.h"
 #include "host/context.h"
 #include "host/tensor.h"
 #include "kernels/augment.h"
@@ -30,22 +31,10 @@ namespace {
 constexpr double kElemAtol = 1e-5, kElemRtol = 1e-4;  // elementwise outputs
 constexpr double kRedAtol = 1e-4, kRedRtol = 1e-4;    // reductions (sums, means)
 
-// A CUDA tensor holding `bytes` raw bytes from `data` (int32 labels, uint8 images) in
-// ceil(bytes / 4) floats' worth of storage; waits until the upload is complete.
-Tensor upload_bytes(const void* data, size_t bytes) {
-  Tensor t({static_cast<int64_t>((bytes + 3) / 4)}, Device::CUDA);
-  memcpy_any(t.data(), Device::CUDA, data, Device::CPU, bytes);
-  cuvae::test::device_sync();
-  return t;
-}
-
-// The first `count` elements of type T stored in device tensor `t`, after all device work.
+// A typed CUDA buffer holding `v` (int32 labels and indices, uint8 images).
 template <typename T>
-std::vector<T> download(const Tensor& t, size_t count) {
-  cuvae::test::device_sync();
-  std::vector<T> v(count);
-  memcpy_any(v.data(), Device::CPU, t.data(), Device::CUDA, count * sizeof(T));
-  return v;
+Buffer<T> upload(const std::vector<T>& v) {
+  return Buffer<T>::from_vector(v, Device::CUDA);
 }
 
 std::vector<int32_t> random_labels(int64_t n, int64_t k, uint64_t seed) {
@@ -69,8 +58,7 @@ void softmax_xent_gpu_vs_cpu(int64_t n, int64_t k) {
 
   Context ctx(DeviceRequest::CUDA);
   Tensor tl = to_device(logits, {n, k});
-  Tensor tlab = upload_bytes(labels.data(), labels.size() * sizeof(int32_t));
-  const int32_t* dlab = reinterpret_cast<const int32_t*>(tlab.data());
+  const IntBuffer dlab = upload(labels);
   Tensor tloss({n}, Device::CUDA), tmean({1}, Device::CUDA), tdl({n, k}, Device::CUDA),
       tprobs({n, k}, Device::CUDA);
   softmax_xent(ctx, tl, dlab, tloss, &tmean, &tdl, &tprobs);
@@ -105,27 +93,25 @@ TEST(GpuSoftmaxXent, BadLabelGivesNanLossAndLargeLogitsStayFinite) {
   Context ctx(DeviceRequest::CUDA);
   Tensor tl = to_device({1000.0f, -1000.0f, 0.0f, -1000.0f, 1000.0f, 1000.0f}, {2, 3});
   const std::vector<int32_t> labels = {1, 2}, bad = {1, 3};
-  Tensor tlab = upload_bytes(labels.data(), 2 * sizeof(int32_t));
-  Tensor tbad = upload_bytes(bad.data(), 2 * sizeof(int32_t));
+  const IntBuffer tlab = upload(labels), tbad = upload(bad);
   Tensor tloss({2}, Device::CUDA), tmean({1}, Device::CUDA), tdl({2, 3}, Device::CUDA);
-  softmax_xent(ctx, tl, reinterpret_cast<const int32_t*>(tlab.data()), tloss, &tmean, &tdl,
-               nullptr);
+  softmax_xent(ctx, tl, tlab, tloss, &tmean, &tdl, nullptr);
   const auto loss = to_host(tloss), dl = to_host(tdl);
   EXPECT_EQ(loss[0], 2000.0f);
   EXPECT_NEAR(loss[1], std::log(2.0f), 1e-6f);
   for (float v : dl) EXPECT_TRUE(std::isfinite(v));
   EXPECT_NEAR(dl[0], 0.5f, 1e-7f);
   EXPECT_NEAR(dl[1], -0.5f, 1e-7f);
-  softmax_xent(ctx, tl, reinterpret_cast<const int32_t*>(tbad.data()), tloss, &tmean, nullptr,
-               nullptr);
+  softmax_xent(ctx, tl, tbad, tloss, &tmean, nullptr, nullptr);
   const auto bad_loss = to_host(tloss);
   EXPECT_EQ(bad_loss[0], 2000.0f);
   EXPECT_TRUE(std::isnan(bad_loss[1])) << "label 3 of 3 classes";
   EXPECT_TRUE(std::isnan(to_host(tmean)[0]));
   Tensor wide({2, 1025}, Device::CUDA), wide_loss({2}, Device::CUDA);
-  EXPECT_THROW(softmax_xent(ctx, wide, reinterpret_cast<const int32_t*>(tlab.data()), wide_loss,
-                            nullptr, nullptr, nullptr),
-               Error);
+  EXPECT_THROW(softmax_xent(ctx, wide, tlab, wide_loss, nullptr, nullptr, nullptr), Error);
+  // Labels in host memory on a CUDA context: refused before any kernel reads them.
+  const IntBuffer host_labels = IntBuffer::from_vector(labels);
+  EXPECT_THROW(softmax_xent(ctx, tl, host_labels, tloss, &tmean, nullptr, nullptr), Error);
 }
 
 // ---- SGD --------------------------------------------------------------------------------
@@ -278,16 +264,14 @@ void augment_gpu_vs_cpu(int64_t num, int64_t n, int64_t c, int64_t h, int64_t w,
                     ref.data(), ref_labels.data());
 
   Context ctx(DeviceRequest::CUDA);
-  Tensor timg = upload_bytes(images.data(), images.size());
-  Tensor tlab = upload_bytes(labels.data(), labels.size());
-  Tensor tidx = upload_bytes(idx.data(), idx.size() * sizeof(int32_t));
-  Tensor out({n, c, h, w}, Device::CUDA), tlab_out({n}, Device::CUDA);
-  augment_batch_cuda(reinterpret_cast<const uint8_t*>(timg.data()),
-                     reinterpret_cast<const uint8_t*>(tlab.data()),
-                     reinterpret_cast<const int32_t*>(tidx.data()), n, c, h, w, cfg, seed, offset,
-                     out.data(), reinterpret_cast<int32_t*>(tlab_out.data()), ctx.stream());
+  const Buffer<uint8_t> timg = upload(images), tlab = upload(labels);
+  const IntBuffer tidx = upload(idx);
+  Tensor out({n, c, h, w}, Device::CUDA);
+  IntBuffer tlab_out(n, Device::CUDA);
+  augment_batch_cuda(timg.data(), tlab.data(), tidx.data(), n, c, h, w, cfg, seed, offset, out.data(),
+                     tlab_out.data(), ctx.stream());
   EXPECT_TRUE(all_close(to_host(out), ref, 0.0, 0.0)) << "images";
-  EXPECT_EQ(download<int32_t>(tlab_out, n), ref_labels) << "labels";
+  EXPECT_EQ(tlab_out.download(n), ref_labels) << "labels";
 #endif
 }
 
@@ -316,10 +300,10 @@ TEST(GpuClassifierGraph, KernelsCaptureAndReplay) {
   std::vector<int32_t> idx(n);
   for (auto& i : idx) i = static_cast<int32_t>(gen() % num);
   Context ctx(DeviceRequest::CUDA);
-  Tensor timg = upload_bytes(images.data(), images.size());
-  Tensor tlab = upload_bytes(labels.data(), labels.size());
-  Tensor tidx = upload_bytes(idx.data(), idx.size() * sizeof(int32_t));
-  Tensor x({n, 1, h, w}, Device::CUDA), ylab({n}, Device::CUDA);
+  const Buffer<uint8_t> timg = upload(images), tlab = upload(labels);
+  const IntBuffer tidx = upload(idx);
+  Tensor x({n, 1, h, w}, Device::CUDA);
+  IntBuffer ylab(n, Device::CUDA);
   Tensor feat = to_device(random_values<float>(n * c * h * w, -1, 1, 1), {n, c, h, w});
   Tensor skip = to_device(random_values<float>(n * c * h * w, -1, 1, 2), {n, c, h, w});
   Tensor weight = to_device(random_values<float>(c * k, -1, 1, 3), {c * k});
@@ -330,14 +314,11 @@ TEST(GpuClassifierGraph, KernelsCaptureAndReplay) {
   acfg.pad = 2;
   SgdConfig scfg;
   auto step = [&] {
-    augment_batch_cuda(reinterpret_cast<const uint8_t*>(timg.data()),
-                       reinterpret_cast<const uint8_t*>(tlab.data()),
-                       reinterpret_cast<const int32_t*>(tidx.data()), n, 1, h, w, acfg, 7, 1,
-                       x.data(), reinterpret_cast<int32_t*>(ylab.data()), ctx.stream());
+    augment_batch_cuda(timg.data(), tlab.data(), tidx.data(), n, 1, h, w, acfg, 7, 1, x.data(), ylab.data(),
+                       ctx.stream());
     residual_add(ctx, feat, skip, act, true);
     global_avg_pool(ctx, act, pooled);
-    softmax_xent(ctx, pooled, reinterpret_cast<const int32_t*>(ylab.data()), loss, &mean, &dlogits,
-                 nullptr);
+    softmax_xent(ctx, pooled, ylab, loss, &mean, &dlogits, nullptr);
     global_avg_pool_backward(ctx, pooled, dact);
     residual_add_backward(ctx, act, dact, dfeat, true);
     accumulate(ctx, dfeat, skip);

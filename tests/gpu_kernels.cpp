@@ -357,7 +357,7 @@ TEST(GpuConditional, ConcatTakeColumnsAndFreeBitsMatchCpuReference) {
     IntBuffer y(n, Device::CUDA);
     y.upload(labels);
     Tensor tf = to_device(feat, {n, f}), to({n, f + k}, Device::CUDA), tb({n, f}, Device::CUDA);
-    concat_onehot(ctx, tf, y.data(), k, to);
+    concat_onehot(ctx, tf, y, k, to);
     take_columns(ctx, to, k, tb);
     EXPECT_EQ(to_host(to), out);
     EXPECT_EQ(to_host(tb), back);

@@ -55,9 +55,9 @@ struct Side {
   void step(const DeviceDataset& dd, int64_t first, uint64_t offset) {
     AugmentConfig aug;
     aug.pad = 2;
-    dd.batch(ctx, first, aug, 9, offset, x, labels.data());
+    dd.batch(ctx, first, aug, 9, offset, x, &labels);
     model.forward(ctx, x, true);
-    model.loss(ctx, labels.data(), true);
+    model.loss(ctx, labels, true);
     model.backward(ctx);
     SgdConfig sc;
     sc.lr = 0.05f;

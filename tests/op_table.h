@@ -358,7 +358,7 @@ inline std::vector<OpRow> op_table() {
                            Tensor tl = on(c, l, {n, k}), loss({n}, c.device()), mean({1}, c.device()), dl({n, k}, c.device()),
                                   pr({n, k}, c.device());
                            IntBuffer ty = labels_on(c, y);
-                           softmax_xent(c, tl, ty.data(), loss, &mean, &dl, &pr);
+                           softmax_xent(c, tl, ty, loss, &mean, &dl, &pr);
                            return Outs{{"loss", loss}, {"mean", mean}, {"dlogits", dl}, {"probs", pr}};
                          },
                          [=] {
@@ -381,8 +381,8 @@ inline std::vector<OpRow> op_table() {
                          [=](Context& c) {
                            Tensor tl = on(c, l, {n, k}), count({1}, c.device());
                            IntBuffer ty = labels_on(c, y);
-                           count_correct(c, tl, ty.data(), count);
-                           count_correct(c, tl, ty.data(), count);  // accumulates
+                           count_correct(c, tl, ty, count);
+                           count_correct(c, tl, ty, count);  // accumulates
                            return Outs{{"count", count}};
                          },
                          [=] {
@@ -465,7 +465,7 @@ inline std::vector<OpRow> op_table() {
                            Tensor tf = on(c, feat, {n, f}), out({n, f + k}, c.device()), tg = on(c, g, {n, f + k}),
                                   dst({n, f}, c.device());
                            IntBuffer ty = labels_on(c, y);
-                           concat_onehot(c, tf, ty.data(), k, out);
+                           concat_onehot(c, tf, ty, k, out);
                            take_columns(c, tg, k, dst);
                            return Outs{{"out", out}, {"dst", dst}};
                          },
@@ -624,30 +624,23 @@ inline std::vector<OpRow> op_table() {
                          [=](Context& c) {
                            Tensor gathered({n, ch, h, h}, c.device()), aug({n, ch, h, h}, c.device());
                            IntBuffer ti = labels_on(c, idx), ly(n, c.device());
-                           const size_t ib = images.size(), lb = labels.size();
-                           uint8_t* dimg = static_cast<uint8_t*>(c.is_cuda() ? device_malloc(ib) : nullptr);
-                           uint8_t* dlab = static_cast<uint8_t*>(c.is_cuda() ? device_malloc(lb) : nullptr);
-                           const uint8_t* pi = images.data();
-                           const uint8_t* pl = labels.data();
+                           const Buffer<uint8_t> timg = Buffer<uint8_t>::from_vector(images, c.device()),
+                                                 tlab = Buffer<uint8_t>::from_vector(labels, c.device());
                            if (c.is_cuda()) {
-                             memcpy_any(dimg, Device::CUDA, images.data(), Device::CPU, ib);
-                             memcpy_any(dlab, Device::CUDA, labels.data(), Device::CPU, lb);
-                             pi = dimg;
-                             pl = dlab;
 #ifdef CUVAE_HAS_CUDA
-                             gather_batch_cuda(pi, ti.data(), n, px, gathered.data(), c.stream());
-                             augment_batch_cuda(pi, pl, ti.data(), n, ch, h, h, cfg, 7, 9, aug.data(), ly.data(), c.stream());
+                             gather_batch_cuda(timg.data(), ti.data(), n, px, gathered.data(), c.stream());
+                             augment_batch_cuda(timg.data(), tlab.data(), ti.data(), n, ch, h, h, cfg, 7, 9, aug.data(),
+                                                ly.data(), c.stream());
 #endif
                            } else {
-                             gather_batch_cpu(pi, ti.data(), n, px, gathered.data());
-                             augment_batch_cpu(pi, pl, ti.data(), n, ch, h, h, cfg, 7, 9, aug.data(), ly.data());
+                             gather_batch_cpu(timg.data(), ti.data(), n, px, gathered.data());
+                             augment_batch_cpu(timg.data(), tlab.data(), ti.data(), n, ch, h, h, cfg, 7, 9, aug.data(),
+                                               ly.data());
                            }
                            Outs o;
                            put(o, "gathered", gathered);
                            put(o, "augmented", aug);
                            put(o, "labels", ly.download(n));
-                           if (dimg) device_free(dimg);
-                           if (dlab) device_free(dlab);
                            return o;
                          },
                          nullptr});

@@ -215,19 +215,20 @@ TEST(SoftmaxXent, TensorDispatch) {
   Context ctx(DeviceRequest::CPU);
   Tensor logits = Tensor::from_vector(lv, {n, k}), tloss({n}), tmean({1}), tdl({n, k}),
          tprobs({n, k});
-  softmax_xent(ctx, logits, labels.data(), tloss, &tmean, &tdl, &tprobs);
+  const IntBuffer tlabels = IntBuffer::from_vector(labels);
+  softmax_xent(ctx, logits, tlabels, tloss, &tmean, &tdl, &tprobs);
   EXPECT_EQ(tloss.to_vector(), loss);
   EXPECT_EQ(tmean.to_vector()[0], mean);
   EXPECT_EQ(tdl.to_vector(), dl);
   EXPECT_EQ(tprobs.to_vector(), probs);
   // Evaluation: loss only.
   Tensor tloss2({n});
-  softmax_xent(ctx, logits, labels.data(), tloss2, nullptr, nullptr, nullptr);
+  softmax_xent(ctx, logits, tlabels, tloss2, nullptr, nullptr, nullptr);
   EXPECT_EQ(tloss2.to_vector(), loss);
   // Shape mismatches name the tensor.
   Tensor wrong_loss({n + 1}), wrong_mean({2}), wrong_dl({n, k + 1}), flat({n * k});
   auto run = [&](const Tensor& lg, Tensor& ls, Tensor* ml, Tensor* d, Tensor* p) {
-    softmax_xent(ctx, lg, labels.data(), ls, ml, d, p);
+    softmax_xent(ctx, lg, tlabels, ls, ml, d, p);
   };
   EXPECT_CONTAINS(error_of([&] { run(logits, wrong_loss, nullptr, nullptr, nullptr); }), ": loss ");
   EXPECT_CONTAINS(error_of([&] { run(logits, tloss, &wrong_mean, nullptr, nullptr); }),
@@ -235,7 +236,10 @@ TEST(SoftmaxXent, TensorDispatch) {
   EXPECT_CONTAINS(error_of([&] { run(logits, tloss, nullptr, &wrong_dl, nullptr); }), ": dlogits ");
   EXPECT_CONTAINS(error_of([&] { run(logits, tloss, nullptr, nullptr, &wrong_dl); }), ": probs ");
   EXPECT_CONTAINS(error_of([&] { run(flat, tloss, nullptr, nullptr, nullptr); }), ": logits ");
-  EXPECT_THROW(softmax_xent(ctx, logits, nullptr, tloss, nullptr, nullptr, nullptr), Error);
+  // Labels: fewer than n values.
+  const IntBuffer short_labels(n - 1, Device::CPU);
+  EXPECT_CONTAINS(error_of([&] { softmax_xent(ctx, logits, short_labels, tloss, nullptr, nullptr, nullptr); }),
+                  "labels holds 4 values, expected at least 5");
 }
 
 TEST(SoftmaxXent, FloatMatchesDouble) {

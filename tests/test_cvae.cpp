@@ -105,7 +105,35 @@ TEST(Cvae, ParameterShapesPutTheLabelColumnsLast) {
   EXPECT_EQ(m.config().to_json()["classes"], 10);
   Context ctx(DeviceRequest::CPU);
   Tensor x = Tensor::from_vector(test::random_values(2 * 784, 0, 1, 1), {2, 1, 28, 28});
-  EXPECT_THROW(m.encode(ctx, x), Error);  // labels are required
+  EXPECT_CONTAINS(test::error_of([&] { m.encode(ctx, x); }), "a CVAE needs the class label");  // labels are required
+  // Fewer labels than images: refused at the model's boundary, before any layer runs.
+  const IntBuffer one = IntBuffer::from_vector({3});
+  EXPECT_CONTAINS(test::error_of([&] { m.encode(ctx, x, &one); }), "ConvVAE::encode: labels hold 1 values for a batch of 2");
+  Tensor z({2, 32});
+  EXPECT_CONTAINS(test::error_of([&] { m.decode(ctx, z, &one); }), "ConvVAE::decode: labels hold 1 values for a batch of 2");
+  const IntBuffer two = IntBuffer::from_vector({3, 9});
+  EXPECT_NO_THROW(m.encode(ctx, x, &two));
+}
+
+// The data set's batches check where their labels go and how many fit.
+TEST(Cvae, DeviceDatasetBatchChecksItsLabelBuffer) {
+  Dataset d;
+  d.n = 4;
+  d.c = 1;
+  d.h = d.w = 2;
+  d.images = {0, 255, 0, 255, 1, 2, 3, 4, 9, 9, 9, 9, 7, 7, 7, 7};
+  d.labels = {5, 6, 7, 8};
+  DeviceDataset dd(d, Device::CPU);
+  Context ctx(DeviceRequest::CPU);
+  Tensor x({3, 1, 2, 2});
+  IntBuffer y(3, Device::CPU), short_y(2, Device::CPU);
+  dd.batch(ctx, 1, AugmentConfig{}, 0, 0, x, &y);
+  EXPECT_EQ(y.download(3), (std::vector<int32_t>{6, 7, 8}));
+  EXPECT_EQ(x.to_vector()[0], 1.0f / 255.0f);
+  EXPECT_CONTAINS(test::error_of([&] { dd.batch(ctx, 0, AugmentConfig{}, 0, 0, x, &short_y); }),
+                  "DeviceDataset::batch: labels holds 2 values, expected at least 3");
+  Tensor wrong({3, 1, 3, 3});
+  EXPECT_CONTAINS(test::error_of([&] { dd.batch(ctx, 0, AugmentConfig{}, 0, 0, wrong, &y); }), "does not match images of 1x2x2");
 }
 
 TEST(Cvae, TheLabelChangesTheDecodedImage) {
@@ -116,9 +144,9 @@ TEST(Cvae, TheLabelChangesTheDecodedImage) {
   IntBuffer three(1, Device::CPU), seven(1, Device::CPU);
   three.upload({3});
   seven.upload({7});
-  const std::vector<float> a = m.decode(ctx, z, three.data()).to_vector();
-  const std::vector<float> b = m.decode(ctx, z, seven.data()).to_vector();
-  const std::vector<float> a2 = m.decode(ctx, z, three.data()).to_vector();
+  const std::vector<float> a = m.decode(ctx, z, &three).to_vector();
+  const std::vector<float> b = m.decode(ctx, z, &seven).to_vector();
+  const std::vector<float> a2 = m.decode(ctx, z, &three).to_vector();
   EXPECT_EQ(a, a2);  // one z with one label, twice: identical
   double diff = 0;
   for (int j = 0; j < 784; ++j) diff += std::fabs(b[j] - a[j]);
@@ -136,7 +164,7 @@ TEST(Cvae, BackwardMatchesCentralDifferences) {
   IntBuffer y(2, Device::CPU);
   y.upload({1, 6});
   auto loss_at = [&] {
-    m.forward(ctx, x, true, 4, 0, y.data());
+    m.forward(ctx, x, true, 4, 0, &y);
     m.loss(ctx, x, true, 4, 1);
     return static_cast<double>(m.loss_value().to_vector()[0]);
   };

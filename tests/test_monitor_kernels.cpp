@@ -33,12 +33,12 @@ TEST(CountCorrect, CountsArgmaxHitsWithFirstIndexTiesAndNaNRowsWrong) {
 TEST(CountCorrect, TensorFormChecksShapes) {
   Context ctx(DeviceRequest::CPU);
   Tensor logits = Tensor::from_vector({0, 1, 1, 0}, {2, 2});
-  const std::vector<int32_t> labels = {1, 0};
+  const IntBuffer labels = IntBuffer::from_vector({1, 0});
   Tensor count({1});
-  count_correct(ctx, logits, labels.data(), count);
+  count_correct(ctx, logits, labels, count);
   EXPECT_EQ(count.to_vector()[0], 2.0f);
   Tensor bad({2});
-  EXPECT_NE(error_of([&] { count_correct(ctx, logits, labels.data(), bad); }), "");
+  EXPECT_NE(error_of([&] { count_correct(ctx, logits, labels, bad); }), "");
 }
 
 TEST(LossMonitor, SumsFiniteLossesAndRecordsTheFirstNonFiniteStep) {

@@ -320,11 +320,11 @@ Steps vae_steps(CpuBackend backend, VaeKind kind) {
   ConvVAE m(cfg, Device::CPU);
   m.init(4);
   Tensor x = Tensor::from_vector(random_values(6 * 784, 0, 1, 9), {6, 1, 28, 28});
-  std::vector<int32_t> labels = {0, 3, 9, 1, 4, 4};
+  const IntBuffer labels = IntBuffer::from_vector({0, 3, 9, 1, 4, 4});
   Tensor mm({m.params().flat_values().numel()}), vv({m.params().flat_values().numel()});
   Steps out;
   for (int s = 0; s < 3; ++s) {
-    m.forward(ctx, x, true, 5, 2 * s, kind == VaeKind::Cvae ? labels.data() : nullptr);
+    m.forward(ctx, x, true, 5, 2 * s, kind == VaeKind::Cvae ? &labels : nullptr);
     m.loss(ctx, x, true, 5, 2 * s + 1);
     m.backward(ctx);
     if (s == 0) out.first_grads = m.params().flat_grads().to_vector();
@@ -346,14 +346,14 @@ Steps resnet_steps(CpuBackend backend) {
   ResNet18 m(c, Device::CPU);
   m.init(2);
   Tensor x = Tensor::from_vector(random_values(8 * 256, 0, 1, 12), {8, 1, 16, 16});
-  std::vector<int32_t> labels = {0, 1, 2, 3, 4, 5, 6, 7};
+  const IntBuffer labels = IntBuffer::from_vector({0, 1, 2, 3, 4, 5, 6, 7});
   Tensor buf({m.params().flat_values().numel()});
   SgdConfig sc;
   sc.lr = 0.05f;
   Steps out;
   for (int s = 0; s < 3; ++s) {
     m.forward(ctx, x, true);
-    m.loss(ctx, labels.data(), true);
+    m.loss(ctx, labels, true);
     m.backward(ctx);
     if (s == 0) out.first_grads = m.params().flat_grads().to_vector();
     sgd_step(ctx, m.params().flat_values(), m.params().flat_grads(), buf, sc);

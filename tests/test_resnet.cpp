@@ -103,10 +103,11 @@ TEST(ResNet18, GradientsMatchFiniteDifferences) {
   m.init(11);
   Context ctx(DeviceRequest::CPU);
   Tensor x = random_images(16, c, 2);
-  std::vector<int32_t> labels(16);
-  for (int i = 0; i < 16; ++i) labels[static_cast<size_t>(i)] = (i * 7) % 10;
+  std::vector<int32_t> y(16);
+  for (int i = 0; i < 16; ++i) y[static_cast<size_t>(i)] = (i * 7) % 10;
+  const IntBuffer labels = IntBuffer::from_vector(y);
   m.forward(ctx, x, true);
-  m.loss(ctx, labels.data(), true);
+  m.loss(ctx, labels, true);
   m.backward(ctx);
   const std::vector<float> g = m.params().flat_grads().to_vector();
   const std::vector<float> base = m.params().flat_values().to_vector();
@@ -115,7 +116,7 @@ TEST(ResNet18, GradientsMatchFiniteDifferences) {
     for (size_t i = 0; i < p.size(); ++i) p[i] = static_cast<float>(base[i] + t * v[i]);
     memcpy_any(m.params().flat_values().data(), Device::CPU, p.data(), Device::CPU, p.size() * sizeof(float));
     m.forward(ctx, x, true);
-    m.loss(ctx, labels.data(), false);
+    m.loss(ctx, labels, false);
     return static_cast<double>(m.mean_loss().to_vector()[0]);
   };
   auto check = [&](const std::vector<double>& v, const std::string& what) {
@@ -156,18 +157,18 @@ TEST(ResNet18, TrainingStepIsDeterministicAndAllocationFree) {
   ResNetConfig c = tiny_config(2, 12);
   Context ctx(DeviceRequest::CPU);
   Tensor x = random_images(8, c, 5);
-  std::vector<int32_t> labels = {0, 1, 2, 3, 4, 5, 6, 7};
+  const IntBuffer labels = IntBuffer::from_vector({0, 1, 2, 3, 4, 5, 6, 7});
   std::vector<float> first;
   for (int run = 0; run < 2; ++run) {
     ResNet18 m(c, Device::CPU);
     m.init(1);
     m.forward(ctx, x, true);
-    m.loss(ctx, labels.data(), true);
+    m.loss(ctx, labels, true);
     m.backward(ctx);
     const int64_t before = allocation_count();
     for (int s = 0; s < 2; ++s) {
       m.forward(ctx, x, true);
-      m.loss(ctx, labels.data(), true);
+      m.loss(ctx, labels, true);
       m.backward(ctx);
     }
     EXPECT_EQ(allocation_count(), before) << "a steady-state step allocated";
