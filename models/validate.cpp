@@ -110,7 +110,7 @@ SampleQuality sample_quality(Context& ctx, ConvVAE& vae, ResNet18& clf, const Da
       for (int64_t i = 0; i < b; ++i) y[static_cast<size_t>(i)] = test.labels[static_cast<size_t>(first + i)];
       IntBuffer yd(b, ctx.device());
       yd.upload(y);
-      vae.encode(ctx, x, yd.data());
+      vae.encode(ctx, x, &yd);
       std::vector<float> mu = vae.mu().to_vector();
       Tensor img = decode_images(ctx, vae, mu, b, vc.is_cvae() ? &y : nullptr);
       std::vector<float> h = img.to_vector();
@@ -120,9 +120,23 @@ SampleQuality sample_quality(Context& ctx, ConvVAE& vae, ResNet18& clf, const Da
     const ClassifierOutputs c = run_classifier(ctx, clf, rec);
     const ClassifierOutputs o = run_classifier(ctx, clf, originals);
     int64_t right = 0, right_o = 0;
+    std::vector<int64_t> class_right(static_cast<size_t>(K), 0), class_right_o(static_cast<size_t>(K), 0);
+    q.recon_class_n.assign(static_cast<size_t>(K), 0);
     for (int64_t i = 0; i < nrec; ++i) {
-      right += argmax_row(c.probs, i, K) == test.labels[static_cast<size_t>(i)];
-      right_o += argmax_row(o.probs, i, K) == test.labels[static_cast<size_t>(i)];
+      const int64_t y = test.labels[static_cast<size_t>(i)];
+      const bool r = argmax_row(c.probs, i, K) == y, r_o = argmax_row(o.probs, i, K) == y;
+      right += r;
+      right_o += r_o;
+      if (y >= 0 && y < K) {
+        q.recon_class_n[static_cast<size_t>(y)] += 1;
+        class_right[static_cast<size_t>(y)] += r;
+        class_right_o[static_cast<size_t>(y)] += r_o;
+      }
+    }
+    for (int64_t k = 0; k < K; ++k) {
+      const double n_k = static_cast<double>(std::max<int64_t>(1, q.recon_class_n[static_cast<size_t>(k)]));
+      q.recon_class_accuracy.push_back(static_cast<double>(class_right[static_cast<size_t>(k)]) / n_k);
+      q.originals_class_accuracy.push_back(static_cast<double>(class_right_o[static_cast<size_t>(k)]) / n_k);
     }
     q.recon_n = nrec;
     q.recon_accuracy = static_cast<double>(right) / static_cast<double>(nrec);
@@ -291,6 +305,9 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
     j["reconstructions"] = {{"n", q.recon_n},
                             {"accuracy", q.recon_accuracy},
                             {"originals_accuracy", q.originals_accuracy},
+                            {"per_class_n", q.recon_class_n},
+                            {"per_class_accuracy", q.recon_class_accuracy},
+                            {"per_class_originals_accuracy", q.originals_class_accuracy},
                             {"frechet", q.recon_frechet}};
   }
   j["frechet_reference"] = {{"images", nref}, {"features", F}, {"split", "test"}};
@@ -333,7 +350,15 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
   md << "\nMean top-1 confidence: " << fmt(j["prior"]["top1_confidence"].get<double>(), 3) << "\n\n";
   md << "## Reconstructions (" << nrec << " test images, z = mu)\n\nClassifier accuracy on reconstructions: "
      << fmt(100 * j["reconstructions"]["accuracy"].get<double>(), 2) << "% (on the originals: "
-     << fmt(100 * j["reconstructions"]["originals_accuracy"].get<double>(), 2) << "%)\n\n";
+     << fmt(100 * j["reconstructions"]["originals_accuracy"].get<double>(), 2) << "%)\n\n"
+     << "| class | name | test images | originals | reconstructions |\n|---|---|---|---|---|\n";
+  for (int64_t k = 0; k < K; ++k) {
+    const auto& r = j["reconstructions"];
+    md << "| " << k << " | " << names[static_cast<size_t>(k % 10)] << " | " << r["per_class_n"][k].get<int64_t>() << " | "
+       << fmt(100 * r["per_class_originals_accuracy"][k].get<double>(), 1) << "% | "
+       << fmt(100 * r["per_class_accuracy"][k].get<double>(), 1) << "% |\n";
+  }
+  md << "\n";
   md << "## Classifier-feature Frechet distance (" << F << "-d penultimate features, reference: " << nref
      << " test images)\n\n| images | distance |\n|---|---|\n| anchored samples | " << fmt(j["anchored"]["frechet"].get<double>(), 3)
      << " |\n" << (other ? "| anchored samples of --compare-vae | " + fmt(j["compare_anchored"]["frechet"].get<double>(), 3) + " |\n" : "")

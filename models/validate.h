@@ -57,6 +57,9 @@ struct SampleQuality {
   int64_t recon_n = 0;                  ///< test images reconstructed at z = μ
   double recon_accuracy = 0;            ///< classifier accuracy on the reconstructions
   double originals_accuracy = 0;        ///< the same on the originals
+  std::vector<int64_t> recon_class_n;   ///< [K] reconstructed test images of each true class
+  std::vector<double> recon_class_accuracy;      ///< [K] accuracy on the reconstructions of each class
+  std::vector<double> originals_class_accuracy;  ///< [K] accuracy on the originals of each class
   double recon_frechet = 0;             ///< Fréchet distance, reconstructions vs reference
   int64_t reference_n = 0;              ///< test images whose features are the reference
 };

@@ -75,6 +75,20 @@ TEST(EndToEnd, ClassifierLearnsAndAnchoredSamplesKeepTheirClass) {
   int64_t hist = 0;
   for (const auto& h : j["prior"]["histogram"]) hist += h.get<int64_t>();
   EXPECT_EQ(hist, 100);
+  // Per class: the counts add up to the reconstructed images and the accuracies to the totals.
+  const auto& rec = j["reconstructions"];
+  ASSERT_EQ(rec["per_class_n"].size(), 10u);
+  int64_t n_all = 0;
+  double right = 0, right_o = 0;
+  for (size_t k = 0; k < 10; ++k) {
+    const int64_t n_k = rec["per_class_n"][k].get<int64_t>();
+    n_all += n_k;
+    right += static_cast<double>(n_k) * rec["per_class_accuracy"][k].get<double>();
+    right_o += static_cast<double>(n_k) * rec["per_class_originals_accuracy"][k].get<double>();
+  }
+  EXPECT_EQ(n_all, 200);
+  EXPECT_NEAR(right / 200, rec["accuracy"].get<double>(), 1e-9);
+  EXPECT_NEAR(right_o / 200, rec["originals_accuracy"].get<double>(), 1e-9);
   EXPECT_TRUE(file_exists(o.out + "/validation.md"));
   EXPECT_TRUE(file_exists(v.out + "/model.anchors.safetensors")) << "class statistics kept beside the VAE";
 }

@@ -162,7 +162,7 @@ void add_classifier_commands(CLI::App& app, std::vector<Command>& commands) {
     CLI::App* c = app.add_subcommand(
         "validate",
         "Check with a classifier that generated images keep their class: anchored samples per class (accuracy, "
-        "confidence), prior samples (predicted-class histogram), reconstructions (accuracy) and a classifier-feature "
+        "confidence), prior samples (predicted-class histogram), reconstructions (accuracy, in all and per class) and a classifier-feature "
         "Frechet distance; writes validation.json, validation.md and anchored.png");
     c->add_option("--vae", o->vae, "VAE model.safetensors written by train-vae (a CVAE: class-conditioned samples)")->required();
     c->add_option("--compare-vae", o->compare_vae, "With a CVAE in --vae: an unconditional VAE whose class-anchored samples are "
