@@ -42,6 +42,7 @@ void StepGraph::run(Context& ctx, const std::function<void()>& step) {
   if (exec_ == nullptr) {
     // Capture this thread's work on the stream; calls that would synchronise or allocate fail
     // instead of running, which abandons the capture.
+    const int64_t allocations_before = allocation_count();
     CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
     cudaGraph_t graph = nullptr;
     std::string why;
@@ -49,10 +50,17 @@ void StepGraph::run(Context& ctx, const std::function<void()>& step) {
       step();
     } catch (const Error& e) {
       why = e.what();
+    } catch (...) {
+      // Not a capture problem: end the capture so the stream works again, then let it through.
+      if (cudaStreamEndCapture(s, &graph) == cudaSuccess && graph != nullptr) cudaGraphDestroy(graph);
+      cudaGetLastError();
+      throw;
     }
     const cudaError_t end = cudaStreamEndCapture(s, &graph);
     cudaGraphExec_t exec = nullptr;
     if (why.empty() && end != cudaSuccess) why = std::string("cudaStreamEndCapture: ") + cudaGetErrorString(end);
+    if (why.empty() && allocation_count() != allocations_before)
+      why = "the step allocated memory while it was being captured";
     if (why.empty()) {
       const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
       if (inst != cudaSuccess) why = std::string("cudaGraphInstantiate: ") + cudaGetErrorString(inst);

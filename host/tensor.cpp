@@ -312,8 +312,11 @@ void memset_zero_any(void* p, Device device, size_t bytes, Stream stream) {
 
 void grow_to(Tensor& store, int64_t numel, Device device) {
   if (store.empty() || store.numel() < numel || store.device() != device) {
-    store = Tensor();  // free the old block before taking the larger one
-    store = Tensor({numel}, device);
+    // Take the larger block before freeing the old one: if the allocation fails (out of memory,
+    // or cudaMalloc refused inside a CUDA graph capture) the old block is still owned, not leaked
+    // by a cudaFree that a capture would refuse too.
+    Tensor bigger({numel}, device);
+    store = std::move(bigger);
   }
 }
 

@@ -24,8 +24,9 @@ struct Algos {
   cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
   size_t ws_fwd = 0, ws_data = 0, ws_filter = 0;
 };
-// The fastest (cuDNN sorts by time) successful algorithm whose workspace fits and, when
-// `deterministic`, whose results do not depend on the run (cuDNN's CUDNN_DETERMINISTIC: no
+// The first successful algorithm in cuDNN's ranking (by time from cudnnFind, by its heuristics
+// from the _v7 queries) whose workspace fits and, when `deterministic`, whose results do not
+// depend on the run (cuDNN's CUDNN_DETERMINISTIC: no
 // atomics in the reductions, e.g. not backward-filter ALGO_0/3 or backward-data ALGO_0).
 template <typename Perf, typename Algo>
 void pick_algo(const Perf* perf, int got, bool deterministic, Algo& algo, size_t& ws, const char* what) {
@@ -99,21 +100,42 @@ void CudnnConv::setup(Context& ctx, const ConvGeom& g) {
   const AlgoKey key = algo_key(g, deterministic);
   auto it = s.cache.find(key);
   if (it == s.cache.end()) {
+    // Deterministic mode ranks the algorithms with cuDNN's heuristics (the _v7 queries run no
+    // kernels, so the choice is the same in every run on a given GPU and cuDNN: a second run, or
+    // a --resume in a new process, uses the same algorithms and rounds the same way). Timing them
+    // (cudnnFind) could pick a different one of several equally fast algorithms each run.
+    // --nondeterministic times them and takes the fastest.
     cudnnHandle_t hd = ctx.cudnn();
     Algos a;
     int got = 0;
     cudnnConvolutionFwdAlgoPerf_t fp[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(hd, s.x, s.w, s.conv, s.y,
-                                                     CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, fp));
+    if (deterministic)
+      CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(hd, s.x, s.w, s.conv, s.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                                         &got, fp));
+    else
+      CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(hd, s.x, s.w, s.conv, s.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                                       &got, fp));
     pick_algo(fp, got, deterministic, a.fwd, a.ws_fwd, "forward");
+    CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(hd, s.x, s.w, s.conv, s.y, a.fwd, &a.ws_fwd));
     cudnnConvolutionBwdDataAlgoPerf_t dp[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(hd, s.w, s.y, s.conv, s.x,
-                                                          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, dp));
+    if (deterministic)
+      CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(hd, s.w, s.y, s.conv, s.x,
+                                                              CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, dp));
+    else
+      CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(hd, s.w, s.y, s.conv, s.x,
+                                                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, dp));
     pick_algo(dp, got, deterministic, a.bwd_data, a.ws_data, "backward-data");
+    CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(hd, s.w, s.y, s.conv, s.x, a.bwd_data, &a.ws_data));
     cudnnConvolutionBwdFilterAlgoPerf_t wp[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(hd, s.x, s.y, s.conv, s.w,
-                                                            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, wp));
+    if (deterministic)
+      CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(hd, s.x, s.y, s.conv, s.w,
+                                                                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, wp));
+    else
+      CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(hd, s.x, s.y, s.conv, s.w,
+                                                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, wp));
     pick_algo(wp, got, deterministic, a.bwd_filter, a.ws_filter, "backward-filter");
+    CUDNN_CHECK(
+        cudnnGetConvolutionBackwardFilterWorkspaceSize(hd, s.x, s.y, s.conv, s.w, a.bwd_filter, &a.ws_filter));
     it = s.cache.emplace(key, a).first;
   }
   s.cur = it->second;

@@ -12,10 +12,11 @@ namespace cuvae {
 /// Descriptors and cached algorithms for one convolution layer on the GPU.
 ///
 /// `setup()` sets the descriptors for a geometry and, the first time that whole geometry is seen,
-/// picks the fastest fp32 (FMA math, no TF32) forward, backward-data and backward-filter
-/// algorithms by measurement (cudnnFind*), only deterministic ones unless the context allows
-/// others (Context::deterministic(), --nondeterministic), caches them per geometry and grows the
-/// context's workspace to fit them.
+/// picks fp32 (FMA math, no TF32) forward, backward-data and backward-filter algorithms: by
+/// default the first deterministic ones in cuDNN's heuristic ranking (cudnnGet*Algorithm_v7, no
+/// timing, so every run on a given GPU and cuDNN picks the same ones); with
+/// Context::deterministic() false (--nondeterministic) the fastest by measurement (cudnnFind*).
+/// It caches them per geometry and grows the context's workspace to fit them.
 /// Call it outside the timed/captured part of a step; fwd/bwd_* then make no allocation
 /// and no host synchronisation. Throws cuvae::Error on any cuDNN failure, or when the
 /// build has no CUDA backend.

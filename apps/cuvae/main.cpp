@@ -101,8 +101,9 @@ int main(int argc, char** argv) {
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
     if (sub->get_option_no_throw("--device") != nullptr) {
       sub->add_flag("--nondeterministic", nondeterministic,
-                    "GPU: let cuDNN use its fastest convolution algorithms even when their results vary from run "
-                    "to run (default: deterministic ones only, so the same seed gives the same weights)");
+                    "GPU: time cuDNN's convolution algorithms and use the fastest, even when their results vary from run "
+                    "to run (default: deterministic ones from cuDNN's heuristics, no timing, so the same seed gives the "
+                    "same weights)");
       sub->add_option("--cpu-backend", cpu_backend,
                       "CPU convolutions and batch norm: onednn (oneDNN, as PyTorch's CPU path) or reference "
                       "(cuvae's own im2col + Eigen, what the tests check everything against)" +
