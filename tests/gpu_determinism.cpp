@@ -54,42 +54,40 @@ std::string run_bytes(const std::string& out) {
   return read_file(out + "/model.safetensors") + read_file(out + "/optim.safetensors");
 }
 
+/// Trains `make(data, out)` into folders a and b, and into c stopped after epoch 1 (`stop` edits
+/// the options for that, `resume` for continuing with --resume), on a synthetic MNIST; the three
+/// runs' checkpoint bytes must be equal.
+template <class Make, class Train, class Stop, class Resume>
+void expect_identical_runs(Make make, Train train, Stop stop, Resume resume) {
+  cuvae::testing::ScopedTempDir tmp;
+  write_synthetic_idx(tmp.path(), "train", 320, 1);
+  write_synthetic_idx(tmp.path(), "t10k", 64, 2);
+  std::ostringstream log;
+  train(make(tmp.path(), tmp.file("a")), log);
+  train(make(tmp.path(), tmp.file("b")), log);
+  auto c = make(tmp.path(), tmp.file("c"));
+  stop(c);
+  train(c, log);
+  resume(c);
+  c.resume = true;
+  train(c, log);
+  const std::string a = run_bytes(tmp.file("a"));
+  EXPECT_TRUE(a == run_bytes(tmp.file("b"))) << "same seed, same GPU, different checkpoint bytes";
+  EXPECT_TRUE(a == run_bytes(tmp.file("c"))) << "1 epoch + --resume differs from 2 epochs straight";
+}
+
 }  // namespace
 
 TEST(GpuDeterminism, VaeSameSeedTwiceAndResumeAreBitIdentical) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: run-to-run and --resume determinism of the VAE is not checked";
-  cuvae::testing::ScopedTempDir tmp;
-  write_synthetic_idx(tmp.path(), "train", 320, 1);
-  write_synthetic_idx(tmp.path(), "t10k", 64, 2);
-  std::ostringstream log;
-  train_vae(vae_options(tmp.path(), tmp.file("a")), log);
-  train_vae(vae_options(tmp.path(), tmp.file("b")), log);
-  VaeTrainOptions c = vae_options(tmp.path(), tmp.file("c"));
-  c.epochs = 1;
-  train_vae(c, log);
-  c.epochs = 2;
-  c.resume = true;
-  train_vae(c, log);
-  const std::string a = run_bytes(tmp.file("a"));
-  EXPECT_TRUE(a == run_bytes(tmp.file("b"))) << "same seed, same GPU, different weights or optimizer state";
-  EXPECT_TRUE(a == run_bytes(tmp.file("c"))) << "1 epoch + --resume differs from 2 epochs straight";
+  expect_identical_runs(
+      vae_options, [](const VaeTrainOptions& o, std::ostream& log) { train_vae(o, log); },
+      [](VaeTrainOptions& o) { o.epochs = 1; }, [](VaeTrainOptions& o) { o.epochs = 2; });
 }
 
 TEST(GpuDeterminism, ClassifierSameSeedTwiceAndResumeAreBitIdentical) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: run-to-run and --resume determinism of the ResNet-18 is not checked";
-  cuvae::testing::ScopedTempDir tmp;
-  write_synthetic_idx(tmp.path(), "train", 320, 1);
-  write_synthetic_idx(tmp.path(), "t10k", 64, 2);
-  std::ostringstream log;
-  train_classifier(classifier_options(tmp.path(), tmp.file("a")), log);
-  train_classifier(classifier_options(tmp.path(), tmp.file("b")), log);
-  ClassifierTrainOptions c = classifier_options(tmp.path(), tmp.file("c"));
-  c.stop_after = 1;
-  train_classifier(c, log);
-  c.stop_after = 0;
-  c.resume = true;
-  train_classifier(c, log);
-  const std::string a = run_bytes(tmp.file("a"));
-  EXPECT_TRUE(a == run_bytes(tmp.file("b"))) << "same seed, same GPU, different weights, statistics or momentum";
-  EXPECT_TRUE(a == run_bytes(tmp.file("c"))) << "1 epoch + --resume differs from 2 epochs straight";
+  expect_identical_runs(
+      classifier_options, [](const ClassifierTrainOptions& o, std::ostream& log) { train_classifier(o, log); },
+      [](ClassifierTrainOptions& o) { o.stop_after = 1; }, [](ClassifierTrainOptions& o) { o.stop_after = 0; });
 }
