@@ -35,15 +35,23 @@ bool onednn_built() {
 
 CpuBackend parse_cpu_backend(const std::string& s, const std::string& flag) {
   if (s == "reference") return CpuBackend::Reference;
+  if (s == "emu") return CpuBackend::Emu;
   if (s == "onednn") {
     CUVAE_REQUIRE(onednn_built(), flag << " onednn: this build has no oneDNN (install libdnnl-dev, e.g. with "
                                           "scripts/setup, and rebuild); use --cpu-backend reference");
     return CpuBackend::OneDNN;
   }
-  CUVAE_FAIL(flag << ": expected onednn or reference, got '" << s << "'");
+  CUVAE_FAIL(flag << ": expected onednn, reference or emu, got '" << s << "'");
 }
 
-const char* cpu_backend_name(CpuBackend b) { return b == CpuBackend::OneDNN ? "onednn" : "reference"; }
+const char* cpu_backend_name(CpuBackend b) {
+  switch (b) {
+    case CpuBackend::OneDNN: return "onednn";
+    case CpuBackend::Reference: return "reference";
+    case CpuBackend::Emu: return "emu";
+  }
+  return "?";
+}
 
 static CpuBackend& default_backend_slot() {
   static CpuBackend b = onednn_built() ? CpuBackend::OneDNN : CpuBackend::Reference;
@@ -192,7 +200,14 @@ Context::~Context() {
 }
 
 void* Context::workspace(size_t bytes) {
-  if (device_ != Device::CUDA || bytes <= workspace_bytes_) return workspace_;
+  if (bytes <= workspace_bytes_) return workspace_;
+  if (device_ == Device::CPU) {
+    host_workspace_ = Tensor();  // free the old block before taking the larger one
+    host_workspace_ = Tensor({static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float))}, Device::CPU);
+    workspace_ = host_workspace_.data();
+    workspace_bytes_ = bytes;
+    return workspace_;
+  }
 #ifdef CUVAE_HAS_CUDA
   CUDA_CHECK(cudaStreamSynchronize(stream_));
   device_free(workspace_);

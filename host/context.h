@@ -20,15 +20,18 @@ DeviceRequest parse_device(const std::string& s, const std::string& flag = "--de
 
 /// How the CPU runs convolutions, transposed convolutions and batch norm (--cpu-backend):
 /// OneDNN through oneDNN's primitives (PyTorch's CPU library), Reference through cuvae's own
-/// im2col + Eigen GEMM and loops: the reference every other path is tested against.
-enum class CpuBackend { OneDNN, Reference };
+/// im2col + Eigen GEMM and loops: the reference every other path is tested against. Emu runs
+/// the layers as Reference does but every custom CUDA kernel's own source on the emulated
+/// device (kernels/emu/): thread by thread, many times slower, for testing the CUDA path
+/// without a GPU (the schedule comes from CUVAE_EMU_SCHEDULE).
+enum class CpuBackend { OneDNN, Reference, Emu };
 
 /// True when this build has oneDNN (libdnnl-dev was found at configure time).
 bool onednn_built();
-/// Parses "onednn" or "reference"; throws cuvae::Error naming `flag` otherwise, and for
+/// Parses "onednn", "reference" or "emu"; throws cuvae::Error naming `flag` otherwise, and for
 /// "onednn" in a build without oneDNN.
 CpuBackend parse_cpu_backend(const std::string& s, const std::string& flag = "--cpu-backend");
-/// "onednn" or "reference".
+/// "onednn", "reference" or "emu".
 const char* cpu_backend_name(CpuBackend b);
 /// The backend new contexts get: OneDNN when built with it, else Reference, until changed by
 /// set_default_cpu_backend (the CLI's --cpu-backend).
@@ -80,8 +83,9 @@ class Context {
   /// cuBLAS handle bound to stream(), pedantic fp32 math (nullptr on CPU).
   cublasContext* cublas() const { return cublas_; }
 
-  /// Device scratch space of at least `bytes`. Grows (reallocating) only when asked for
-  /// more than before, so callers size it during set-up, never inside a training step.
+  /// Scratch space of at least `bytes` on the context's device (host memory on the CPU, for the
+  /// emulated device's kernels). Grows (reallocating) only when asked for more than before, so
+  /// callers size it during set-up, never inside a training step.
   void* workspace(size_t bytes);
   /// Current workspace size in bytes.
   size_t workspace_size() const { return workspace_bytes_; }
@@ -103,6 +107,7 @@ class Context {
   cublasContext* cublas_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
+  Tensor host_workspace_;  // workspace() on the CPU
   [[maybe_unused]] void* cublas_workspace_ = nullptr;  // used by CUDA builds only
   Tensor host_scratch_;
   static constexpr size_t kCublasWorkspace = size_t(32) << 20;

@@ -32,12 +32,12 @@ __global__ void __launch_bounds__(kThreads)
 
 }  // namespace
 
+template <>
 void count_correct_cuda(const float* logits, const int32_t* labels, int64_t n, int64_t k,
-                        float* count, Stream s) {
+                        float* count, detail::DeviceStream s) {
   CUVAE_CHECK(n >= 0 && k >= 1, "count_correct_cuda: bad size n=" << n << " k=" << k);
   if (n == 0) return;
-  count_correct_kernel<<<1, kThreads, 0, detail::to_cuda(s)>>>(logits, labels, n, k, count);
-  CUDA_CHECK_LAUNCH();
+  detail::launch<count_correct_kernel>(1, kThreads, 0, s, logits, labels, n, k, count);
 }
 
 }  // namespace cuvae

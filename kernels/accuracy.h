@@ -7,6 +7,7 @@
 #include "host/context.h"
 #include "host/buffer.h"
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
 
 namespace cuvae {
 
@@ -18,8 +19,10 @@ void count_correct_cpu(const T* logits, const int32_t* labels, int64_t n, int64_
 
 /// CUDA version (device pointers, float, on `s`; one block, a fixed-order CUB reduction; no
 /// allocation, no synchronisation). Throws cuvae::Error on n < 0, k < 1 or a launch error.
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
 void count_correct_cuda(const float* logits, const int32_t* labels, int64_t n, int64_t k,
-                        float* count, Stream s);
+                        float* count, S s);
 
 /// Tensor form: logits [n, k] and count [1] on the context's device, labels (at least n int32
 /// class indices in a typed buffer on the same device). Throws cuvae::Error on a shape or device

@@ -38,9 +38,9 @@ void count_correct(Context& ctx, const Tensor& logits, const IntBuffer& label_bu
       [&] {
         count_correct_cpu(logits.data(), labels, logits.dim(0), logits.dim(1), count.data());
       },
-      CUVAE_CUDA_ONLY([&] {
-        count_correct_cuda(logits.data(), labels, logits.dim(0), logits.dim(1), count.data(), ctx.stream());
-      }));
+      [&](auto s) {
+        count_correct_cuda(logits.data(), labels, logits.dim(0), logits.dim(1), count.data(), s);
+      });
 }
 
 }  // namespace cuvae

@@ -50,60 +50,45 @@ void check_args(Activation a, int64_t n, float slope, const char* op) {
               op << ": leaky_relu slope must be >= 0, got " << slope);
 }
 
+// The kernel of activation a over n elements, with `args`.
+template <template <Activation> class Launch, class... Args>
+void launch_for(Activation a, Args... args) {
+  switch (a) {
+    case Activation::None: Launch<Activation::None>::run(args...); break;
+    case Activation::ReLU: Launch<Activation::ReLU>::run(args...); break;
+    case Activation::Sigmoid: Launch<Activation::Sigmoid>::run(args...); break;
+    case Activation::LeakyReLU: Launch<Activation::LeakyReLU>::run(args...); break;
+  }
+}
+template <Activation A>
+struct Forward {
+  static void run(const float* x, float* y, int64_t n, float slope, detail::DeviceStream s) {
+    detail::launch<activation_forward_kernel<A>>(detail::grid_for(n), detail::kBlock, 0, s, x, y, n, slope);
+  }
+};
+template <Activation A>
+struct Backward {
+  static void run(const float* y, const float* dy, float* dx, int64_t n, float slope, detail::DeviceStream s) {
+    detail::launch<activation_backward_kernel<A>>(detail::grid_for(n), detail::kBlock, 0, s, y, dy, dx, n, slope);
+  }
+};
+
 }  // namespace
 
+template <>
 void activation_forward_cuda(Activation a, const float* x, float* y, int64_t n, float slope,
-                             Stream s) {
+                             detail::DeviceStream s) {
   check_args(a, n, slope, "activation_forward_cuda");
-  if (n == 0) return;
-  const cudaStream_t st = detail::to_cuda(s);
-  const unsigned grid = detail::grid_for(n);
-  switch (a) {
-    case Activation::None:
-      if (x == y) return;
-      activation_forward_kernel<Activation::None><<<grid, detail::kBlock, 0, st>>>(x, y, n, slope);
-      break;
-    case Activation::ReLU:
-      activation_forward_kernel<Activation::ReLU><<<grid, detail::kBlock, 0, st>>>(x, y, n, slope);
-      break;
-    case Activation::Sigmoid:
-      activation_forward_kernel<Activation::Sigmoid>
-          <<<grid, detail::kBlock, 0, st>>>(x, y, n, slope);
-      break;
-    case Activation::LeakyReLU:
-      activation_forward_kernel<Activation::LeakyReLU>
-          <<<grid, detail::kBlock, 0, st>>>(x, y, n, slope);
-      break;
-  }
-  CUDA_CHECK_LAUNCH();
+  if (n == 0 || (a == Activation::None && x == y)) return;
+  launch_for<Forward>(a, x, y, n, slope, s);
 }
 
+template <>
 void activation_backward_cuda(Activation a, const float* y, const float* dy, float* dx, int64_t n,
-                              float slope, Stream s) {
+                              float slope, detail::DeviceStream s) {
   check_args(a, n, slope, "activation_backward_cuda");
-  if (n == 0) return;
-  const cudaStream_t st = detail::to_cuda(s);
-  const unsigned grid = detail::grid_for(n);
-  switch (a) {
-    case Activation::None:
-      if (dy == dx) return;
-      activation_backward_kernel<Activation::None>
-          <<<grid, detail::kBlock, 0, st>>>(y, dy, dx, n, slope);
-      break;
-    case Activation::ReLU:
-      activation_backward_kernel<Activation::ReLU>
-          <<<grid, detail::kBlock, 0, st>>>(y, dy, dx, n, slope);
-      break;
-    case Activation::Sigmoid:
-      activation_backward_kernel<Activation::Sigmoid>
-          <<<grid, detail::kBlock, 0, st>>>(y, dy, dx, n, slope);
-      break;
-    case Activation::LeakyReLU:
-      activation_backward_kernel<Activation::LeakyReLU>
-          <<<grid, detail::kBlock, 0, st>>>(y, dy, dx, n, slope);
-      break;
-  }
-  CUDA_CHECK_LAUNCH();
+  if (n == 0 || (a == Activation::None && dy == dx)) return;
+  launch_for<Backward>(a, y, dy, dx, n, slope, s);
 }
 
 }  // namespace cuvae

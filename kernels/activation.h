@@ -6,6 +6,7 @@
 
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
 
 namespace cuvae {
 
@@ -37,13 +38,17 @@ void activation_backward_cpu(Activation a, const T* y, const T* dy, T* dx, int64
 
 /// CUDA version of activation_forward_cpu (device pointers, float, on `s`; no allocation, no
 /// synchronisation). Throws cuvae::Error as the CPU version or on a launch error.
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
 void activation_forward_cuda(Activation a, const float* x, float* y, int64_t n, float slope,
-                             Stream s);
+                             S s);
 
 /// CUDA version of activation_backward_cpu (device pointers, float, on `s`). Throws
 /// cuvae::Error as the CPU version or on a launch error.
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
 void activation_backward_cuda(Activation a, const float* y, const float* dy, float* dx, int64_t n,
-                              float slope, Stream s);
+                              float slope, S s);
 
 /// y = f(x) on tensors of equal numel on the context's device (y may be x itself). Throws
 /// cuvae::Error on a size/device mismatch, a negative LeakyReLU slope, or a CUDA tensor

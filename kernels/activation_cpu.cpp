@@ -80,9 +80,9 @@ void activation_forward(Context& ctx, Activation a, const Tensor& x, Tensor& y, 
       [&] {
         activation_forward_cpu(a, x.data(), y.data(), x.numel(), slope);
       },
-      CUVAE_CUDA_ONLY([&] {
-        activation_forward_cuda(a, x.data(), y.data(), x.numel(), slope, ctx.stream());
-      }));
+      [&](auto s) {
+        activation_forward_cuda(a, x.data(), y.data(), x.numel(), slope, s);
+      });
 }
 
 void activation_backward(Context& ctx, Activation a, const Tensor& y, const Tensor& dy, Tensor& dx,
@@ -94,9 +94,9 @@ void activation_backward(Context& ctx, Activation a, const Tensor& y, const Tens
       [&] {
         activation_backward_cpu(a, y.data(), dy.data(), dx.data(), y.numel(), slope);
       },
-      CUVAE_CUDA_ONLY([&] {
-        activation_backward_cuda(a, y.data(), dy.data(), dx.data(), y.numel(), slope, ctx.stream());
-      }));
+      [&](auto s) {
+        activation_backward_cuda(a, y.data(), dy.data(), dx.data(), y.numel(), slope, s);
+      });
 }
 
 }  // namespace cuvae

@@ -42,8 +42,9 @@ struct AdamOp {
 
 }  // namespace
 
+template <>
 void adam_step_cuda(float* param, const float* grad, float* m, float* v, int64_t n,
-                    const AdamConfig& cfg, Stream s) {
+                    const AdamConfig& cfg, detail::DeviceStream s) {
   check_adam_config(cfg);
   CUVAE_CHECK(n >= 0, "adam_step_cuda: negative size " << n);
   if (n == 0) return;

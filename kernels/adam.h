@@ -7,6 +7,7 @@
 
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
 #include "kernels/step_state.h"
 
 namespace cuvae {
@@ -51,8 +52,10 @@ void adam_step_cpu(T* param, const T* grad, T* m, T* v, int64_t n, const AdamCon
 /// CUDA version of adam_step_cpu (device pointers, float, enqueued on `s`; no allocation, no
 /// synchronisation; float4 loads/stores when all four arrays are 16-byte aligned). Throws
 /// cuvae::Error on a bad config, n < 0, or a launch error.
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
 void adam_step_cuda(float* param, const float* grad, float* m, float* v, int64_t n,
-                    const AdamConfig& cfg, Stream s);
+                    const AdamConfig& cfg, S s);
 
 /// One Adam step on tensors of equal numel (any shapes) on the context's device. Throws
 /// cuvae::Error on a size, device or config mismatch, or a CUDA tensor without the backend.

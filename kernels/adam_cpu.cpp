@@ -61,9 +61,9 @@ void adam_step(Context& ctx, Tensor& param, const Tensor& grad, Tensor& m, Tenso
       [&] {
         adam_step_cpu(param.data(), grad.data(), m.data(), v.data(), n, cfg);
       },
-      CUVAE_CUDA_ONLY([&] {
-        adam_step_cuda(param.data(), grad.data(), m.data(), v.data(), n, cfg, ctx.stream());
-      }));
+      [&](auto s) {
+        adam_step_cuda(param.data(), grad.data(), m.data(), v.data(), n, cfg, s);
+      });
 }
 
 }  // namespace cuvae

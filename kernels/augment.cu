@@ -46,9 +46,10 @@ __global__ void augment_batch_kernel(const uint8_t* __restrict__ images,
 
 }  // namespace
 
+template <>
 void augment_batch_cuda(const uint8_t* images, const uint8_t* labels, const int32_t* indices,
                         int64_t n, int64_t c, int64_t h, int64_t w, const AugmentConfig& cfg,
-                        uint64_t seed, uint64_t offset, float* out, int32_t* labels_out, Stream s,
+                        uint64_t seed, uint64_t offset, float* out, int32_t* labels_out, detail::DeviceStream s,
                         const StepState* step_state) {
   CUVAE_CHECK(
       n >= 0 && c >= 0 && h >= 0 && w >= 0,
@@ -58,10 +59,7 @@ void augment_batch_cuda(const uint8_t* images, const uint8_t* labels, const int3
   const int64_t work = total > n ? total : n;
   if (work == 0) return;
   const uint32_t span = 2u * static_cast<uint32_t>(cfg.pad) + 1u;
-  augment_batch_kernel<<<detail::grid_for(work), detail::kBlock, 0, detail::to_cuda(s)>>>(
-      images, labels, indices, n, c, h, w, cfg.pad, span, cfg.flip, seed, offset, out, labels_out,
-      work, step_state);
-  CUDA_CHECK_LAUNCH();
+  detail::launch<augment_batch_kernel>(detail::grid_for(work), detail::kBlock, 0, s, images, labels, indices, n, c, h, w, cfg.pad, span, cfg.flip, seed, offset, out, labels_out, work, step_state);
 }
 
 }  // namespace cuvae

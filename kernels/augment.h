@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
 #include "kernels/step_state.h"
 
 namespace cuvae {
@@ -33,9 +34,11 @@ void augment_batch_cpu(const uint8_t* images, const uint8_t* labels, const int32
 /// a negative size or pad, or a launch error. With `step_state` (device memory) the batch is
 /// rows indices[batch_first …] and the Philox offset is offset + philox_offset, both read when
 /// the kernel runs (a captured step then gathers the next batch when replayed).
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
 void augment_batch_cuda(const uint8_t* images, const uint8_t* labels, const int32_t* indices,
                         int64_t n, int64_t c, int64_t h, int64_t w, const AugmentConfig& cfg,
-                        uint64_t seed, uint64_t offset, float* out, int32_t* labels_out, Stream s,
+                        uint64_t seed, uint64_t offset, float* out, int32_t* labels_out, S s,
                         const StepState* step_state = nullptr);
 
 }  // namespace cuvae

@@ -19,15 +19,14 @@ __global__ void gather_batch_kernel(const uint8_t* __restrict__ images,
 
 }  // namespace
 
+template <>
 void gather_batch_cuda(const uint8_t* images, const int32_t* indices, int64_t n, int64_t pixels,
-                       float* out, Stream s) {
+                       float* out, detail::DeviceStream s) {
   CUVAE_CHECK(n >= 0 && pixels >= 0,
               "gather_batch_cuda: negative size n=" << n << " pixels=" << pixels);
   const int64_t total = n * pixels;
   if (total == 0) return;
-  gather_batch_kernel<<<detail::grid_for(total), detail::kBlock, 0, detail::to_cuda(s)>>>(
-      images, indices, n, pixels, out);
-  CUDA_CHECK_LAUNCH();
+  detail::launch<gather_batch_kernel>(detail::grid_for(total), detail::kBlock, 0, s, images, indices, n, pixels, out);
 }
 
 }  // namespace cuvae

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
 
 namespace cuvae {
 
@@ -19,7 +20,9 @@ void gather_batch_cpu(const uint8_t* images, const int32_t* indices, int64_t n, 
 /// `s` (no allocation, no synchronisation). Indices are not checked on the device (that
 /// would need a synchronisation); an out-of-range index is undefined behaviour. Throws
 /// cuvae::Error on a negative size or a launch error.
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
 void gather_batch_cuda(const uint8_t* images, const int32_t* indices, int64_t n, int64_t pixels,
-                       float* out, Stream s);
+                       float* out, S s);
 
 }  // namespace cuvae

@@ -37,25 +37,23 @@ __global__ void __launch_bounds__(kGradThreads)
 
 }  // namespace
 
-void add_bias_nchw_cuda(float* y, const float* bias, int64_t n, int64_t c, int64_t hw, Stream s) {
+template <>
+void add_bias_nchw_cuda(float* y, const float* bias, int64_t n, int64_t c, int64_t hw, detail::DeviceStream s) {
   CUVAE_CHECK(n >= 0 && c >= 0 && hw >= 0,
               "add_bias_nchw_cuda: negative size n=" << n << " c=" << c << " hw=" << hw);
   const int64_t total = n * c * hw;
   if (total == 0) return;
-  add_bias_kernel<<<detail::grid_for(total), detail::kBlock, 0, detail::to_cuda(s)>>>(y, bias,
-                                                                                      total, c, hw);
-  CUDA_CHECK_LAUNCH();
+  detail::launch<add_bias_kernel>(detail::grid_for(total), detail::kBlock, 0, s, y, bias, total, c, hw);
 }
 
+template <>
 void bias_grad_nchw_cuda(const float* dy, float* dbias, int64_t n, int64_t c, int64_t hw,
-                         Stream s) {
+                         detail::DeviceStream s) {
   CUVAE_CHECK(n >= 0 && c >= 0 && hw >= 0,
               "bias_grad_nchw_cuda: negative size n=" << n << " c=" << c << " hw=" << hw);
   CUVAE_CHECK(c <= INT_MAX, "bias_grad_nchw_cuda: too many channels " << c);
   if (c == 0) return;
-  bias_grad_kernel<<<static_cast<unsigned>(c), kGradThreads, 0, detail::to_cuda(s)>>>(dy, dbias, n,
-                                                                                      c, hw);
-  CUDA_CHECK_LAUNCH();
+  detail::launch<bias_grad_kernel>(static_cast<unsigned>(c), kGradThreads, 0, s, dy, dbias, n, c, hw);
 }
 
 }  // namespace cuvae

@@ -6,6 +6,7 @@
 
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
 
 namespace cuvae {
 
@@ -21,12 +22,16 @@ void bias_grad_nchw_cpu(const T* dy, T* dbias, int64_t n, int64_t c, int64_t hw)
 
 /// CUDA version of add_bias_nchw_cpu (device pointers, float, on `s`; no allocation, no
 /// synchronisation). Throws cuvae::Error on a negative size or a launch error.
-void add_bias_nchw_cuda(float* y, const float* bias, int64_t n, int64_t c, int64_t hw, Stream s);
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
+void add_bias_nchw_cuda(float* y, const float* bias, int64_t n, int64_t c, int64_t hw, S s);
 
 /// CUDA version of bias_grad_nchw_cpu: one block per channel, each thread summing a fixed
 /// strided subset and a cub::BlockReduce combining them (deterministic, no atomics). Writes
 /// dbias[k] = 0 when n*hw = 0. Throws cuvae::Error on a negative size or a launch error.
-void bias_grad_nchw_cuda(const float* dy, float* dbias, int64_t n, int64_t c, int64_t hw, Stream s);
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
+void bias_grad_nchw_cuda(const float* dy, float* dbias, int64_t n, int64_t c, int64_t hw, S s);
 
 /// y += bias per channel on the context's device: y is [N, C, ...] (N = dim 0, C = dim 1,
 /// hw = the product of the remaining dimensions, 1 for [N, C]), bias has C elements.

@@ -54,9 +54,9 @@ void add_bias_nchw(Context& ctx, Tensor& y, const Tensor& bias) {
       [&] {
         add_bias_nchw_cpu(y.data(), bias.data(), n, c, hw);
       },
-      CUVAE_CUDA_ONLY([&] {
-        add_bias_nchw_cuda(y.data(), bias.data(), n, c, hw, ctx.stream());
-      }));
+      [&](auto s) {
+        add_bias_nchw_cuda(y.data(), bias.data(), n, c, hw, s);
+      });
 }
 
 void bias_grad_nchw(Context& ctx, const Tensor& dy, Tensor& dbias) {
@@ -71,9 +71,9 @@ void bias_grad_nchw(Context& ctx, const Tensor& dy, Tensor& dbias) {
       [&] {
         bias_grad_nchw_cpu(dy.data(), dbias.data(), n, c, hw);
       },
-      CUVAE_CUDA_ONLY([&] {
-        bias_grad_nchw_cuda(dy.data(), dbias.data(), n, c, hw, ctx.stream());
-      }));
+      [&](auto s) {
+        bias_grad_nchw_cuda(dy.data(), dbias.data(), n, c, hw, s);
+      });
 }
 
 }  // namespace cuvae

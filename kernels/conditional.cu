@@ -73,34 +73,31 @@ __global__ void __launch_bounds__(kReduceThreads)
 
 }  // namespace
 
+template <>
 void concat_onehot_cuda(const float* feat, const int32_t* labels, int64_t n, int64_t f, int64_t k, float* out,
-                        Stream s) {
+                        detail::DeviceStream s) {
   CUVAE_CHECK(n >= 0 && f >= 0 && k >= 1, "concat_onehot_cuda: bad sizes n=" << n << " f=" << f << " k=" << k);
   const int64_t total = n * (f + k);
   if (total == 0) return;
-  concat_onehot_kernel<<<detail::grid_for(total), detail::kBlock, 0, detail::to_cuda(s)>>>(feat, labels, n, f, k, out);
-  CUDA_CHECK_LAUNCH();
+  detail::launch<concat_onehot_kernel>(detail::grid_for(total), detail::kBlock, 0, s, feat, labels, n, f, k, out);
 }
 
-void take_columns_cuda(const float* src, int64_t n, int64_t f, int64_t k, float* dst, Stream s) {
+template <>
+void take_columns_cuda(const float* src, int64_t n, int64_t f, int64_t k, float* dst, detail::DeviceStream s) {
   CUVAE_CHECK(n >= 0 && f >= 0 && k >= 0, "take_columns_cuda: bad sizes n=" << n << " f=" << f << " k=" << k);
   const int64_t total = n * f;
   if (total == 0) return;
-  take_columns_kernel<<<detail::grid_for(total), detail::kBlock, 0, detail::to_cuda(s)>>>(src, n, f, k, dst);
-  CUDA_CHECK_LAUNCH();
+  detail::launch<take_columns_kernel>(detail::grid_for(total), detail::kBlock, 0, s, src, n, f, k, dst);
 }
 
+template <>
 void free_bits_cuda(const float* mu, const float* logvar, int64_t n, int64_t d, float lambda, float beta,
-                    float* dmu, float* dlogvar, float* kl_dim, float* loss, Stream s,
+                    float* dmu, float* dlogvar, float* kl_dim, float* loss, detail::DeviceStream s,
                     const StepState* step_state) {
   CUVAE_CHECK(n >= 1 && d >= 1 && d <= INT_MAX, "free_bits_cuda: bad sizes n=" << n << " d=" << d);
   CUVAE_CHECK(std::isfinite(lambda) && lambda >= 0.0f, "free_bits_cuda: lambda must be finite and >= 0, got " << lambda);
-  const cudaStream_t st = detail::to_cuda(s);
-  free_bits_dim_kernel<<<static_cast<unsigned>(d), kReduceThreads, 0, st>>>(mu, logvar, n, d, lambda, dmu, dlogvar,
-                                                                             kl_dim);
-  CUDA_CHECK_LAUNCH();
-  free_bits_loss_kernel<<<1, kReduceThreads, 0, st>>>(kl_dim, d, lambda, beta, loss, step_state);
-  CUDA_CHECK_LAUNCH();
+  detail::launch<free_bits_dim_kernel>(static_cast<unsigned>(d), kReduceThreads, 0, s, mu, logvar, n, d, lambda, dmu, dlogvar, kl_dim);
+  detail::launch<free_bits_loss_kernel>(1, kReduceThreads, 0, s, kl_dim, d, lambda, beta, loss, step_state);
 }
 
 }  // namespace cuvae

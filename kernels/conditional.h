@@ -8,6 +8,7 @@
 #include "host/context.h"
 #include "host/buffer.h"
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
 #include "kernels/step_state.h"
 
 namespace cuvae {
@@ -36,14 +37,20 @@ void free_bits_cpu(const T* mu, const T* logvar, int64_t n, int64_t d, float lam
 
 /// CUDA versions (device pointers, float, enqueued on `s`; no allocation, no synchronisation).
 /// Labels are not checked on the device: one out of range sets no label column.
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
 void concat_onehot_cuda(const float* feat, const int32_t* labels, int64_t n, int64_t f, int64_t k, float* out,
-                        Stream s);
-void take_columns_cuda(const float* src, int64_t n, int64_t f, int64_t k, float* dst, Stream s);
+                        S s);
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
+void take_columns_cuda(const float* src, int64_t n, int64_t f, int64_t k, float* dst, S s);
 /// One block per dimension computes m_j and zeroes the gradient columns below the floor; one
 /// more block adds the loss correction in a fixed order (bitwise reproducible). With `step_state`
 /// (device memory) beta is its kl_weight, read when the kernel runs.
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
 void free_bits_cuda(const float* mu, const float* logvar, int64_t n, int64_t d, float lambda, float beta,
-                    float* dmu, float* dlogvar, float* kl_dim, float* loss, Stream s,
+                    float* dmu, float* dlogvar, float* kl_dim, float* loss, S s,
                     const StepState* step_state = nullptr);
 
 /// Tensor-level concat_onehot on the context's device: feat [n, f], labels (at least n int32

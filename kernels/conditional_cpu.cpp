@@ -73,9 +73,9 @@ void concat_onehot(Context& ctx, const Tensor& feat, const IntBuffer& label_buff
       [&] {
         concat_onehot_cpu(feat.data(), labels, n, f, k, out.data());
       },
-      CUVAE_CUDA_ONLY([&] {
-        concat_onehot_cuda(feat.data(), labels, n, f, k, out.data(), ctx.stream());
-      }));
+      [&](auto s) {
+        concat_onehot_cuda(feat.data(), labels, n, f, k, out.data(), s);
+      });
 }
 
 void take_columns(Context& ctx, const Tensor& src, int64_t k, Tensor& dst) {
@@ -90,9 +90,9 @@ void take_columns(Context& ctx, const Tensor& src, int64_t k, Tensor& dst) {
       [&] {
         take_columns_cpu(src.data(), n, f, k, dst.data());
       },
-      CUVAE_CUDA_ONLY([&] {
-        take_columns_cuda(src.data(), n, f, k, dst.data(), ctx.stream());
-      }));
+      [&](auto s) {
+        take_columns_cuda(src.data(), n, f, k, dst.data(), s);
+      });
 }
 
 void free_bits(Context& ctx, const Tensor& mu, const Tensor& logvar, float lambda, float beta, Tensor& dmu,
@@ -109,10 +109,10 @@ void free_bits(Context& ctx, const Tensor& mu, const Tensor& logvar, float lambd
         free_bits_cpu(mu.data(), logvar.data(), n, d, lambda, step_state ? step_state->kl_weight : beta, dmu.data(),
                       dlogvar.data(), kl_dim.data(), loss.data());
       },
-      CUVAE_CUDA_ONLY([&] {
+      [&](auto s) {
         free_bits_cuda(mu.data(), logvar.data(), n, d, lambda, beta, dmu.data(), dlogvar.data(), kl_dim.data(), loss.data(),
-                       ctx.stream(), step_state);
-      }));
+                       s, step_state);
+      });
 }
 
 }  // namespace cuvae

@@ -3,12 +3,14 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <type_traits>
 #include <utility>
 
 #include "host/buffer.h"
 #include "host/check.h"
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
 
 namespace cuvae::detail {
 
@@ -50,34 +52,45 @@ inline void require_all(const Context& ctx, int64_t n, const char* op,
   CUVAE_FAIL(op << ": a CUDA tensor was given but this build of cuvae has no CUDA backend");
 }
 
-/// The one place an op picks its implementation: `cpu()` on a CPU context, `cuda()` on a CUDA
-/// one. In a build without CUDA the CUDA branch is CUVAE_CUDA_ONLY(...) = nullptr and a CUDA
-/// context throws (naming `op`). A faster CPU backend plugs in as the cpu branch choosing on
-/// ctx.cpu_backend(), as the layers do for oneDNN.
-template <class Cpu, class Cuda>
-void dispatch(const Context& ctx, const char* op, Cpu&& cpu, Cuda&& cuda) {
+/// The one place an op picks its implementation:
+///   - `cpu()` on a CPU context with the reference or oneDNN backend;
+///   - `device(ctx.stream())` on a CUDA context;
+///   - `device(EmuStream{})` on a CPU context with the emulated-device backend (CpuBackend::Emu),
+///     which runs the same kernel sources on the CPU (kernels/emu/).
+/// `device` is a generic lambda `[&](auto s) { op_cuda(..., s); }` calling the op's launcher with
+/// the stream it is given. A device branch that is not invocable with an EmuStream (one that
+/// calls cuBLAS or cuDNN and takes no stream) runs only on CUDA; the emulated backend then takes
+/// `cpu()`. In a build without CUDA the CUDA branch is never instantiated and a CUDA context
+/// throws (naming `op`).
+template <class Cpu, class Device>
+void dispatch(const Context& ctx, const char* op, Cpu&& cpu, Device&& device) {
   if (!ctx.is_cuda()) {
+    if constexpr (std::is_invocable_v<Device&, EmuStream>) {
+      if (ctx.cpu_backend() == CpuBackend::Emu) {
+        device(EmuStream{});
+        return;
+      }
+    }
     cpu();
     return;
   }
 #ifdef CUVAE_HAS_CUDA
-  cuda();
+  if constexpr (std::is_invocable_v<Device&, Stream>)
+    device(ctx.stream());
+  else
+    device();
 #else
-  (void)cuda;
+  (void)device;
   no_cuda_backend(op);
 #endif
 }
 
 }  // namespace cuvae::detail
 
-/// The CUDA branch of detail::dispatch: the lambda itself in a CUDA build, nullptr otherwise (so
-/// no CUDA function is referenced where none is compiled).
+/// A CUDA-only branch of detail::dispatch (cuBLAS, cuDNN): the lambda itself in a CUDA build,
+/// nullptr otherwise (so no CUDA function is referenced where none is compiled).
 #ifdef CUVAE_HAS_CUDA
 #define CUVAE_CUDA_ONLY(...) __VA_ARGS__
 #else
 #define CUVAE_CUDA_ONLY(...) nullptr
 #endif
-
-namespace cuvae::detail {
-
-}  // namespace cuvae::detail

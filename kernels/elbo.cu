@@ -80,21 +80,17 @@ __global__ void __launch_bounds__(kMeanThreads)
 
 }  // namespace
 
+template <>
 void elbo_cuda(const float* logits, const float* x, const float* mu, const float* logvar,
                float* recon, float* kl, float* loss, float* dlogits, float* dmu, float* dlogvar,
-               const ElboConfig& cfg, Stream s) {
+               const ElboConfig& cfg, detail::DeviceStream s) {
   check_elbo_config(cfg);
   CUVAE_CHECK(recon != nullptr && kl != nullptr && loss != nullptr,
               "elbo_cuda: recon, kl and loss must not be null");
   CUVAE_CHECK(cfg.n <= INT_MAX, "elbo_cuda: batch of " << cfg.n << " images is too large");
-  const cudaStream_t st = detail::to_cuda(s);
   const float inv_n = 1.0f / static_cast<float>(cfg.n);
-  elbo_image_kernel<<<static_cast<unsigned>(cfg.n), kImageThreads, 0, st>>>(
-      logits, x, mu, logvar, recon, kl, dlogits, dmu, dlogvar, cfg.p, cfg.d, cfg.beta, inv_n,
-      cfg.binarize, cfg.mse, cfg.seed, cfg.offset, cfg.state);
-  CUDA_CHECK_LAUNCH();
-  elbo_mean_kernel<<<1, kMeanThreads, 0, st>>>(recon, kl, loss, cfg.n, cfg.beta, cfg.state);
-  CUDA_CHECK_LAUNCH();
+  detail::launch<elbo_image_kernel>(static_cast<unsigned>(cfg.n), kImageThreads, 0, s, logits, x, mu, logvar, recon, kl, dlogits, dmu, dlogvar, cfg.p, cfg.d, cfg.beta, inv_n, cfg.binarize, cfg.mse, cfg.seed, cfg.offset, cfg.state);
+  detail::launch<elbo_mean_kernel>(1, kMeanThreads, 0, s, recon, kl, loss, cfg.n, cfg.beta, cfg.state);
 }
 
 }  // namespace cuvae

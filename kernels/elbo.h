@@ -7,6 +7,7 @@
 
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
 #include "kernels/step_state.h"
 
 namespace cuvae {
@@ -55,9 +56,11 @@ void elbo_cpu(const T* logits, const T* x, const T* mu, const T* logvar, T* reco
 /// reference, recon and kl are REQUIRED (they are the per-image scratch of the batch mean);
 /// dlogits, dmu and dlogvar may be nullptr. Throws cuvae::Error on a bad config, a null
 /// recon/kl/loss, or a launch error.
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
 void elbo_cuda(const float* logits, const float* x, const float* mu, const float* logvar,
                float* recon, float* kl, float* loss, float* dlogits, float* dmu, float* dlogvar,
-               const ElboConfig& cfg, Stream s);
+               const ElboConfig& cfg, S s);
 
 /// The fused ELBO on tensors on the context's device: logits and x of N*P elements each
 /// (e.g. [N, C, H, W]), mu and logvar of N*D elements ([N, D]), loss of 1 element, and

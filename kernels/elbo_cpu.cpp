@@ -120,10 +120,10 @@ void elbo(Context& ctx, const Tensor& logits, const Tensor& x, const Tensor& mu,
         elbo_cpu(logits.data(), x.data(), mu.data(), logvar.data(), recon->data(), kl->data(),
                  loss.data(), dl, dm, dv, c);
       },
-      CUVAE_CUDA_ONLY([&] {
+      [&](auto s) {
         elbo_cuda(logits.data(), x.data(), mu.data(), logvar.data(), recon->data(), kl->data(),
-                  loss.data(), dl, dm, dv, c, ctx.stream());
-      }));
+                  loss.data(), dl, dm, dv, c, s);
+      });
 }
 
 }  // namespace cuvae

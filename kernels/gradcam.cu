@@ -52,7 +52,7 @@ __device__ __forceinline__ double upsample_at(const float* cam, int h, int w, do
 __global__ void __launch_bounds__(kThreads)
     gradcam_kernel(const float* __restrict__ A, const float* __restrict__ dA, int k, int h, int w,
                    int H, int W, float* __restrict__ heat, float* __restrict__ cam_out) {
-  extern __shared__ float smem[];
+  float* smem = detail::dynamic_shared<float>();
   float* alpha = smem;    // [k]
   float* cam = smem + k;  // [h·w]
   using Reduce = cub::BlockReduce<double, kThreads>;
@@ -117,8 +117,9 @@ __global__ void __launch_bounds__(kThreads)
 
 }  // namespace
 
+template <>
 void gradcam_cuda(const float* A, const float* dA, int64_t n, int64_t k, int64_t h, int64_t w,
-                  int64_t H, int64_t W, float* heat, float* cam_out, Stream s) {
+                  int64_t H, int64_t W, float* heat, float* cam_out, detail::DeviceStream s) {
   CUVAE_CHECK(n > 0 && k > 0 && h > 0 && w > 0 && H > 0 && W > 0,
               "gradcam_cuda: non-positive size n=" << n << " k=" << k << " h=" << h << " w=" << w
                                                    << " H=" << H << " W=" << W);
@@ -128,10 +129,7 @@ void gradcam_cuda(const float* A, const float* dA, int64_t n, int64_t k, int64_t
   CUVAE_CHECK(n <= INT_MAX && H * W <= INT_MAX,
               "gradcam_cuda: too large: n=" << n << " H=" << H << " W=" << W);
   const size_t shared = static_cast<size_t>(k + h * w) * sizeof(float);
-  gradcam_kernel<<<static_cast<unsigned>(n), kThreads, shared, detail::to_cuda(s)>>>(
-      A, dA, static_cast<int>(k), static_cast<int>(h), static_cast<int>(w), static_cast<int>(H),
-      static_cast<int>(W), heat, cam_out);
-  CUDA_CHECK_LAUNCH();
+  detail::launch<gradcam_kernel>(static_cast<unsigned>(n), kThreads, shared, s, A, dA, static_cast<int>(k), static_cast<int>(h), static_cast<int>(w), static_cast<int>(H), static_cast<int>(W), heat, cam_out);
 }
 
 }  // namespace cuvae

@@ -7,6 +7,7 @@
 
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
 
 namespace cuvae {
 
@@ -27,8 +28,10 @@ void gradcam_cpu(const T* A, const T* dA, int64_t n, int64_t k, int64_t h, int64
 /// CUB block reductions for the min and max), so the whole map is one launch. Device pointers,
 /// float, on `s`; no allocation, no synchronisation. Throws cuvae::Error on a non-positive size,
 /// h·w > 4096 or k > 4096 (shared-memory limits), or a launch error.
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
 void gradcam_cuda(const float* A, const float* dA, int64_t n, int64_t k, int64_t h, int64_t w,
-                  int64_t H, int64_t W, float* heat, float* cam_out, Stream s);
+                  int64_t H, int64_t W, float* heat, float* cam_out, S s);
 
 /// Tensor form on the context's device: A and dA [n, k, h, w], heat [n, H, W] (any shape with
 /// n·H·W elements; H, W given), cam_out [n, h, w] or null. Throws cuvae::Error on a shape or

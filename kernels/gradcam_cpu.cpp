@@ -105,9 +105,9 @@ void gradcam(Context& ctx, const Tensor& A, const Tensor& dA, int64_t H, int64_t
       [&] {
         gradcam_cpu(A.data(), dA.data(), n, k, h, w, H, W, heat.data(), cam);
       },
-      CUVAE_CUDA_ONLY([&] {
-        gradcam_cuda(A.data(), dA.data(), n, k, h, w, H, W, heat.data(), cam, ctx.stream());
-      }));
+      [&](auto s) {
+        gradcam_cuda(A.data(), dA.data(), n, k, h, w, H, W, heat.data(), cam, s);
+      });
 }
 
 }  // namespace cuvae

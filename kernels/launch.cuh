@@ -1,14 +1,64 @@
-// Launch helpers shared by the kernels/*.cu files (CUDA only; not a public header).
+// Launch helpers shared by the kernels/*.cu files (not a public header). Every .cu file is
+// compiled twice: by nvcc for the GPU, and as host C++ with CUVAE_EMU defined for the emulated
+// device (kernels/emu/), which supplies the CUDA names this file and the kernels use. Each
+// compilation puts these helpers in its own inline namespace (gpu or emu) and defines the
+// launchers for its own stream type (detail::DeviceStream), so both live in one program.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 
 #include "host/check.h"
-#include "host/cuda_check.h"
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
+#ifdef CUVAE_EMU
+#include "kernels/emu/device.h"
+#define CUVAE_DEVICE_ABI emu
+#else
+#include "host/cuda_check.h"
+#define CUVAE_DEVICE_ABI gpu
+#endif
 
 namespace cuvae::detail {
+inline namespace CUVAE_DEVICE_ABI {
+
+#ifdef CUVAE_EMU
+/// The stream type this compilation's launchers take.
+using DeviceStream = EmuStream;
+#else
+/// The stream type this compilation's launchers take.
+using DeviceStream = Stream;
+/// The runtime type of a cuvae::Stream (they are the same type; this documents the cast).
+inline cudaStream_t to_cuda(Stream s) { return static_cast<cudaStream_t>(s); }
+#endif
+
+/// The one way kernels are launched: Kernel over `grid` blocks of `block` threads with `shared`
+/// bytes of dynamic shared memory, on stream `s` (the GPU) or on the emulated device (which runs
+/// it to completion before returning). Throws cuvae::Error on a launch error, with CUDA's name
+/// for it (an invalid configuration, too many threads for the kernel's __launch_bounds__, too
+/// much shared memory).
+template <auto Kernel, class... Args>
+void launch(dim3 grid, dim3 block, size_t shared, DeviceStream s, Args&&... args) {
+#ifdef CUVAE_EMU
+  (void)s;
+  ::cuvae::emu::launch<Kernel>(grid, block, shared, std::forward<Args>(args)...);
+#else
+  Kernel<<<grid, block, shared, to_cuda(s)>>>(std::forward<Args>(args)...);
+  CUDA_CHECK_LAUNCH();
+#endif
+}
+
+/// Dynamic shared memory of the running block (`extern __shared__`), as T*.
+template <class T>
+__device__ __forceinline__ T* dynamic_shared() {
+#ifdef CUVAE_EMU
+  return static_cast<T*>(::cuvae::emu::dynamic_shared());
+#else
+  extern __shared__ __align__(16) unsigned char cuvae_dynamic_shared[];
+  return reinterpret_cast<T*>(cuvae_dynamic_shared);
+#endif
+}
 
 /// Threads per block of the elementwise and per-row kernels.
 constexpr int kBlock = 256;
@@ -22,9 +72,6 @@ inline unsigned grid_for(int64_t n, int block = kBlock) {
   const int64_t b = (n + block - 1) / block;
   return static_cast<unsigned>(std::clamp<int64_t>(b, 1, kMaxGrid));
 }
-
-/// The runtime type of a cuvae::Stream (they are the same type; this documents the cast).
-inline cudaStream_t to_cuda(Stream s) { return static_cast<cudaStream_t>(s); }
 
 /// True when `p` is 16-byte aligned, so float4 loads and stores may be used on it.
 inline bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
@@ -99,19 +146,18 @@ __global__ void elementwise_scalar_kernel(Arrays<N> a, int64_t n, Op op_in) {
 /// Launches op over n elements of the arrays on `s` (vectorised when every array used is
 /// 16-byte aligned). No allocation, no synchronisation; throws cuvae::Error on a launch error.
 template <int N, class Op>
-void launch_elementwise(const Arrays<N>& a, int64_t n, const Op& op, Stream s) {
+void launch_elementwise(const Arrays<N>& a, int64_t n, const Op& op, DeviceStream s) {
   if (n <= 0) return;
   bool vec = true;
   for (int k = 0; k < N; ++k)
     if (((a.read | a.write) >> k) & 1u) vec = vec && aligned16(a.p[k]);
-  const cudaStream_t st = to_cuda(s);
   if (vec) {
     // grid_for launches at least one block, so threads 0..2 exist for the n % 4 tail.
-    elementwise_vec4_kernel<N, Op><<<grid_for(n / 4), kBlock, 0, st>>>(a, n, op);
+    launch<elementwise_vec4_kernel<N, Op>>(grid_for(n / 4), kBlock, 0, s, a, n, op);
   } else {
-    elementwise_scalar_kernel<N, Op><<<grid_for(n), kBlock, 0, st>>>(a, n, op);
+    launch<elementwise_scalar_kernel<N, Op>>(grid_for(n), kBlock, 0, s, a, n, op);
   }
-  CUDA_CHECK_LAUNCH();
 }
 
+}  // namespace CUVAE_DEVICE_ABI
 }  // namespace cuvae::detail

@@ -16,9 +16,9 @@ __global__ void loss_monitor_kernel(const float* loss, float* state, long long s
 }
 }  // namespace
 
-void loss_monitor_cuda(const float* loss, float* state, int64_t step, Stream s, const StepState* step_state) {
-  loss_monitor_kernel<<<1, 1, 0, detail::to_cuda(s)>>>(loss, state, static_cast<long long>(step), step_state);
-  CUDA_CHECK_LAUNCH();
+template <>
+void loss_monitor_cuda(const float* loss, float* state, int64_t step, detail::DeviceStream s, const StepState* step_state) {
+  detail::launch<loss_monitor_kernel>(1, 1, 0, s, loss, state, static_cast<long long>(step), step_state);
 }
 
 }  // namespace cuvae

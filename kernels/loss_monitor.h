@@ -7,6 +7,7 @@
 
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
 #include "kernels/step_state.h"
 
 namespace cuvae {
@@ -22,7 +23,9 @@ void loss_monitor_cpu(const T* loss, T* state, int64_t step);
 
 /// CUDA version of loss_monitor_cpu: one thread, enqueued on `s`, no synchronisation. With
 /// `step_state` (device memory) the step is read from it when the kernel runs, not `step`.
-void loss_monitor_cuda(const float* loss, float* state, int64_t step, Stream s,
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
+void loss_monitor_cuda(const float* loss, float* state, int64_t step, S s,
                        const StepState* step_state = nullptr);
 
 /// Tensor dispatch: loss [1], state [kMonitorSize] on the context's device; the step is

@@ -30,9 +30,9 @@ void loss_monitor(Context& ctx, const Tensor& loss, Tensor& state, int64_t step,
       [&] {
         loss_monitor_cpu<float>(loss.data(), state.data(), step_state ? step_state->step : step);
       },
-      CUVAE_CUDA_ONLY([&] {
-        loss_monitor_cuda(loss.data(), state.data(), step, ctx.stream(), step_state);
-      }));
+      [&](auto s) {
+        loss_monitor_cuda(loss.data(), state.data(), step, s, step_state);
+      });
 }
 
 }  // namespace cuvae

@@ -40,25 +40,23 @@ __global__ void global_avg_pool_backward_kernel(const float* __restrict__ dy,
 
 }  // namespace
 
-void global_avg_pool_cuda(const float* x, float* y, int64_t n, int64_t c, int64_t hw, Stream s) {
+template <>
+void global_avg_pool_cuda(const float* x, float* y, int64_t n, int64_t c, int64_t hw, detail::DeviceStream s) {
   CUVAE_CHECK(n >= 0 && c >= 0 && hw >= 1,
               "global_avg_pool_cuda: bad size n=" << n << " c=" << c << " hw=" << hw);
   const int64_t rows = n * c;
   if (rows == 0) return;
-  global_avg_pool_kernel<<<detail::grid_for(rows, kRowWarps), detail::kBlock, 0,
-                           detail::to_cuda(s)>>>(x, y, rows, hw);
-  CUDA_CHECK_LAUNCH();
+  detail::launch<global_avg_pool_kernel>(detail::grid_for(rows, kRowWarps), detail::kBlock, 0, s, x, y, rows, hw);
 }
 
+template <>
 void global_avg_pool_backward_cuda(const float* dy, float* dx, int64_t n, int64_t c, int64_t hw,
-                                   Stream s) {
+                                   detail::DeviceStream s) {
   CUVAE_CHECK(n >= 0 && c >= 0 && hw >= 1,
               "global_avg_pool_backward_cuda: bad size n=" << n << " c=" << c << " hw=" << hw);
   const int64_t total = n * c * hw;
   if (total == 0) return;
-  global_avg_pool_backward_kernel<<<detail::grid_for(total), detail::kBlock, 0,
-                                    detail::to_cuda(s)>>>(dy, dx, total, hw);
-  CUDA_CHECK_LAUNCH();
+  detail::launch<global_avg_pool_backward_kernel>(detail::grid_for(total), detail::kBlock, 0, s, dy, dx, total, hw);
 }
 
 }  // namespace cuvae

@@ -5,6 +5,7 @@
 
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
 
 namespace cuvae {
 
@@ -21,9 +22,13 @@ void global_avg_pool_backward_cpu(const T* dy, T* dx, int64_t n, int64_t c, int6
 /// CUDA versions (device pointers, float, on `s`; the forward reduces each (i, k) row with one
 /// warp in a fixed order; no allocation, no synchronisation). Throw cuvae::Error on a bad size
 /// or a launch error.
-void global_avg_pool_cuda(const float* x, float* y, int64_t n, int64_t c, int64_t hw, Stream s);
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
+void global_avg_pool_cuda(const float* x, float* y, int64_t n, int64_t c, int64_t hw, S s);
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
 void global_avg_pool_backward_cuda(const float* dy, float* dx, int64_t n, int64_t c, int64_t hw,
-                                   Stream s);
+                                   S s);
 
 /// Tensor forms: x [N, C, H, W] → y [N, C] (any y shape with N·C elements); backward dy [N, C]
 /// → dx shaped as x. Throw cuvae::Error on a shape or device mismatch, or a CUDA tensor without

@@ -55,9 +55,9 @@ void global_avg_pool(Context& ctx, const Tensor& x, Tensor& y) {
       [&] {
         global_avg_pool_cpu(x.data(), y.data(), n, c, hw);
       },
-      CUVAE_CUDA_ONLY([&] {
-        global_avg_pool_cuda(x.data(), y.data(), n, c, hw, ctx.stream());
-      }));
+      [&](auto s) {
+        global_avg_pool_cuda(x.data(), y.data(), n, c, hw, s);
+      });
 }
 
 void global_avg_pool_backward(Context& ctx, const Tensor& dy, Tensor& dx) {
@@ -72,9 +72,9 @@ void global_avg_pool_backward(Context& ctx, const Tensor& dy, Tensor& dx) {
       [&] {
         global_avg_pool_backward_cpu(dy.data(), dx.data(), n, c, hw);
       },
-      CUVAE_CUDA_ONLY([&] {
-        global_avg_pool_backward_cuda(dy.data(), dx.data(), n, c, hw, ctx.stream());
-      }));
+      [&](auto s) {
+        global_avg_pool_backward_cuda(dy.data(), dx.data(), n, c, hw, s);
+      });
 }
 
 }  // namespace cuvae

@@ -46,32 +46,29 @@ __global__ void sample_normal_kernel(float* __restrict__ out, int64_t n, uint64_
 
 }  // namespace
 
+template <>
 void reparameterize_forward_cuda(const float* mu, const float* logvar, float* eps, float* z,
-                                 int64_t n, uint64_t seed, uint64_t offset, Stream s,
+                                 int64_t n, uint64_t seed, uint64_t offset, detail::DeviceStream s,
                                  const StepState* step_state) {
   CUVAE_CHECK(n >= 0, "reparameterize_forward_cuda: negative size " << n);
   if (n == 0) return;
-  reparameterize_forward_kernel<<<detail::grid_for(n), detail::kBlock, 0, detail::to_cuda(s)>>>(
-      mu, logvar, eps, z, n, seed, offset, step_state);
-  CUDA_CHECK_LAUNCH();
+  detail::launch<reparameterize_forward_kernel>(detail::grid_for(n), detail::kBlock, 0, s, mu, logvar, eps, z, n, seed, offset, step_state);
 }
 
+template <>
 void reparameterize_backward_cuda(const float* dz, const float* eps, const float* logvar,
                                   float* dmu, float* dlogvar, int64_t n, bool accumulate,
-                                  Stream s) {
+                                  detail::DeviceStream s) {
   CUVAE_CHECK(n >= 0, "reparameterize_backward_cuda: negative size " << n);
   if (n == 0) return;
-  reparameterize_backward_kernel<<<detail::grid_for(n), detail::kBlock, 0, detail::to_cuda(s)>>>(
-      dz, eps, logvar, dmu, dlogvar, n, accumulate);
-  CUDA_CHECK_LAUNCH();
+  detail::launch<reparameterize_backward_kernel>(detail::grid_for(n), detail::kBlock, 0, s, dz, eps, logvar, dmu, dlogvar, n, accumulate);
 }
 
-void sample_normal_cuda(float* out, int64_t n, uint64_t seed, uint64_t offset, Stream s) {
+template <>
+void sample_normal_cuda(float* out, int64_t n, uint64_t seed, uint64_t offset, detail::DeviceStream s) {
   CUVAE_CHECK(n >= 0, "sample_normal_cuda: negative size " << n);
   if (n == 0) return;
-  sample_normal_kernel<<<detail::grid_for(n), detail::kBlock, 0, detail::to_cuda(s)>>>(out, n, seed,
-                                                                                       offset);
-  CUDA_CHECK_LAUNCH();
+  detail::launch<sample_normal_kernel>(detail::grid_for(n), detail::kBlock, 0, s, out, n, seed, offset);
 }
 
 }  // namespace cuvae

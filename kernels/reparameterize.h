@@ -7,6 +7,7 @@
 
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
 #include "kernels/step_state.h"
 
 namespace cuvae {
@@ -37,18 +38,24 @@ void sample_normal_cpu(T* out, int64_t n, uint64_t seed, uint64_t offset);
 /// no allocation, no synchronisation). With `step_state` (device memory) the Philox offset is
 /// offset + step_state->philox_offset, read when the kernel runs. Throws cuvae::Error on n < 0
 /// or a launch error.
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
 void reparameterize_forward_cuda(const float* mu, const float* logvar, float* eps, float* z,
-                                 int64_t n, uint64_t seed, uint64_t offset, Stream s,
+                                 int64_t n, uint64_t seed, uint64_t offset, S s,
                                  const StepState* step_state = nullptr);
 
 /// CUDA version of reparameterize_backward_cpu (device pointers, float, on `s`).
 /// Throws cuvae::Error on n < 0 or a launch error.
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
 void reparameterize_backward_cuda(const float* dz, const float* eps, const float* logvar,
-                                  float* dmu, float* dlogvar, int64_t n, bool accumulate, Stream s);
+                                  float* dmu, float* dlogvar, int64_t n, bool accumulate, S s);
 
 /// CUDA version of sample_normal_cpu (device pointer, float, on `s`).
 /// Throws cuvae::Error on n < 0 or a launch error.
-void sample_normal_cuda(float* out, int64_t n, uint64_t seed, uint64_t offset, Stream s);
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
+void sample_normal_cuda(float* out, int64_t n, uint64_t seed, uint64_t offset, S s);
 
 /// Forward pass on tensors: mu, logvar, eps, z of equal numel (typically [N, D]), all on
 /// the context's device; fills eps and z as reparameterize_forward_cpu, at Philox offset

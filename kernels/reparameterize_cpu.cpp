@@ -66,10 +66,10 @@ void reparameterize_forward(Context& ctx, const Tensor& mu, const Tensor& logvar
         reparameterize_forward_cpu(mu.data(), logvar.data(), eps.data(), z.data(), n, seed,
                                    offset + (step_state ? step_state->philox_offset : 0));
       },
-      CUVAE_CUDA_ONLY([&] {
+      [&](auto s) {
         reparameterize_forward_cuda(mu.data(), logvar.data(), eps.data(), z.data(), n, seed, offset,
-                                    ctx.stream(), step_state);
-      }));
+                                    s, step_state);
+      });
 }
 
 void reparameterize_backward(Context& ctx, const Tensor& dz, const Tensor& eps,
@@ -84,10 +84,10 @@ void reparameterize_backward(Context& ctx, const Tensor& dz, const Tensor& eps,
         reparameterize_backward_cpu(dz.data(), eps.data(), logvar.data(), dmu.data(), dlogvar.data(), n,
                                     accumulate);
       },
-      CUVAE_CUDA_ONLY([&] {
+      [&](auto s) {
         reparameterize_backward_cuda(dz.data(), eps.data(), logvar.data(), dmu.data(), dlogvar.data(), n,
-                                     accumulate, ctx.stream());
-      }));
+                                     accumulate, s);
+      });
 }
 
 void sample_normal(Context& ctx, Tensor& out, uint64_t seed, uint64_t offset) {
@@ -98,9 +98,9 @@ void sample_normal(Context& ctx, Tensor& out, uint64_t seed, uint64_t offset) {
       [&] {
         sample_normal_cpu(out.data(), out.numel(), seed, offset);
       },
-      CUVAE_CUDA_ONLY([&] {
-        sample_normal_cuda(out.data(), out.numel(), seed, offset, ctx.stream());
-      }));
+      [&](auto s) {
+        sample_normal_cuda(out.data(), out.numel(), seed, offset, s);
+      });
 }
 
 }  // namespace cuvae

@@ -34,14 +34,15 @@ struct BinaryOp {
 
 // Launches out = op(x, z) over n elements on `s`, vectorised when all three are aligned.
 template <class Op>
-void launch_binary(const float* x, const float* z, float* out, int64_t n, Op op, Stream s) {
+void launch_binary(const float* x, const float* z, float* out, int64_t n, Op op, detail::DeviceStream s) {
   detail::Arrays<3> arrays{{const_cast<float*>(x), const_cast<float*>(z), out}, 3u, 4u};  // x, z only read
   detail::launch_elementwise(arrays, n, BinaryOp<Op>{op}, s);
 }
 
 }  // namespace
 
-void residual_add_cuda(const float* a, const float* b, float* y, int64_t n, bool relu, Stream s) {
+template <>
+void residual_add_cuda(const float* a, const float* b, float* y, int64_t n, bool relu, detail::DeviceStream s) {
   CUVAE_CHECK(n >= 0, "residual_add_cuda: negative size " << n);
   if (n == 0) return;
   if (relu)
@@ -50,8 +51,9 @@ void residual_add_cuda(const float* a, const float* b, float* y, int64_t n, bool
     launch_binary(a, b, y, n, AddOp<false>(), s);
 }
 
+template <>
 void residual_add_backward_cuda(const float* y, const float* dy, float* d, int64_t n, bool relu,
-                                Stream s) {
+                                detail::DeviceStream s) {
   CUVAE_CHECK(n >= 0, "residual_add_backward_cuda: negative size " << n);
   if (n == 0) return;
   if (relu) {
@@ -61,7 +63,8 @@ void residual_add_backward_cuda(const float* y, const float* dy, float* d, int64
   }
 }
 
-void accumulate_cuda(float* dst, const float* src, int64_t n, Stream s) {
+template <>
+void accumulate_cuda(float* dst, const float* src, int64_t n, detail::DeviceStream s) {
   CUVAE_CHECK(n >= 0, "accumulate_cuda: negative size " << n);
   if (n == 0) return;
   launch_binary(dst, src, dst, n, AddOp<false>(), s);

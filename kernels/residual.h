@@ -7,6 +7,7 @@
 
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
 
 namespace cuvae {
 
@@ -27,10 +28,16 @@ void accumulate_cpu(T* dst, const T* src, int64_t n);
 /// CUDA versions of the three functions above (device pointers, float, on `s`; vectorised
 /// when 16-byte aligned; no allocation, no synchronisation). Throw cuvae::Error on n < 0 or a
 /// launch error.
-void residual_add_cuda(const float* a, const float* b, float* y, int64_t n, bool relu, Stream s);
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
+void residual_add_cuda(const float* a, const float* b, float* y, int64_t n, bool relu, S s);
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
 void residual_add_backward_cuda(const float* y, const float* dy, float* d, int64_t n, bool relu,
-                                Stream s);
-void accumulate_cuda(float* dst, const float* src, int64_t n, Stream s);
+                                S s);
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
+void accumulate_cuda(float* dst, const float* src, int64_t n, S s);
 
 /// Tensor forms on the context's device (all tensors of equal numel). Throw cuvae::Error on a
 /// size or device mismatch (naming the tensor) or a CUDA tensor without the CUDA backend.

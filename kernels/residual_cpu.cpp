@@ -43,9 +43,9 @@ void residual_add(Context& ctx, const Tensor& a, const Tensor& b, Tensor& y, boo
       [&] {
         residual_add_cpu(a.data(), b.data(), y.data(), n, relu);
       },
-      CUVAE_CUDA_ONLY([&] {
-        residual_add_cuda(a.data(), b.data(), y.data(), n, relu, ctx.stream());
-      }));
+      [&](auto s) {
+        residual_add_cuda(a.data(), b.data(), y.data(), n, relu, s);
+      });
 }
 
 void residual_add_backward(Context& ctx, const Tensor& y, const Tensor& dy, Tensor& d, bool relu) {
@@ -57,9 +57,9 @@ void residual_add_backward(Context& ctx, const Tensor& y, const Tensor& dy, Tens
       [&] {
         residual_add_backward_cpu(y.data(), dy.data(), d.data(), n, relu);
       },
-      CUVAE_CUDA_ONLY([&] {
-        residual_add_backward_cuda(y.data(), dy.data(), d.data(), n, relu, ctx.stream());
-      }));
+      [&](auto s) {
+        residual_add_backward_cuda(y.data(), dy.data(), d.data(), n, relu, s);
+      });
 }
 
 void accumulate(Context& ctx, Tensor& dst, const Tensor& src) {
@@ -71,9 +71,9 @@ void accumulate(Context& ctx, Tensor& dst, const Tensor& src) {
       [&] {
         accumulate_cpu(dst.data(), src.data(), n);
       },
-      CUVAE_CUDA_ONLY([&] {
-        accumulate_cuda(dst.data(), src.data(), n, ctx.stream());
-      }));
+      [&](auto s) {
+        accumulate_cuda(dst.data(), src.data(), n, s);
+      });
 }
 
 }  // namespace cuvae

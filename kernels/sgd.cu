@@ -40,8 +40,9 @@ struct SgdOp {
 
 }  // namespace
 
+template <>
 void sgd_step_cuda(float* param, const float* grad, float* buf, int64_t n, const SgdConfig& cfg,
-                   Stream s) {
+                   detail::DeviceStream s) {
   check_sgd_config(cfg);
   CUVAE_CHECK(n >= 0, "sgd_step_cuda: negative size " << n);
   if (n == 0) return;

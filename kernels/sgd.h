@@ -8,6 +8,7 @@
 
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
 #include "kernels/step_state.h"
 
 namespace cuvae {
@@ -37,8 +38,10 @@ void sgd_step_cpu(T* param, const T* grad, T* buf, int64_t n, const SgdConfig& c
 
 /// CUDA version of sgd_step_cpu (device pointers, float, on `s`; no allocation, no
 /// synchronisation). Throws cuvae::Error on a bad config, n < 0 or a launch error.
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
 void sgd_step_cuda(float* param, const float* grad, float* buf, int64_t n, const SgdConfig& cfg,
-                   Stream s);
+                   S s);
 
 /// One SGD step on tensors of equal numel on the context's device. Throws cuvae::Error on a
 /// size, device or config mismatch, or a CUDA tensor without the backend.

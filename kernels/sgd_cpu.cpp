@@ -46,9 +46,9 @@ void sgd_step(Context& ctx, Tensor& param, const Tensor& grad, Tensor& buf, cons
       [&] {
         sgd_step_cpu(param.data(), grad.data(), buf.data(), n, cfg);
       },
-      CUVAE_CUDA_ONLY([&] {
-        sgd_step_cuda(param.data(), grad.data(), buf.data(), n, cfg, ctx.stream());
-      }));
+      [&](auto s) {
+        sgd_step_cuda(param.data(), grad.data(), buf.data(), n, cfg, s);
+      });
 }
 
 }  // namespace cuvae

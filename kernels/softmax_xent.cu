@@ -68,21 +68,18 @@ __global__ void __launch_bounds__(kMeanThreads)
 
 }  // namespace
 
+template <>
 void softmax_xent_cuda(const float* logits, const int32_t* labels, int64_t n, int64_t k,
-                       float* loss, float* mean_loss, float* dlogits, float* probs, Stream s) {
+                       float* loss, float* mean_loss, float* dlogits, float* probs, detail::DeviceStream s) {
   CUVAE_CHECK(n >= 1 && k >= 1,
               "softmax_xent_cuda: sizes must be positive, got n=" << n << " k=" << k);
   CUVAE_CHECK(k <= kMaxClasses,
               "softmax_xent_cuda: " << k << " classes, at most " << kMaxClasses << " supported");
   CUVAE_CHECK(loss != nullptr, "softmax_xent_cuda: loss must not be null");
-  const cudaStream_t st = detail::to_cuda(s);
   const float inv_n = 1.0f / static_cast<float>(n);
-  softmax_xent_row_kernel<<<detail::grid_for(n, kRowWarps), detail::kBlock, 0, st>>>(
-      logits, labels, n, k, loss, dlogits, probs, inv_n);
-  CUDA_CHECK_LAUNCH();
+  detail::launch<softmax_xent_row_kernel>(detail::grid_for(n, kRowWarps), detail::kBlock, 0, s, logits, labels, n, k, loss, dlogits, probs, inv_n);
   if (mean_loss != nullptr) {
-    softmax_xent_mean_kernel<<<1, kMeanThreads, 0, st>>>(loss, mean_loss, n);
-    CUDA_CHECK_LAUNCH();
+    detail::launch<softmax_xent_mean_kernel>(1, kMeanThreads, 0, s, loss, mean_loss, n);
   }
 }
 

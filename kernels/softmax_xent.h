@@ -7,6 +7,7 @@
 #include "host/context.h"
 #include "host/buffer.h"
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
 
 namespace cuvae {
 
@@ -28,8 +29,10 @@ void softmax_xent_cpu(const T* logits, const int32_t* labels, int64_t n, int64_t
 /// (that would need a synchronisation): that row's loss is written as NaN, which the trainer's
 /// loss monitor catches. loss is required (the per-row scratch of the batch mean). Throws
 /// cuvae::Error on n < 1, k < 1, k > 1024, a null loss or a launch error.
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
 void softmax_xent_cuda(const float* logits, const int32_t* labels, int64_t n, int64_t k,
-                       float* loss, float* mean_loss, float* dlogits, float* probs, Stream s);
+                       float* loss, float* mean_loss, float* dlogits, float* probs, S s);
 
 /// Tensor form on the context's device: logits [n, k], labels (at least n int32 class indices in
 /// a typed buffer on the context's device), loss [n], mean_loss [1] (or null), dlogits [n, k]

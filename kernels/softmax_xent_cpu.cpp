@@ -71,9 +71,9 @@ void softmax_xent(Context& ctx, const Tensor& logits, const IntBuffer& label_buf
       [&] {
         softmax_xent_cpu(logits.data(), labels, n, k, loss.data(), ml, dl, pr);
       },
-      CUVAE_CUDA_ONLY([&] {
-        softmax_xent_cuda(logits.data(), labels, n, k, loss.data(), ml, dl, pr, ctx.stream());
-      }));
+      [&](auto s) {
+        softmax_xent_cuda(logits.data(), labels, n, k, loss.data(), ml, dl, pr, s);
+      });
 }
 
 }  // namespace cuvae

@@ -21,11 +21,11 @@ __global__ void step_state_advance_kernel(StepState* s, const StepScalars* table
 }
 }  // namespace
 
-void step_state_advance_cuda(StepState* state, const StepScalars* table, const StepAdvance& a, Stream s) {
+template <>
+void step_state_advance_cuda(StepState* state, const StepScalars* table, const StepAdvance& a, detail::DeviceStream s) {
   CUVAE_CHECK(a.batch >= 1 && a.steps_per_epoch >= 1 && a.table_rows >= 0,
               "step state: batch " << a.batch << ", steps per epoch " << a.steps_per_epoch << " must be positive");
-  step_state_advance_kernel<<<1, 1, 0, detail::to_cuda(s)>>>(state, table, a);
-  CUDA_CHECK_LAUNCH();
+  detail::launch<step_state_advance_kernel>(1, 1, 0, s, state, table, a);
 }
 
 }  // namespace cuvae

@@ -11,6 +11,7 @@
 
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
 
 namespace cuvae {
 
@@ -54,7 +55,9 @@ void step_state_advance_cpu(StepState* state, const StepScalars* table, const St
 
 /// CUDA version: one thread, enqueued on `s` (state and table in device memory). Throws
 /// cuvae::Error as the CPU version or on a launch error.
-void step_state_advance_cuda(StepState* state, const StepScalars* table, const StepAdvance& a, Stream s);
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
+void step_state_advance_cuda(StepState* state, const StepScalars* table, const StepAdvance& a, S s);
 
 /// The step state of one training run and its schedule table, in the context's device memory.
 class StepStateBuffer {

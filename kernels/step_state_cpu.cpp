@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "host/check.h"
+#include "kernels/dispatch_util.h"
 
 namespace cuvae {
 
@@ -92,15 +93,9 @@ StepStateBuffer::~StepStateBuffer() {
 void StepStateBuffer::advance(Context& ctx) {
   CUVAE_CHECK(ctx.device() == device_, "step state: advanced on " << device_name(ctx.device()) << " but it lives on "
                                                                   << device_name(device_));
-  if (device_ == Device::CPU) {
-    step_state_advance_cpu(state_, table_, advance_);
-    return;
-  }
-#ifdef CUVAE_HAS_CUDA
-  step_state_advance_cuda(state_, table_, advance_, ctx.stream());
-#else
-  CUVAE_FAIL("step state: this build of cuvae has no CUDA backend");
-#endif
+  detail::dispatch(
+      ctx, "step state", [&] { step_state_advance_cpu(state_, table_, advance_); },
+      [&](auto s) { step_state_advance_cuda(state_, table_, advance_, s); });
 }
 
 StepState StepStateBuffer::read_at(int64_t step) const {

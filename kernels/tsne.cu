@@ -105,8 +105,9 @@ __global__ void tsne_update_kernel(float* __restrict__ y, const float* __restric
 
 }  // namespace
 
+template <>
 void tsne_grad_exact_cuda(const float* P, const float* Y, int64_t n, float exaggeration,
-                          float* grad, float* workspace, Stream s) {
+                          float* grad, float* workspace, detail::DeviceStream s) {
   CUVAE_CHECK(n >= 2 && n < (int64_t(1) << 31),
               "tsne_grad_exact_cuda: need 2 <= n < 2^31 points, got " << n);
   CUVAE_CHECK(P != nullptr && Y != nullptr && grad != nullptr && workspace != nullptr,
@@ -118,17 +119,13 @@ void tsne_grad_exact_cuda(const float* P, const float* Y, int64_t n, float exagg
               "tsne_grad_exact_cuda: Y and grad must be 8-byte, workspace 16-byte aligned");
   const int nn = static_cast<int>(n);
   const unsigned blocks = static_cast<unsigned>((n + kWarps - 1) / kWarps);
-  const cudaStream_t st = detail::to_cuda(s);
-  tsne_force_kernel<<<blocks, kForceThreads, 0, st>>>(P, reinterpret_cast<const float2*>(Y), nn,
-                                                      workspace);
-  CUDA_CHECK_LAUNCH();
-  tsne_combine_kernel<<<1, kCombineThreads, 0, st>>>(workspace, nn, exaggeration,
-                                                     reinterpret_cast<float2*>(grad));
-  CUDA_CHECK_LAUNCH();
+  detail::launch<tsne_force_kernel>(blocks, kForceThreads, 0, s, P, reinterpret_cast<const float2*>(Y), nn, workspace);
+  detail::launch<tsne_combine_kernel>(1, kCombineThreads, 0, s, workspace, nn, exaggeration, reinterpret_cast<float2*>(grad));
 }
 
+template <>
 void tsne_update_cuda(float* y, const float* grad, float* update, float* gains, int64_t m,
-                      float momentum, float learning_rate, float min_gain, Stream s) {
+                      float momentum, float learning_rate, float min_gain, detail::DeviceStream s) {
   CUVAE_CHECK(m >= 0, "tsne_update: negative size " << m);
   CUVAE_CHECK(std::isfinite(learning_rate) && learning_rate > 0.0f,
               "tsne_update: learning rate must be > 0, got " << learning_rate);
@@ -137,9 +134,7 @@ void tsne_update_cuda(float* y, const float* grad, float* update, float* gains, 
   CUVAE_CHECK(std::isfinite(min_gain) && min_gain >= 0.0f,
               "tsne_update: min_gain must be >= 0, got " << min_gain);
   if (m == 0) return;
-  tsne_update_kernel<<<detail::grid_for(m), detail::kBlock, 0, detail::to_cuda(s)>>>(
-      y, grad, update, gains, m, momentum, learning_rate, min_gain);
-  CUDA_CHECK_LAUNCH();
+  detail::launch<tsne_update_kernel>(detail::grid_for(m), detail::kBlock, 0, s, y, grad, update, gains, m, momentum, learning_rate, min_gain);
 }
 
 }  // namespace cuvae

@@ -8,6 +8,7 @@
 
 #include "host/context.h"
 #include "host/tensor.h"
+#include "kernels/emu/stream.h"
 
 namespace cuvae {
 
@@ -34,8 +35,10 @@ int64_t tsne_grad_workspace_floats(int64_t n);
 /// the partial Z over j, reading Y in tiles staged in shared memory; then one block reduces
 /// Z in a fixed order and writes grad. Deterministic. Throws cuvae::Error if n < 2 or n ≥ 2³¹,
 /// or on a launch error.
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
 void tsne_grad_exact_cuda(const float* P, const float* Y, int64_t n, float exaggeration,
-                          float* grad, float* workspace, Stream s);
+                          float* grad, float* workspace, S s);
 
 /// Tensor dispatch of the exact gradient: P [n, n], Y [n, 2], grad [n, 2] (any shapes of
 /// those element counts, n taken from Y) on the context's device; the CUDA path uses the
@@ -55,8 +58,10 @@ void tsne_update_cpu(T* y, const T* grad, T* update, T* gains, int64_t m, T mome
                      T learning_rate, T min_gain);
 
 /// CUDA version of tsne_update_cpu (device pointers, float, on `s`, no synchronisation).
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
 void tsne_update_cuda(float* y, const float* grad, float* update, float* gains, int64_t m,
-                      float momentum, float learning_rate, float min_gain, Stream s);
+                      float momentum, float learning_rate, float min_gain, S s);
 
 /// Tensor dispatch of tsne_update_cpu / tsne_update_cuda: four tensors of equal numel on the
 /// context's device. Throws cuvae::Error on a size or device mismatch or bad scalars.

@@ -83,11 +83,11 @@ void tsne_grad_exact(Context& ctx, const Tensor& P, const Tensor& Y, float exagg
       [&] {
         tsne_grad_exact_cpu<float>(P.data(), Y.data(), n, exaggeration, grad.data(), nullptr);
       },
-      CUVAE_CUDA_ONLY([&] {
+      [&](auto s) {
         const size_t bytes = static_cast<size_t>(tsne_grad_workspace_floats(n)) * sizeof(float);
         float* ws = static_cast<float*>(ctx.workspace(bytes));
-        tsne_grad_exact_cuda(P.data(), Y.data(), n, exaggeration, grad.data(), ws, ctx.stream());
-      }));
+        tsne_grad_exact_cuda(P.data(), Y.data(), n, exaggeration, grad.data(), ws, s);
+      });
 }
 
 namespace {
@@ -134,10 +134,10 @@ void tsne_update(Context& ctx, Tensor& y, const Tensor& grad, Tensor& update, Te
         tsne_update_cpu<float>(y.data(), grad.data(), update.data(), gains.data(), m, momentum,
                                learning_rate, min_gain);
       },
-      CUVAE_CUDA_ONLY([&] {
+      [&](auto s) {
         tsne_update_cuda(y.data(), grad.data(), update.data(), gains.data(), m, momentum, learning_rate,
-                         min_gain, ctx.stream());
-      }));
+                         min_gain, s);
+      });
 }
 
 }  // namespace cuvae

@@ -11,13 +11,13 @@ void add_bias(Context& ctx, Tensor& y, const float* b) {
   const int64_t n = y.dim(0), c = y.dim(1), hw = y.dim(2) * y.dim(3);
   detail::dispatch(
       ctx, "convolution bias", [&] { add_bias_nchw_cpu<float>(y.data(), b, n, c, hw); },
-      CUVAE_CUDA_ONLY([&] { add_bias_nchw_cuda(y.data(), b, n, c, hw, ctx.stream()); }));
+      [&](auto s) { add_bias_nchw_cuda(y.data(), b, n, c, hw, s); });
 }
 void bias_grad(Context& ctx, const Tensor& dy, float* db) {
   const int64_t n = dy.dim(0), c = dy.dim(1), hw = dy.numel() / (n * c);
   detail::dispatch(
       ctx, "convolution bias gradient", [&] { bias_grad_nchw_cpu<float>(dy.data(), db, n, c, hw); },
-      CUVAE_CUDA_ONLY([&] { bias_grad_nchw_cuda(dy.data(), db, n, c, hw, ctx.stream()); }));
+      [&](auto s) { bias_grad_nchw_cuda(dy.data(), db, n, c, hw, s); });
 }
 void check_input(const Tensor& x, int64_t in, const Context& ctx, const char* what) {
   CUVAE_CHECK(x.ndim() == 4 && x.dim(0) > 0 && x.dim(1) == in,

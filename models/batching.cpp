@@ -54,10 +54,13 @@ void DeviceDataset::batch(Context& ctx, int64_t first, const AugmentConfig& aug,
         augment_batch_cpu(data_.images.data(), data_.labels.data(), order_.data() + first, n, data_.c, data_.h,
                           data_.w, aug, seed, offset, x.data(), y);
       },
-      CUVAE_CUDA_ONLY([&] {
-        augment_batch_cuda(images_.data(), labels_.data(), order_.data() + first, n, data_.c, data_.h, data_.w, aug,
-                           seed, offset, x.data(), y, ctx.stream(), step_state);
-      }));
+      [&](auto s) {
+        // The data set's bytes: uploaded on a GPU, the host copy on the emulated device.
+        const bool host = dev_ == Device::CPU;
+        augment_batch_cuda(host ? data_.images.data() : images_.data(), host ? data_.labels.data() : labels_.data(),
+                           order_.data() + first, n, data_.c, data_.h, data_.w, aug,
+                           seed, offset, x.data(), y, s, step_state);
+      });
 }
 
 std::vector<int32_t> iota_order(int64_t n) {

@@ -27,6 +27,7 @@
 #include "kernels/batch.h"
 #include "kernels/bias.h"
 #include "kernels/conditional.h"
+#include "kernels/dispatch_util.h"
 #include "kernels/elbo.h"
 #include "kernels/gradcam.h"
 #include "kernels/loss_monitor.h"
@@ -171,24 +172,35 @@ inline std::vector<OpRow> op_table() {
   }
   {
     OpRow r{"residual", "Residual", {"residual_add_cpu", "residual_add_backward_cpu", "accumulate_cpu"}, {}};
+    // `skew` 1: every array starts one float past a 16-byte boundary (views into larger tensors),
+    // so the elementwise skeleton takes its scalar path instead of float4.
     for (bool relu : {false, true})
-      for (int64_t n : {int64_t{1}, int64_t{5}, int64_t{64 * 64 * 7 * 7 + 3}}) {
+      for (const auto& [n, skew] : std::vector<std::pair<int64_t, int64_t>>{
+               {1, 0}, {5, 0}, {64 * 64 * 7 * 7 + 3, 0}, {1001, 1}}) {
         const uint64_t s = static_cast<uint64_t>(n) + relu;
-        const auto a = U(n, -2, 2, s), b = U(n, -2, 2, s + 1), dy = U(n, -1, 1, s + 2);
-        r.cases.push_back({std::string(relu ? "relu " : "") + sz("n", n),
+        const auto a = U(n + skew, -2, 2, s), b = U(n + skew, -2, 2, s + 1), dy = U(n + skew, -1, 1, s + 2);
+        const int64_t m = n;  // (structured bindings are not captured by lambdas before C++20)
+        const int64_t k = skew;
+        r.cases.push_back({std::string(relu ? "relu " : "") + sz("n", n) + (skew ? " unaligned" : ""),
                            [=](Context& c) {
-                             Tensor ta = on(c, a, {n}), tb = on(c, b, {n}), y({n}, c.device()), tdy = on(c, dy, {n}),
-                                    d({n}, c.device());
+                             Tensor pa = on(c, a, {m + k}), pb = on(c, b, {m + k}), py({m + k}, c.device()),
+                                    pdy = on(c, dy, {m + k}), pd({m + k}, c.device());
+                             Tensor ta = pa.rows(k, m + k), tb = pb.rows(k, m + k), y = py.rows(k, m + k),
+                                    tdy = pdy.rows(k, m + k), d = pd.rows(k, m + k);
                              residual_add(c, ta, tb, y, relu);
                              residual_add_backward(c, y, tdy, d, relu);
                              accumulate(c, ta, tb);
                              return Outs{{"y", y}, {"d", d}, {"a+b", ta}};
                            },
                            [=] {
-                             std::vector<double> ad = D(a), bd = D(b), y(ad.size()), dyd = D(dy), d(ad.size());
-                             residual_add_cpu<double>(ad.data(), bd.data(), y.data(), n, relu);
-                             residual_add_backward_cpu<double>(y.data(), dyd.data(), d.data(), n, relu);
-                             accumulate_cpu<double>(ad.data(), bd.data(), n);
+                             std::vector<double> ad = D(a), bd = D(b), dyd = D(dy);
+                             ad.erase(ad.begin(), ad.begin() + k);
+                             bd.erase(bd.begin(), bd.begin() + k);
+                             dyd.erase(dyd.begin(), dyd.begin() + k);
+                             std::vector<double> y(ad.size()), d(ad.size());
+                             residual_add_cpu<double>(ad.data(), bd.data(), y.data(), m, relu);
+                             residual_add_backward_cpu<double>(y.data(), dyd.data(), d.data(), m, relu);
+                             accumulate_cpu<double>(ad.data(), bd.data(), m);
                              return Outs{{"y", y}, {"d", d}, {"a+b", ad}};
                            }});
       }
@@ -626,17 +638,18 @@ inline std::vector<OpRow> op_table() {
                            IntBuffer ti = labels_on(c, idx), ly(n, c.device());
                            const Buffer<uint8_t> timg = Buffer<uint8_t>::from_vector(images, c.device()),
                                                  tlab = Buffer<uint8_t>::from_vector(labels, c.device());
-                           if (c.is_cuda()) {
-#ifdef CUVAE_HAS_CUDA
-                             gather_batch_cuda(timg.data(), ti.data(), n, px, gathered.data(), c.stream());
-                             augment_batch_cuda(timg.data(), tlab.data(), ti.data(), n, ch, h, h, cfg, 7, 9, aug.data(),
-                                                ly.data(), c.stream());
-#endif
-                           } else {
-                             gather_batch_cpu(timg.data(), ti.data(), n, px, gathered.data());
-                             augment_batch_cpu(timg.data(), tlab.data(), ti.data(), n, ch, h, h, cfg, 7, 9, aug.data(),
-                                               ly.data());
-                           }
+                           cuvae::detail::dispatch(
+                               c, "gather_batch / augment_batch",
+                               [&] {
+                                 gather_batch_cpu(timg.data(), ti.data(), n, px, gathered.data());
+                                 augment_batch_cpu(timg.data(), tlab.data(), ti.data(), n, ch, h, h, cfg, 7, 9, aug.data(),
+                                                   ly.data());
+                               },
+                               [&](auto s) {
+                                 gather_batch_cuda(timg.data(), ti.data(), n, px, gathered.data(), s);
+                                 augment_batch_cuda(timg.data(), tlab.data(), ti.data(), n, ch, h, h, cfg, 7, 9, aug.data(),
+                                                    ly.data(), s);
+                               });
                            Outs o;
                            put(o, "gathered", gathered);
                            put(o, "augmented", aug);
