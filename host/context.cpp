@@ -140,13 +140,22 @@ Context::Context(DeviceRequest request, CpuBackend cpu_backend) {
 #else
   if (!cuda_available()) {
     if (request == DeviceRequest::CUDA)
-      CUVAE_FAIL("--device cuda: no usable CUDA GPU found (cudaGetDeviceCount reports none or the driver is missing)");
-    fallback_reason_ = "no usable CUDA GPU found";
+      CUVAE_FAIL("--device cuda: no usable CUDA GPU: " << cuda_unavailable_reason());
+    fallback_reason_ = "no usable CUDA GPU: " + cuda_unavailable_reason();
     device_ = Device::CPU;
     description_ = cpu_description(cpu_backend_);
     return;
   }
-  init_cuda();
+  try {
+    init_cuda();
+  } catch (const Error& e) {
+    // Give back what was created before the failure, so that the CPU can take over.
+    release_cuda();
+    if (request == DeviceRequest::CUDA) throw;
+    fallback_reason_ = std::string("the GPU could not be set up: ") + e.what();
+    device_ = Device::CPU;
+    description_ = cpu_description(cpu_backend_);
+  }
 #endif
 }
 
@@ -182,20 +191,25 @@ void Context::init_cuda() {
 #endif
 }
 
-Context::~Context() {
+Context::~Context() { release_cuda(); }
+
+void Context::release_cuda() noexcept {
 #ifdef CUVAE_HAS_CUDA
-  if (device_ == Device::CUDA) {
-    if (stream_) cudaStreamSynchronize(stream_);
-    if (current_stream() == stream_) detail::exchange_current_stream(previous_stream_);
-    if (workspace_) device_free(workspace_);
-    if (cublas_ && cublasDestroy(cublas_) != CUBLAS_STATUS_SUCCESS)
-      std::fprintf(stderr, "cuvae: cublasDestroy failed\n");
-    if (cublas_workspace_) device_free(cublas_workspace_);
-    if (cudnn_ && cudnnDestroy(cudnn_) != CUDNN_STATUS_SUCCESS)
-      std::fprintf(stderr, "cuvae: cudnnDestroy failed\n");
-    if (stream_ && cudaStreamDestroy(stream_) != cudaSuccess)
-      std::fprintf(stderr, "cuvae: cudaStreamDestroy failed\n");
-  }
+  if (device_ != Device::CUDA) return;
+  if (stream_) cudaStreamSynchronize(stream_);
+  if (stream_ && current_stream() == stream_) detail::exchange_current_stream(previous_stream_);
+  if (workspace_) device_free(workspace_);
+  if (cublas_ && cublasDestroy(cublas_) != CUBLAS_STATUS_SUCCESS) std::fprintf(stderr, "cuvae: cublasDestroy failed\n");
+  if (cublas_workspace_) device_free(cublas_workspace_);
+  if (cudnn_ && cudnnDestroy(cudnn_) != CUDNN_STATUS_SUCCESS) std::fprintf(stderr, "cuvae: cudnnDestroy failed\n");
+  if (stream_ && cudaStreamDestroy(stream_) != cudaSuccess) std::fprintf(stderr, "cuvae: cudaStreamDestroy failed\n");
+  workspace_ = nullptr;
+  workspace_bytes_ = 0;
+  cublas_ = nullptr;
+  cublas_workspace_ = nullptr;
+  cudnn_ = nullptr;
+  stream_ = nullptr;
+  device_ = Device::CPU;
 #endif
 }
 

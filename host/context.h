@@ -108,6 +108,9 @@ class Context {
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   Tensor host_workspace_;  // workspace() on the CPU
+  // Destroys the CUDA handles, stream and buffers created so far and restores the thread's
+  // previous current_stream() (the destructor, and a failed init_cuda()).
+  void release_cuda() noexcept;
   [[maybe_unused]] void* cublas_workspace_ = nullptr;  // used by CUDA builds only
   Tensor host_scratch_;
   static constexpr size_t kCublasWorkspace = size_t(32) << 20;

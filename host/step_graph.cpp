@@ -43,6 +43,8 @@ void StepGraph::run(Context& ctx, const std::function<void()>& step) {
     // Capture this thread's work on the stream; calls that would synchronise or allocate fail
     // instead of running, which abandons the capture.
     const int64_t allocations_before = allocation_count();
+    // A fault in the eager steps before shows here as itself, not as a failed capture.
+    CUDA_CHECK(cudaStreamSynchronize(s));
     CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
     cudaGraph_t graph = nullptr;
     std::string why;

@@ -70,27 +70,37 @@ int64_t shape_numel(const std::vector<int64_t>& shape) {
   return n;
 }
 
-bool cuda_available() {
+namespace {
+// Probes the GPU once: an empty string when one works, else why not (CUDA's own words).
+const std::string& cuda_probe() {
+  static const std::string why = [] {
 #ifdef CUVAE_HAS_CUDA
-  static const bool ok = [] {
     int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+    const cudaError_t count = cudaGetDeviceCount(&n);
+    if (count != cudaSuccess) {
       cudaGetLastError();
-      return false;
+      return std::string("cudaGetDeviceCount: ") + cudaGetErrorString(count) + " (" + cudaGetErrorName(count) + ")";
     }
+    if (n == 0) return std::string("cudaGetDeviceCount reports no CUDA device");
     void* p = nullptr;
-    if (cudaMalloc(&p, 256) != cudaSuccess) {
+    const cudaError_t alloc = cudaMalloc(&p, 256);
+    if (alloc != cudaSuccess) {
       cudaGetLastError();
-      return false;
+      return std::string("cudaMalloc of 256 bytes: ") + cudaGetErrorString(alloc) + " (" + cudaGetErrorName(alloc) + ")";
     }
     cudaFree(p);
-    return true;
-  }();
-  return ok;
+    return std::string();
 #else
-  return false;
+    return std::string("this build of cuvae has no CUDA backend (CUDA was not found at build time)");
 #endif
+  }();
+  return why;
 }
+}  // namespace
+
+bool cuda_available() { return cuda_probe().empty(); }
+
+const std::string& cuda_unavailable_reason() { return cuda_probe(); }
 
 void* device_malloc(size_t bytes) {
 #ifdef CUVAE_HAS_CUDA

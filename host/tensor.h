@@ -107,8 +107,12 @@ Tensor& grow_view(Tensor& store, Tensor& view, std::vector<int64_t> shape, Devic
 /// Product of a shape's dimensions; throws cuvae::Error on a negative dimension.
 int64_t shape_numel(const std::vector<int64_t>& shape);
 
-/// True when this build has the CUDA backend and at least one usable GPU.
+/// True when this build has the CUDA backend and at least one usable GPU (probed once: a device
+/// count, then a 256-byte allocation).
 bool cuda_available();
+/// Why cuda_available() is false, in CUDA's words (e.g. "cudaGetDeviceCount: CUDA driver version
+/// is insufficient for CUDA runtime version (cudaErrorInsufficientDriver)"); empty when it is true.
+const std::string& cuda_unavailable_reason();
 
 /// The stream this thread's CUDA work is ordered on: that of the innermost CUDA Context alive
 /// on this thread, or nullptr when there is none (always nullptr in a build without CUDA).

@@ -81,7 +81,11 @@ void CudnnConv::setup(Context& ctx, const ConvGeom& g) {
   g.validate();
   Impl& s = *impl_;
   const bool deterministic = ctx.deterministic();
-  if (s.ready && algo_key(s.geom, s.deterministic) == algo_key(g, deterministic)) return;
+  if (s.ready && algo_key(s.geom, s.deterministic) == algo_key(g, deterministic)) {
+    // The same geometry, maybe on another context: that context's workspace must fit too.
+    ctx.workspace(std::max({s.cur.ws_fwd, s.cur.ws_data, s.cur.ws_filter, size_t(1)}));
+    return;
+  }
   s.ready = false;  // until the descriptors and the algorithms all match g
   const int n = static_cast<int>(g.n), c = static_cast<int>(g.c), h = static_cast<int>(g.h),
             w = static_cast<int>(g.w), k = static_cast<int>(g.k_out), ks = static_cast<int>(g.kernel);

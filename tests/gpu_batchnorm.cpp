@@ -18,7 +18,7 @@ using cuvae::test::to_device;
 using cuvae::test::to_host;
 
 #define REQUIRE_GPU(what) \
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: " << what << " skipped"
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): " << what << " skipped"
 
 namespace {
 

@@ -78,7 +78,7 @@ void softmax_xent_gpu_vs_cpu(int64_t n, int64_t k) {
 
 TEST(GpuSoftmaxXent, MatchesCpuReference) {
   if (!cuda_available())
-    GTEST_SKIP() << "no CUDA GPU: softmax cross-entropy kernel vs CPU reference skipped";
+    GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): softmax cross-entropy kernel vs CPU reference skipped";
   softmax_xent_gpu_vs_cpu(128, 10);
   softmax_xent_gpu_vs_cpu(7, 1);
   softmax_xent_gpu_vs_cpu(1, 1);
@@ -89,7 +89,7 @@ TEST(GpuSoftmaxXent, MatchesCpuReference) {
 
 TEST(GpuSoftmaxXent, BadLabelGivesNanLossAndLargeLogitsStayFinite) {
   if (!cuda_available())
-    GTEST_SKIP() << "no CUDA GPU: softmax cross-entropy label/overflow checks skipped";
+    GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): softmax cross-entropy label/overflow checks skipped";
   Context ctx(DeviceRequest::CUDA);
   Tensor tl = to_device({1000.0f, -1000.0f, 0.0f, -1000.0f, 1000.0f, 1000.0f}, {2, 3});
   const std::vector<int32_t> labels = {1, 2}, bad = {1, 3};
@@ -148,7 +148,7 @@ void sgd_gpu_vs_cpu(int64_t n, int64_t skew, float mu, float wd, bool nesterov) 
 }
 
 TEST(GpuSgd, MatchesCpuReference) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: SGD kernel vs CPU reference skipped";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): SGD kernel vs CPU reference skipped";
   sgd_gpu_vs_cpu(1000003, 0, 0.9f, 5e-4f, true);  // float4 path with a 3-element tail
   sgd_gpu_vs_cpu(1000003, 0, 0.9f, 5e-4f, false);
   sgd_gpu_vs_cpu(1000003, 1, 0.9f, 5e-4f, true);   // unaligned: scalar path
@@ -197,7 +197,7 @@ void residual_gpu_vs_cpu(int64_t n, int64_t skew, bool relu) {
 
 TEST(GpuResidual, MatchesCpuReference) {
   if (!cuda_available())
-    GTEST_SKIP() << "no CUDA GPU: residual add/backward/accumulate kernels vs CPU skipped";
+    GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): residual add/backward/accumulate kernels vs CPU skipped";
   for (bool relu : {true, false}) {
     residual_gpu_vs_cpu(128 * 64 * 14 * 14 + 3, 0, relu);  // float4 path with a tail
     residual_gpu_vs_cpu(128 * 64 * 14 * 14 + 3, 1, relu);  // unaligned: scalar path
@@ -230,7 +230,7 @@ void pool_gpu_vs_cpu(int64_t n, int64_t c, int64_t h, int64_t w) {
 
 TEST(GpuPool, MatchesCpuReference) {
   if (!cuda_available())
-    GTEST_SKIP() << "no CUDA GPU: global average pooling kernels vs CPU reference skipped";
+    GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): global average pooling kernels vs CPU reference skipped";
   pool_gpu_vs_cpu(128, 512, 1, 1);
   pool_gpu_vs_cpu(128, 64, 7, 7);
   pool_gpu_vs_cpu(7, 13, 3, 5);
@@ -277,7 +277,7 @@ void augment_gpu_vs_cpu(int64_t num, int64_t n, int64_t c, int64_t h, int64_t w,
 
 TEST(GpuAugment, BitIdenticalToCpu) {
   if (!cuda_available())
-    GTEST_SKIP() << "no CUDA GPU: batch augmentation kernel vs CPU reference skipped";
+    GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): batch augmentation kernel vs CPU reference skipped";
   augment_gpu_vs_cpu(1000, 129, 1, 28, 28, 0, false);  // a plain gather
   augment_gpu_vs_cpu(1000, 129, 1, 28, 28, 2, false);  // MNIST: crops, no flips
   augment_gpu_vs_cpu(500, 128, 3, 32, 32, 4, true);    // CIFAR-style
@@ -290,7 +290,7 @@ TEST(GpuAugment, BitIdenticalToCpu) {
 // A classifier training step's kernels neither allocate nor synchronise, so they can be
 // captured into a CUDA graph; the replayed graph must give the eager results.
 TEST(GpuClassifierGraph, KernelsCaptureAndReplay) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: CUDA graph capture of the kernels skipped";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): CUDA graph capture of the kernels skipped";
 #ifdef CUVAE_HAS_CUDA
   const int64_t num = 64, n = 16, c = 10, h = 6, w = 6, k = c;  // pooled features as logits
   std::mt19937_64 gen(5);
@@ -337,9 +337,7 @@ TEST(GpuClassifierGraph, KernelsCaptureAndReplay) {
   cudaStream_t st = static_cast<cudaStream_t>(ctx.stream());
   cudaGraph_t graph = nullptr;
   cudaGraphExec_t exec = nullptr;
-  CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
-  step();
-  CUDA_CHECK(cudaStreamEndCapture(st, &graph));
+  graph = test::capture_graph(st, step);
   CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
   CUDA_CHECK(cudaGraphLaunch(exec, st));
   ctx.synchronize();

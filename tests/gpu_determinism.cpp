@@ -79,14 +79,14 @@ void expect_identical_runs(Make make, Train train, Stop stop, Resume resume) {
 }  // namespace
 
 TEST(GpuDeterminism, VaeSameSeedTwiceAndResumeAreBitIdentical) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: run-to-run and --resume determinism of the VAE is not checked";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): run-to-run and --resume determinism of the VAE is not checked";
   expect_identical_runs(
       vae_options, [](const VaeTrainOptions& o, std::ostream& log) { train_vae(o, log); },
       [](VaeTrainOptions& o) { o.epochs = 1; }, [](VaeTrainOptions& o) { o.epochs = 2; });
 }
 
 TEST(GpuDeterminism, ClassifierSameSeedTwiceAndResumeAreBitIdentical) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: run-to-run and --resume determinism of the ResNet-18 is not checked";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): run-to-run and --resume determinism of the ResNet-18 is not checked";
   expect_identical_runs(
       classifier_options, [](const ClassifierTrainOptions& o, std::ostream& log) { train_classifier(o, log); },
       [](ClassifierTrainOptions& o) { o.stop_after = 1; }, [](ClassifierTrainOptions& o) { o.stop_after = 0; });

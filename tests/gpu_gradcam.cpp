@@ -43,7 +43,7 @@ void gradcam_gpu_vs_cpu(int64_t n, int64_t k, int64_t h, int64_t w, int64_t H, i
 }  // namespace
 
 TEST(GpuGradcam, MatchesCpuReference) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: Grad-CAM kernel vs CPU reference skipped";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): Grad-CAM kernel vs CPU reference skipped";
   gradcam_gpu_vs_cpu(1, 2, 2, 2, 4, 4);
   gradcam_gpu_vs_cpu(4, 64, 7, 7, 28, 28);
   gradcam_gpu_vs_cpu(3, 512, 4, 4, 28, 28);
@@ -59,7 +59,7 @@ TEST(GpuGradcam, MatchesCpuReference) {
 // Maps the normalisation cannot stretch: a cam zeroed by the ReLU, and a constant cam whose
 // resize must stay constant (an ulp of noise would normalise to zeros and ones).
 TEST(GpuGradcam, DegenerateMapsGiveZeros) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: Grad-CAM degenerate maps skipped";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): Grad-CAM degenerate maps skipped";
   const int64_t n = 2, k = 8, h = 7, w = 7, H = 28, W = 28;
   Context ctx(DeviceRequest::CUDA);
   Tensor tA = to_device(random_values<float>(n * k * h * w, 0.1, 1, 1), {n, k, h, w});
@@ -85,15 +85,15 @@ TEST(GpuGradcam, DegenerateMapsGiveZeros) {
 // The size limits are checked before anything is launched.
 TEST(GpuGradcam, RejectsMapsBeyondSharedMemory) {
   EXPECT_CONTAINS(test::error_of([] {
-                    gradcam_cuda(nullptr, nullptr, 1, 4097, 2, 2, 4, 4, nullptr, nullptr, nullptr);
+                    gradcam_cuda(nullptr, nullptr, 1, 4097, 2, 2, 4, 4, nullptr, nullptr, Stream{});
                   }),
                   "at most 4096");
   EXPECT_CONTAINS(test::error_of([] {
-                    gradcam_cuda(nullptr, nullptr, 1, 2, 65, 64, 4, 4, nullptr, nullptr, nullptr);
+                    gradcam_cuda(nullptr, nullptr, 1, 2, 65, 64, 4, 4, nullptr, nullptr, Stream{});
                   }),
                   "at most 4096");
   EXPECT_CONTAINS(test::error_of([] {
-                    gradcam_cuda(nullptr, nullptr, 0, 2, 2, 2, 4, 4, nullptr, nullptr, nullptr);
+                    gradcam_cuda(nullptr, nullptr, 0, 2, 2, 2, 4, 4, nullptr, nullptr, Stream{});
                   }),
                   "non-positive size");
 }

@@ -79,14 +79,14 @@ void elbo_gpu_vs_cpu(int64_t n, int64_t p, int64_t d, float beta, bool binarize,
 }
 
 TEST(GpuElbo, AutoencoderMseMatchesCpuReference) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: ELBO (MSE) kernel vs CPU reference skipped";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): ELBO (MSE) kernel vs CPU reference skipped";
   elbo_gpu_vs_cpu(1, 1, 1, 0.0f, false, true);
   elbo_gpu_vs_cpu(7, 784, 32, 0.0f, false, true);
   elbo_gpu_vs_cpu(5, 3072, 3, 0.0f, true, true);
 }
 
 TEST(GpuElbo, MatchesCpuReference) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: ELBO kernel vs CPU reference skipped";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): ELBO kernel vs CPU reference skipped";
   elbo_gpu_vs_cpu(128, 784, 32, 1.0f, false);
   elbo_gpu_vs_cpu(128, 784, 32, 4.0f, true);
   elbo_gpu_vs_cpu(7, 13, 5, 0.5f, false);
@@ -132,7 +132,7 @@ void reparameterize_gpu_vs_cpu(int64_t n) {
 
 TEST(GpuReparameterize, MatchesCpuReference) {
   if (!cuda_available())
-    GTEST_SKIP() << "no CUDA GPU: reparameterize/sample_normal kernels vs CPU reference skipped";
+    GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): reparameterize/sample_normal kernels vs CPU reference skipped";
   reparameterize_gpu_vs_cpu(128 * 32);
   reparameterize_gpu_vs_cpu(7 * 13);
   reparameterize_gpu_vs_cpu(1);
@@ -173,7 +173,7 @@ void adam_gpu_vs_cpu(int64_t n, int64_t skew, float wd) {
 }
 
 TEST(GpuAdam, MatchesCpuReference) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: Adam kernel vs CPU reference skipped";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): Adam kernel vs CPU reference skipped";
   adam_gpu_vs_cpu(1000003, 0, 0.0f);  // float4 path with a 3-element tail
   adam_gpu_vs_cpu(1000003, 0, 1e-2f);
   adam_gpu_vs_cpu(1000003, 1, 1e-2f);  // unaligned: scalar path
@@ -186,7 +186,7 @@ TEST(GpuAdam, MatchesCpuReference) {
 // ---- activations ------------------------------------------------------------------------
 
 TEST(GpuActivation, MatchesCpuReference) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: activation kernels vs CPU reference skipped";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): activation kernels vs CPU reference skipped";
   Context ctx(DeviceRequest::CUDA);
   for (int64_t n : {int64_t{128 * 784 + 7}, int64_t{7 * 13}, int64_t{1}}) {
     const auto x = random_values<float>(n, -8, 8, n);
@@ -240,7 +240,7 @@ void bias_gpu_vs_cpu(int64_t n, int64_t c, int64_t hw, bool integers) {
 
 TEST(GpuBias, MatchesCpuReference) {
   if (!cuda_available())
-    GTEST_SKIP() << "no CUDA GPU: bias add/grad kernels vs CPU reference skipped";
+    GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): bias add/grad kernels vs CPU reference skipped";
   for (bool integers : {true, false}) {
     bias_gpu_vs_cpu(128, 32, 14 * 14, integers);
     bias_gpu_vs_cpu(7, 13, 3, integers);
@@ -253,7 +253,7 @@ TEST(GpuBias, MatchesCpuReference) {
 
 TEST(GpuBatch, GatherMatchesCpuExactly) {
   if (!cuda_available())
-    GTEST_SKIP() << "no CUDA GPU: gather_batch kernel vs CPU reference skipped";
+    GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): gather_batch kernel vs CPU reference skipped";
 #ifdef CUVAE_HAS_CUDA
   const int64_t num = 1000, pixels = 784, n = 129;
   std::mt19937 gen(3);
@@ -287,7 +287,7 @@ TEST(GpuBatch, GatherMatchesCpuExactly) {
 // The kernels of a training step must neither allocate nor synchronise, so they can be
 // captured into a CUDA graph; the replayed graph must give the eager results.
 TEST(GpuGraph, TrainingStepKernelsCaptureAndReplay) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: CUDA graph capture of the kernels skipped";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): CUDA graph capture of the kernels skipped";
 #ifdef CUVAE_HAS_CUDA
   const int64_t n = 16, p = 49, d = 8;
   Context ctx(DeviceRequest::CUDA);
@@ -325,9 +325,7 @@ TEST(GpuGraph, TrainingStepKernelsCaptureAndReplay) {
   cudaStream_t st = static_cast<cudaStream_t>(ctx.stream());
   cudaGraph_t graph = nullptr;
   cudaGraphExec_t exec = nullptr;
-  CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
-  step();
-  CUDA_CHECK(cudaStreamEndCapture(st, &graph));
+  graph = test::capture_graph(st, step);
   CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
   CUDA_CHECK(cudaGraphLaunch(exec, st));
   ctx.synchronize();
@@ -344,7 +342,7 @@ TEST(GpuGraph, TrainingStepKernelsCaptureAndReplay) {
 // ---- CVAE one-hot concatenation and free bits ------------------------------------------
 
 TEST(GpuConditional, ConcatTakeColumnsAndFreeBitsMatchCpuReference) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: concat_onehot/take_columns/free_bits vs CPU reference skipped";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): concat_onehot/take_columns/free_bits vs CPU reference skipped";
   Context ctx(DeviceRequest::CUDA);
   for (auto [n, f, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 2}, {7, 3136, 10}, {5, 33, 3}}) {
     SCOPED_TRACE(::testing::Message() << "n=" << n << " f=" << f << " k=" << k);
@@ -387,7 +385,7 @@ TEST(GpuConditional, ConcatTakeColumnsAndFreeBitsMatchCpuReference) {
 // stream. 200 Adam steps on 4M parameters keep the GPU busy long enough that a read on any
 // other stream would see an early state.
 TEST(GpuStreamOrder, HostReadsFollowQueuedKernels) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: host reads after queued kernels skipped";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): host reads after queued kernels skipped";
   Context ctx(DeviceRequest::CUDA);
   ASSERT_EQ(current_stream(), ctx.stream());
   const int64_t n = int64_t{1} << 22;

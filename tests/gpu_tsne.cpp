@@ -46,7 +46,7 @@ void grad_gpu_vs_cpu(int64_t n, float exaggeration, double spread) {
 }  // namespace
 
 TEST(GpuTsne, ExactGradientMatchesCpuReference) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: t-SNE gradient kernel vs CPU reference skipped";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): t-SNE gradient kernel vs CPU reference skipped";
   grad_gpu_vs_cpu(2, 1.0f, 1.0);
   grad_gpu_vs_cpu(5, 1.0f, 1.0);
   grad_gpu_vs_cpu(37, 12.0f, 3.0);
@@ -56,7 +56,7 @@ TEST(GpuTsne, ExactGradientMatchesCpuReference) {
 }
 
 TEST(GpuTsne, UpdateMatchesCpuReference) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: t-SNE update kernel vs CPU reference skipped";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): t-SNE update kernel vs CPU reference skipped";
   const int64_t m = 10001;
   auto y = random_values<float>(m, -1, 1, 1), g = random_values<float>(m, -1, 1, 2),
        u = random_values<float>(m, -1, 1, 3), gain = random_values<float>(m, 0, 2, 4);
@@ -71,7 +71,7 @@ TEST(GpuTsne, UpdateMatchesCpuReference) {
 }
 
 TEST(GpuTsne, ExactCudaRunSeparatesClusters) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU: exact-cuda t-SNE run skipped";
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): exact-cuda t-SNE run skipped";
   const int64_t n = 600, d = 8;
   std::mt19937_64 gen(5);
   std::normal_distribution<double> N(0, 1);

@@ -145,6 +145,28 @@ inline void device_sync() {
 #endif
 }
 
+#ifdef CUVAE_HAS_CUDA
+/// The work `step` enqueues on stream `s`, captured as a CUDA graph (global capture mode) after
+/// the stream has drained. If `step` throws, the capture is ended and its graph discarded before
+/// the exception goes on, so one failing test does not leave the stream capturing for every
+/// later test in the process. The caller destroys the returned graph.
+inline cudaGraph_t capture_graph(cudaStream_t s, const std::function<void()>& step) {
+  CUDA_CHECK(cudaStreamSynchronize(s));
+  CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+  try {
+    step();
+  } catch (...) {
+    cudaGraph_t abandoned = nullptr;
+    if (cudaStreamEndCapture(s, &abandoned) == cudaSuccess && abandoned != nullptr) cudaGraphDestroy(abandoned);
+    cudaGetLastError();
+    throw;
+  }
+  cudaGraph_t graph = nullptr;
+  CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+  return graph;
+}
+#endif
+
 /// A CUDA tensor holding `values` with `shape` (waits until the upload is complete).
 inline Tensor to_device(const std::vector<float>& values, std::vector<int64_t> shape) {
   Tensor t = Tensor::from_vector(values, std::move(shape), Device::CUDA);

@@ -106,9 +106,12 @@ int main(int argc, char** argv) {
                     "same weights)");
       sub->add_option("--cpu-backend", cpu_backend,
                       "CPU convolutions and batch norm: onednn (oneDNN, as PyTorch's CPU path) or reference "
-                      "(cuvae's own im2col + Eigen, what the tests check everything against)" +
+                      "(cuvae's own im2col + Eigen, what the tests check everything against); emu: the layers as "
+                      "reference, and every custom CUDA kernel's own source on the emulated CUDA device (many times "
+                      "slower, for checking the CUDA path without a GPU; CUVAE_EMU_SCHEDULE=forward|reverse|random:SEED "
+                      "orders its threads)" +
                           std::string(cuvae::onednn_built() ? "" : "; this build has no oneDNN"))
-          ->check(CLI::IsMember({"onednn", "reference"}))
+          ->check(CLI::IsMember({"onednn", "reference", "emu"}))
           ->capture_default_str();
     }
 
