@@ -1,4 +1,4 @@
-// The emulated CUDA device's scheduler (see runtime.h): fibers on ucontext, one per CUDA thread
+// The emulated CUDA device's scheduler (see runtime.h): worker fibers that run the CUDA threads
 // of the running block, switched at every barrier and warp collective.
 #include "kernels/emu/runtime.h"
 
@@ -86,6 +86,79 @@ class StackPool {
   std::vector<Stack> free_;
 };
 
+// ---- switching between fibers -------------------------------------------------------------------
+// On x86-64 a switch saves the callee-saved registers, MXCSR and the x87 control word on the
+// stack it leaves and restores them from the one it enters: no system call (swapcontext asks the
+// kernel for the signal mask twice per switch, which cost more than the kernels themselves).
+// Elsewhere, ucontext.
+
+#if defined(__x86_64__)
+extern "C" void cuvae_emu_switch(void** save_sp, void* load_sp);
+asm(R"(
+  .text
+  .p2align 4
+  .globl cuvae_emu_switch
+  .hidden cuvae_emu_switch
+  .type cuvae_emu_switch, @function
+cuvae_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $16, %rsp
+  stmxcsr 8(%rsp)
+  fnstcw 12(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr 8(%rsp)
+  fldcw 12(%rsp)
+  addq $16, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size cuvae_emu_switch, .-cuvae_emu_switch
+  .section .note.GNU-stack,"",@progbits
+  .text
+)");
+
+struct FiberContext {
+  void* sp = nullptr;
+};
+
+// Prepares `c` to start `entry` (which never returns) on `stack` at its first switch.
+void fiber_init(FiberContext& c, const Stack& stack, void (*entry)()) {
+  auto top = reinterpret_cast<uintptr_t>(stack.base + stack.size) & ~uintptr_t{15};
+  auto** sp = reinterpret_cast<void**>(top);
+  *--sp = nullptr;                          // entry's return address (never used): rsp % 16 == 8 at entry
+  *--sp = reinterpret_cast<void*>(entry);   // where the switch returns to
+  for (int i = 0; i < 6; ++i) *--sp = nullptr;  // rbp, rbx, r12..r15
+  sp -= 2;
+  auto* control = reinterpret_cast<uint32_t*>(sp);
+  control[2] = 0x1F80;  // MXCSR: all exceptions masked, round to nearest
+  control[3] = 0x037F;  // x87 control word: the same
+  c.sp = sp;
+}
+inline void fiber_switch(FiberContext& from, FiberContext& to) { cuvae_emu_switch(&from.sp, to.sp); }
+#else
+struct FiberContext {
+  ucontext_t uc{};
+};
+void fiber_init(FiberContext& c, const Stack& stack, void (*entry)()) {
+  getcontext(&c.uc);
+  c.uc.uc_stack.ss_sp = stack.base;
+  c.uc.uc_stack.ss_size = stack.size;
+  c.uc.uc_link = nullptr;
+  makecontext(&c.uc, entry, 0);
+}
+inline void fiber_switch(FiberContext& from, FiberContext& to) { swapcontext(&from.uc, &to.uc); }
+#endif
+
 // ---- the threads of a block --------------------------------------------------------------------
 
 enum class State { Ready, AtBarrier, AtWarp, Done };
@@ -103,8 +176,15 @@ struct Thread {
   uint64_t value = 0, result = 0;
   int arg = 0, width = 32;
   const char* what = "";
-  // the fiber
-  ucontext_t uc{};
+  // the fiber running this thread (null before it starts and after it ends)
+  struct Worker* worker = nullptr;
+};
+
+// A fiber that runs CUDA threads one after another: it runs a thread's body, reports the end to
+// the scheduler and waits for the next thread. Workers persist across blocks and launches, so a
+// thread costs two switches and no fiber creation (under AddressSanitizer, no fake stack either).
+struct Worker {
+  FiberContext ctx;
   Stack stack;
 };
 
@@ -114,7 +194,7 @@ struct Run {
   void* closure = nullptr;
   std::vector<Thread> threads;
   Thread* cur = nullptr;
-  ucontext_t sched{};
+  FiberContext sched;
   std::string error;        // first violation found inside a thread
   unsigned char* dyn = nullptr;
   Dim3 block_idx;
@@ -122,9 +202,14 @@ struct Run {
   size_t main_size = 0;
 };
 
-thread_local Run* g_run = nullptr;
+Run* g_run = nullptr;  // the launch being run (one at a time: g_launch_mutex)
 std::mutex g_launch_mutex;
 StackPool g_stacks;
+// Workers waiting for a thread (destroyed before g_stacks, whose stacks they give back).
+struct WorkerPool {
+  std::vector<Worker*> idle;
+  ~WorkerPool();
+} g_workers;
 Counters g_counters;
 std::set<std::string> g_launched;
 bool g_schedule_set = false;
@@ -174,61 +259,97 @@ void record_violation(std::string msg) {
 [[noreturn]] void end_thread() {
   Run& r = *g_run;
   r.cur->state = State::Done;
-  start_switch(nullptr, r.main_bottom, r.main_size);  // this fiber never resumes
-  setcontext(&r.sched);
+  // This fiber never resumes: nothing may live on its stack (nor, under AddressSanitizer, its fake
+  // stack, which start_switch(nullptr, ...) frees) from here on.
+  static FiberContext abandoned;
+  start_switch(nullptr, r.main_bottom, r.main_size);
+  fiber_switch(abandoned, r.sched);
   std::abort();  // unreachable
 }
 
-void fiber_main() {
-  Run& r = *g_run;
-  finish_switch(nullptr, &r.main_bottom, &r.main_size);
-  try {
-    r.body(r.closure);
-  } catch (const std::exception& e) {
-    record_violation(where(r, *r.cur) + ": " + e.what());
-  } catch (...) {
-    record_violation(where(r, *r.cur) + ": an exception that is not a std::exception");
+// The body of every worker fiber: the threads the scheduler hands it, one after another.
+void worker_main() {
+  const void* bottom = nullptr;
+  size_t size = 0;
+  finish_switch(nullptr, &bottom, &size);
+  for (;;) {
+    Run& r = *g_run;
+    r.main_bottom = bottom;
+    r.main_size = size;
+    try {
+      r.body(r.closure);
+    } catch (const std::exception& e) {
+      record_violation(where(r, *r.cur) + ": " + e.what());
+    } catch (...) {
+      record_violation(where(r, *r.cur) + ": an exception that is not a std::exception");
+    }
+    r.cur->state = State::Done;
+    Worker* w = r.cur->worker;
+    void* fake = nullptr;
+    start_switch(&fake, r.main_bottom, r.main_size);
+    fiber_switch(w->ctx, r.sched);
+    finish_switch(fake, &bottom, &size);
   }
-  end_thread();
 }
 
 void yield_to_scheduler(Thread& t) {
   Run& r = *g_run;
   void* fake = nullptr;
   start_switch(&fake, r.main_bottom, r.main_size);
-  swapcontext(&t.uc, &r.sched);
-  finish_switch(fake, nullptr, nullptr);
+  fiber_switch(t.worker->ctx, r.sched);
+  finish_switch(fake, &r.main_bottom, &r.main_size);
+}
+
+WorkerPool::~WorkerPool() {
+  for (Worker* w : idle) {
+    g_stacks.give(w->stack, false);
+    delete w;
+  }
+}
+
+Worker* take_worker() {
+  if (!g_workers.idle.empty()) {
+    Worker* w = g_workers.idle.back();
+    g_workers.idle.pop_back();
+    return w;
+  }
+  auto* w = new Worker;
+  w->stack = g_stacks.take();
+  fiber_init(w->ctx, w->stack, worker_main);
+  return w;
+}
+
+// A worker whose thread was abandoned mid-kernel: its stack is reused for a fresh one.
+void retire_worker(Worker* w) {
+  g_stacks.give(w->stack, true);
+  delete w;
 }
 
 void resume(Run& r, Thread& t) {
   r.cur = &t;
-  if (!t.started) {
-    t.stack = g_stacks.take();
-    getcontext(&t.uc);
-    t.uc.uc_stack.ss_sp = t.stack.base;
-    t.uc.uc_stack.ss_size = t.stack.size;
-    t.uc.uc_link = nullptr;
-    makecontext(&t.uc, fiber_main, 0);
-    t.started = true;
-  }
+  if (t.worker == nullptr) t.worker = take_worker();
+  Worker* w = t.worker;
   void* fake = nullptr;
-  start_switch(&fake, t.stack.base, t.stack.size);
-  swapcontext(&r.sched, &t.uc);
+  start_switch(&fake, w->stack.base, w->stack.size);
+  fiber_switch(r.sched, w->ctx);
   finish_switch(fake, nullptr, nullptr);
   ++g_counters.switches;
   r.cur = nullptr;
   if (t.state == State::Done) {
-    g_stacks.give(t.stack, !r.error.empty());
-    t.stack = {};
+    if (r.error.empty())
+      g_workers.idle.push_back(w);
+    else
+      retire_worker(w);  // it may have ended in end_thread()
+    t.worker = nullptr;
   }
 }
 
-// Returns every stack of threads left suspended (after a violation).
+// Retires the workers of threads left suspended (after a violation).
 void abandon(Run& r) {
   for (Thread& t : r.threads)
-    if (t.started && t.stack.base != nullptr) {
-      g_stacks.give(t.stack, true);
-      t.stack = {};
+    if (t.worker != nullptr) {
+      retire_worker(t.worker);
+      t.worker = nullptr;
     }
 }
 

@@ -1,6 +1,6 @@
 // The emulated CUDA device: the scheduler that runs a kernel's threads on the CPU.
 //
-// Each CUDA thread of a block is a fiber (ucontext) on the calling OS thread. A block's
+// Each CUDA thread of a block runs on a fiber of the calling OS thread. A block's
 // threads run cooperatively: a thread runs until it reaches __syncthreads(), a warp
 // collective (__shfl_*_sync, __syncwarp, the votes) or its end, and between two such points
 // the threads run one after another in the order of the schedule (forward, reverse or a
