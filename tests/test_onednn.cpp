@@ -112,8 +112,14 @@ TEST(Onednn, ContextChoosesTheBackend) {
   EXPECT_FALSE(ref.use_onednn());
   EXPECT_NE(ref.description().find("reference"), std::string::npos) << ref.description();
   EXPECT_EQ(parse_cpu_backend("reference"), CpuBackend::Reference);
-  EXPECT_NE(test::error_of([] { parse_cpu_backend("mkl"); }).find("--cpu-backend: expected onednn or reference"),
+  EXPECT_NE(test::error_of([] { parse_cpu_backend("mkl"); }).find("--cpu-backend: expected onednn, reference or emu"),
             std::string::npos);
+  // The emulated CUDA device: the layers as the reference runs them, the kernels emulated.
+  EXPECT_EQ(parse_cpu_backend("emu"), CpuBackend::Emu);
+  Context emu(DeviceRequest::CPU, CpuBackend::Emu);
+  EXPECT_FALSE(emu.use_onednn());
+  EXPECT_FALSE(emu.is_cuda());
+  EXPECT_NE(emu.description().find("emu"), std::string::npos) << emu.description();
   if (!onednn_built()) {
     EXPECT_NE(test::error_of([] { Context c(DeviceRequest::CPU, CpuBackend::OneDNN); }).find("no oneDNN"),
               std::string::npos);
