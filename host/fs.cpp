@@ -117,7 +117,9 @@ int remove_stale_temp_files(const std::string& dir) {
     const std::string name = it->path().filename().string();
     const size_t at = name.rfind(".tmp.");
     if (at == std::string::npos || at + 5 >= name.size()) continue;
-    const std::string digits = name.substr(at + 5);
+    std::string digits = name.substr(at + 5);
+    // Plots are written as "<name>.tmp.<pid>.png" (PLplot's driver wants the extension).
+    if (digits.size() > 4 && digits.compare(digits.size() - 4, 4, ".png") == 0) digits.resize(digits.size() - 4);
     if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
     const long pid = std::stol(digits);
     if (pid == static_cast<long>(::getpid())) continue;

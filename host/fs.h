@@ -23,8 +23,9 @@ void ensure_dir(const std::string& dir);
 /// be written fails before any work. Throws cuvae::Error "<flag> <dir> cannot be written: <why>".
 void ensure_writable_dir(const std::string& dir, const std::string& flag);
 
-/// Removes the temporary files write_file_atomic leaves in `dir` when its process is killed
-/// mid-write ("<name>.tmp.<pid>" whose process no longer runs); returns how many it removed.
+/// Removes the temporary files write_file_atomic and the plots leave in `dir` when their process is
+/// killed mid-write ("<name>.tmp.<pid>" and "<name>.tmp.<pid>.png" whose process no longer runs);
+/// returns how many it removed.
 int remove_stale_temp_files(const std::string& dir);
 
 /// True when `path` names an existing regular file (or a link to one). Never throws.

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "host/check.h"
+#include "host/decimal.h"
 #include "host/fs.h"
 #include "host/image.h"
 #include "host/metrics.h"
@@ -302,7 +303,7 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
   {
     nlohmann::json jc = {{"command", "train-classifier"}, {"dataset", opt.dataset}, {"data", dir},
                          {"epochs", opt.epochs}, {"batch", opt.batch}, {"width", opt.width},
-                         {"lr", opt.lr}, {"momentum", opt.momentum}, {"weight_decay", opt.weight_decay},
+                         {"lr", typed_decimal(opt.lr)}, {"momentum", typed_decimal(opt.momentum)}, {"weight_decay", typed_decimal(opt.weight_decay)},
                          {"nesterov", opt.nesterov}, {"schedule", opt.schedule},
                          {"augment", {{"pad", aug.pad}, {"flip", aug.flip}}}, {"seed", seed},
                          {"device", ctx.description()}, {"train_images", train.n}, {"test_images", test.n},

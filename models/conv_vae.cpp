@@ -1,7 +1,9 @@
 #include "models/conv_vae.h"
 
 #include "host/check.h"
+#include "host/decimal.h"
 #include "kernels/conditional.h"
+#include "kernels/free_bits.h"
 #include "kernels/reparameterize.h"
 
 #include <cmath>
@@ -36,7 +38,7 @@ void VaeConfig::validate() const {
 
 nlohmann::json VaeConfig::to_json() const {
   nlohmann::json j = {{"model", model_name()}, {"channels", channels}, {"height", height},
-                      {"width", width},        {"latent", latent},     {"beta", beta},
+                      {"width", width},        {"latent", latent},     {"beta", typed_decimal(beta)},
                       {"binarize", binarize},  {"dataset", dataset}};
   if (is_ae()) j["recon_loss"] = recon_loss == ReconLoss::Mse ? "mse" : "bce";
   if (is_cvae()) j["classes"] = classes;

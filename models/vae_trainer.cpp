@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "host/check.h"
+#include "host/decimal.h"
 #include "host/fs.h"
 #include "host/image.h"
 #include "host/metrics.h"
@@ -283,12 +284,12 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
   {
     nlohmann::json jc = {{"command", "train-vae"},      {"dataset", opt.dataset}, {"data", dir},
                          {"epochs", opt.epochs},        {"batch", opt.batch},     {"latent", cfg.latent},
-                         {"beta", cfg.beta},            {"lr", opt.lr},           {"seed", seed},
+                         {"beta", typed_decimal(cfg.beta)}, {"lr", typed_decimal(opt.lr)},           {"seed", seed},
                          {"binarize", cfg.binarize},    {"device", ctx.description()},
                          {"train_images", train.n},     {"test_images", test.n},  {"model", cfg.to_json()},
                          {"parameters", model->params().count()},
                          {"kl_warmup_steps", sched.warmup_steps}, {"kl_cycle_steps", sched.cycle_steps},
-                         {"free_bits", free_bits}};
+                         {"free_bits", typed_decimal(free_bits)}};
     write_file_atomic(opt.out + "/config.json", jc.dump(2) + "\n");
   }
   std::vector<std::string> columns = {"epoch", "train_loss", "test_recon", "test_kl", "test_loss", "seconds",

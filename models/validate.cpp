@@ -32,7 +32,10 @@ int64_t argmax_row(const std::vector<float>& p, int64_t i, int64_t K) {
   return std::max_element(r, r + K) - r;
 }
 
-double fid_against(const ClassifierOutputs& ref, const ClassifierOutputs& gen, int64_t F) {
+// Fréchet distance between Gaussians fitted to the classifier's penultimate features of `ref`
+// and `gen` (F features): ||m1 − m2||² + tr(C1 + C2 − 2 (C1 C2)^½), the FID's formula on this
+// classifier's features (not Inception-v3's, so not an FID).
+double classifier_frechet_distance(const ClassifierOutputs& ref, const ClassifierOutputs& gen, int64_t F) {
   std::vector<double> m1, c1, m2, c2;
   feature_moments(ref.features, ref.n, F, m1, c1);
   feature_moments(gen.features, gen.n, F, m2, c2);
@@ -98,7 +101,7 @@ SampleQuality sample_quality(Context& ctx, ConvVAE& vae, ResNet18& clf, const Da
         const double p = static_cast<double>(h) / static_cast<double>(c.n);
         q.prior_class_entropy -= p * std::log(p);
       }
-    q.prior_frechet = fid_against(ref, c, F);
+    q.prior_frechet = classifier_frechet_distance(ref, c, F);
   }
   {
     Tensor originals = test_images.rows(0, nrec);
@@ -141,7 +144,7 @@ SampleQuality sample_quality(Context& ctx, ConvVAE& vae, ResNet18& clf, const Da
     q.recon_n = nrec;
     q.recon_accuracy = static_cast<double>(right) / static_cast<double>(nrec);
     q.originals_accuracy = static_cast<double>(right_o) / static_cast<double>(nrec);
-    q.recon_frechet = fid_against(ref, c, F);
+    q.recon_frechet = classifier_frechet_distance(ref, c, F);
   }
   return q;
 }
@@ -281,7 +284,7 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
     bar.finish();
     const int64_t total = K * opt.per_class;
     return {{"per_class", per_class}, {"n", total}, {"accuracy", double(right_total) / total},
-            {"confidence", conf_total / total}, {"frechet", fid_against(ref, all, F)}};
+            {"confidence", conf_total / total}, {"frechet", classifier_frechet_distance(ref, all, F)}};
   };
   std::vector<float> grid;
   const int64_t grid_cols = std::min<int64_t>(10, opt.per_class);

@@ -1,7 +1,8 @@
 // Semantic validation of generated images with a trained classifier: class-anchored samples,
-// prior samples and reconstructions, with a classifier-feature Fréchet distance (the FID of
-// Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
-// Equilibrium", NeurIPS 2017, computed on the ResNet18's penultimate features).
+// prior samples and reconstructions, with a classifier-feature Fréchet distance: the formula of
+// the FID (Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
+// Equilibrium", NeurIPS 2017) on the ResNet18's penultimate features instead of Inception-v3's,
+// so its values are comparable only between runs judged by the same classifier, not with FIDs.
 #pragma once
 
 #include <cstdint>

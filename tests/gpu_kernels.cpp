@@ -19,6 +19,7 @@
 #include "kernels/batch.h"
 #include "kernels/bias.h"
 #include "kernels/conditional.h"
+#include "kernels/free_bits.h"
 #include "kernels/elbo.h"
 #include "kernels/reparameterize.h"
 #include "tests/test_util.h"

@@ -27,6 +27,7 @@
 #include "kernels/batch.h"
 #include "kernels/bias.h"
 #include "kernels/conditional.h"
+#include "kernels/free_bits.h"
 #include "kernels/dispatch_util.h"
 #include "kernels/elbo.h"
 #include "kernels/gradcam.h"

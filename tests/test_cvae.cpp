@@ -10,6 +10,7 @@
 #include "host/fs.h"
 #include "host/safetensors.h"
 #include "kernels/conditional.h"
+#include "kernels/free_bits.h"
 #include "models/analysis/plots.h"
 #include "models/batching.h"
 #include "models/checkpoint.h"

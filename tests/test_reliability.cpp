@@ -5,12 +5,16 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "host/check.h"
+#include "host/decimal.h"
 #include "host/fs.h"
 #include "host/metrics.h"
 #include "host/safetensors.h"
@@ -329,4 +333,34 @@ TEST(Memory, SizesThatCannotFitFailWithAMessage) {
   // A tensor far beyond the machine's memory throws instead of aborting.
   EXPECT_CONTAINS(error_of([] { Tensor t({int64_t{1} << 20, int64_t{1} << 20}, Device::CPU); }), "cannot allocate");
   EXPECT_CONTAINS(error_of([] { Tensor t({int64_t{1} << 40, int64_t{1} << 40}, Device::CPU); }), "cannot be addressed");
+}
+
+// A killed write leaves "<name>.tmp.<pid>" (write_file_atomic) or "<name>.tmp.<pid>.png" (plots);
+// both are removed once their process is gone, files of live processes and other files are kept.
+TEST(Interruptions, StaleTemporaryFilesOfDeadProcessesAreRemoved) {
+  cuvae::testing::ScopedTempDir dir;
+  // A pid far above any real one on Linux (pid_max is at most 2^22): no such process.
+  const std::string dead = "999999999", live = std::to_string(static_cast<long>(::getpid()));
+  for (const std::string& name : {"model.safetensors.tmp." + dead, "curves.png.tmp." + dead + ".png",
+                                  "metrics.csv.tmp." + live, "samples.png.tmp." + live + ".png", std::string("notes.tmp.txt")})
+    std::ofstream(dir.path() + "/" + name) << "x";
+  EXPECT_EQ(remove_stale_temp_files(dir.path()), 2);
+  EXPECT_FALSE(file_exists(dir.path() + "/model.safetensors.tmp." + dead));
+  EXPECT_FALSE(file_exists(dir.path() + "/curves.png.tmp." + dead + ".png"));
+  EXPECT_TRUE(file_exists(dir.path() + "/metrics.csv.tmp." + live));
+  EXPECT_TRUE(file_exists(dir.path() + "/samples.png.tmp." + live + ".png"));
+  EXPECT_TRUE(file_exists(dir.path() + "/notes.tmp.txt"));
+}
+
+// Float options land in config.json and checkpoint metadata as the decimals that were typed.
+TEST(Config, FloatOptionsReadBackAsTyped) {
+  EXPECT_EQ(nlohmann::json(typed_decimal(1e-3f)).dump(), "0.001");
+  EXPECT_EQ(nlohmann::json(typed_decimal(0.1f)).dump(), "0.1");
+  EXPECT_EQ(nlohmann::json(typed_decimal(5e-4f)).dump(), "0.0005");
+  EXPECT_EQ(nlohmann::json(typed_decimal(1.0f)).dump(), "1.0");
+  EXPECT_NE(nlohmann::json(static_cast<double>(1e-3f)).dump(), "0.001");  // what a plain widening gives
+  VaeConfig c;
+  c.beta = 0.1f;
+  EXPECT_EQ(c.to_json()["beta"].dump(), "0.1");
+  EXPECT_EQ(VaeConfig::from_json(c.to_json(), "test").beta, 0.1f);
 }

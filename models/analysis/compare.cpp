@@ -70,7 +70,7 @@ RunSummary evaluate_run(Context& ctx, const std::string& dir, const Dataset& tes
   const VaeEval e = evaluate_vae(ctx, *vae, test, 500, n);
   r.recon = e.recon;
   r.kl = c.is_ae() ? 0.0 : e.kl;
-  r.elbo = r.recon + r.kl;
+  r.neg_elbo = r.recon + r.kl;
   // Squared error per pixel of the reconstructions at z = μ, and the codes.
   const int64_t P = test.pixels(), D = c.latent;
   LatentCodes codes;
@@ -250,7 +250,7 @@ nlohmann::json RunSummary::to_json() const {
                       {"recon", recon},
                       {"mse_per_pixel", mse},
                       {"kl", kl},
-                      {"neg_elbo", elbo},
+                      {"neg_elbo", neg_elbo},
                       {"nll", num(nll)},
                       {"nll_stderr", num(nll_stderr)},
                       {"nll_k", nll_k},
@@ -295,7 +295,7 @@ std::string compare_table(const std::vector<RunSummary>& rows) {
   for (const RunSummary& r : rows) {
     md << "| " << r.name << " | " << r.model << " | " << r.latent << " | " << (std::isfinite(r.beta) ? fmt(r.beta, 2) : "–")
        << " | " << r.epochs << " | " << fmt(r.recon) << " | " << fmt(r.mse, 4) << " | " << fmt(r.kl) << " | "
-       << fmt(r.elbo) << " | "
+       << fmt(r.neg_elbo) << " | "
        << (std::isfinite(r.nll) ? fmt(r.nll) + " ± " + fmt(r.nll_stderr) + " (" + std::to_string(r.nll_k) + ")" : "–")
        << " | " << r.active_units << " | " << fmt(100 * r.knn_accuracy, 1) << "%";
     if (clf) {
@@ -506,7 +506,7 @@ std::vector<RunSummary> run_sweep(const SweepOptions& opt, std::ostream& log) {
     auto v = [](double x) { return std::isfinite(x) ? fmt(x, 6) : std::string(""); };
     for (const RunSummary& r : rows) {
       csv << r.name << "," << r.model << "," << r.latent << "," << v(r.beta) << "," << r.epochs << "," << v(r.seconds) << ","
-          << v(r.recon) << "," << v(r.mse) << "," << v(r.kl) << "," << v(r.elbo) << "," << v(r.nll) << ","
+          << v(r.recon) << "," << v(r.mse) << "," << v(r.kl) << "," << v(r.neg_elbo) << "," << v(r.nll) << ","
           << v(r.nll_stderr) << "," << r.nll_k << "," << r.active_units << "," << v(r.knn_accuracy);
       if (clf)
         csv << "," << v(r.prior_confidence) << "," << v(r.prior_entropy) << "," << v(r.prior_frechet) << ","

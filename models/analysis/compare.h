@@ -44,7 +44,7 @@ struct RunSummary {
   double recon = 0;          ///< test BCE at z = μ, nats per image
   double mse = 0;            ///< test squared error per pixel of sigmoid(decoder(μ)) in [0, 1]
   double kl = 0;             ///< test KL(q(z|x) ‖ N(0, I)), nats per image (0 for an AE)
-  double elbo = 0;           ///< −ELBO = recon + KL, nats per image (an AE: recon)
+  double neg_elbo = 0;       ///< −ELBO = recon + KL, nats per image (an AE: recon)
   double nll = 0, nll_stderr = 0;  ///< importance-sampled −log p(x) (NaN for an AE)
   int64_t nll_k = 0;
   int64_t active_units = 0;  ///< dimensions with Cov_x(E_q[z_d]) > 0.01 (Burda et al. 2016)

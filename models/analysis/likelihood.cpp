@@ -141,7 +141,7 @@ NllResult estimate_nll(Context& ctx, ConvVAE& model, const Dataset& data, const 
   for (double v : r.per_image) var += (v - mean) * (v - mean);
   r.nll = mean;
   r.nll_stderr = n > 1 ? std::sqrt(var / static_cast<double>(n - 1) / static_cast<double>(n)) : 0.0;
-  r.elbo_k1 = sum_k1 / static_cast<double>(n);
+  r.neg_elbo_k1 = sum_k1 / static_cast<double>(n);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!std::isfinite(r.nll)) CUVAE_FAIL("the NLL estimate is not finite (the model produced non-finite values)");
   return r;

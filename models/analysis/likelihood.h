@@ -49,7 +49,7 @@ struct NllOptions {
 struct NllResult {
   double nll = 0;         ///< mean over images of −log p̂_K(x), nats per image (positive)
   double nll_stderr = 0;  ///< standard error of that mean across images (sample sd / √n)
-  double elbo_k1 = 0;     ///< mean over images of the K = 1 bound from the first sample (−ELBO estimate)
+  double neg_elbo_k1 = 0;  ///< −ELBO estimate: the mean over images of the K = 1 bound from the first sample (nats per image)
   int64_t n = 0, k = 0;
   double seconds = 0;
   std::vector<double> per_image;  ///< [n] −log p̂_K(x_i)
