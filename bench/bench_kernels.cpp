@@ -14,7 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "host/context.h"
+#include "core/context.h"
+#include "jobs/batching.h"
 #include "kernels/activation.h"
 #include "kernels/adam.h"
 #include "kernels/bias.h"
@@ -23,10 +24,9 @@
 #include "kernels/residual.h"
 #include "kernels/sgd.h"
 #include "kernels/softmax_xent.h"
-#include "models/batching.h"
 
 #ifdef CUVAE_HAS_CUDA
-#include "host/cuda_check.h"
+#include "core/cuda_check.h"
 #endif
 
 using namespace cuvae;

@@ -9,15 +9,15 @@
 
 #include <memory>
 
-#include "host/context.h"
+#include "core/context.h"
+#include "jobs/batching.h"
 #include "kernels/adam.h"
 #include "kernels/sgd.h"
-#include "models/batching.h"
 #include "models/conv_vae.h"
 #include "models/resnet18.h"
 
 #ifdef CUVAE_HAS_CUDA
-#include "host/cuda_check.h"
+#include "core/cuda_check.h"
 #endif
 
 using namespace cuvae;

@@ -1,6 +1,6 @@
 #include "kernels/accuracy.h"
 
-#include "host/check.h"
+#include "core/check.h"
 #include "kernels/dispatch_util.h"
 
 namespace cuvae {

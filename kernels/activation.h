@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "host/context.h"
-#include "host/tensor.h"
+#include "core/context.h"
+#include "core/tensor.h"
 #include "kernels/emu/stream.h"
 
 namespace cuvae {

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "host/check.h"
+#include "core/check.h"
 #include "kernels/dispatch_util.h"
 
 namespace cuvae {

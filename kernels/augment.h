@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "host/tensor.h"
+#include "core/tensor.h"
 #include "kernels/emu/stream.h"
 #include "kernels/step_state.h"
 

@@ -1,7 +1,7 @@
 #include "kernels/augment.h"
 
-#include "host/check.h"
-#include "host/philox.h"
+#include "core/check.h"
+#include "core/philox.h"
 
 namespace cuvae {
 

@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "host/tensor.h"
+#include "core/tensor.h"
 #include "kernels/emu/stream.h"
 
 namespace cuvae {

@@ -1,6 +1,6 @@
 #include "kernels/batch.h"
 
-#include "host/check.h"
+#include "core/check.h"
 
 namespace cuvae {
 

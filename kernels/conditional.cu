@@ -1,7 +1,7 @@
 #include <climits>
 #include <cmath>
 
-#include "host/check.h"
+#include "core/check.h"
 #include "kernels/conditional.h"
 #include "kernels/launch.cuh"
 

@@ -1,6 +1,6 @@
 #include <cmath>
 
-#include "host/check.h"
+#include "core/check.h"
 #include "kernels/conditional.h"
 #include "kernels/dispatch_util.h"
 

@@ -6,10 +6,10 @@
 #include <type_traits>
 #include <utility>
 
-#include "host/buffer.h"
-#include "host/check.h"
-#include "host/context.h"
-#include "host/tensor.h"
+#include "core/buffer.h"
+#include "core/check.h"
+#include "core/context.h"
+#include "core/tensor.h"
 #include "kernels/emu/stream.h"
 
 namespace cuvae::detail {

@@ -3,7 +3,7 @@
 #include <climits>
 #include <cub/block/block_reduce.cuh>
 
-#include "host/philox.h"
+#include "core/philox.h"
 #include "kernels/launch.cuh"
 
 namespace cuvae {

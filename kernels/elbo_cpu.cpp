@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "host/check.h"
-#include "host/philox.h"
+#include "core/check.h"
+#include "core/philox.h"
 #include "kernels/dispatch_util.h"
 
 namespace cuvae {

@@ -2,7 +2,7 @@
 #include <cmath>
 #include <cub/block/block_reduce.cuh>
 
-#include "host/check.h"
+#include "core/check.h"
 #include "kernels/free_bits.h"
 #include "kernels/launch.cuh"
 

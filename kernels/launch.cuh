@@ -9,14 +9,14 @@
 #include <cstdint>
 #include <utility>
 
-#include "host/check.h"
-#include "host/tensor.h"
+#include "core/check.h"
+#include "core/tensor.h"
 #include "kernels/emu/stream.h"
 #ifdef CUVAE_EMU
 #include "kernels/emu/device.h"
 #define CUVAE_DEVICE_ABI emu
 #else
-#include "host/cuda_check.h"
+#include "core/cuda_check.h"
 #define CUVAE_DEVICE_ABI gpu
 #endif
 

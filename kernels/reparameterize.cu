@@ -1,6 +1,6 @@
 #include "kernels/reparameterize.h"
 
-#include "host/philox.h"
+#include "core/philox.h"
 #include "kernels/launch.cuh"
 
 namespace cuvae {

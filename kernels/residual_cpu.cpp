@@ -1,6 +1,6 @@
 #include "kernels/residual.h"
 
-#include "host/check.h"
+#include "core/check.h"
 #include "kernels/dispatch_util.h"
 
 namespace cuvae {

@@ -4,9 +4,9 @@
 
 #include <cstdint>
 
-#include "host/context.h"
-#include "host/buffer.h"
-#include "host/tensor.h"
+#include "core/buffer.h"
+#include "core/context.h"
+#include "core/tensor.h"
 #include "kernels/emu/stream.h"
 
 namespace cuvae {

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "host/check.h"
+#include "core/check.h"
 #include "kernels/dispatch_util.h"
 
 namespace cuvae {

@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "host/context.h"
-#include "host/tensor.h"
+#include "core/context.h"
+#include "core/tensor.h"
 #include "kernels/emu/stream.h"
 
 namespace cuvae {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "host/check.h"
+#include "core/check.h"
 #include "kernels/dispatch_util.h"
 
 namespace cuvae {

@@ -6,8 +6,8 @@
 
 #include <cstdint>
 
-#include "host/context.h"
-#include "host/tensor.h"
+#include "core/context.h"
+#include "core/tensor.h"
 #include "kernels/emu/stream.h"
 
 namespace cuvae {

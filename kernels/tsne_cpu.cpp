@@ -1,7 +1,7 @@
 #include <cmath>
 #include <vector>
 
-#include "host/check.h"
+#include "core/check.h"
 #include "kernels/dispatch_util.h"
 #include "kernels/tsne.h"
 

@@ -6,11 +6,11 @@
 #include <cstdio>
 #include <vector>
 
-#include "host/check.h"
+#include "core/check.h"
 #include "kernels/bias.h"
 
 #ifdef CUVAE_HAS_CUDA
-#include "host/cuda_check.h"
+#include "core/cuda_check.h"
 #endif
 
 namespace cuvae {

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "host/context.h"
+#include "core/context.h"
 #include "kernels/activation.h"
 #include "layers/onednn_batchnorm.h"
 #include "layers/param.h"

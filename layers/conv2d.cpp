@@ -1,6 +1,6 @@
 #include "layers/conv2d.h"
 
-#include "host/check.h"
+#include "core/check.h"
 #include "kernels/bias.h"
 #include "kernels/dispatch_util.h"
 

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "host/context.h"
+#include "core/context.h"
 #include "kernels/activation.h"
 #include "layers/conv_cpu.h"
 #include "layers/cudnn_conv.h"

@@ -3,7 +3,7 @@
 #include <Eigen/Core>
 #include <cstring>
 
-#include "host/check.h"
+#include "core/check.h"
 
 namespace cuvae {
 

@@ -5,10 +5,10 @@
 #include <map>
 #include <tuple>
 
-#include "host/check.h"
+#include "core/check.h"
 
 #ifdef CUVAE_HAS_CUDA
-#include "host/cuda_check.h"
+#include "core/cuda_check.h"
 #endif
 
 namespace cuvae {

@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "host/context.h"
+#include "core/context.h"
 #include "layers/conv_cpu.h"
 
 namespace cuvae {

@@ -1,12 +1,12 @@
 #include "layers/linear.h"
 
-#include "host/check.h"
+#include "core/check.h"
 #include "kernels/bias.h"
 #include "kernels/dispatch_util.h"
 #include "layers/conv_cpu.h"
 
 #ifdef CUVAE_HAS_CUDA
-#include "host/cuda_check.h"
+#include "core/cuda_check.h"
 #endif
 
 namespace cuvae {

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "host/context.h"
+#include "core/context.h"
 #include "kernels/activation.h"
 #include "layers/param.h"
 

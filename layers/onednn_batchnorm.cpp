@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "host/check.h"
+#include "core/check.h"
 #include "layers/onednn_util.h"
 
 namespace cuvae {

@@ -1,6 +1,6 @@
 #include "layers/onednn_util.h"
 
-#include "host/check.h"
+#include "core/check.h"
 
 namespace cuvae {
 namespace onednn {

@@ -2,8 +2,8 @@
 
 #include <cmath>
 
-#include "host/check.h"
-#include "host/philox.h"
+#include "core/check.h"
+#include "core/philox.h"
 
 namespace cuvae {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "host/tensor.h"
+#include "core/tensor.h"
 
 namespace cuvae {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <sstream>
 
-#include "host/check.h"
+#include "core/check.h"
 
 namespace cuvae {
 

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/safetensors.h"
+#include "io/safetensors.h"
 #include "layers/param.h"
 #include "models/conv_vae.h"
 #include "models/resnet18.h"

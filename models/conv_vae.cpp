@@ -1,7 +1,7 @@
 #include "models/conv_vae.h"
 
-#include "host/check.h"
-#include "host/decimal.h"
+#include "core/check.h"
+#include "core/decimal.h"
 #include "kernels/conditional.h"
 #include "kernels/free_bits.h"
 #include "kernels/reparameterize.h"

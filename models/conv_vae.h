@@ -10,8 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/buffer.h"
-#include "host/context.h"
+#include "core/buffer.h"
+#include "core/context.h"
 #include "kernels/elbo.h"
 #include "kernels/step_state.h"
 #include "layers/conv2d.h"

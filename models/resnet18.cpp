@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "host/check.h"
+#include "core/check.h"
 #include "kernels/pool.h"
 #include "kernels/residual.h"
 #include "kernels/softmax_xent.h"

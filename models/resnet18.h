@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/buffer.h"
-#include "host/context.h"
+#include "core/buffer.h"
+#include "core/context.h"
 #include "layers/batchnorm.h"
 #include "layers/conv2d.h"
 #include "layers/linear.h"

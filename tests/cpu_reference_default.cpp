@@ -2,7 +2,7 @@
 // reference (im2col + Eigen, loops), the path every other one is checked against. The oneDNN
 // backend is tested explicitly (tests/test_onednn.cpp) and by the end-to-end runs of the cuvae
 // program, whose default it is.
-#include "host/context.h"
+#include "core/context.h"
 
 namespace {
 const bool kReferenceDefault = [] {

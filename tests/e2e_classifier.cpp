@@ -7,11 +7,11 @@
 #include <cstdio>
 #include <sstream>
 
-#include "host/dataset.h"
-#include "host/fs.h"
-#include "models/classifier_trainer.h"
-#include "models/validate.h"
-#include "models/vae_trainer.h"
+#include "io/dataset.h"
+#include "io/fs.h"
+#include "jobs/classifier_trainer.h"
+#include "jobs/vae_trainer.h"
+#include "jobs/validate.h"
 #include "temp_dir.h"
 
 using namespace cuvae;

@@ -4,9 +4,9 @@
 
 #include <sstream>
 
-#include "host/dataset.h"
-#include "host/fs.h"
-#include "models/vae_trainer.h"
+#include "io/dataset.h"
+#include "io/fs.h"
+#include "jobs/vae_trainer.h"
 #include "temp_dir.h"
 
 using namespace cuvae;

@@ -14,9 +14,9 @@
 #include <set>
 #include <sstream>
 
+#include "jobs/batching.h"
 #include "kernels/emu/runtime.h"
 #include "kernels/sgd.h"
-#include "models/batching.h"
 #include "models/conv_vae.h"
 #include "models/resnet18.h"
 #include "tests/op_table.h"

@@ -6,8 +6,8 @@
 
 #include <vector>
 
-#include "host/context.h"
-#include "host/tensor.h"
+#include "core/context.h"
+#include "core/tensor.h"
 #include "layers/batchnorm.h"
 #include "tests/test_util.h"
 

@@ -10,9 +10,9 @@
 #include <random>
 #include <vector>
 
-#include "host/buffer.h"
-#include "host/context.h"
-#include "host/tensor.h"
+#include "core/buffer.h"
+#include "core/context.h"
+#include "core/tensor.h"
 #include "kernels/augment.h"
 #include "kernels/pool.h"
 #include "kernels/residual.h"

@@ -6,10 +6,10 @@
 
 #include <sstream>
 
-#include "host/context.h"
-#include "host/fs.h"
-#include "models/classifier_trainer.h"
-#include "models/vae_trainer.h"
+#include "core/context.h"
+#include "io/fs.h"
+#include "jobs/classifier_trainer.h"
+#include "jobs/vae_trainer.h"
 #include "tests/synthetic_data.h"
 #include "tests/temp_dir.h"
 

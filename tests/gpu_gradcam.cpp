@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "host/context.h"
-#include "host/tensor.h"
+#include "core/context.h"
+#include "core/tensor.h"
 #include "kernels/gradcam.h"
 #include "tests/test_util.h"
 

@@ -10,17 +10,17 @@
 #include <tuple>
 #include <vector>
 
-#include "host/context.h"
-#include "host/philox.h"
-#include "host/tensor.h"
-#include "models/batching.h"
+#include "core/context.h"
+#include "core/philox.h"
+#include "core/tensor.h"
+#include "jobs/batching.h"
 #include "kernels/activation.h"
 #include "kernels/adam.h"
 #include "kernels/batch.h"
 #include "kernels/bias.h"
 #include "kernels/conditional.h"
-#include "kernels/free_bits.h"
 #include "kernels/elbo.h"
+#include "kernels/free_bits.h"
 #include "kernels/reparameterize.h"
 #include "tests/test_util.h"
 

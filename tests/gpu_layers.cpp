@@ -3,7 +3,7 @@
 // printed, where no GPU is usable.
 #include <gtest/gtest.h>
 
-#include "host/context.h"
+#include "core/context.h"
 #include "kernels/adam.h"
 #include "layers/conv2d.h"
 #include "layers/linear.h"
@@ -11,7 +11,7 @@
 #include "test_util.h"
 
 #ifdef CUVAE_HAS_CUDA
-#include "host/cuda_check.h"
+#include "core/cuda_check.h"
 #endif
 
 using namespace cuvae;

@@ -3,15 +3,15 @@
 // whole step captured as one CUDA graph (no allocation, no host synchronisation).
 #include <gtest/gtest.h>
 
-#include "host/context.h"
+#include "core/context.h"
+#include "jobs/batching.h"
+#include "jobs/explain.h"
 #include "kernels/sgd.h"
-#include "models/batching.h"
-#include "models/explain.h"
 #include "models/resnet18.h"
 #include "test_util.h"
 
 #ifdef CUVAE_HAS_CUDA
-#include "host/cuda_check.h"
+#include "core/cuda_check.h"
 #endif
 
 using namespace cuvae;

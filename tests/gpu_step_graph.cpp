@@ -6,10 +6,10 @@
 
 #include <sstream>
 
-#include "host/context.h"
+#include "core/context.h"
+#include "jobs/classifier_trainer.h"
+#include "jobs/vae_trainer.h"
 #include "models/checkpoint.h"
-#include "models/classifier_trainer.h"
-#include "models/vae_trainer.h"
 #include "tests/synthetic_data.h"
 #include "tests/temp_dir.h"
 

@@ -8,10 +8,10 @@
 #include <random>
 #include <vector>
 
-#include "host/context.h"
-#include "host/tensor.h"
+#include "core/context.h"
+#include "core/tensor.h"
 #include "kernels/tsne.h"
-#include "models/analysis/embed.h"
+#include "numerics/embed.h"
 #include "tests/synthetic_data.h"
 #include "tests/test_util.h"
 

@@ -18,8 +18,9 @@
 #include <string>
 #include <vector>
 
-#include "host/context.h"
-#include "host/tensor.h"
+#include "core/context.h"
+#include "core/tensor.h"
+#include "jobs/batching.h"
 #include "kernels/accuracy.h"
 #include "kernels/activation.h"
 #include "kernels/adam.h"
@@ -27,9 +28,9 @@
 #include "kernels/batch.h"
 #include "kernels/bias.h"
 #include "kernels/conditional.h"
-#include "kernels/free_bits.h"
 #include "kernels/dispatch_util.h"
 #include "kernels/elbo.h"
+#include "kernels/free_bits.h"
 #include "kernels/gradcam.h"
 #include "kernels/loss_monitor.h"
 #include "kernels/pool.h"
@@ -44,7 +45,6 @@
 #include "layers/conv_cpu.h"
 #include "layers/linear.h"
 #include "layers/param.h"
-#include "models/batching.h"
 #include "tests/test_util.h"
 
 namespace cuvae::test::ops {

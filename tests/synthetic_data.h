@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "host/fs.h"
+#include "io/fs.h"
 #include "test_util.h"
 
 namespace cuvae::test {

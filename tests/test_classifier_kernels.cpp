@@ -14,10 +14,10 @@
 #include <utility>
 #include <vector>
 
-#include "host/check.h"
-#include "host/context.h"
-#include "host/philox.h"
-#include "host/tensor.h"
+#include "core/check.h"
+#include "core/context.h"
+#include "core/philox.h"
+#include "core/tensor.h"
 #include "kernels/augment.h"
 #include "kernels/batch.h"
 #include "kernels/pool.h"

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "host/check.h"
-#include "host/dataset.h"
-#include "host/fs.h"
+#include "core/check.h"
+#include "io/dataset.h"
+#include "io/fs.h"
 #include "tests/temp_dir.h"
 #include "tests/test_util.h"
 

@@ -7,8 +7,8 @@
 #include <array>
 #include <vector>
 
-#include "host/context.h"
-#include "host/tensor.h"
+#include "core/context.h"
+#include "core/tensor.h"
 #include "kernels/gradcam.h"
 #include "tests/test_util.h"
 

@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "host/check.h"
-#include "host/fs.h"
-#include "host/image.h"
-#include "host/metrics.h"
-#include "host/tensor.h"
+#include "core/check.h"
+#include "core/tensor.h"
+#include "io/fs.h"
+#include "io/image.h"
+#include "io/metrics.h"
 #include "tests/temp_dir.h"
 #include "tests/test_util.h"
 

@@ -7,10 +7,10 @@
 #include <functional>
 #include <vector>
 
-#include "host/check.h"
-#include "host/context.h"
-#include "host/philox.h"
-#include "host/tensor.h"
+#include "core/check.h"
+#include "core/context.h"
+#include "core/philox.h"
+#include "core/tensor.h"
 #include "kernels/activation.h"
 #include "kernels/adam.h"
 #include "kernels/batch.h"

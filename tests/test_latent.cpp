@@ -6,12 +6,12 @@
 #include <cmath>
 #include <random>
 
-#include "host/fs.h"
-#include "host/gif.h"
-#include "host/image.h"
-#include "host/plot.h"
-#include "models/analysis/latent.h"
-#include "models/analysis/latent_io.h"
+#include "io/fs.h"
+#include "io/gif.h"
+#include "io/image.h"
+#include "io/plot.h"
+#include "jobs/analysis/latent.h"
+#include "jobs/analysis/latent_io.h"
 #include "temp_dir.h"
 #include "test_util.h"
 

@@ -7,8 +7,8 @@
 #include <random>
 #include <vector>
 
-#include "host/check.h"
-#include "host/context.h"
+#include "core/check.h"
+#include "core/context.h"
 #include "layers/conv2d.h"
 #include "layers/conv_cpu.h"
 #include "layers/linear.h"

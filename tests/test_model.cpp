@@ -6,15 +6,15 @@
 #include <fstream>
 #include <sstream>
 
-#include "host/check.h"
-#include "host/fs.h"
-#include "host/safetensors.h"
+#include "core/check.h"
+#include "io/fs.h"
+#include "io/safetensors.h"
+#include "jobs/vae_trainer.h"
 #include "kernels/adam.h"
 #include "models/checkpoint.h"
 #include "models/conv_vae.h"
-#include "models/vae_trainer.h"
-#include "temp_dir.h"
 #include "synthetic_data.h"
+#include "temp_dir.h"
 #include "test_util.h"
 
 using namespace cuvae;

@@ -6,7 +6,7 @@
 #include <limits>
 #include <vector>
 
-#include "host/context.h"
+#include "core/context.h"
 #include "kernels/accuracy.h"
 #include "kernels/loss_monitor.h"
 #include "test_util.h"

@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "host/context.h"
+#include "core/context.h"
 #include "kernels/adam.h"
 #include "kernels/sgd.h"
 #include "layers/batchnorm.h"

@@ -4,10 +4,10 @@
 
 #include <cmath>
 
-#include "host/fs.h"
-#include "host/image.h"
-#include "host/plot.h"
-#include "models/analysis/plots.h"
+#include "io/fs.h"
+#include "io/image.h"
+#include "io/plot.h"
+#include "jobs/analysis/plots.h"
 #include "temp_dir.h"
 #include "test_util.h"
 

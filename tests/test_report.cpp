@@ -2,9 +2,9 @@
 // references, text escaped), and the errors for folders with nothing to show.
 #include <gtest/gtest.h>
 
-#include "host/fs.h"
-#include "host/image.h"
-#include "models/analysis/report.h"
+#include "io/fs.h"
+#include "io/image.h"
+#include "jobs/analysis/report.h"
 #include "temp_dir.h"
 #include "test_util.h"
 

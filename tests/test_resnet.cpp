@@ -5,14 +5,14 @@
 #include <cmath>
 #include <numeric>
 
-#include "host/safetensors.h"
+#include "io/safetensors.h"
+#include "jobs/anchor.h"
+#include "jobs/classifier_trainer.h"
+#include "jobs/explain.h"
+#include "jobs/validate.h"
 #include "kernels/gradcam.h"
-#include "models/anchor.h"
 #include "models/checkpoint.h"
-#include "models/classifier_trainer.h"
-#include "models/explain.h"
 #include "models/resnet18.h"
-#include "models/validate.h"
 #include "temp_dir.h"
 #include "test_util.h"
 

@@ -5,11 +5,11 @@
 #include <string>
 #include <vector>
 
-#include "host/check.h"
-#include "host/fs.h"
-#include "host/safetensors.h"
-#include "host/sha256.h"
-#include "host/tensor.h"
+#include "core/check.h"
+#include "core/tensor.h"
+#include "io/fs.h"
+#include "io/safetensors.h"
+#include "io/sha256.h"
 #include "tests/temp_dir.h"
 #include "tests/test_util.h"
 

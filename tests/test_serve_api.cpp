@@ -16,14 +16,14 @@
 #include <thread>
 
 #include "apps/serve/server.h"
-#include "host/base64.h"
-#include "host/fs.h"
-#include "host/image.h"
+#include "io/base64.h"
+#include "io/fs.h"
+#include "io/image.h"
 #include "models/checkpoint.h"
 #include "models/conv_vae.h"
 #include "models/resnet18.h"
-#include "temp_dir.h"
 #include "synthetic_data.h"
+#include "temp_dir.h"
 #include "test_util.h"
 
 using namespace cuvae;

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <vector>
 
-#include "host/context.h"
-#include "host/step_graph.h"
+#include "core/context.h"
+#include "core/step_graph.h"
 #include "kernels/adam.h"
 #include "kernels/sgd.h"
 #include "kernels/step_state.h"

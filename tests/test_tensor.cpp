@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 
-#include "host/check.h"
-#include "host/context.h"
-#include "host/philox.h"
-#include "host/tensor.h"
+#include "core/check.h"
+#include "core/context.h"
+#include "core/philox.h"
+#include "core/tensor.h"
 
 using namespace cuvae;
 

@@ -18,9 +18,9 @@
 #include <random>
 #include <vector>
 
-#include "host/context.h"
+#include "core/context.h"
 #include "kernels/tsne.h"
-#include "models/analysis/embed.h"
+#include "numerics/embed.h"
 #include "tests/synthetic_data.h"
 #include "tests/test_util.h"
 

@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "host/check.h"
-#include "host/tensor.h"
+#include "core/check.h"
+#include "core/tensor.h"
 
 #ifdef CUVAE_HAS_CUDA
-#include "host/cuda_check.h"
+#include "core/cuda_check.h"
 #endif
 
 namespace cuvae::test {

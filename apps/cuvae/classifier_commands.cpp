@@ -6,18 +6,18 @@
 #include <vector>
 
 #include "commands.h"
-#include "host/check.h"
-#include "host/context.h"
-#include "host/dataset.h"
-#include "host/fs.h"
-#include "host/image.h"
-#include "host/safetensors.h"
-#include "models/anchor.h"
-#include "models/batching.h"
+#include "core/check.h"
+#include "core/context.h"
+#include "io/dataset.h"
+#include "io/fs.h"
+#include "io/image.h"
+#include "io/safetensors.h"
+#include "jobs/anchor.h"
+#include "jobs/batching.h"
+#include "jobs/classifier_trainer.h"
+#include "jobs/explain.h"
+#include "jobs/validate.h"
 #include "models/checkpoint.h"
-#include "models/classifier_trainer.h"
-#include "models/explain.h"
-#include "models/validate.h"
 
 namespace cuvae::app {
 

@@ -9,17 +9,17 @@
 #include <vector>
 
 #include "commands.h"
-#include "host/check.h"
-#include "host/context.h"
-#include "host/dataset.h"
-#include "host/gif.h"
-#include "host/plot.h"
-#include "models/anchor.h"
-#include "models/analysis/embed_job.h"
-#include "models/analysis/latent.h"
-#include "models/analysis/latent_io.h"
-#include "models/analysis/plots.h"
-#include "models/analysis/report.h"
+#include "core/check.h"
+#include "core/context.h"
+#include "io/dataset.h"
+#include "io/gif.h"
+#include "io/plot.h"
+#include "jobs/analysis/embed_job.h"
+#include "jobs/analysis/latent.h"
+#include "jobs/analysis/latent_io.h"
+#include "jobs/analysis/plots.h"
+#include "jobs/analysis/report.h"
+#include "jobs/anchor.h"
 #include "models/checkpoint.h"
 
 namespace cuvae::app {

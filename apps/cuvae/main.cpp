@@ -13,10 +13,10 @@
 #include <iostream>
 #include <string>
 
-#include "host/check.h"
-#include "host/context.h"
-#include "host/dataset.h"
 #include "commands.h"
+#include "core/check.h"
+#include "core/context.h"
+#include "io/dataset.h"
 
 namespace cuvae::app {
 

@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "commands.h"
-#include "host/check.h"
-#include "host/context.h"
+#include "core/check.h"
+#include "core/context.h"
 #ifdef CUVAE_HAS_SERVE
 #include "apps/serve/server.h"
 #endif

@@ -5,10 +5,10 @@
 #include <vector>
 
 #include "commands.h"
-#include "host/check.h"
-#include "host/context.h"
-#include "models/analysis/compare.h"
-#include "models/sample.h"
+#include "core/check.h"
+#include "core/context.h"
+#include "jobs/analysis/compare.h"
+#include "jobs/sample.h"
 
 namespace cuvae::app {
 

@@ -4,9 +4,9 @@
 #include <string>
 
 #include "commands.h"
-#include "host/check.h"
-#include "host/context.h"
-#include "models/vae_trainer.h"
+#include "core/check.h"
+#include "core/context.h"
+#include "jobs/vae_trainer.h"
 
 namespace cuvae::app {
 

@@ -5,8 +5,8 @@
 #include <optional>
 #include <sstream>
 
-#include "host/base64.h"
-#include "host/image.h"
+#include "io/base64.h"
+#include "io/image.h"
 
 namespace cuvae::serve {
 

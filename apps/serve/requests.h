@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "host/check.h"
+#include "core/check.h"
 
 namespace cuvae::serve {
 

@@ -18,16 +18,16 @@
 #include <thread>
 
 #include "apps/serve/web_assets.h"
-#include "host/base64.h"
-#include "host/check.h"
-#include "host/dataset.h"
-#include "host/fs.h"
-#include "host/image.h"
-#include "models/anchor.h"
-#include "models/analysis/latent.h"
+#include "core/check.h"
+#include "io/base64.h"
+#include "io/dataset.h"
+#include "io/fs.h"
+#include "io/image.h"
+#include "jobs/analysis/latent.h"
+#include "jobs/anchor.h"
+#include "jobs/classifier_trainer.h"
+#include "jobs/explain.h"
 #include "models/checkpoint.h"
-#include "models/classifier_trainer.h"
-#include "models/explain.h"
 
 namespace cuvae::serve {
 

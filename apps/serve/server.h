@@ -10,7 +10,7 @@
 #include <string>
 
 #include "apps/serve/requests.h"  // kMaxBody, HttpError, the request parsers
-#include "host/context.h"
+#include "core/context.h"
 
 namespace cuvae::serve {
 

@@ -19,7 +19,7 @@
 #include <set>
 #include <sstream>
 
-#include "host/check.h"
+#include "core/check.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define CUVAE_EMU_ASAN 1

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <string>
 
-#include "host/check.h"
-#include "host/dataset.h"
+#include "core/check.h"
+#include "io/dataset.h"
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <string>
 
-#include "host/check.h"
-#include "host/image.h"
+#include "core/check.h"
+#include "io/image.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {

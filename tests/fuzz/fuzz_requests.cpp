@@ -7,7 +7,7 @@
 #include <string>
 
 #include "apps/serve/requests.h"
-#include "host/check.h"
+#include "core/check.h"
 #include "tests/fuzz/fuzz_util.h"
 
 using namespace cuvae::serve;

@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <string>
 
-#include "host/check.h"
-#include "host/safetensors.h"
+#include "core/check.h"
+#include "io/safetensors.h"
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,0 +1,101 @@
+// Training and evaluation of the ResNet18 classifier: the `cuvae train-classifier` and
+// `cuvae eval-classifier` jobs.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "core/context.h"
+#include "io/dataset.h"
+#include "models/resnet18.h"
+
+namespace cuvae {
+
+/// Learning rate at optimizer step `step` (0-based) of `total` for schedule `name`:
+///   "onecycle": torch.optim.lr_scheduler.OneCycleLR (Smith & Topin, "Super-Convergence", 2019)
+///     with its defaults (pct_start 0.3, cosine annealing, div_factor 25, final_div_factor 1e4):
+///     from max_lr/25 up to max_lr over the first 30% of the steps, then down to max_lr/2.5e5;
+///   "cosine": max_lr·½(1 + cos(π·step/total)) (Loshchilov & Hutter, SGDR, ICLR 2017, one cycle);
+///   "constant": max_lr.
+/// Throws cuvae::Error naming the schedule when it is unknown, or on total < 1.
+double lr_at(const std::string& name, double max_lr, int64_t step, int64_t total);
+
+/// Everything `cuvae train-classifier` takes.
+struct ClassifierTrainOptions {
+  std::string dataset = "mnist";      ///< mnist | fashion-mnist | cifar10
+  std::string data_dir;               ///< empty: default_data_dir(dataset)
+  std::string out = "runs/classifier";
+  int epochs = 10;
+  int batch = 256;
+  int64_t width = 64;                 ///< ResNet18 base width (64 = standard)
+  float lr = 0.1f;                    ///< peak learning rate
+  float momentum = 0.9f;
+  float weight_decay = 5e-4f;
+  bool nesterov = true;
+  std::string schedule = "onecycle";  ///< onecycle | cosine | constant
+  bool augment = true;                ///< random crop (and flip where the data set allows)
+  int pad = -1;                       ///< crop padding; −1: 2 for 28×28, 4 for 32×32
+  uint64_t seed = 0;
+  DeviceRequest device = DeviceRequest::Auto;
+  int64_t train_limit = 0;            ///< use the first N training images (0 = all)
+  int64_t test_limit = 0;             ///< evaluate on the first N test images (0 = all)
+  bool progress = true;
+  bool cuda_graph = true;             ///< --cuda-graph on|off: on CUDA, replay one captured training step
+  /// Continue the run in `out` from its last saved epoch (optim.safetensors: weights, BatchNorm
+  /// statistics, momentum buffers, step, seed, schedule length): bit for bit the run that was not
+  /// interrupted, when `epochs` is the run's own. A larger `epochs` extends the run; the schedule
+  /// is then laid over the new length from the current step.
+  bool resume = false;
+  /// Stop after this many epochs as an interrupted run would (the run folder stays resumable);
+  /// 0 = train every epoch. For tests of --resume.
+  int stop_after = 0;
+};
+
+/// True when horizontal flips keep the class (FashionMNIST, CIFAR-10); false for digits.
+bool flip_keeps_class(const std::string& dataset);
+
+/// One row of the classifier's metrics.csv.
+struct ClassifierEpochRecord {
+  int epoch = 0;
+  double lr = 0;            ///< learning rate of the epoch's last step
+  double train_loss = 0;    ///< mean cross-entropy over the epoch's steps (nats per image)
+  double train_acc = 0;     ///< fraction of training images (augmented) classified right
+  double test_loss = 0;     ///< test-set mean cross-entropy (nats per image)
+  double test_acc = 0;      ///< test-set accuracy
+  double seconds = 0;       ///< wall time of the training steps
+  double images_per_s = 0;  ///< training throughput
+};
+
+/// Test-set results of a classifier.
+struct ClassifierEval {
+  int64_t n = 0;
+  double loss = 0;        ///< mean cross-entropy, nats per image
+  double accuracy = 0;    ///< fraction right
+  std::vector<int64_t> confusion;  ///< [K, K] counts, row = true class, column = predicted
+  std::vector<double> per_class;   ///< [K] accuracy of each true class (NaN when it has no images)
+};
+
+/// Class probabilities [n, K] of images x [n, C, H, W] (evaluation mode), on the host.
+std::vector<float> classify(Context& ctx, ResNet18& model, const Tensor& x);
+
+/// Evaluates `model` on the first `limit` images of `data` (0 = all), batches of `batch`.
+/// Throws cuvae::Error when the data's image shape or class count differs from the model's.
+ClassifierEval evaluate_classifier(Context& ctx, ResNet18& model, const Dataset& data,
+                                   int64_t batch = 500, int64_t limit = 0);
+
+/// Trains a ResNet18 as `opt` says (SGD with Nesterov momentum and weight decay under the
+/// schedule, augmentation on the device), writing into opt.out: config.json, metrics.csv (one
+/// row per epoch), optim.safetensors (the training state) and model.safetensors after every
+/// epoch, and at the end per_class.csv,
+/// confusion.csv and confusion.png. Progress and a summary go to `log`. Throws cuvae::Error on
+/// bad options or data and when the loss becomes non-finite (the last good checkpoint is kept).
+std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions& opt, std::ostream& log);
+
+/// Writes confusion.csv, confusion.png (row-normalised, turbo colours, `cell` pixels per
+/// class) and per_class.csv for `e` into `dir`; returns the paths written.
+std::vector<std::string> write_confusion(const ClassifierEval& e, const std::vector<std::string>& names,
+                                         const std::string& dir, int cell = 24);
+
+}  // namespace cuvae
