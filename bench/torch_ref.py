@@ -203,7 +203,7 @@ class ConvAE(ConvVAE):
 
 
 def philox_uniform_at(seed, offset, index):
-    """cuvae's philox_uniform_at (host/philox.h) for a numpy array of indices: Philox4x32-10 with
+    """cuvae's philox_uniform_at (core/philox.h) for a numpy array of indices: Philox4x32-10 with
     counter (index lo, index hi, offset lo, offset hi) and key (seed lo, seed hi); the third word's
     top 24 bits + 0.5, times 2^-24, as float32."""
     index = np.asarray(index, dtype=np.uint64)

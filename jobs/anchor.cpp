@@ -173,25 +173,4 @@ std::vector<float> sample_anchored(const AnchorStats& s, int klass, int64_t n, d
   return z;
 }
 
-Tensor decode_images(Context& ctx, ConvVAE& vae, const std::vector<float>& z, int64_t n,
-                     const std::vector<int32_t>* labels) {
-  const int64_t D = vae.config().latent;
-  CUVAE_CHECK(static_cast<int64_t>(z.size()) == n * D, "decode_images: " << z.size() << " values for " << n << "x" << D);
-  Tensor zt = Tensor::from_vector(z, {n, D}, ctx.device());
-  IntBuffer y;
-  if (labels != nullptr) {
-    CUVAE_CHECK(static_cast<int64_t>(labels->size()) == n, "decode_images: " << labels->size() << " labels for " << n << " codes");
-    for (int32_t v : *labels)
-      CUVAE_CHECK(v >= 0 && v < vae.config().classes, "decode_images: label " << v << " outside [0, " << vae.config().classes << ")");
-    y = IntBuffer(n, ctx.device());
-    y.upload(*labels);
-  } else if (vae.config().is_cvae()) {
-    CUVAE_FAIL("a conditional VAE (CVAE) needs a class for every code it decodes");
-  }
-  Tensor& logits = vae.decode(ctx, zt, labels != nullptr ? &y : nullptr);
-  Tensor img(logits.shape(), ctx.device());
-  activation_forward(ctx, Activation::Sigmoid, logits, img);
-  return img;
-}
-
 }  // namespace cuvae

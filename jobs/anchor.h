@@ -55,10 +55,4 @@ AnchorStats anchor_stats_for(Context& ctx, ConvVAE& vae, const std::string& vae_
 /// under (seed, class). Throws cuvae::Error when `klass` is outside [0, K) or noise < 0.
 std::vector<float> sample_anchored(const AnchorStats& s, int klass, int64_t n, double noise, uint64_t seed);
 
-/// Images [n, C, H, W] in [0, 1] (on the context's device) decoded from latent vectors z [n, D]
-/// (host floats): sigmoid(decoder(z)). A CVAE needs `labels` (n classes); others ignore them.
-/// Throws cuvae::Error on a size mismatch, a label out of range or a CVAE without labels.
-Tensor decode_images(Context& ctx, ConvVAE& vae, const std::vector<float>& z, int64_t n,
-                     const std::vector<int32_t>* labels = nullptr);
-
 }  // namespace cuvae

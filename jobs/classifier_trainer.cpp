@@ -64,21 +64,6 @@ double lr_at(const std::string& name, double max_lr, int64_t step, int64_t total
 
 bool flip_keeps_class(const std::string& dataset) { return dataset == "fashion-mnist" || dataset == "cifar10"; }
 
-std::vector<float> classify(Context& ctx, ResNet18& model, const Tensor& x) {
-  Tensor& logits = model.forward(ctx, x, false);
-  const int64_t n = logits.dim(0), k = logits.dim(1);
-  const std::vector<float> l = logits.to_vector();
-  std::vector<float> p(l.size());
-  for (int64_t i = 0; i < n; ++i) {
-    const float* r = l.data() + i * k;
-    const double m = *std::max_element(r, r + k);
-    double s = 0;
-    for (int64_t j = 0; j < k; ++j) s += std::exp(r[j] - m);
-    for (int64_t j = 0; j < k; ++j) p[static_cast<size_t>(i * k + j)] = static_cast<float>(std::exp(r[j] - m) / s);
-  }
-  return p;
-}
-
 ClassifierEval evaluate_classifier(Context& ctx, ResNet18& model, const Dataset& data, int64_t batch,
                                    int64_t limit) {
   const ResNetConfig& c = model.config();

@@ -77,8 +77,6 @@ struct ClassifierEval {
   std::vector<double> per_class;   ///< [K] accuracy of each true class (NaN when it has no images)
 };
 
-/// Class probabilities [n, K] of images x [n, C, H, W] (evaluation mode), on the host.
-std::vector<float> classify(Context& ctx, ResNet18& model, const Tensor& x);
 
 /// Evaluates `model` on the first `limit` images of `data` (0 = all), batches of `batch`.
 /// Throws cuvae::Error when the data's image shape or class count differs from the model's.

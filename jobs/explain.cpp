@@ -28,7 +28,7 @@ GradcamResult gradcam_explain(Context& ctx, ResNet18& model, const Tensor& x, in
   r.n = n;
   r.height = c.height;
   r.width = c.width;
-  const std::vector<float> probs = classify(ctx, model, x);  // evaluation-mode forward
+  const std::vector<float> probs = model.classify(ctx, x);  // evaluation-mode forward
   std::vector<float> onehot(static_cast<size_t>(n * K), 0.0f);
   for (int64_t i = 0; i < n; ++i) {
     const float* p = probs.data() + i * K;
@@ -132,7 +132,7 @@ void gradcam_job(const GradcamJob& o, std::ostream& log) {
     CUVAE_REQUIRE(o.anchor >= 0 && o.anchor < rc.classes,
                 "--anchor " << o.anchor << " is out of range: expected a class in 0.." << rc.classes - 1);
     AnchorStats s = anchor_stats_for(ctx, *v, o.vae, o.data, log, true);
-    Tensor gen = decode_images(ctx, *v, sample_anchored(s, o.anchor, o.n, o.noise, o.seed), o.n);
+    Tensor gen = v->decode_images(ctx, sample_anchored(s, o.anchor, o.n, o.noise, o.seed), o.n);
     pixels = gen.to_vector();
     for (int64_t i = 0; i < o.n; ++i) {
       tags.push_back("anchor" + std::to_string(o.anchor) + "_" + std::to_string(i));

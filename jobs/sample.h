@@ -41,7 +41,7 @@ struct SampleResult {
 /// images z ~ N(0, s²I) (s = 1 by default) decoded with label K; without, n images for each
 /// class, one row per class; with --style-index I…, one row per index: the test image, then its
 /// μ (encoded with its own label) decoded with each class in turn. VAE or AE: with --class K,
-/// n class-anchored samples (s = 0.5 by default, see models/anchor.h); without, n prior samples
+/// n class-anchored samples (s = 0.5 by default, see jobs/anchor.h); without, n prior samples
 /// z ~ N(0, s²I). Every option is checked before anything is written: throws cuvae::Error naming
 /// --class or --style-index when out of range for the data set, --style-index with an
 /// unconditional model, --n outside [1, 10000] or a negative --noise.

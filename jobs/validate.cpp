@@ -50,7 +50,7 @@ ClassifierOutputs run_classifier(Context& ctx, ResNet18& clf, Tensor& images) {
   for (int64_t first = 0; first < out.n; first += 500) {
     const int64_t b = std::min<int64_t>(500, out.n - first);
     Tensor x = images.rows(first, first + b);
-    std::vector<float> p = classify(ctx, clf, x);
+    std::vector<float> p = clf.classify(ctx, x);
     std::vector<float> f = clf.features().to_vector();
     out.probs.insert(out.probs.end(), p.begin(), p.end());
     out.features.insert(out.features.end(), f.begin(), f.end());
@@ -85,7 +85,7 @@ SampleQuality sample_quality(Context& ctx, ConvVAE& vae, ResNet18& clf, const Da
     sample_normal(ctx, z, seed, 0x9a10c000ull);
     std::vector<int32_t> cycle;  // a CVAE's prior samples take the classes in turn
     for (int64_t i = 0; vc.is_cvae() && i < prior; ++i) cycle.push_back(static_cast<int32_t>(i % vc.classes));
-    Tensor img = decode_images(ctx, vae, z.to_vector(), prior, vc.is_cvae() ? &cycle : nullptr);
+    Tensor img = vae.decode_images(ctx, z.to_vector(), prior, vc.is_cvae() ? &cycle : nullptr);
     const ClassifierOutputs c = run_classifier(ctx, clf, img);
     q.prior_n = c.n;
     q.prior_histogram.assign(static_cast<size_t>(K), 0);
@@ -115,7 +115,7 @@ SampleQuality sample_quality(Context& ctx, ConvVAE& vae, ResNet18& clf, const Da
       yd.upload(y);
       vae.encode(ctx, x, &yd);
       std::vector<float> mu = vae.mu().to_vector();
-      Tensor img = decode_images(ctx, vae, mu, b, vc.is_cvae() ? &y : nullptr);
+      Tensor img = vae.decode_images(ctx, mu, b, vc.is_cvae() ? &y : nullptr);
       std::vector<float> h = img.to_vector();
       rec_all.insert(rec_all.end(), h.begin(), h.end());
     }
@@ -251,14 +251,14 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
       Tensor img;
       if (anchors != nullptr) {
         std::vector<float> z = sample_anchored(*anchors, static_cast<int>(k), opt.per_class, opt.noise, opt.seed);
-        img = decode_images(ctx, model, z, opt.per_class);
+        img = model.decode_images(ctx, z, opt.per_class);
       } else {
         Tensor z({opt.per_class, D}, ctx.device());
         sample_normal(ctx, z, opt.seed, 0xc0a0000ull + static_cast<uint64_t>(k));
         std::vector<float> zh = z.to_vector();
         for (float& v : zh) v = static_cast<float>(v * opt.noise);  // z ~ N(0, s²I), s = --noise as for anchored samples
         const std::vector<int32_t> y(static_cast<size_t>(opt.per_class), static_cast<int32_t>(k));
-        img = decode_images(ctx, model, zh, opt.per_class, &y);
+        img = model.decode_images(ctx, zh, opt.per_class, &y);
       }
       const ClassifierOutputs c = run_classifier(ctx, *clf, img);
       int64_t right = 0;

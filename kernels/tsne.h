@@ -1,7 +1,7 @@
 // The exact gradient of 2-D t-SNE and its optimiser step (van der Maaten & Hinton, "Visualizing
 // Data using t-SNE", JMLR 9, 2008: eq. 5 for the gradient; the gains / momentum update as in
 // the paper's reference code and scikit-learn's TSNE). The Barnes–Hut approximation for large
-// n lives in models/analysis/embed.cpp (a CPU tree code, not a kernel).
+// n lives in numerics/embed.cpp (a CPU tree code, not a kernel).
 #pragma once
 
 #include <cstdint>

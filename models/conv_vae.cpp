@@ -2,6 +2,7 @@
 
 #include "core/check.h"
 #include "core/decimal.h"
+#include "kernels/activation.h"
 #include "kernels/conditional.h"
 #include "kernels/free_bits.h"
 #include "kernels/reparameterize.h"
@@ -268,6 +269,27 @@ void ConvVAE::backward(Context& ctx) {
   Tensor dmap = Tensor::view(dflatp->data(), {n_, 64, fh_, fw_}, ctx.device());
   Tensor& dx1 = enc_conv2_.backward(ctx, dmap, true);
   enc_conv1_.backward(ctx, dx1, false);
+}
+
+Tensor ConvVAE::decode_images(Context& ctx, const std::vector<float>& z, int64_t n,
+                              const std::vector<int32_t>* labels) {
+  const int64_t D = cfg_.latent;
+  CUVAE_CHECK(static_cast<int64_t>(z.size()) == n * D, "decode_images: " << z.size() << " values for " << n << "x" << D);
+  Tensor zt = Tensor::from_vector(z, {n, D}, ctx.device());
+  IntBuffer y;
+  if (labels != nullptr) {
+    CUVAE_CHECK(static_cast<int64_t>(labels->size()) == n, "decode_images: " << labels->size() << " labels for " << n << " codes");
+    for (int32_t v : *labels)
+      CUVAE_CHECK(v >= 0 && v < cfg_.classes, "decode_images: label " << v << " outside [0, " << cfg_.classes << ")");
+    y = IntBuffer(n, ctx.device());
+    y.upload(*labels);
+  } else if (cfg_.is_cvae()) {
+    CUVAE_FAIL("a conditional VAE (CVAE) needs a class for every code it decodes");
+  }
+  Tensor& logits = decode(ctx, zt, labels != nullptr ? &y : nullptr);
+  Tensor img(logits.shape(), ctx.device());
+  activation_forward(ctx, Activation::Sigmoid, logits, img);
+  return img;
 }
 
 }  // namespace cuvae

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -104,6 +105,12 @@ class ConvVAE {
   void encode(Context& ctx, const Tensor& x, const IntBuffer* labels = nullptr);
   /// Decoder: z [N, D] → logits() [N, C, H, W] (pre-sigmoid); `labels` as for encode.
   Tensor& decode(Context& ctx, const Tensor& z, const IntBuffer* labels = nullptr);
+  /// Images [n, C, H, W] in [0, 1] on the context's device, decoded from latent vectors z [n, D]
+  /// (host floats): sigmoid(decode(z)). A CVAE needs `labels` (n classes in [0, K)); the others
+  /// ignore them. Throws cuvae::Error on a size mismatch, a label out of range or a CVAE without
+  /// labels.
+  Tensor decode_images(Context& ctx, const std::vector<float>& z, int64_t n,
+                       const std::vector<int32_t>* labels = nullptr);
   /// Full forward: encode, then z = reparameterize(μ, logσ², ε) with ε = Philox(seed, offset)
   /// when `sample`, else z = μ, then decode. Returns logits().
   Tensor& forward(Context& ctx, const Tensor& x, bool sample, uint64_t seed, uint64_t offset,

@@ -1,5 +1,6 @@
 #include "models/resnet18.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/check.h"
@@ -227,6 +228,21 @@ Tensor& ResNet18::layer_grad(int L) {
   CUVAE_CHECK(L >= 1 && L <= 4, "ResNet18: layer must be 1..4, got " << L);
   CUVAE_CHECK(layer_grads_[L] != nullptr, "ResNet18::layer_grad before backward");
   return *layer_grads_[L];
+}
+
+std::vector<float> ResNet18::classify(Context& ctx, const Tensor& x) {
+  Tensor& logits = forward(ctx, x, false);
+  const int64_t n = logits.dim(0), k = logits.dim(1);
+  const std::vector<float> l = logits.to_vector();
+  std::vector<float> p(l.size());
+  for (int64_t i = 0; i < n; ++i) {
+    const float* r = l.data() + i * k;
+    const double m = *std::max_element(r, r + k);
+    double s = 0;
+    for (int64_t j = 0; j < k; ++j) s += std::exp(r[j] - m);
+    for (int64_t j = 0; j < k; ++j) p[static_cast<size_t>(i * k + j)] = static_cast<float>(std::exp(r[j] - m) / s);
+  }
+  return p;
 }
 
 }  // namespace cuvae

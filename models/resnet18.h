@@ -99,6 +99,9 @@ class ResNet18 {
   /// x [N, C, H, W] in [0, 1] → logits() [N, K]. `training` uses batch statistics and updates
   /// the running ones (and num_batches_tracked). Throws cuvae::Error on a bad shape or device.
   Tensor& forward(Context& ctx, const Tensor& x, bool training);
+  /// Class probabilities [N, K] (the softmax of the logits of an evaluation-mode forward) of
+  /// images x [N, C, H, W] in [0, 1], on the host. Throws cuvae::Error as forward() does.
+  std::vector<float> classify(Context& ctx, const Tensor& x);
   /// Runs the layers after layer `from` (1..4) in evaluation mode on A, an activation shaped as
   /// layer `from`'s output, and returns the logits (for checks of Grad-CAM's gradients).
   Tensor& forward_from(Context& ctx, int from, const Tensor& A);

@@ -1,4 +1,4 @@
-// t-SNE, PCA and the map-quality measures of models/analysis/embed.h and kernels/tsne.h:
+// t-SNE, PCA and the map-quality measures of numerics/embed.h and kernels/tsne.h:
 // the exact gradient against central differences of KL(P‖Q) in double, perplexity calibration,
 // Barnes–Hut against exact, small end-to-end runs, PCA against an SVD, and trustworthiness /
 // k-NN accuracy against hand-worked cases (checked with scikit-learn) and a naive O(n²) oracle.

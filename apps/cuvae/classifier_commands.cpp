@@ -144,7 +144,7 @@ void add_classifier_commands(CLI::App& app, std::vector<Command>& commands) {
                           auto vae = load_vae(o->vae, ctx.device());
                           AnchorStats s = anchor_stats_for(ctx, *vae, o->vae, o->data, std::cout, !o->no_progress);
                           std::vector<float> z = sample_anchored(s, o->klass, o->n, o->noise, o->seed);
-                          Tensor img = decode_images(ctx, *vae, z, o->n);
+                          Tensor img = vae->decode_images(ctx, z, o->n);
                           ensure_dir(o->out);
                           const std::string path = o->out + "/anchor_class" + std::to_string(o->klass) + ".png";
                           write_png_grid(path, img, o->cols, 2, o->scale);

@@ -1,5 +1,5 @@
 // The latent-space subcommands: interpolate, arithmetic, traverse, embed. Each parses flags,
-// calls one job of models/analysis/ and writes its files.
+// calls one job of jobs/analysis/ and writes its files.
 #include <chrono>
 #include <cstdio>
 #include <iostream>

@@ -1,5 +1,5 @@
 // The study subcommands: compare (trained runs side by side) and sweep (a grid over latent size
-// and beta). Each parses flags and calls one job of models/analysis/compare.h.
+// and beta). Each parses flags and calls one job of jobs/analysis/compare.h.
 #include <iostream>
 #include <string>
 #include <vector>

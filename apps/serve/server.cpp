@@ -170,7 +170,7 @@ struct Server::Impl {
   // Worker-side: class probabilities of host images [n, C, H, W].
   std::vector<float> probabilities(const std::vector<float>& px, int64_t n) {
     Tensor x = Tensor::from_vector(px, {n, vc.channels, vc.height, vc.width}, Device::CPU).to(ctx->device());
-    return classify(*ctx, *clf, x);
+    return clf->classify(*ctx, x);
   }
 
   void routes();

@@ -1,5 +1,5 @@
 // The `cuvae embed` job: encode a split, map μ to 2-D (PCA or t-SNE), measure how well the map
-// keeps neighbourhoods. Returns data; write_embedding (models/analysis/latent_io.h) writes files.
+// keeps neighbourhoods. Returns data; write_embedding (jobs/analysis/latent_io.h) writes files.
 #pragma once
 
 #include <cstdint>

@@ -195,7 +195,7 @@ std::vector<float> decode_to_host(Context& ctx, ConvVAE& vae, const std::vector<
     std::vector<int32_t> y;
     if (labels != nullptr) y.assign(labels->begin() + first, labels->begin() + first + b);
     const std::vector<float> h =
-        decode_images(ctx, vae, std::vector<float>(z.begin() + first * D, z.begin() + (first + b) * D), b,
+        vae.decode_images(ctx, std::vector<float>(z.begin() + first * D, z.begin() + (first + b) * D), b,
                       labels != nullptr ? &y : nullptr)
             .to_vector();
     std::copy(h.begin(), h.end(), out.begin() + first * P);
