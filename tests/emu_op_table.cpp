@@ -20,6 +20,7 @@
 #include "models/conv_vae.h"
 #include "models/resnet18.h"
 #include "tests/op_table.h"
+#include "tests/synthetic_data.h"
 
 using namespace cuvae;
 using namespace cuvae::test::ops;
@@ -53,13 +54,6 @@ std::string first_difference(const std::vector<double>& a, const std::vector<dou
       return os.str();
     }
   return "sizes " + std::to_string(a.size()) + " vs " + std::to_string(b.size());
-}
-
-std::string read_text(const std::filesystem::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 }  // namespace
@@ -130,7 +124,7 @@ TEST(EmuCoverage, EveryKernelOfTheSourcesIsLaunchedByTheTable) {
   for (const auto& e : std::filesystem::directory_iterator(std::filesystem::path(CUVAE_SOURCE_DIR) / "kernels")) {
     const std::string ext = e.path().extension().string();
     if (ext != ".cu" && ext != ".cuh") continue;
-    const std::string text = read_text(e.path());
+    const std::string text = test::read_text(e.path().string());
     for (auto it = std::sregex_iterator(text.begin(), text.end(), global); it != std::sregex_iterator(); ++it) {
       ++declared;
       EXPECT_TRUE(ran.count((*it)[1])) << (*it)[1] << " (" << e.path().filename().string()
@@ -144,7 +138,7 @@ TEST(EmuCoverage, EveryKernelOfTheSourcesIsLaunchedByTheTable) {
   for (const auto& e : std::filesystem::directory_iterator(std::filesystem::path(CUVAE_SOURCE_DIR) / "kernels")) {
     const std::string ext = e.path().extension().string();
     if (ext != ".cu" && ext != ".cuh") continue;
-    const std::string text = read_text(e.path());
+    const std::string text = test::read_text(e.path().string());
     for (auto it = std::sregex_iterator(text.begin(), text.end(), templ); it != std::sregex_iterator(); ++it) {
       size_t at = static_cast<size_t>(it->position() + it->length()), depth = 1;
       const size_t body = at;
@@ -190,14 +184,7 @@ TEST(EmuModelStep, ConvVaeStepMatchesTheReference) {
 // adds and the pooling, SGD) with every custom kernel on the emulated device and the convolutions,
 // batch norm and GEMMs on the reference, against the reference backend.
 TEST(EmuModelStep, ResNet18StepMatchesTheReference) {
-  Dataset data;
-  data.name = "synthetic";
-  data.n = 16;
-  data.c = 1;
-  data.h = 28;
-  data.w = 28;
-  for (float v : test::random_values<float>(static_cast<size_t>(16 * 784), 0, 256, 5)) data.images.push_back(static_cast<uint8_t>(v));
-  for (int64_t i = 0; i < 16; ++i) data.labels.push_back(static_cast<uint8_t>((i * 3) % 10));
+  const Dataset data = test::random_image_data(16, 5);
   auto run = [&](CpuBackend backend, std::vector<float>& batch) {
     Context ctx(DeviceRequest::CPU, backend);
     ResNetConfig c;

@@ -9,6 +9,7 @@
 #include "kernels/sgd.h"
 #include "models/resnet18.h"
 #include "test_util.h"
+#include "tests/synthetic_data.h"
 
 #ifdef CUVAE_HAS_CUDA
 #include "core/cuda_check.h"
@@ -26,19 +27,6 @@ ResNetConfig small(int64_t width) {
   ResNetConfig c;
   c.base_width = width;
   return c;
-}
-
-Dataset synthetic_data(int64_t n, uint64_t seed) {
-  Dataset d;
-  d.name = "synthetic";
-  d.n = n;
-  d.c = 1;
-  d.h = 28;
-  d.w = 28;
-  const std::vector<float> v = test::random_values(static_cast<size_t>(n * 784), 0, 256, seed);
-  for (float e : v) d.images.push_back(static_cast<uint8_t>(e));
-  for (int64_t i = 0; i < n; ++i) d.labels.push_back(static_cast<uint8_t>((i * 3) % 10));
-  return d;
 }
 
 /// One model and its optimizer state on one device.
@@ -68,7 +56,7 @@ struct Side {
 TEST(GpuResNet, TrainingStepMatchesCpuFromTheSameWeights) {
   REQUIRE_GPU("ResNet18 training step, CUDA vs CPU");
   const int64_t batch = 32;
-  Dataset data = synthetic_data(64, 1);
+  Dataset data = test::random_image_data(64, 1);
   Side cpu(DeviceRequest::CPU, small(8), batch), gpu(DeviceRequest::CUDA, small(8), batch);
   DeviceDataset dd_cpu(data, Device::CPU), dd_gpu(data, Device::CUDA);
   EXPECT_EQ(cpu.model.params().flat_values().to_vector(), test::to_host(gpu.model.params().flat_values()));
@@ -94,7 +82,7 @@ TEST(GpuResNet, TrainingStepMatchesCpuFromTheSameWeights) {
 
 TEST(GpuResNet, GradCamMatchesCpu) {
   REQUIRE_GPU("Grad-CAM through the ResNet18, CUDA vs CPU");
-  Dataset data = synthetic_data(16, 2);
+  Dataset data = test::random_image_data(16, 2);
   Side cpu(DeviceRequest::CPU, small(8), 8), gpu(DeviceRequest::CUDA, small(8), 8);
   DeviceDataset dd_cpu(data, Device::CPU), dd_gpu(data, Device::CUDA);
   cpu.step(dd_cpu, 0, 0);  // non-trivial running statistics
@@ -112,7 +100,7 @@ TEST(GpuResNet, GradCamMatchesCpu) {
 #ifdef CUVAE_HAS_CUDA
 TEST(GpuResNet, WholeTrainingStepCapturesAsACudaGraph) {
   REQUIRE_GPU("CUDA graph capture of the ResNet18 training step");
-  Dataset data = synthetic_data(64, 3);
+  Dataset data = test::random_image_data(64, 3);
   Side gpu(DeviceRequest::CUDA, small(16), 64);
   DeviceDataset dd(data, Device::CUDA);
   gpu.step(dd, 0, 0);  // warm-up: buffers, cuDNN algorithms, workspace

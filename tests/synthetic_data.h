@@ -8,10 +8,26 @@
 #include <string>
 #include <vector>
 
+#include "io/dataset.h"
 #include "io/fs.h"
 #include "test_util.h"
 
 namespace cuvae::test {
+
+/// An in-memory data set of n 1×28×28 images of uniform random bytes from `seed`, labels
+/// (3i) mod 10: batches for model steps compared across devices or backends.
+inline Dataset random_image_data(int64_t n, uint64_t seed) {
+  Dataset d;
+  d.name = "synthetic";
+  d.n = n;
+  d.c = 1;
+  d.h = 28;
+  d.w = 28;
+  const std::vector<float> v = random_values(static_cast<size_t>(n * 784), 0, 256, seed);
+  for (float e : v) d.images.push_back(static_cast<uint8_t>(e));
+  for (int64_t i = 0; i < n; ++i) d.labels.push_back(static_cast<uint8_t>((i * 3) % 10));
+  return d;
+}
 
 /// Writes `<dir>/<prefix>-images-idx3-ubyte` and `-labels-idx1-ubyte`: n MNIST-like 28×28 images
 /// where class k is a bright horizontal bar at rows 2k+4..2k+6 plus noise from `seed`. Labels are

@@ -35,13 +35,6 @@ double compare(const OpRow& row, const OpCase& c, const Outs& got, const Outs& r
   return worst;
 }
 
-std::string read_text(const std::filesystem::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 TEST(OpTable, CpuFloatMatchesDoubleOnEveryShape) {
@@ -85,7 +78,7 @@ TEST(OpTable, EveryDeclaredOpHasARow) {
   for (const char* dir : {"kernels", "layers"}) {
     for (const auto& e : std::filesystem::directory_iterator(std::filesystem::path(CUVAE_SOURCE_DIR) / dir)) {
       if (e.path().extension() != ".h") continue;
-      const std::string text = read_text(e.path());
+      const std::string text = test::read_text(e.path().string());
       for (const std::regex* re : {&ref, &cls})
         for (auto it = std::sregex_iterator(text.begin(), text.end(), *re); it != std::sregex_iterator(); ++it) {
           const std::string name = (*it)[1];

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <random>
 #include <sstream>
@@ -136,6 +137,14 @@ void expect_each_tensor_close(const Store& ps, const std::vector<float>& a, cons
     const double rel = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
     EXPECT_LE(rel, bound) << what << " " << info.name << ": relative error " << rel;
   }
+}
+
+/// The whole contents of the file at `path` ("" when it cannot be read).
+inline std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
 }
 
 /// Waits for all device work (uploads on the legacy stream included); no-op without CUDA.
