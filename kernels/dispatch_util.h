@@ -85,6 +85,18 @@ void dispatch(const Context& ctx, const char* op, Cpu&& cpu, Device&& device) {
 #endif
 }
 
+/// The three-way form the layers use: `onednn()` on a CPU context whose backend is oneDNN, else as
+/// the four-argument dispatch (`reference()` on the reference and the emulated backends, `device`
+/// on CUDA).
+template <class Reference, class Onednn, class Device>
+void dispatch(const Context& ctx, const char* op, Reference&& reference, Onednn&& onednn, Device&& device) {
+  if (ctx.use_onednn()) {
+    onednn();
+    return;
+  }
+  dispatch(ctx, op, std::forward<Reference>(reference), std::forward<Device>(device));
+}
+
 }  // namespace cuvae::detail
 
 /// A CUDA-only branch of detail::dispatch (cuBLAS, cuDNN): the lambda itself in a CUDA build,

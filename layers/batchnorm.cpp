@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "kernels/dispatch_util.h"
 #include "kernels/bias.h"
 
 #ifdef CUVAE_HAS_CUDA
@@ -218,46 +219,50 @@ Tensor& BatchNorm2d::forward(Context& ctx, const Tensor& x, bool training) {
   onednn_fwd_ = false;
   x_ = nullptr;
   grow_view(y_store_, y_, {n, c_, h, w}, ctx.device());
-  if (ctx.is_cuda()) {
-    forward_cuda(ctx, x, training);
-  } else if (ctx.use_onednn()) {
-    float* rm = buf_.value(rm_).data();
-    float* rv = buf_.value(rv_).data();
-    if (training) {
-      grow_to(save_mean_, c_, Device::CPU);
-      grow_to(save_invstd_, c_, Device::CPU);
-      grow_to(save_var_, c_, Device::CPU);
-      onednn_.forward_train(n, c_, h, w, eps_, x.data(), ps_.value(w_).data(), ps_.value(b_).data(), y_.data(),
-                            save_mean_.data(), save_var_.data());
-      // PyTorch's running statistics: the momentum average of the mean and of the unbiased variance.
-      const double m = static_cast<double>(n * hw), unbias = m / (m - 1.0);
-      for (int64_t k = 0; k < c_; ++k) {
-        const double mean = save_mean_.data()[k], var = save_var_.data()[k];
-        rm[k] = static_cast<float>((1.0 - momentum_) * rm[k] + momentum_ * mean);
-        rv[k] = static_cast<float>((1.0 - momentum_) * rv[k] + momentum_ * var * unbias);
-        save_invstd_.data()[k] = static_cast<float>(1.0 / std::sqrt(var + eps_));
-      }
-    } else {
-      onednn_.forward_eval(n, c_, h, w, eps_, x.data(), ps_.value(w_).data(), ps_.value(b_).data(), rm, rv,
-                           y_.data());
-    }
-    onednn_fwd_ = true;
-  } else if (training) {
-    grow_to(save_mean_, c_, Device::CPU);
-    grow_to(save_invstd_, c_, Device::CPU);
-    batchnorm_forward_train_cpu<float>(x.data(), ps_.value(w_).data(), ps_.value(b_).data(), n, c_,
-                                       hw, eps_, momentum_, y_.data(), save_mean_.data(),
-                                       save_invstd_.data(), buf_.value(rm_).data(),
-                                       buf_.value(rv_).data());
-  } else {
-    batchnorm_forward_eval_cpu<float>(x.data(), ps_.value(w_).data(), ps_.value(b_).data(),
-                                      buf_.value(rm_).data(), buf_.value(rv_).data(), n, c_, hw,
-                                      eps_, y_.data());
-  }
+  detail::dispatch(
+      ctx, "BatchNorm2d",
+      [&] {
+        if (training) {
+          grow_to(save_mean_, c_, Device::CPU);
+          grow_to(save_invstd_, c_, Device::CPU);
+          batchnorm_forward_train_cpu<float>(x.data(), ps_.value(w_).data(), ps_.value(b_).data(), n, c_, hw, eps_,
+                                             momentum_, y_.data(), save_mean_.data(), save_invstd_.data(),
+                                             buf_.value(rm_).data(), buf_.value(rv_).data());
+        } else {
+          batchnorm_forward_eval_cpu<float>(x.data(), ps_.value(w_).data(), ps_.value(b_).data(),
+                                            buf_.value(rm_).data(), buf_.value(rv_).data(), n, c_, hw, eps_,
+                                            y_.data());
+        }
+      },
+      [&] { forward_onednn(x, training); }, [&] { forward_cuda(ctx, x, training); });
   if (act_ != Activation::None) activation_forward(ctx, act_, y_, y_);
   x_ = x.data();
   trained_fwd_ = training;
   return y_;
+}
+
+void BatchNorm2d::forward_onednn(const Tensor& x, bool training) {
+  const int64_t n = x.dim(0), h = x.dim(2), w = x.dim(3), hw = h * w;
+  float* rm = buf_.value(rm_).data();
+  float* rv = buf_.value(rv_).data();
+  if (training) {
+    grow_to(save_mean_, c_, Device::CPU);
+    grow_to(save_invstd_, c_, Device::CPU);
+    grow_to(save_var_, c_, Device::CPU);
+    onednn_.forward_train(n, c_, h, w, eps_, x.data(), ps_.value(w_).data(), ps_.value(b_).data(), y_.data(),
+                          save_mean_.data(), save_var_.data());
+    // PyTorch's running statistics: the momentum average of the mean and of the unbiased variance.
+    const double m = static_cast<double>(n * hw), unbias = m / (m - 1.0);
+    for (int64_t k = 0; k < c_; ++k) {
+      const double mean = save_mean_.data()[k], var = save_var_.data()[k];
+      rm[k] = static_cast<float>((1.0 - momentum_) * rm[k] + momentum_ * mean);
+      rv[k] = static_cast<float>((1.0 - momentum_) * rv[k] + momentum_ * var * unbias);
+      save_invstd_.data()[k] = static_cast<float>(1.0 / std::sqrt(var + eps_));
+    }
+  } else {
+    onednn_.forward_eval(n, c_, h, w, eps_, x.data(), ps_.value(w_).data(), ps_.value(b_).data(), rm, rv, y_.data());
+  }
+  onednn_fwd_ = true;
 }
 
 Tensor& BatchNorm2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
@@ -268,30 +273,33 @@ Tensor& BatchNorm2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
                                                << ", context on " << device_name(ctx.device()));
   if (act_ != Activation::None) activation_backward(ctx, act_, y_, dy, dy);
   const int64_t n = y_.dim(0), h = y_.dim(2), w = y_.dim(3);
-  if (ctx.is_cuda()) {
-    // cuDNN always writes dx, so the buffer exists even when the caller does not want it.
-    grow_view(dx_store_, dx_, {n, c_, h, w}, ctx.device());
-    if (trained_fwd_)
-      backward_cuda(ctx, dy);
-    else
-      backward_eval_cuda(ctx, dy);
-  } else if (onednn_fwd_ && trained_fwd_) {
-    // oneDNN always writes dx.
-    grow_view(dx_store_, dx_, {n, c_, h, w}, ctx.device());
-    onednn_.backward(n, c_, h, w, eps_, x_, dy.data(), ps_.value(w_).data(), save_mean_.data(), save_var_.data(),
-                     dx_.data(), ps_.grad(w_).data(), ps_.grad(b_).data());
-  } else {
+  auto reference = [&] {
     if (need_dx) grow_view(dx_store_, dx_, {n, c_, h, w}, ctx.device());
     float* dx = need_dx ? dx_.data() : nullptr;
     if (trained_fwd_)
-      batchnorm_backward_cpu<float>(x_, dy.data(), ps_.value(w_).data(), save_mean_.data(),
-                                    save_invstd_.data(), n, c_, h * w, dx, ps_.grad(w_).data(),
-                                    ps_.grad(b_).data());
+      batchnorm_backward_cpu<float>(x_, dy.data(), ps_.value(w_).data(), save_mean_.data(), save_invstd_.data(), n, c_,
+                                    h * w, dx, ps_.grad(w_).data(), ps_.grad(b_).data());
     else
-      backward_eval_cpu<float>(x_, dy.data(), ps_.value(w_).data(), buf_.value(rm_).data(),
-                               buf_.value(rv_).data(), n, c_, h * w, eps_, dx,
-                               ps_.grad(w_).data(), ps_.grad(b_).data());
-  }
+      backward_eval_cpu<float>(x_, dy.data(), ps_.value(w_).data(), buf_.value(rm_).data(), buf_.value(rv_).data(), n,
+                               c_, h * w, eps_, dx, ps_.grad(w_).data(), ps_.grad(b_).data());
+  };
+  detail::dispatch(
+      ctx, "BatchNorm2d::backward", reference,
+      [&] {
+        // oneDNN's backward needs its own training forward; after an evaluation-mode forward the
+        // reference runs (the running statistics are constants there).
+        if (!(onednn_fwd_ && trained_fwd_)) return reference();
+        grow_view(dx_store_, dx_, {n, c_, h, w}, ctx.device());  // oneDNN always writes dx
+        onednn_.backward(n, c_, h, w, eps_, x_, dy.data(), ps_.value(w_).data(), save_mean_.data(), save_var_.data(),
+                         dx_.data(), ps_.grad(w_).data(), ps_.grad(b_).data());
+      },
+      [&] {
+        grow_view(dx_store_, dx_, {n, c_, h, w}, ctx.device());  // cuDNN always writes dx
+        if (trained_fwd_)
+          backward_cuda(ctx, dy);
+        else
+          backward_eval_cuda(ctx, dy);
+      });
   if (!need_dx) dx_ = Tensor();
   return dx_;
 }

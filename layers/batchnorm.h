@@ -102,6 +102,7 @@ class BatchNorm2d {
   std::unique_ptr<Cudnn> cudnn_;  // created by the first CUDA forward
   [[maybe_unused]] int64_t desc_n_ = 0, desc_h_ = 0, desc_w_ = 0;  // the shape cuDNN's descriptors were set for
   void forward_cuda(Context& ctx, const Tensor& x, bool training);
+  void forward_onednn(const Tensor& x, bool training);  // also sets onednn_fwd_
   void backward_cuda(Context& ctx, const Tensor& dy);
   void backward_eval_cuda(Context& ctx, const Tensor& dy);
 };

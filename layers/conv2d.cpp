@@ -41,21 +41,22 @@ Tensor& Conv2d::forward(Context& ctx, const Tensor& x) {
   x_ = x.data();
   grow_view(y_store_, y_, {g_.n, out_, g_.ho(), g_.wo()}, ctx.device());
   const float* W = ps_.value(w_).data();
-  if (ctx.is_cuda()) {
-    cudnn_.setup(ctx, g_);
-    cudnn_.fwd(ctx, x_, W, y_.data());
-  } else if (ctx.use_onednn()) {
-    // Bias and ReLU fused into oneDNN's convolution; other activations run after it.
-    const bool relu = act_ == Activation::ReLU;
-    onednn_.setup(g_, b_ >= 0, relu);
-    onednn_.fwd(x_, W, y_.data(), b_ >= 0 ? ps_.value(b_).data() : nullptr);
-    if (!relu && act_ != Activation::None) activation_forward(ctx, act_, y_, y_);
-    return y_;
-  } else {
-    conv_fwd_cpu<float>(g_, x_, W, y_.data(), ctx.host_scratch(g_.scratch_numel()));
-  }
-  if (b_ >= 0) add_bias(ctx, y_, ps_.value(b_).data());
-  if (act_ != Activation::None) activation_forward(ctx, act_, y_, y_);
+  // oneDNN fuses the bias and a ReLU into its convolution; the other paths add them after it.
+  const bool fuse_relu = act_ == Activation::ReLU;
+  bool fused = false;
+  detail::dispatch(
+      ctx, "Conv2d", [&] { conv_fwd_cpu<float>(g_, x_, W, y_.data(), ctx.host_scratch(g_.scratch_numel())); },
+      [&] {
+        onednn_.setup(g_, b_ >= 0, fuse_relu);
+        onednn_.fwd(x_, W, y_.data(), b_ >= 0 ? ps_.value(b_).data() : nullptr);
+        fused = true;
+      },
+      [&] {
+        cudnn_.setup(ctx, g_);
+        cudnn_.fwd(ctx, x_, W, y_.data());
+      });
+  if (b_ >= 0 && !fused) add_bias(ctx, y_, ps_.value(b_).data());
+  if (act_ != Activation::None && !(fused && fuse_relu)) activation_forward(ctx, act_, y_, y_);
   return y_;
 }
 
@@ -71,16 +72,21 @@ Tensor& Conv2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
   const float* W = ps_.value(w_).data();
   float* dW = ps_.grad(w_).data();
   if (need_dx) grow_view(dx_store_, dx_, {g_.n, g_.c, g_.h, g_.w}, ctx.device());
-  if (ctx.is_cuda()) {
-    cudnn_.setup(ctx, g_);
-    cudnn_.bwd_filter(ctx, x_, dy.data(), dW);
-    if (need_dx) cudnn_.bwd_data(ctx, dy.data(), W, dx_.data());
-  } else if (ctx.use_onednn()) {
-    onednn_.bwd_filter(x_, dy.data(), dW);
-    if (need_dx) onednn_.bwd_data(dy.data(), W, dx_.data());
-  } else {
-    conv_bwd_cpu<float>(g_, x_, dy.data(), W, need_dx ? dx_.data() : nullptr, dW, ctx.host_scratch(g_.scratch_numel()));
-  }
+  detail::dispatch(
+      ctx, "Conv2d::backward",
+      [&] {
+        conv_bwd_cpu<float>(g_, x_, dy.data(), W, need_dx ? dx_.data() : nullptr, dW,
+                            ctx.host_scratch(g_.scratch_numel()));
+      },
+      [&] {
+        onednn_.bwd_filter(x_, dy.data(), dW);
+        if (need_dx) onednn_.bwd_data(dy.data(), W, dx_.data());
+      },
+      [&] {
+        cudnn_.setup(ctx, g_);
+        cudnn_.bwd_filter(ctx, x_, dy.data(), dW);
+        if (need_dx) cudnn_.bwd_data(ctx, dy.data(), W, dx_.data());
+      });
   if (!need_dx) dx_ = Tensor();
   return dx_;
 }
@@ -104,15 +110,16 @@ Tensor& ConvTranspose2d::forward(Context& ctx, const Tensor& x) {
   x_ = x.data();
   grow_view(y_store_, y_, {g_.n, out_, ho, wo}, ctx.device());
   const float* W = ps_.value(w_).data();
-  if (ctx.is_cuda()) {
-    cudnn_.setup(ctx, g_);
-    cudnn_.bwd_data(ctx, x_, W, y_.data());
-  } else if (ctx.use_onednn()) {
-    onednn_.setup(g_);
-    onednn_.bwd_data(x_, W, y_.data());
-  } else {
-    conv_bwd_data_cpu<float>(g_, x_, W, y_.data(), ctx.host_scratch(g_.scratch_numel()));
-  }
+  detail::dispatch(
+      ctx, "ConvTranspose2d", [&] { conv_bwd_data_cpu<float>(g_, x_, W, y_.data(), ctx.host_scratch(g_.scratch_numel())); },
+      [&] {
+        onednn_.setup(g_);
+        onednn_.bwd_data(x_, W, y_.data());
+      },
+      [&] {
+        cudnn_.setup(ctx, g_);
+        cudnn_.bwd_data(ctx, x_, W, y_.data());
+      });
   add_bias(ctx, y_, ps_.value(b_).data());
   if (act_ != Activation::None) activation_forward(ctx, act_, y_, y_);
   return y_;
@@ -128,17 +135,21 @@ Tensor& ConvTranspose2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
   const float* W = ps_.value(w_).data();
   float* dW = ps_.grad(w_).data();
   if (need_dx) grow_view(dx_store_, dx_, {g_.n, in_, g_.ho(), g_.wo()}, ctx.device());
-  if (ctx.is_cuda()) {
-    cudnn_.setup(ctx, g_);
-    cudnn_.bwd_filter(ctx, dy.data(), x_, dW);
-    if (need_dx) cudnn_.fwd(ctx, dy.data(), W, dx_.data());
-  } else if (ctx.use_onednn()) {
-    onednn_.bwd_filter(dy.data(), x_, dW);
-    if (need_dx) onednn_.fwd(dy.data(), W, dx_.data());
-  } else {
-    conv_transpose_bwd_cpu<float>(g_, dy.data(), x_, W, need_dx ? dx_.data() : nullptr, dW,
-                                  ctx.host_scratch(g_.scratch_numel()));
-  }
+  detail::dispatch(
+      ctx, "ConvTranspose2d::backward",
+      [&] {
+        conv_transpose_bwd_cpu<float>(g_, dy.data(), x_, W, need_dx ? dx_.data() : nullptr, dW,
+                                      ctx.host_scratch(g_.scratch_numel()));
+      },
+      [&] {
+        onednn_.bwd_filter(dy.data(), x_, dW);
+        if (need_dx) onednn_.fwd(dy.data(), W, dx_.data());
+      },
+      [&] {
+        cudnn_.setup(ctx, g_);
+        cudnn_.bwd_filter(ctx, dy.data(), x_, dW);
+        if (need_dx) cudnn_.fwd(ctx, dy.data(), W, dx_.data());
+      });
   if (!need_dx) dx_ = Tensor();
   return dx_;
 }
