@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "core/check.h"
-#include "kernels/dispatch_util.h"
 
 namespace cuvae {
 
@@ -71,32 +70,5 @@ template void activation_backward_cpu<float>(Activation, const float*, const flo
                                              int64_t, float);
 template void activation_backward_cpu<double>(Activation, const double*, const double*, double*,
                                               int64_t, float);
-
-void activation_forward(Context& ctx, Activation a, const Tensor& x, Tensor& y, float slope) {
-  const char* op = "activation_forward";
-  detail::require_all(ctx, x.numel(), op, {{"x", &x}, {"y", &y}});
-  detail::dispatch(
-      ctx, op,
-      [&] {
-        activation_forward_cpu(a, x.data(), y.data(), x.numel(), slope);
-      },
-      [&](auto s) {
-        activation_forward_cuda(a, x.data(), y.data(), x.numel(), slope, s);
-      });
-}
-
-void activation_backward(Context& ctx, Activation a, const Tensor& y, const Tensor& dy, Tensor& dx,
-                         float slope) {
-  const char* op = "activation_backward";
-  detail::require_all(ctx, y.numel(), op, {{"y", &y}, {"dy", &dy}, {"dx", &dx}});
-  detail::dispatch(
-      ctx, op,
-      [&] {
-        activation_backward_cpu(a, y.data(), dy.data(), dx.data(), y.numel(), slope);
-      },
-      [&](auto s) {
-        activation_backward_cuda(a, y.data(), dy.data(), dx.data(), y.numel(), slope, s);
-      });
-}
 
 }  // namespace cuvae

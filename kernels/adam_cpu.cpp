@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "core/check.h"
-#include "kernels/dispatch_util.h"
 
 namespace cuvae {
 
@@ -50,20 +49,5 @@ template void adam_step_cpu<float>(float*, const float*, float*, float*, int64_t
                                    const AdamConfig&);
 template void adam_step_cpu<double>(double*, const double*, double*, double*, int64_t,
                                     const AdamConfig&);
-
-void adam_step(Context& ctx, Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
-               const AdamConfig& cfg) {
-  const char* op = "adam_step";
-  const int64_t n = param.numel();
-  detail::require_all(ctx, n, op, {{"param", &param}, {"grad", &grad}, {"m", &m}, {"v", &v}});
-  detail::dispatch(
-      ctx, op,
-      [&] {
-        adam_step_cpu(param.data(), grad.data(), m.data(), v.data(), n, cfg);
-      },
-      [&](auto s) {
-        adam_step_cuda(param.data(), grad.data(), m.data(), v.data(), n, cfg, s);
-      });
-}
 
 }  // namespace cuvae

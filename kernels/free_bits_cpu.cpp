@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "core/check.h"
-#include "kernels/dispatch_util.h"
 
 namespace cuvae {
 
@@ -36,25 +35,5 @@ template void free_bits_cpu<float>(const float*, const float*, int64_t, int64_t,
                                    float*, float*);
 template void free_bits_cpu<double>(const double*, const double*, int64_t, int64_t, float, float, double*, double*,
                                     double*, double*);
-
-void free_bits(Context& ctx, const Tensor& mu, const Tensor& logvar, float lambda, float beta, Tensor& dmu,
-               Tensor& dlogvar, Tensor& kl_dim, Tensor& loss, const StepState* step_state) {
-  const char* op = "free_bits";
-  CUVAE_CHECK(mu.ndim() == 2, op << ": mu " << mu.shape_str() << " must be [n, d]");
-  const int64_t n = mu.dim(0), d = mu.dim(1);
-  detail::require_all(ctx, n * d, op, {{"mu", &mu}, {"logvar", &logvar}, {"dmu", &dmu}, {"dlogvar", &dlogvar}});
-  detail::require_all(ctx, d, op, {{"kl_dim", &kl_dim}});
-  detail::require_all(ctx, 1, op, {{"loss", &loss}});
-  detail::dispatch(
-      ctx, op,
-      [&] {
-        free_bits_cpu(mu.data(), logvar.data(), n, d, lambda, step_state ? step_state->kl_weight : beta, dmu.data(),
-                      dlogvar.data(), kl_dim.data(), loss.data());
-      },
-      [&](auto s) {
-        free_bits_cuda(mu.data(), logvar.data(), n, d, lambda, beta, dmu.data(), dlogvar.data(), kl_dim.data(), loss.data(),
-                       s, step_state);
-      });
-}
 
 }  // namespace cuvae

@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "core/check.h"
-#include "kernels/dispatch_util.h"
 
 namespace cuvae {
 
@@ -36,19 +35,5 @@ void sgd_step_cpu(T* param, const T* grad, T* buf, int64_t n, const SgdConfig& c
 
 template void sgd_step_cpu<float>(float*, const float*, float*, int64_t, const SgdConfig&);
 template void sgd_step_cpu<double>(double*, const double*, double*, int64_t, const SgdConfig&);
-
-void sgd_step(Context& ctx, Tensor& param, const Tensor& grad, Tensor& buf, const SgdConfig& cfg) {
-  const char* op = "sgd_step";
-  const int64_t n = param.numel();
-  detail::require_all(ctx, n, op, {{"param", &param}, {"grad", &grad}, {"buf", &buf}});
-  detail::dispatch(
-      ctx, op,
-      [&] {
-        sgd_step_cpu(param.data(), grad.data(), buf.data(), n, cfg);
-      },
-      [&](auto s) {
-        sgd_step_cuda(param.data(), grad.data(), buf.data(), n, cfg, s);
-      });
-}
 
 }  // namespace cuvae

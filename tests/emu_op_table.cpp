@@ -147,7 +147,13 @@ TEST(EmuCoverage, EveryKernelOfTheSourcesIsLaunchedByTheTable) {
           << (*it)[1] << " (" << e.path().filename().string() << ") is a kernel template with __shared__ variables";
     }
   }  // 28 kernels in kernels/*.cu and launch.cuh today
-  std::printf("  %d kernels in the sources, %zu launched on the emulated device\n", declared, ran.size());
+  const emu::Counters n = emu::counters();
+  std::printf("  %d kernels in the sources, %zu launched on the emulated device (%llu launches, %llu blocks, %llu "
+              "threads, %llu fiber switches so far)\n",
+              declared, ran.size(), static_cast<unsigned long long>(n.launches), static_cast<unsigned long long>(n.blocks),
+              static_cast<unsigned long long>(n.threads), static_cast<unsigned long long>(n.switches));
+  EXPECT_GE(n.threads, n.blocks);
+  EXPECT_GE(n.switches, n.threads);  // every thread is resumed at least once
 }
 
 // A ConvVAE training step (forward, fused ELBO, backward, Adam) with every custom kernel on the

@@ -334,19 +334,11 @@ TEST(GpuClassifierGraph, KernelsCaptureAndReplay) {
   weight.copy_from(weight0, ctx.stream());
   buf.zero(ctx.stream());
   ctx.synchronize();
-  cudaStream_t st = static_cast<cudaStream_t>(ctx.stream());
-  cudaGraph_t graph = nullptr;
-  cudaGraphExec_t exec = nullptr;
-  graph = test::capture_graph(st, step);
-  CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-  CUDA_CHECK(cudaGraphLaunch(exec, st));
-  ctx.synchronize();
+  test::replay_once(static_cast<cudaStream_t>(ctx.stream()), step);
   EXPECT_EQ(to_host(x), eager_x);
   EXPECT_EQ(to_host(mean), eager_mean);
   EXPECT_EQ(to_host(weight), eager_w);
   EXPECT_EQ(to_host(dfeat), eager_dfeat);
-  CUDA_CHECK(cudaGraphExecDestroy(exec));
-  CUDA_CHECK(cudaGraphDestroy(graph));
 #endif
 }
 

@@ -174,6 +174,19 @@ inline cudaGraph_t capture_graph(cudaStream_t s, const std::function<void()>& st
   CUDA_CHECK(cudaStreamEndCapture(s, &graph));
   return graph;
 }
+
+/// Captures `step` on `s` (capture_graph), launches the graph once and waits for it; the graph
+/// and its executable are destroyed whatever fails.
+inline void replay_once(cudaStream_t s, const std::function<void()>& step) {
+  cudaGraph_t graph = capture_graph(s, step);
+  cudaGraphExec_t exec = nullptr;
+  cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+  if (err == cudaSuccess) err = cudaGraphLaunch(exec, s);
+  if (err == cudaSuccess) err = cudaStreamSynchronize(s);
+  if (exec != nullptr) cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  CUDA_CHECK(err);
+}
 #endif
 
 /// A CUDA tensor holding `values` with `shape` (waits until the upload is complete).
