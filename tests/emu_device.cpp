@@ -97,6 +97,14 @@ __global__ void warp_ops_kernel(unsigned* ballot, float* xr, float* idx, float* 
   up[lane] = u;
 }
 
+// Every thread of every block adds 1, takes the maximum of its index and swaps in its index.
+__global__ void atomics_kernel(int* sum, int* max_index, int* cas_hits) {
+  const int t = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  atomicAdd(sum, 1);
+  atomicMax(max_index, t);
+  if (atomicCAS(cas_hits, 0, t + 1) == 0) atomicSub(sum, 1000);  // exactly one thread wins
+}
+
 // Dynamic shared memory: thread t writes t, then reads thread (t + 1)'s after the barrier.
 __global__ void dynamic_kernel(float* out) {
   float* s = detail::dynamic_shared<float>();
@@ -260,6 +268,18 @@ TEST(EmuDevice, LaunchBoundsAreEnforced) {
   const std::string m = message_of([&] { detail::launch<block_sum_kernel>(1, 256, 0, EmuStream{}, in.data(), 512, out.data()); });
   EXPECT_NE(m.find("cudaErrorLaunchOutOfResources"), std::string::npos) << m;
   EXPECT_NE(m.find("__launch_bounds__ allows at most 128"), std::string::npos) << m;
+}
+
+TEST(EmuDevice, AtomicsUpdateOnceEach) {
+  ScheduleGuard guard;
+  for (const emu::Schedule& s : kSchedules) {
+    emu::set_schedule(s);
+    int sum = 0, max_index = -1, cas = 0;
+    detail::launch<atomics_kernel>(3, 64, 0, EmuStream{}, &sum, &max_index, &cas);
+    EXPECT_EQ(sum, 192 - 1000) << s.name();
+    EXPECT_EQ(max_index, 191) << s.name();
+    EXPECT_GT(cas, 0) << s.name();
+  }
 }
 
 TEST(EmuDevice, ScheduleNamesParse) {

@@ -124,42 +124,38 @@ inline int __all_sync(unsigned mask, int pred) {
   return static_cast<int>(::cuvae::emu::warp_collective(::cuvae::emu::WarpOp::All, mask, pred != 0, 0, 32));
 }
 
-// ---- atomics (a block's threads never run at the same time, so plain read-modify-write is atomic) --
+// ---- atomics (a block's threads never run at the same time, so a plain read-modify-write is atomic) --
+namespace cuvae::emu::detail {
+template <class T, class F>
+T atomic_update(T* p, F f) {
+  const T old = *p;
+  *p = f(old);
+  return old;
+}
+}  // namespace cuvae::emu::detail
 template <class T>
 T atomicAdd(T* p, T v) {
-  const T old = *p;
-  *p = old + v;
-  return old;
+  return ::cuvae::emu::detail::atomic_update(p, [v](T o) { return o + v; });
 }
 template <class T>
 T atomicSub(T* p, T v) {
-  const T old = *p;
-  *p = old - v;
-  return old;
+  return ::cuvae::emu::detail::atomic_update(p, [v](T o) { return o - v; });
 }
 template <class T>
 T atomicMax(T* p, T v) {
-  const T old = *p;
-  *p = old < v ? v : old;
-  return old;
+  return ::cuvae::emu::detail::atomic_update(p, [v](T o) { return o < v ? v : o; });
 }
 template <class T>
 T atomicMin(T* p, T v) {
-  const T old = *p;
-  *p = v < old ? v : old;
-  return old;
+  return ::cuvae::emu::detail::atomic_update(p, [v](T o) { return v < o ? v : o; });
 }
 template <class T>
 T atomicExch(T* p, T v) {
-  const T old = *p;
-  *p = v;
-  return old;
+  return ::cuvae::emu::detail::atomic_update(p, [v](T) { return v; });
 }
 template <class T>
 T atomicCAS(T* p, T compare, T v) {
-  const T old = *p;
-  if (old == compare) *p = v;
-  return old;
+  return ::cuvae::emu::detail::atomic_update(p, [compare, v](T o) { return o == compare ? v : o; });
 }
 
 // ---- math: CUDA's overloads and intrinsics --------------------------------------------------------
