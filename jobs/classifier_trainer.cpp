@@ -35,13 +35,6 @@ std::string fmt(double v, int prec = 2) {
   return b;
 }
 
-void check_data_matches(const Dataset& d, const ResNetConfig& c, const std::string& what) {
-  if (d.c != c.channels || d.h != c.height || d.w != c.width)
-    CUVAE_FAIL(what << " has images of " << d.c << "x" << d.h << "x" << d.w << " but the classifier expects "
-                    << c.channels << "x" << c.height << "x" << c.width);
-  if (d.num_classes != c.classes)
-    CUVAE_FAIL(what << " has " << d.num_classes << " classes but the classifier has " << c.classes);
-}
 
 }  // namespace
 
@@ -64,109 +57,7 @@ double lr_at(const std::string& name, double max_lr, int64_t step, int64_t total
 
 bool flip_keeps_class(const std::string& dataset) { return dataset == "fashion-mnist" || dataset == "cifar10"; }
 
-ClassifierEval evaluate_classifier(Context& ctx, ResNet18& model, const Dataset& data, int64_t batch,
-                                   int64_t limit) {
-  const ResNetConfig& c = model.config();
-  check_data_matches(data, c, "data set '" + data.name + "'");
-  const int64_t n = (limit > 0 && limit < data.n) ? limit : data.n;
-  CUVAE_CHECK(n > 0 && batch > 0, "evaluate_classifier: nothing to evaluate");
-  const int64_t K = c.classes;
-  DeviceDataset dd(data, ctx.device());
-  Tensor xbuf({std::min(batch, n), c.channels, c.height, c.width}, ctx.device());
-  IntBuffer labels(std::min(batch, n), ctx.device());
-  ClassifierEval e;
-  e.n = n;
-  e.confusion.assign(static_cast<size_t>(K * K), 0);
-  double loss_sum = 0;
-  int64_t right = 0;
-  for (int64_t first = 0; first < n; first += batch) {
-    const int64_t b = std::min(batch, n - first);
-    Tensor x = xbuf.rows(0, b);
-    dd.batch(ctx, first, AugmentConfig{}, 0, 0, x, &labels);
-    model.forward(ctx, x, false);
-    model.loss(ctx, labels, false);
-    const std::vector<float> l = model.loss_value().to_vector();
-    const std::vector<float> logits = model.logits().to_vector();
-    for (int64_t i = 0; i < b; ++i) {
-      loss_sum += l[static_cast<size_t>(i)];
-      const float* r = logits.data() + i * K;
-      const int64_t pred = std::max_element(r, r + K) - r;
-      const int64_t truth = data.labels[static_cast<size_t>(first + i)];
-      e.confusion[static_cast<size_t>(truth * K + pred)] += 1;
-      right += pred == truth;
-    }
-  }
-  e.loss = loss_sum / static_cast<double>(n);
-  e.accuracy = static_cast<double>(right) / static_cast<double>(n);
-  for (int64_t t = 0; t < K; ++t) {
-    int64_t row = 0;
-    for (int64_t p = 0; p < K; ++p) row += e.confusion[static_cast<size_t>(t * K + p)];
-    e.per_class.push_back(row > 0 ? static_cast<double>(e.confusion[static_cast<size_t>(t * K + t)]) / row
-                                  : std::numeric_limits<double>::quiet_NaN());
-  }
-  return e;
-}
 
-std::vector<std::string> write_confusion(const ClassifierEval& e, const std::vector<std::string>& names,
-                                         const std::string& dir, int cell) {
-  const int64_t K = static_cast<int64_t>(e.per_class.size());
-  CUVAE_CHECK(K > 0 && static_cast<int64_t>(e.confusion.size()) == K * K, "write_confusion: bad matrix");
-  std::vector<std::string> written;
-  std::ostringstream cm;
-  cm << "true\\predicted";
-  for (int64_t p = 0; p < K; ++p) cm << "," << (p < static_cast<int64_t>(names.size()) ? names[p] : std::to_string(p));
-  cm << "\n";
-  for (int64_t t = 0; t < K; ++t) {
-    cm << (t < static_cast<int64_t>(names.size()) ? names[t] : std::to_string(t));
-    for (int64_t p = 0; p < K; ++p) cm << "," << e.confusion[static_cast<size_t>(t * K + p)];
-    cm << "\n";
-  }
-  write_file_atomic(dir + "/confusion.csv", cm.str());
-  written.push_back(dir + "/confusion.csv");
-
-  std::ostringstream pc;
-  pc << "class,name,images,accuracy\n";
-  for (int64_t t = 0; t < K; ++t) {
-    int64_t row = 0;
-    for (int64_t p = 0; p < K; ++p) row += e.confusion[static_cast<size_t>(t * K + p)];
-    pc << t << ",\"" << (t < static_cast<int64_t>(names.size()) ? names[t] : std::to_string(t)) << "\"," << row << ","
-       << format_metric(e.per_class[static_cast<size_t>(t)]) << "\n";
-  }
-  write_file_atomic(dir + "/per_class.csv", pc.str());
-  written.push_back(dir + "/per_class.csv");
-
-  // The labelled heat map (PLplot); without PLplot, a plain grid of K×K coloured cells.
-  std::vector<std::string> labels;
-  for (int64_t t = 0; t < K; ++t) labels.push_back(t < static_cast<int64_t>(names.size()) ? names[t] : std::to_string(t));
-  if (plot_available()) {
-    try {
-      plot_confusion(dir + "/confusion.png", e.confusion, labels, "confusion matrix (test set; colour: fraction of the true class)");
-      written.push_back(dir + "/confusion.png");
-      return written;
-    } catch (const Error&) {  // e.g. PLplot without its cairo driver: the plain grid below
-    }
-  }
-  const int side = static_cast<int>(K) * cell;
-  std::vector<float> img(static_cast<size_t>(3) * side * side);
-  for (int64_t t = 0; t < K; ++t) {
-    int64_t row = 0;
-    for (int64_t p = 0; p < K; ++p) row += e.confusion[static_cast<size_t>(t * K + p)];
-    for (int64_t p = 0; p < K; ++p) {
-      float rgb[3];
-      turbo_rgb(row > 0 ? static_cast<float>(e.confusion[static_cast<size_t>(t * K + p)]) / row : 0.0f, rgb);
-      for (int y = 0; y < cell; ++y)
-        for (int x = 0; x < cell; ++x) {
-          const bool border = y == 0 || x == 0;
-          for (int k = 0; k < 3; ++k)
-            img[static_cast<size_t>(k) * side * side + static_cast<size_t>(t * cell + y) * side + (p * cell + x)] =
-                border ? 1.0f : rgb[k];
-        }
-    }
-  }
-  write_png_grid(dir + "/confusion.png", img.data(), 1, 3, side, side, 1, 0, 1);
-  written.push_back(dir + "/confusion.png");
-  return written;
-}
 
 std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions& opt, std::ostream& log) {
   if (opt.epochs < 1) CUVAE_FAIL("--epochs must be at least 1, got " << opt.epochs);

@@ -9,6 +9,7 @@
 
 #include "core/context.h"
 #include "io/dataset.h"
+#include "jobs/evaluate.h"
 #include "models/resnet18.h"
 
 namespace cuvae {
@@ -68,20 +69,6 @@ struct ClassifierEpochRecord {
   double images_per_s = 0;  ///< training throughput
 };
 
-/// Test-set results of a classifier.
-struct ClassifierEval {
-  int64_t n = 0;
-  double loss = 0;        ///< mean cross-entropy, nats per image
-  double accuracy = 0;    ///< fraction right
-  std::vector<int64_t> confusion;  ///< [K, K] counts, row = true class, column = predicted
-  std::vector<double> per_class;   ///< [K] accuracy of each true class (NaN when it has no images)
-};
-
-
-/// Evaluates `model` on the first `limit` images of `data` (0 = all), batches of `batch`.
-/// Throws cuvae::Error when the data's image shape or class count differs from the model's.
-ClassifierEval evaluate_classifier(Context& ctx, ResNet18& model, const Dataset& data,
-                                   int64_t batch = 500, int64_t limit = 0);
 
 /// Trains a ResNet18 as `opt` says (SGD with Nesterov momentum and weight decay under the
 /// schedule, augmentation on the device), writing into opt.out: config.json, metrics.csv (one
@@ -91,9 +78,5 @@ ClassifierEval evaluate_classifier(Context& ctx, ResNet18& model, const Dataset&
 /// bad options or data and when the loss becomes non-finite (the last good checkpoint is kept).
 std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions& opt, std::ostream& log);
 
-/// Writes confusion.csv, confusion.png (row-normalised, turbo colours, `cell` pixels per
-/// class) and per_class.csv for `e` into `dir`; returns the paths written.
-std::vector<std::string> write_confusion(const ClassifierEval& e, const std::vector<std::string>& names,
-                                         const std::string& dir, int cell = 24);
 
 }  // namespace cuvae

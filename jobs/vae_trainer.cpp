@@ -33,13 +33,6 @@ namespace cuvae {
 
 namespace {
 
-void check_data_matches(const Dataset& d, const VaeConfig& c, const std::string& what) {
-  if (d.c != c.channels || d.h != c.height || d.w != c.width)
-    CUVAE_FAIL(what << " has images of " << d.c << "x" << d.h << "x" << d.w << " but the model expects "
-                    << c.channels << "x" << c.height << "x" << c.width);
-  if (c.is_cvae() && d.num_classes != c.classes)
-    CUVAE_FAIL(what << " has " << d.num_classes << " classes but the CVAE was trained with " << c.classes);
-}
 
 std::string fmt(double v, int prec = 2) {
   char b[64];
@@ -59,31 +52,6 @@ float kl_beta_at(const KlSchedule& s, float beta, int64_t step) {
   return beta;
 }
 
-VaeEval evaluate_vae(Context& ctx, ConvVAE& model, const Dataset& data, int64_t batch, int64_t limit) {
-  check_data_matches(data, model.config(), "data set '" + data.name + "'");
-  const int64_t n = (limit > 0 && limit < data.n) ? limit : data.n;
-  CUVAE_CHECK(n > 0 && batch > 0, "evaluate_vae: nothing to evaluate");
-  DeviceDataset dd(data, ctx.device());
-  const VaeConfig& c = model.config();
-  Tensor xbuf({std::min(batch, n), c.channels, c.height, c.width}, ctx.device());
-  IntBuffer labels(std::min(batch, n), ctx.device());
-  double sr = 0, sk = 0;
-  for (int64_t first = 0; first < n; first += batch) {
-    const int64_t b = std::min(batch, n - first);
-    Tensor x = xbuf.rows(0, b);
-    dd.batch(ctx, first, AugmentConfig{}, 0, 0, x, &labels);
-    model.forward(ctx, x, false, 0, 0, &labels);
-    model.loss(ctx, x, false, 0, 0);
-    for (float v : model.recon().to_vector()) sr += v;
-    for (float v : model.kl().to_vector()) sk += v;
-  }
-  VaeEval e;
-  e.n = n;
-  e.recon = sr / static_cast<double>(n);
-  e.kl = sk / static_cast<double>(n);
-  e.loss = e.recon + (c.is_cvae() ? 1.0 : c.beta) * e.kl;  // a CVAE reports the plain ELBO
-  return e;
-}
 
 std::vector<std::string> write_vae_images(Context& ctx, ConvVAE& model, const Dataset& test,
                                           const std::string& dir, uint64_t seed, int scale) {

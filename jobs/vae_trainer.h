@@ -10,6 +10,7 @@
 
 #include "core/context.h"
 #include "io/dataset.h"
+#include "jobs/evaluate.h"
 #include "models/conv_vae.h"
 
 namespace cuvae {
@@ -63,17 +64,6 @@ struct KlSchedule {
 /// β_t of `s` for step t (constant β when both schedules are off).
 float kl_beta_at(const KlSchedule& s, float beta, int64_t step);
 
-/// Test-set means, in nats per image, with z = μ (no sampling); loss = recon + β·KL (a CVAE:
-/// recon + KL, with the true labels).
-struct VaeEval {
-  double recon = 0, kl = 0, loss = 0;
-  int64_t n = 0;
-};
-
-/// Evaluates `model` on the first `limit` images of `data` (0 = all) in batches of `batch`.
-/// Throws cuvae::Error if the data's image shape differs from the model's.
-VaeEval evaluate_vae(Context& ctx, ConvVAE& model, const Dataset& data, int64_t batch = 500,
-                     int64_t limit = 0);
 
 /// Trains a ConvVAE as `opt` says, writing into opt.out: config.json, metrics.csv (one row
 /// per epoch), model.safetensors and optim.safetensors after every epoch, and at the end
