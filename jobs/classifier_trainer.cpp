@@ -15,6 +15,7 @@
 #include "io/metrics.h"
 #include "io/plot.h"
 #include "jobs/analysis/plots.h"
+#include "jobs/confusion.h"
 #include "jobs/batching.h"
 #include "kernels/accuracy.h"
 #include "kernels/loss_monitor.h"

@@ -47,9 +47,5 @@ struct ClassifierEval {
 ClassifierEval evaluate_classifier(Context& ctx, ResNet18& model, const Dataset& data,
                                    int64_t batch = 500, int64_t limit = 0);
 
-/// Writes confusion.csv, confusion.png (row-normalised, turbo colours, `cell` pixels per
-/// class) and per_class.csv for `e` into `dir`; returns the paths written.
-std::vector<std::string> write_confusion(const ClassifierEval& e, const std::vector<std::string>& names,
-                                         const std::string& dir, int cell = 24);
 
 }  // namespace cuvae
