@@ -1,7 +1,6 @@
 #include "jobs/classifier_trainer.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -9,16 +8,14 @@
 
 #include "core/check.h"
 #include "core/decimal.h"
-#include "core/step_graph.h"
 #include "io/fs.h"
 #include "io/image.h"
-#include "io/metrics.h"
 #include "io/plot.h"
 #include "jobs/analysis/plots.h"
 #include "jobs/confusion.h"
 #include "jobs/batching.h"
+#include "jobs/trainer.h"
 #include "kernels/accuracy.h"
-#include "kernels/loss_monitor.h"
 #include "kernels/sgd.h"
 #include "kernels/softmax_xent.h"
 #include "kernels/step_state.h"
@@ -30,11 +27,6 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-std::string fmt(double v, int prec = 2) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.*f", prec, v);
-  return b;
-}
 
 
 }  // namespace
@@ -60,7 +52,11 @@ bool flip_keeps_class(const std::string& dataset) { return dataset == "fashion-m
 
 
 
-std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions& opt, std::ostream& log) {
+namespace {
+
+/// The options train_classifier checks before any work; returns the optimizer they give.
+/// Throws cuvae::Error naming the flag.
+SgdConfig check_classifier_options(const ClassifierTrainOptions& opt) {
   if (opt.epochs < 1) CUVAE_FAIL("--epochs must be at least 1, got " << opt.epochs);
   if (opt.batch < 2 || opt.batch > 65536) CUVAE_FAIL("--batch must be in [2, 65536], got " << opt.batch);
   if (!(opt.lr > 0.0f) || !std::isfinite(opt.lr)) CUVAE_FAIL("--lr must be a positive number, got " << opt.lr);
@@ -73,234 +69,211 @@ std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions
   sc.nesterov = opt.nesterov;
   check_sgd_config(sc);
   lr_at(opt.schedule, opt.lr, 0, 1);  // rejects an unknown schedule before any work
-  CUVAE_REQUIRE(!opt.out.empty(), "--out must name a run folder");
+  return sc;
+}
 
-  if (opt.resume && !file_exists(opt.out + "/optim.safetensors"))
-    CUVAE_FAIL("--resume: " << opt.out << " has no optim.safetensors to resume from (a run folder of train-classifier)");
-  TrainTestData data = load_train_test(opt.dataset, opt.data_dir, opt.train_limit, opt.test_limit, opt.batch);
-  const std::string& dir = data.dir;
-  Dataset& train = data.train;
-  Dataset& test = data.test;
+/// A ResNet18 trained with SGD (Nesterov momentum, weight decay) under a learning-rate
+/// schedule, with augmentation on the device.
+class ClassifierTrainee final : public Trainee {
+ public:
+  ClassifierTrainee(const ClassifierTrainOptions& opt, const SgdConfig& sc) : opt_(opt), sc_(sc) {}
 
-  Context ctx(opt.device);
-  log_device(ctx, log);
-  ensure_writable_dir(opt.out, "--out");  // an --out that cannot be written fails before any training
-  if (opt.resume) {
-    const int stale = remove_stale_temp_files(opt.out);
-    if (stale > 0) log << "removed " << stale << " partial file(s) an interrupted write left in " << opt.out << "\n";
+  const std::vector<ClassifierEpochRecord>& records() const { return records_; }
+
+  void create(Context& ctx, const Dataset& train, uint64_t seed) override {
+    set_run(ctx, train);
+    model_ = std::make_unique<ResNet18>(requested_config(train), ctx.device());
+    model_->init(seed);
+    momentum_ = Tensor({model_->params().flat_values().numel()}, ctx.device());
   }
 
-  ResNetConfig cfg;
-  cfg.channels = train.c;
-  cfg.height = train.h;
-  cfg.width = train.w;
-  cfg.classes = train.num_classes;
-  cfg.base_width = opt.width;
-  cfg.dataset = opt.dataset;
-  const std::string model_path = opt.out + "/model.safetensors";
-  const std::string optim_path = opt.out + "/optim.safetensors";
-  std::unique_ptr<ResNet18> model_ptr;
-  Tensor momentum_buf;
-  int start_epoch = 0;
-  int64_t step = 0;
-  uint64_t seed = opt.seed;
-  int64_t schedule_steps = 0;  // the run's total steps, over which the schedule is laid
-  if (opt.resume) {
-    const SafetensorsFile of = read_safetensors(optim_path);
-    // The training state holds the config and everything of the same step, so a kill between its
-    // write and model.safetensors' is harmless.
-    model_ptr = std::make_unique<ResNet18>(ResNetConfig::from_json(checkpoint_config(of), optim_path), ctx.device());
-    const ResNetConfig& c = model_ptr->config();
-    if (c.channels != cfg.channels || c.height != cfg.height || c.width != cfg.width || c.classes != cfg.classes)
-      CUVAE_FAIL("--resume: " << model_path << " is a classifier of " << c.channels << "x" << c.height << "x" << c.width
-                              << " images and " << c.classes << " classes, not of --dataset " << opt.dataset);
-    if (c.base_width != cfg.base_width)
-      log << "note: --resume uses the checkpoint's width " << c.base_width << "\n";
-    cfg = c;
-    if (!load_params_prefixed(of, model_ptr->params(), kStateWeightsPrefix) ||
-        !load_params_prefixed(of, model_ptr->buffers(), kStateWeightsPrefix))
-      CUVAE_FAIL(optim_path << ": the training state holds no weights (not written by train-classifier)");
-    const int64_t total = model_ptr->params().flat_values().numel();
-    momentum_buf = Tensor::from_vector(of.f32("sgd.momentum", {total}), {total}, ctx.device());
+  void restore(Context& ctx, const Dataset& train, const SafetensorsFile& of, const std::string& path,
+               const RunPosition& pos, std::ostream& log) override {
+    set_run(ctx, train);
+    const ResNetConfig want = requested_config(train);
+    // The training state holds the config and everything of the same step.
+    model_ = std::make_unique<ResNet18>(ResNetConfig::from_json(checkpoint_config(of), path), ctx.device());
+    const ResNetConfig& c = model_->config();
+    if (c.channels != want.channels || c.height != want.height || c.width != want.width || c.classes != want.classes)
+      CUVAE_FAIL("--resume: " << opt_.out << "/model.safetensors is a classifier of " << c.channels << "x" << c.height << "x"
+                              << c.width << " images and " << c.classes << " classes, not of --dataset " << opt_.dataset);
+    if (c.base_width != want.base_width) log << "note: --resume uses the checkpoint's width " << c.base_width << "\n";
+    if (!load_params_prefixed(of, model_->params(), kStateWeightsPrefix) ||
+        !load_params_prefixed(of, model_->buffers(), kStateWeightsPrefix))
+      CUVAE_FAIL(path << ": the training state holds no weights (not written by train-classifier)");
+    const int64_t total = model_->params().flat_values().numel();
+    momentum_ = Tensor::from_vector(of.f32("sgd.momentum", {total}), {total}, ctx.device());
+    int64_t schedule_steps = 0;
     try {
-      start_epoch = std::stoi(of.metadata.at("epoch"));
-      step = std::stoll(of.metadata.at("step"));
-      seed = std::stoull(of.metadata.at("seed"));
       schedule_steps = std::stoll(of.metadata.at("schedule_steps"));
-      model_ptr->set_num_batches_tracked(std::stoll(of.metadata.at("num_batches_tracked")));
+      model_->set_num_batches_tracked(std::stoll(of.metadata.at("num_batches_tracked")));
     } catch (const std::exception&) {
-      CUVAE_FAIL(optim_path << ": metadata fields epoch, step, seed, schedule_steps and num_batches_tracked are "
-                               "missing or not integers");
+      CUVAE_FAIL(path << ": metadata fields schedule_steps and num_batches_tracked are missing or not integers");
     }
-    if (of.metadata.count("schedule") && of.metadata.at("schedule") != opt.schedule)
-      CUVAE_FAIL("--resume: the run used --schedule " << of.metadata.at("schedule") << ", not " << opt.schedule);
-    // model.safetensors as of the saved state when a kill left it one write behind (or none).
-    bool model_file_behind = true;
-    if (file_exists(model_path)) {
-      try {
-        auto in_file = load_resnet(model_path, Device::CPU);
-        model_file_behind = in_file->params().flat_values().to_vector() != model_ptr->params().flat_values().to_vector() ||
-                            in_file->buffers().flat_values().to_vector() != model_ptr->buffers().flat_values().to_vector() ||
-                            in_file->num_batches_tracked() != model_ptr->num_batches_tracked();
-      } catch (const Error&) {  // damaged or cut short by the kill: rewritten
-      }
-    }
-    if (model_file_behind) save_resnet(model_path, *model_ptr);
-  } else {
-    model_ptr = std::make_unique<ResNet18>(cfg, ctx.device());
-    model_ptr->init(seed);
-    momentum_buf = Tensor({model_ptr->params().flat_values().numel()}, ctx.device());
-  }
-  ResNet18& model = *model_ptr;
-  check_data_matches(test, cfg, "test split of '" + opt.dataset + "'");
-
-  AugmentConfig aug;
-  if (opt.augment) {
-    aug.pad = opt.pad >= 0 ? opt.pad : (train.h >= 32 ? 4 : 2);
-    aug.flip = flip_keeps_class(opt.dataset);
-  }
-  const int64_t steps = train.n / opt.batch;  // the last partial batch is dropped
-  int64_t total_steps = steps * opt.epochs;
-  if (opt.resume) {
-    if (start_epoch >= opt.epochs) {
-      log << opt.out << " already has " << start_epoch << " epochs (--epochs " << opt.epochs << "): nothing to do\n";
-      return {};
-    }
-    if (step != static_cast<int64_t>(start_epoch) * steps)
-      CUVAE_FAIL("--resume: " << optim_path << " is at step " << step << " after " << start_epoch << " epochs, but --batch "
-                              << opt.batch << " and the data give " << steps << " steps per epoch (resume with the run's "
+    if (of.metadata.count("schedule") && of.metadata.at("schedule") != opt_.schedule)
+      CUVAE_FAIL("--resume: the run used --schedule " << of.metadata.at("schedule") << ", not " << opt_.schedule);
+    if (pos.epoch >= opt_.epochs) return;  // nothing left to train
+    if (pos.step != static_cast<int64_t>(pos.epoch) * steps_)
+      CUVAE_FAIL("--resume: " << path << " is at step " << pos.step << " after " << pos.epoch << " epochs, but --batch "
+                              << opt_.batch << " and the data give " << steps_ << " steps per epoch (resume with the run's "
                               "own --batch and --train-limit)");
-    if (schedule_steps != total_steps)
-      log << "note: --epochs " << opt.epochs << " differs from the run's " << schedule_steps / std::max<int64_t>(1, steps)
-          << ": the " << opt.schedule << " schedule now spans " << total_steps << " steps\n";
-    log << "resuming " << opt.out << " after epoch " << start_epoch << " (step " << step << ")\n";
+    if (schedule_steps != total_steps_)
+      log << "note: --epochs " << opt_.epochs << " differs from the run's " << schedule_steps / std::max<int64_t>(1, steps_)
+          << ": the " << opt_.schedule << " schedule now spans " << total_steps_ << " steps\n";
   }
 
-  ensure_dir(opt.out);
-  {
-    nlohmann::json jc = {{"command", "train-classifier"}, {"dataset", opt.dataset}, {"data", dir},
-                         {"epochs", opt.epochs}, {"batch", opt.batch}, {"width", opt.width},
-                         {"lr", typed_decimal(opt.lr)}, {"momentum", typed_decimal(opt.momentum)}, {"weight_decay", typed_decimal(opt.weight_decay)},
-                         {"nesterov", opt.nesterov}, {"schedule", opt.schedule},
-                         {"augment", {{"pad", aug.pad}, {"flip", aug.flip}}}, {"seed", seed},
-                         {"device", ctx.description()}, {"train_images", train.n}, {"test_images", test.n},
-                         {"model", cfg.to_json()}, {"parameters", model.params().count()}};
-    write_file_atomic(opt.out + "/config.json", jc.dump(2) + "\n");
+  bool model_file_matches(const std::string& path) const override {
+    if (!file_exists(path)) return false;
+    try {
+      auto in_file = load_resnet(path, Device::CPU);
+      return in_file->params().flat_values().to_vector() == model_->params().flat_values().to_vector() &&
+             in_file->buffers().flat_values().to_vector() == model_->buffers().flat_values().to_vector() &&
+             in_file->num_batches_tracked() == model_->num_batches_tracked();
+    } catch (const Error&) {  // damaged or cut short by a kill
+      return false;
+    }
   }
-  MetricsCsv metrics(opt.out + "/metrics.csv",
-                     {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "images_per_s"},
-                     opt.resume);
-  metrics.keep_rows(start_epoch);  // a row whose epoch's state was not saved is redone
+  void save_model(const std::string& path) const override { save_resnet(path, *model_); }
+  void check_test_data(const Dataset& test, const std::string& what) const override {
+    check_data_matches(test, model_->config(), what);
+  }
 
-  DeviceDataset dd(train, ctx.device());
-  Tensor x({opt.batch, cfg.channels, cfg.height, cfg.width}, ctx.device());
-  IntBuffer labels(opt.batch, ctx.device());
-  Tensor monitor({kMonitorSize}, ctx.device());
-  Tensor correct({1}, ctx.device());
-  log << "training ResNet18 (width " << opt.width << ", " << model.params().count() << " parameters) on " << train.n
-      << " " << opt.dataset << " images, batch " << opt.batch << ", " << steps << " steps/epoch, SGD"
-      << (opt.nesterov ? " (Nesterov)" : "") << " lr " << opt.lr << " " << opt.schedule << ", augmentation: crop pad "
-      << aug.pad << (aug.flip ? " + flip" : "") << std::endl;
+  nlohmann::json config_json() const override {
+    return {{"width", opt_.width},
+            {"lr", typed_decimal(opt_.lr)},
+            {"momentum", typed_decimal(opt_.momentum)},
+            {"weight_decay", typed_decimal(opt_.weight_decay)},
+            {"nesterov", opt_.nesterov},
+            {"schedule", opt_.schedule},
+            {"augment", {{"pad", aug_.pad}, {"flip", aug_.flip}}},
+            {"model", model_->config().to_json()},
+            {"parameters", model_->params().count()}};
+  }
+  std::vector<std::string> metrics_columns(const std::string&) override {
+    return {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "images_per_s"};
+  }
+  std::string describe() const override {
+    return "ResNet18 (width " + std::to_string(opt_.width) + ", " + std::to_string(model_->params().count()) + " parameters)";
+  }
+  std::string describe_method() const override {
+    std::ostringstream os;
+    os << ", SGD" << (opt_.nesterov ? " (Nesterov)" : "") << " lr " << opt_.lr << " " << opt_.schedule
+       << ", augmentation: crop pad " << aug_.pad << (aug_.flip ? " + flip" : "");
+    return os.str();
+  }
+  std::vector<StepScalars> step_table(int64_t first, int64_t total) const override {
+    schedule_total_ = total;
+    std::vector<StepScalars> table(static_cast<size_t>(total - first));
+    for (int64_t t = first; t < total; ++t)
+      table[static_cast<size_t>(t - first)].lr = static_cast<float>(lr_at(opt_.schedule, opt_.lr, t, total));
+    return table;
+  }
+  int64_t num_batches_tracked(int64_t) const override { return model_->num_batches_tracked(); }
+  AugmentConfig augment() const override { return aug_; }
 
-  std::vector<ClassifierEpochRecord> records;
-  const int sync_every = ctx.is_cuda() ? 50 : 5;
-  const int last_epoch = opt.stop_after > 0 ? std::min(opt.epochs, opt.stop_after) : opt.epochs;
-  // Everything a step reads that changes from step to step lives in the step state: the batch's
-  // rows, the augmentation's Philox offset (the step), the learning rate (a table of the
-  // schedule's values for every step of the run) and BatchNorm's num_batches_tracked.
-  const int64_t schedule_total = std::max(total_steps, step + 1);
-  std::vector<StepScalars> table(static_cast<size_t>(schedule_total - step));
-  for (int64_t t = step; t < schedule_total; ++t)
-    table[static_cast<size_t>(t - step)].lr = static_cast<float>(lr_at(opt.schedule, opt.lr, t, schedule_total));
-  StepStateBuffer state(ctx, step, model.num_batches_tracked(), opt.batch, steps, 1, table);
-  sc.state = state.get();
-  StepGraph graph(opt.cuda_graph);
-  // One training step, reading its per-step values from `state` only (so it can be captured).
-  const auto train_step = [&] {
-    dd.batch(ctx, 0, aug, seed, 0, x, &labels, state.get());
-    model.forward(ctx, x, true);
-    model.loss(ctx, labels, true);
-    count_correct(ctx, model.logits(), labels, correct);
-    model.backward(ctx);
-    sgd_step(ctx, model.params().flat_values(), model.params().flat_grads(), momentum_buf, sc);
-    loss_monitor(ctx, model.mean_loss(), monitor, 0, state.get());
-    state.advance(ctx);
-  };
-  for (int epoch = start_epoch; epoch < last_epoch; ++epoch) {
-    dd.set_order(shuffled_order(train.n, seed, epoch));
-    monitor.zero(ctx.stream());
-    correct.zero(ctx.stream());
-    ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(opt.epochs), steps, opt.progress);
-    const auto t0 = std::chrono::steady_clock::now();
-    double mean_loss = 0, acc = 0;
-    for (int64_t s = 0; s < steps; ++s, ++step) {
-      graph.run(ctx, train_step);
-      if ((s + 1) % sync_every == 0 || s + 1 == steps) {
-        const std::vector<float> mon = monitor.to_vector();
-        if (mon[2] != 0.0f) {
-          bar.finish("stopped");
-          const int64_t bad = static_cast<int64_t>(mon[2]) - 1;
-          std::ostringstream os;
-          os << "the training loss became non-finite (NaN or Inf) at step " << bad << " (epoch " << epoch + 1 << "); stopping. ";
-          if (epoch > 0 || opt.resume)
-            os << "The last good checkpoint is kept in " << model_path;
-          else
-            os << "No checkpoint was written; try a smaller --lr";
-          CUVAE_FAIL(os.str());
-        }
-        mean_loss = mon[1] > 0 ? mon[0] / mon[1] : 0.0;
-        acc = correct.to_vector()[0] / static_cast<double>((s + 1) * opt.batch);
-        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        bar.update(s + 1, "loss " + fmt(mean_loss, 4) + "  acc " + fmt(100 * acc) + "%  " +
-                              fmt((s + 1) * opt.batch / std::max(el, 1e-9), 0) + " img/s");
-      }
-    }
-    ctx.synchronize();
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    bar.finish("loss " + fmt(mean_loss, 4) + "  acc " + fmt(100 * acc) + "%  " + fmt(steps * opt.batch / secs, 0) + " img/s");
-    if (epoch == start_epoch) log << graph.summary();
-    const StepState at = state.read_at(step);
-    model.set_num_batches_tracked(at.num_batches_tracked);  // the forwards a replayed graph made too
-    sc.lr = static_cast<float>(lr_at(opt.schedule, opt.lr, step - 1, schedule_total));  // the epoch's last lr
-    ClassifierEval e = evaluate_classifier(ctx, model, test);
-    ClassifierEpochRecord r{epoch + 1, sc.lr, mean_loss, acc, e.loss, e.accuracy, secs, steps * opt.batch / secs};
-    records.push_back(r);
-    if (!std::isfinite(e.loss))
-      CUVAE_FAIL("the test loss after epoch " << epoch + 1 << " is not finite; stopping. The last good checkpoint is kept in " << model_path);
-    // Metrics row, then the whole training state (one atomic file), then the model: whenever the
-    // process is killed, --resume finds a consistent state and redoes at most this epoch.
-    metrics.append({double(r.epoch), r.lr, r.train_loss, r.train_acc, r.test_loss, r.test_acc, r.seconds, r.images_per_s});
-    {
-      SafetensorsWriter w;
-      add_params(w, model.params(), kStateWeightsPrefix);
-      add_params(w, model.buffers(), kStateWeightsPrefix);
-      w.add_f32("sgd.momentum", momentum_buf);
-      w.set_metadata("format", "cuvae-optim");
-      w.set_metadata("config", cfg.to_json().dump());
-      w.set_metadata("optimizer", "SGD");
-      w.set_metadata("epoch", std::to_string(epoch + 1));
-      w.set_metadata("step", std::to_string(step));
-      w.set_metadata("seed", std::to_string(seed));
-      w.set_metadata("schedule", opt.schedule);
-      w.set_metadata("schedule_steps", std::to_string(total_steps));
-      w.set_metadata("num_batches_tracked", std::to_string(model.num_batches_tracked()));
-      w.write(optim_path);
-    }
-    save_resnet(model_path, model);
-    log << "epoch " << epoch + 1 << ": train loss " << fmt(mean_loss, 4) << " acc " << fmt(100 * acc) << "%, test loss "
-        << fmt(e.loss, 4) << " acc " << fmt(100 * e.accuracy) << "% (" << fmt(secs, 1) << " s, " << fmt(r.images_per_s, 0)
-        << " img/s)" << std::endl;
-    if (epoch + 1 == opt.epochs) {
-      for (const std::string& p : write_confusion(e, class_names(opt.dataset), opt.out)) log << "wrote " << p << "\n";
-    } else if (epoch + 1 == last_epoch) {
-      log << "stopped after epoch " << epoch + 1 << " of " << opt.epochs << "; continue with --resume\n";
-    }
+  void begin_epoch(Context& ctx) override { correct_.zero(ctx.stream()); }
+  void step(Context& ctx, Tensor& x, IntBuffer& labels, const StepState* state) override {
+    sc_.state = state;
+    model_->forward(ctx, x, true);
+    model_->loss(ctx, labels, true);
+    count_correct(ctx, model_->logits(), labels, correct_);
+    model_->backward(ctx);
+    sgd_step(ctx, model_->params().flat_values(), model_->params().flat_grads(), momentum_, sc_);
   }
-  if (!records.empty()) {
-    write_curves_or_note(opt.out, log);
+  const Tensor& step_loss() const override { return model_->mean_loss(); }
+  std::string progress(Context&, double mean_loss, int64_t steps, int64_t batch, double seconds) override {
+    train_acc_ = correct_.to_vector()[0] / static_cast<double>(steps * batch);
+    return "loss " + fixed(mean_loss, 4) + "  acc " + fixed(100 * train_acc_) + "%  " +
+           fixed(static_cast<double>(steps * batch) / std::max(seconds, 1e-9), 0) + " img/s";
   }
-  log << "run folder: " << opt.out << " (model.safetensors, optim.safetensors, metrics.csv, config.json)\n";
-  return records;
+  EpochOutcome end_epoch(Context& ctx, const Dataset& test, const StepState& at, int epoch, double mean_loss,
+                         double seconds) override {
+    model_->set_num_batches_tracked(at.num_batches_tracked);  // the forwards a replayed graph made too
+    const double lr = static_cast<float>(lr_at(opt_.schedule, opt_.lr, at.step - 1, schedule_total_));  // the epoch's last
+    last_eval_ = evaluate_classifier(ctx, *model_, test);
+    const ClassifierEval& e = last_eval_;
+    const double images_per_s = static_cast<double>(steps_ * opt_.batch) / seconds;
+    const ClassifierEpochRecord r{epoch, lr, mean_loss, train_acc_, e.loss, e.accuracy, seconds, images_per_s};
+    records_.push_back(r);
+    EpochOutcome o;
+    o.row = {double(r.epoch), r.lr, r.train_loss, r.train_acc, r.test_loss, r.test_acc, r.seconds, r.images_per_s};
+    o.test_loss = e.loss;
+    o.summary = "train loss " + fixed(mean_loss, 4) + " acc " + fixed(100 * train_acc_) + "%, test loss " + fixed(e.loss, 4) +
+                " acc " + fixed(100 * e.accuracy) + "% (" + fixed(seconds, 1) + " s, " + fixed(images_per_s, 0) + " img/s)";
+    return o;
+  }
+  void add_state(SafetensorsWriter& w) const override {
+    add_params(w, model_->params(), kStateWeightsPrefix);
+    add_params(w, model_->buffers(), kStateWeightsPrefix);
+    w.add_f32("sgd.momentum", momentum_);
+    w.set_metadata("config", model_->config().to_json().dump());
+    w.set_metadata("optimizer", "SGD");
+    w.set_metadata("schedule", opt_.schedule);
+    w.set_metadata("schedule_steps", std::to_string(total_steps_));
+    w.set_metadata("num_batches_tracked", std::to_string(model_->num_batches_tracked()));
+  }
+  void finish(Context&, const Dataset&, const std::string& out, uint64_t, std::ostream& log) override {
+    if (last_eval_.n == 0) return;  // no epoch ran in this process
+    for (const std::string& p : write_confusion(last_eval_, class_names(opt_.dataset), out)) log << "wrote " << p << "\n";
+  }
+
+ private:
+  /// The run's steps, augmentation and per-step counter for `train`.
+  void set_run(Context& ctx, const Dataset& train) {
+    steps_ = train.n / opt_.batch;
+    total_steps_ = steps_ * opt_.epochs;
+    if (opt_.augment) {
+      aug_.pad = opt_.pad >= 0 ? opt_.pad : (train.h >= 32 ? 4 : 2);
+      aug_.flip = flip_keeps_class(opt_.dataset);
+    }
+    correct_ = Tensor({1}, ctx.device());
+  }
+  /// The network the options ask for on `train`'s images.
+  ResNetConfig requested_config(const Dataset& train) const {
+    ResNetConfig c;
+    c.channels = train.c;
+    c.height = train.h;
+    c.width = train.w;
+    c.classes = train.num_classes;
+    c.base_width = opt_.width;
+    c.dataset = opt_.dataset;
+    return c;
+  }
+
+  const ClassifierTrainOptions& opt_;
+  SgdConfig sc_;
+  AugmentConfig aug_;
+  int64_t steps_ = 0, total_steps_ = 0;
+  mutable int64_t schedule_total_ = 1;  // the steps the schedule is laid over (step_table's total)
+  double train_acc_ = 0;
+  std::unique_ptr<ResNet18> model_;
+  Tensor momentum_, correct_;
+  ClassifierEval last_eval_;
+  std::vector<ClassifierEpochRecord> records_;
+};
+
+}  // namespace
+
+std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions& opt, std::ostream& log) {
+  const SgdConfig sc = check_classifier_options(opt);
+  RunSpec spec;
+  spec.command = "train-classifier";
+  spec.dataset = opt.dataset;
+  spec.data_dir = opt.data_dir;
+  spec.out = opt.out;
+  spec.epochs = opt.epochs;
+  spec.batch = opt.batch;
+  spec.stop_after = opt.stop_after;
+  spec.train_limit = opt.train_limit;
+  spec.test_limit = opt.test_limit;
+  spec.seed = opt.seed;
+  spec.device = opt.device;
+  spec.resume = opt.resume;
+  spec.progress = opt.progress;
+  spec.cuda_graph = opt.cuda_graph;
+  ClassifierTrainee trainee(opt, sc);
+  run_training(spec, trainee, log);
+  return trainee.records();
 }
 
 }  // namespace cuvae
