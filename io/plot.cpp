@@ -72,14 +72,20 @@ void begin_page(const std::string& tmp, int width, int height, int nx, int ny) {
   plfontld(1);
 }
 
-// Closes the page and renames `tmp` to `path`.
+// Closes the page and writes what PLplot drew into `tmp` to `path` through write_file_atomic
+// (as every file cuvae writes), removing `tmp`.
 void end_page(const std::string& tmp, const std::string& path) {
   plend();
   if (!file_exists(tmp)) CUVAE_FAIL(path << ": PLplot wrote no file (is plplot-driver-cairo installed?)");
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+  std::string bytes;
+  try {
+    bytes = read_file(tmp);
+  } catch (const Error&) {
     std::remove(tmp.c_str());
-    CUVAE_FAIL("cannot write " << path << ": rename failed");
+    throw;
   }
+  std::remove(tmp.c_str());
+  write_file_atomic(path, bytes);
 }
 
 std::string temp_name(const std::string& path) { return path + ".tmp." + std::to_string(::getpid()) + ".png"; }
