@@ -97,15 +97,15 @@ void ensure_dir(const std::string& dir) {
     CUVAE_FAIL("cannot create folder " << dir << ": exists and is not a folder");
 }
 
-void ensure_writable_dir(const std::string& dir, const std::string& flag) {
+void ensure_writable_dir(const std::string& dir, const char* option_name) {
   try {
     ensure_dir(dir);
   } catch (const Error& e) {
-    CUVAE_FAIL(flag << " " << dir << " cannot be written: " << e.what());
+    CUVAE_FAIL(option(option_name) << " " << dir << " cannot be written: " << e.what());
   }
   const std::string probe = dir + "/.write-test." + std::to_string(static_cast<long>(::getpid()));
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) CUVAE_FAIL(flag << " " << dir << " cannot be written: " << std::strerror(errno));
+  if (fd < 0) CUVAE_FAIL(option(option_name) << " " << dir << " cannot be written: " << std::strerror(errno));
   ::close(fd);
   ::unlink(probe.c_str());
 }

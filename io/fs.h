@@ -20,8 +20,9 @@ std::string read_file(const std::string& path);
 void ensure_dir(const std::string& dir);
 
 /// ensure_dir(`dir`), then creates and removes a probe file in it, so that a folder that cannot
-/// be written fails before any work. Throws cuvae::Error "<flag> <dir> cannot be written: <why>".
-void ensure_writable_dir(const std::string& dir, const std::string& flag);
+/// be written fails before any work. Throws cuvae::Error "<option> <dir> cannot be written: <why>",
+/// naming the job's option `option_name` (see option() in core/check.h).
+void ensure_writable_dir(const std::string& dir, const char* option_name);
 
 /// Removes the temporary files write_file_atomic and the plots leave in `dir` when their process is
 /// killed mid-write ("<name>.tmp.<pid>" and "<name>.tmp.<pid>.png" whose process no longer runs);

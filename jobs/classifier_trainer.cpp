@@ -57,11 +57,11 @@ namespace {
 /// The options train_classifier checks before any work; returns the optimizer they give.
 /// Throws cuvae::Error naming the flag.
 SgdConfig check_classifier_options(const ClassifierTrainOptions& opt) {
-  if (opt.epochs < 1) CUVAE_FAIL("--epochs must be at least 1, got " << opt.epochs);
-  if (opt.batch < 2 || opt.batch > 65536) CUVAE_FAIL("--batch must be in [2, 65536], got " << opt.batch);
-  if (!(opt.lr > 0.0f) || !std::isfinite(opt.lr)) CUVAE_FAIL("--lr must be a positive number, got " << opt.lr);
-  if (opt.width < 1 || opt.width > 256) CUVAE_FAIL("--width must be in [1, 256], got " << opt.width);
-  if (opt.pad > 16) CUVAE_FAIL("--pad must be at most 16, got " << opt.pad);
+  if (opt.epochs < 1) CUVAE_FAIL(option("epochs") << " must be at least 1, got " << opt.epochs);
+  if (opt.batch < 2 || opt.batch > 65536) CUVAE_FAIL(option("batch") << " must be in [2, 65536], got " << opt.batch);
+  if (!(opt.lr > 0.0f) || !std::isfinite(opt.lr)) CUVAE_FAIL(option("lr") << " must be a positive number, got " << opt.lr);
+  if (opt.width < 1 || opt.width > 256) CUVAE_FAIL(option("width") << " must be in [1, 256], got " << opt.width);
+  if (opt.pad > 16) CUVAE_FAIL(option("pad") << " must be at most 16, got " << opt.pad);
   SgdConfig sc;
   sc.lr = opt.lr;
   sc.momentum = opt.momentum;
@@ -95,8 +95,8 @@ class ClassifierTrainee final : public Trainee {
     model_ = std::make_unique<ResNet18>(ResNetConfig::from_json(checkpoint_config(of), path), ctx.device());
     const ResNetConfig& c = model_->config();
     if (c.channels != want.channels || c.height != want.height || c.width != want.width || c.classes != want.classes)
-      CUVAE_FAIL("--resume: " << opt_.out << "/model.safetensors is a classifier of " << c.channels << "x" << c.height << "x"
-                              << c.width << " images and " << c.classes << " classes, not of --dataset " << opt_.dataset);
+      CUVAE_FAIL(option("resume") << ": " << opt_.out << "/model.safetensors is a classifier of " << c.channels << "x" << c.height << "x"
+                              << c.width << " images and " << c.classes << " classes, not of " << option("dataset") << " " << opt_.dataset);
     if (c.base_width != want.base_width) log << "note: --resume uses the checkpoint's width " << c.base_width << "\n";
     if (!load_params_prefixed(of, model_->params(), kStateWeightsPrefix) ||
         !load_params_prefixed(of, model_->buffers(), kStateWeightsPrefix))
@@ -111,12 +111,12 @@ class ClassifierTrainee final : public Trainee {
       CUVAE_FAIL(path << ": metadata fields schedule_steps and num_batches_tracked are missing or not integers");
     }
     if (of.metadata.count("schedule") && of.metadata.at("schedule") != opt_.schedule)
-      CUVAE_FAIL("--resume: the run used --schedule " << of.metadata.at("schedule") << ", not " << opt_.schedule);
+      CUVAE_FAIL(option("resume") << ": the run used " << option("schedule") << " " << of.metadata.at("schedule") << ", not " << opt_.schedule);
     if (pos.epoch >= opt_.epochs) return;  // nothing left to train
     if (pos.step != static_cast<int64_t>(pos.epoch) * steps_)
-      CUVAE_FAIL("--resume: " << path << " is at step " << pos.step << " after " << pos.epoch << " epochs, but --batch "
+      CUVAE_FAIL(option("resume") << ": " << path << " is at step " << pos.step << " after " << pos.epoch << " epochs, but " << option("batch") << " "
                               << opt_.batch << " and the data give " << steps_ << " steps per epoch (resume with the run's "
-                              "own --batch and --train-limit)");
+                              "own " << option("batch") << " and " << option("train_limit") << ")");
     if (schedule_steps != total_steps_)
       log << "note: --epochs " << opt_.epochs << " differs from the run's " << schedule_steps / std::max<int64_t>(1, steps_)
           << ": the " << opt_.schedule << " schedule now spans " << total_steps_ << " steps\n";

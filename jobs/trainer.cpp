@@ -50,7 +50,7 @@ void read_position(const SafetensorsFile& state, const std::string& path, RunPos
 
 /// Step 1: the folder can be written, and what an interrupted write left there is gone.
 void prepare_run_folder(const RunSpec& spec, std::ostream& log) {
-  ensure_writable_dir(spec.out, "--out");  // an --out that cannot be written fails before any training
+  ensure_writable_dir(spec.out, "out");  // an out folder that cannot be written fails before any training
   if (spec.resume) {
     const int stale = remove_stale_temp_files(spec.out);
     if (stale > 0) log << "removed " << stale << " partial file(s) an interrupted write left in " << spec.out << "\n";
@@ -126,10 +126,10 @@ void save_epoch(const RunFiles& files, MetricsCsv& metrics, const EpochOutcome& 
 }  // namespace
 
 int run_training(const RunSpec& spec, Trainee& trainee, std::ostream& log) {
-  CUVAE_REQUIRE(!spec.out.empty(), "--out must name a run folder");
+  CUVAE_REQUIRE(!spec.out.empty(), option("out") << " must name a run folder");
   const RunFiles files(spec.out);
   if (spec.resume && !file_exists(files.state))
-    CUVAE_FAIL("--resume: " << spec.out << " has no optim.safetensors to resume from (a run folder of " << spec.command << ")");
+    CUVAE_FAIL(option("resume") << ": " << spec.out << " has no optim.safetensors to resume from (a run folder of " << spec.command << ")");
   const TrainTestData data = load_train_test(spec.dataset, spec.data_dir, spec.train_limit, spec.test_limit, spec.batch);
   const Dataset& train = data.train;
   const Dataset& test = data.test;

@@ -114,22 +114,22 @@ namespace {
 
 /// The options train_vae checks before any work. Throws cuvae::Error naming the flag.
 void check_vae_options(const VaeTrainOptions& opt) {
-  if (opt.epochs < 1) CUVAE_FAIL("--epochs must be at least 1, got " << opt.epochs);
-  if (opt.batch < 1 || opt.batch > 65536) CUVAE_FAIL("--batch must be in [1, 65536], got " << opt.batch);
-  if (!(opt.lr > 0.0f) || !std::isfinite(opt.lr)) CUVAE_FAIL("--lr must be a positive number, got " << opt.lr);
-  if (!(opt.beta >= 0.0f) || !std::isfinite(opt.beta)) CUVAE_FAIL("--beta must be >= 0, got " << opt.beta);
-  if (opt.latent < 1 || opt.latent > 4096) CUVAE_FAIL("--latent must be in [1, 4096], got " << opt.latent);
-  if (opt.scale < 1 || opt.scale > 16) CUVAE_FAIL("--scale must be in [1, 16], got " << opt.scale);
+  if (opt.epochs < 1) CUVAE_FAIL(option("epochs") << " must be at least 1, got " << opt.epochs);
+  if (opt.batch < 1 || opt.batch > 65536) CUVAE_FAIL(option("batch") << " must be in [1, 65536], got " << opt.batch);
+  if (!(opt.lr > 0.0f) || !std::isfinite(opt.lr)) CUVAE_FAIL(option("lr") << " must be a positive number, got " << opt.lr);
+  if (!(opt.beta >= 0.0f) || !std::isfinite(opt.beta)) CUVAE_FAIL(option("beta") << " must be >= 0, got " << opt.beta);
+  if (opt.latent < 1 || opt.latent > 4096) CUVAE_FAIL(option("latent") << " must be in [1, 4096], got " << opt.latent);
+  if (opt.scale < 1 || opt.scale > 16) CUVAE_FAIL(option("scale") << " must be in [1, 16], got " << opt.scale);
   if (opt.recon_loss == ReconLoss::Mse && opt.model != VaeKind::Ae)
-    CUVAE_FAIL("--recon-loss mse is for the plain autoencoder (--model ae); a VAE trains on the Bernoulli ELBO");
+    CUVAE_FAIL(option("recon_loss") << " mse is for the plain autoencoder (" << option("model") << " ae); a VAE trains on the Bernoulli ELBO");
   if (!(opt.kl_warmup >= 0) || !std::isfinite(opt.kl_warmup))
-    CUVAE_FAIL("--kl-warmup must be a number of epochs >= 0, got " << opt.kl_warmup);
-  if (opt.kl_cycles < 0) CUVAE_FAIL("--kl-cycles must be >= 0, got " << opt.kl_cycles);
+    CUVAE_FAIL(option("kl_warmup") << " must be a number of epochs >= 0, got " << opt.kl_warmup);
+  if (opt.kl_cycles < 0) CUVAE_FAIL(option("kl_cycles") << " must be >= 0, got " << opt.kl_cycles);
   if (!(opt.free_bits >= 0) || !std::isfinite(opt.free_bits))
-    CUVAE_FAIL("--free-bits must be a number of nats >= 0, got " << opt.free_bits);
-  if (opt.kl_warmup > 0 && opt.kl_cycles > 0) CUVAE_FAIL("--kl-warmup and --kl-cycles exclude each other: choose one schedule");
+    CUVAE_FAIL(option("free_bits") << " must be a number of nats >= 0, got " << opt.free_bits);
+  if (opt.kl_warmup > 0 && opt.kl_cycles > 0) CUVAE_FAIL(option("kl_warmup") << " and " << option("kl_cycles") << " exclude each other: choose one schedule");
   if (opt.model == VaeKind::Ae && (opt.kl_warmup > 0 || opt.kl_cycles > 0 || opt.free_bits > 0))
-    CUVAE_FAIL("--kl-warmup, --kl-cycles and --free-bits need a model with a KL term; --model ae has none");
+    CUVAE_FAIL(option("kl_warmup") << ", " << option("kl_cycles") << " and " << option("free_bits") << " need a model with a KL term; " << option("model") << " ae has none");
 }
 
 /// The old metrics.csv layout, from before the beta column (a resumed run keeps it).
@@ -367,11 +367,11 @@ nlohmann::json eval_vae_job(const EvalVaeJob& job) {
   Context ctx(job.device);
   auto model = load_vae(job.checkpoint, ctx.device(), true);
   if (job.nll > 0 && model->config().is_cvae())
-    CUVAE_FAIL("--nll supports unconditional VAEs; " << job.checkpoint << " is a CVAE");
+    CUVAE_FAIL(option("nll") << " supports unconditional VAEs; " << job.checkpoint << " is a CVAE");
   if (job.nll > 0 && model->config().is_ae())
-    CUVAE_FAIL("--nll needs a VAE checkpoint: " << job.checkpoint << " is a plain autoencoder (no q(z|x) to sample from)");
+    CUVAE_FAIL(option("nll") << " needs a VAE checkpoint: " << job.checkpoint << " is a plain autoencoder (no q(z|x) to sample from)");
   if (job.binarize && !model->config().binarize)
-    CUVAE_FAIL("--binarize evaluates models trained with --binarize; " << job.checkpoint << " was trained on grey levels");
+    CUVAE_FAIL(option("binarize") << " evaluates models trained with " << option("binarize") << "; " << job.checkpoint << " was trained on grey levels");
   const std::string dir = job.data.empty() ? default_data_dir(job.dataset) : job.data;
   Dataset test = load_dataset(job.dataset, dir, false);
   if (job.binarize) test = binarized_copy(test);

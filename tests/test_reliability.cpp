@@ -274,6 +274,8 @@ TEST(ClassifierResume, OneEpochThenResumeToTwoEqualsTwoWithAConstantSchedule) {
   b.epochs = 3;
   b.schedule = "cosine";
   EXPECT_CONTAINS(error_of([&] { train_classifier(b, log); }), "--resume: the run used --schedule constant");
+  // The job names its options by field; the command line (above) by flag.
+  EXPECT_CONTAINS(cuvae::test::what_of([&] { train_classifier(b, log); }), "resume: the run used schedule constant");
   b.schedule = "constant";
   b.batch = 16;
   EXPECT_CONTAINS(error_of([&] { train_classifier(b, log); }), "resume with the run's own --batch");

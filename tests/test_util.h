@@ -23,10 +23,27 @@
 
 namespace cuvae::test {
 
-/// The message of the cuvae::Error that `f` throws; "" and a test failure if it throws
-/// nothing or another exception type.
+/// The message of the cuvae::Error that `f` throws as the command line shows it (the options it
+/// names as flags: Error::message(FieldStyle::Flag)); "" and a test failure if it throws nothing
+/// or another exception type. Use `what_of` for what() itself (options by their field names).
 template <typename F>
 std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.message(FieldStyle::Flag);
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "threw a non-cuvae exception: " << e.what();
+    return "";
+  }
+  ADD_FAILURE() << "no cuvae::Error thrown";
+  return "";
+}
+
+/// what() of the cuvae::Error that `f` throws (options by their field names); "" and a test
+/// failure if it throws nothing or another exception type.
+template <typename F>
+std::string what_of(F&& f) {
   try {
     f();
   } catch (const Error& e) {

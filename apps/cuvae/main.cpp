@@ -128,7 +128,8 @@ int main(int argc, char** argv) {
       if (c.cli->parsed()) c.run();
   } catch (const cuvae::Error& e) {
     std::fflush(stdout);
-    std::cerr << "cuvae: error: " << e.what() << std::endl;
+    // A job names its options by field; the command line says them as its flags.
+    std::cerr << "cuvae: error: " << e.message(cuvae::FieldStyle::Flag) << std::endl;
     return 1;
   } catch (const std::bad_alloc&) {
     std::fflush(stdout);
