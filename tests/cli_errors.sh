@@ -69,6 +69,7 @@ expect_error "steps"            interpolate --vae "$vae" --pairs 0:1 --steps 1 -
 expect_error "--pairs 99999 is out of range" interpolate --vae "$vae" --pairs 0:99999 --data "$m" --out "$tmp/r8"
 expect_error "--pairs"          interpolate --vae "$vae" --pairs 0-1 --data "$m" --out "$tmp/r8"
 expect_error "--mode"           interpolate --vae "$vae" --pairs 0:1 --mode cubic --data "$m" --out "$tmp/r8"
+expect_error "--pairs I:J or --classes A:B" interpolate --vae "$vae" --data "$m" --out "$tmp/r8"
 expect_error "--classes 12 is out of range" interpolate --vae "$vae" --classes 1:12 --data "$m" --out "$tmp/r8"
 expect_error "is a classifier checkpoint" interpolate --vae "$clf" --pairs 0:1 --data "$m" --out "$tmp/r8"
 expect_error "garbage.safetensors" interpolate --vae "$tmp/garbage.safetensors" --pairs 0:1 --data "$m" --out "$tmp/r8"
@@ -78,7 +79,10 @@ expect_error "--dims"           traverse --vae "$vae" --dims 3,x --data "$m" --o
 expect_error "--dims 32 is out of range" traverse --vae "$vae" --dims 3,32 --data "$m" --out "$tmp/r10"
 expect_error "--steps"          traverse --vae "$vae" --steps 1 --data "$m" --out "$tmp/r10"
 expect_error "--base"           traverse --vae "$vae" --base index:10000 --data "$m" --out "$tmp/r10"
-expect_error "--n 20000 is larger than" embed --vae "$vae" --n 20000 --method pca --data "$m" --out "$tmp/r11"
+expect_error "--base class:12 is out of range" traverse --vae "$vae" --base class:12 --data "$m" --out "$tmp/r10"
+expect_error "--n 20000 is larger than the mnist test split" embed --vae "$vae" --n 20000 --method pca --data "$m" --out "$tmp/r11"
+expect_error "--n 80000 is larger than the mnist all split" embed --vae "$vae" --n 80000 --split all --method pca --data "$m" --out "$tmp/r11"
+expect_error "--n must be at least 4" embed --vae "$vae" --n 0 --method pca --data "$m" --out "$tmp/r11"
 expect_error "--method"         embed --vae "$vae" --method umap --data "$m" --out "$tmp/r11"
 expect_error "perplexity"       embed --vae "$vae" --n 50 --perplexity 0 --data "$m" --out "$tmp/r11"
 expect_error "is a classifier checkpoint" embed --vae "$clf" --method pca --data "$m" --out "$tmp/r11"
@@ -112,6 +116,11 @@ expect_files "$tmp/ok3" latents.safetensors embedding.csv embed.json -- embed --
 grep -q '"trustworthiness"' "$tmp/ok3/embed.json" || { echo "FAIL: embed.json lacks trustworthiness"; fail=1; }
 [ "$(head -n1 "$tmp/ok3/embedding.csv")" = "index,label,x,y" ] || { echo "FAIL: embedding.csv header"; fail=1; }
 [ "$(wc -l < "$tmp/ok3/embedding.csv")" = 61 ] || { echo "FAIL: embedding.csv should hold 60 rows"; fail=1; }
+expect_files "$tmp/ok8" anchor_class3.png -- anchor --vae "$vae" --class 3 --n 8 --data "$m" --out "$tmp/ok8" --no-progress
+expect_files "$tmp/ok9" arithmetic.png arithmetic.json -- arithmetic --vae "$vae" --index 0 1 --from-class 1 --to-class 7 --data "$m" --out "$tmp/ok9" --no-progress
+expect_files "$tmp" report.html -- report --run "$tmp/vae" "$tmp/ok1" --out "$tmp/report.html"
+"$bin" eval-classifier --checkpoint "$clf" --limit 64 --data "$m" > "$tmp/clf.json" 2>&1
+grep -q '"accuracy"' "$tmp/clf.json" && grep -q '"per_class"' "$tmp/clf.json" || { echo "FAIL: eval-classifier: $(cat "$tmp/clf.json")"; fail=1; }
 expect_files "$tmp/ok4" gradcam.json maps.safetensors -- gradcam --classifier "$clf" --index 0 3 --save-maps --data "$m" --out "$tmp/ok4"
 "$bin" train-vae --model ae --data "$m" --epochs 1 --train-limit 256 --test-limit 64 --batch 64 --no-progress \
   --out "$tmp/ae" >/dev/null 2>&1 || { echo "FAIL: could not train the small AE"; fail=1; }

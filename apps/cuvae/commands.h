@@ -1,4 +1,7 @@
-// Subcommand registration shared by the files of the cuvae program.
+// Subcommand registration shared by the files of the cuvae program. Each add_* function adds its
+// commands in one style: a job options struct owned by the command (a shared_ptr its callback
+// keeps), every flag bound to one of its fields (shared flag groups through flags.h), and a
+// callback that calls one job and prints where its outputs went.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -14,18 +17,8 @@ struct Command {
   std::function<void()> run;
 };
 
-/// "mnist|fashion-mnist|cifar10".
-std::string dataset_list();
-
-/// Accepts one of dataset_names().
-struct DatasetValidator : CLI::Validator {
-  DatasetValidator();
-};
-
-/// Accepts auto, cpu or cuda.
-struct DeviceValidator : CLI::Validator {
-  DeviceValidator();
-};
+/// Prints "wrote PATH" for each path, one a line, to standard output: where a job's files went.
+void print_written(const std::vector<std::string>& paths);
 
 /// Adds train-vae and eval-vae to `app`.
 void add_vae_commands(CLI::App& app, std::vector<Command>& commands);
@@ -33,7 +26,7 @@ void add_vae_commands(CLI::App& app, std::vector<Command>& commands);
 /// Adds train-classifier, eval-classifier, anchor, validate and gradcam to `app`.
 void add_classifier_commands(CLI::App& app, std::vector<Command>& commands);
 
-/// Adds interpolate, arithmetic, traverse, embed (the latent-space tools) and plot to `app`.
+/// Adds interpolate, arithmetic, traverse and embed (the latent-space tools), plot and report to `app`.
 void add_latent_commands(CLI::App& app, std::vector<Command>& commands);
 
 /// Adds compare, sample and sweep (generation and the AE/VAE, latent-size and beta studies) to `app`.

@@ -12,39 +12,19 @@
 #include <new>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "commands.h"
 #include "core/check.h"
-#include "core/context.h"
-#include "io/dataset.h"
+#include "flags.h"
 
 namespace cuvae::app {
 
-std::string dataset_list() {
-  std::string s;
-  for (const std::string& n : cuvae::dataset_names()) s += (s.empty() ? "" : "|") + n;
-  return s;
-}
-
-DatasetValidator::DatasetValidator() {
-  name_ = "DATASET";
-  func_ = [](const std::string& s) -> std::string {
-    for (const std::string& n : cuvae::dataset_names())
-      if (s == n) return {};
-    return "expected one of " + dataset_list() + ", got '" + s + "'";
-  };
-}
-
-DeviceValidator::DeviceValidator() {
-  name_ = "DEVICE";
-  func_ = [](const std::string& s) -> std::string {
-    if (s == "auto" || s == "cpu" || s == "cuda") return {};
-    return "expected auto, cpu or cuda, got '" + s + "'";
-  };
+void print_written(const std::vector<std::string>& paths) {
+  for (const std::string& p : paths) std::cout << "wrote " << p << "\n";
 }
 
 }  // namespace cuvae::app
-
 
 namespace {
 // Transparent huge pages for every heap allocation. A training process touches hundreds of MiB of
@@ -96,24 +76,8 @@ int main(int argc, char** argv) {
   cuvae::app::add_serve_command(app, commands);
 
   // --cpu-backend and --nondeterministic on every command that runs a model (each has --device).
-  std::string cpu_backend = cuvae::cpu_backend_name(cuvae::default_cpu_backend());
-  bool nondeterministic = false;
-  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
-    if (sub->get_option_no_throw("--device") != nullptr) {
-      sub->add_flag("--nondeterministic", nondeterministic,
-                    "GPU: time cuDNN's convolution algorithms and use the fastest, even when their results vary from run "
-                    "to run (default: deterministic ones from cuDNN's heuristics, no timing, so the same seed gives the "
-                    "same weights)");
-      sub->add_option("--cpu-backend", cpu_backend,
-                      "CPU convolutions and batch norm: onednn (oneDNN, as PyTorch's CPU path) or reference "
-                      "(cuvae's own im2col + Eigen, what the tests check everything against); emu: the layers as "
-                      "reference, and every custom CUDA kernel's own source on the emulated CUDA device (many times "
-                      "slower, for checking the CUDA path without a GPU; CUVAE_EMU_SCHEDULE=forward|reverse|random:SEED "
-                      "orders its threads)" +
-                          std::string(cuvae::onednn_built() ? "" : "; this build has no oneDNN"))
-          ->check(CLI::IsMember({"onednn", "reference", "emu"}))
-          ->capture_default_str();
-    }
+  cuvae::app::BackendFlags backend;
+  cuvae::app::add_backend_flags(app, backend);
 
   try {
     app.parse(argc, argv);
@@ -122,8 +86,7 @@ int main(int argc, char** argv) {
   }
 
   try {
-    cuvae::set_default_cpu_backend(cuvae::parse_cpu_backend(cpu_backend));
-    cuvae::set_default_deterministic(!nondeterministic);
+    cuvae::app::apply_backend_flags(backend);
     for (auto& c : commands)
       if (c.cli->parsed()) c.run();
   } catch (const cuvae::Error& e) {
