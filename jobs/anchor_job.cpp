@@ -18,7 +18,7 @@ AnchorJobResult anchor_job(const AnchorJob& job, std::ostream& log) {
   const std::vector<std::string> names = class_names(dataset);
   const int classes = static_cast<int>(names.size());
   CUVAE_REQUIRE(job.klass >= 0 && job.klass < classes,  // before the class statistics are computed
-                "--class " << job.klass << " is out of range: expected a class in 0.." << classes - 1);
+                option("class") << " " << job.klass << " is out of range: expected a class in 0.." << classes - 1);
   const AnchorStats stats = anchor_stats_for(ctx, *vae, job.vae, job.data, log, job.progress);
   const std::vector<float> z = sample_anchored(stats, job.klass, job.n, job.noise, job.seed);
   Tensor images = vae->decode_images(ctx, z, job.n);

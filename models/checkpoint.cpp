@@ -146,7 +146,7 @@ ResNetConfig infer_resnet_config(const SafetensorsFile& f, const std::string& da
   const SafetensorsEntry& c1 = shaped(f, "conv1.weight", 4, m, "[W, C, 3, 3]");
   const SafetensorsEntry& fc = shaped(f, "fc.weight", 2, m, "[K, 8*W]");
   if (dataset.empty())
-    CUVAE_FAIL(f.path << " is a ResNet-18 state dict without cuvae config: pass --dataset so that the input size is "
+    CUVAE_FAIL(f.path << " is a ResNet-18 state dict without cuvae config: pass " << option("dataset") << " so that the input size is "
                          "known (tensor shapes cannot give it)");
   ResNetConfig c;
   if (dataset == "mnist" || dataset == "fashion-mnist") {
@@ -156,7 +156,7 @@ ResNetConfig infer_resnet_config(const SafetensorsFile& f, const std::string& da
     c.channels = 3;
     c.height = c.width = 32;
   } else {
-    CUVAE_FAIL("--dataset '" << dataset << "' is not one of mnist, fashion-mnist, cifar10");
+    CUVAE_FAIL(option("dataset") << " '" << dataset << "' is not one of mnist, fashion-mnist, cifar10");
   }
   if (c1.shape[1] != c.channels)
     CUVAE_FAIL(f.path << ": tensor 'conv1.weight' has shape " << dims_str(c1.shape) << ", expected " << c.channels

@@ -15,18 +15,18 @@ VaeKind parse_vae_kind(const std::string& s) {
   if (s == "vae") return VaeKind::Vae;
   if (s == "ae") return VaeKind::Ae;
   if (s == "cvae") return VaeKind::Cvae;
-  CUVAE_FAIL("--model must be vae, ae or cvae, got '" << s << "'");
+  CUVAE_FAIL(option("model") << " must be vae, ae or cvae, got '" << s << "'");
 }
 
 ReconLoss parse_recon_loss(const std::string& s) {
   if (s == "bce") return ReconLoss::Bce;
   if (s == "mse") return ReconLoss::Mse;
-  CUVAE_FAIL("--recon-loss must be bce or mse, got '" << s << "'");
+  CUVAE_FAIL(option("recon_loss") << " must be bce or mse, got '" << s << "'");
 }
 
 void VaeConfig::validate() const {
   CUVAE_REQUIRE(recon_loss == ReconLoss::Bce || is_ae(),
-              "VAE config: recon_loss mse is for the plain autoencoder (--model ae) only");
+              "VAE config: recon_loss mse is for the plain autoencoder (" << option("model") << " ae) only");
   CUVAE_REQUIRE(channels == 1 || channels == 3, "VAE config: channels must be 1 or 3, got " << channels);
   CUVAE_REQUIRE(height >= 8 && width >= 8 && height % 4 == 0 && width % 4 == 0,
               "VAE config: height and width must be multiples of 4 and at least 8, got "
@@ -122,7 +122,7 @@ void ConvVAE::set_kl_weight(float beta) {
 }
 
 void ConvVAE::set_free_bits(float lambda) {
-  CUVAE_REQUIRE(std::isfinite(lambda) && lambda >= 0.0f, "--free-bits must be a finite number >= 0, got " << lambda);
+  CUVAE_REQUIRE(std::isfinite(lambda) && lambda >= 0.0f, option("free_bits") << " must be a finite number >= 0, got " << lambda);
   free_bits_ = lambda;
 }
 

@@ -15,15 +15,15 @@ double since(std::chrono::steady_clock::time_point t0) {
 
 std::string parse_embed_method(const std::string& s) {
   if (s == "pca" || s == "tsne") return s;
-  CUVAE_FAIL("--method must be pca or tsne, got '" << s << "'");
+  CUVAE_FAIL(option("method") << " must be pca or tsne, got '" << s << "'");
 }
 
 EmbedResult embed_latents(Context& ctx, ConvVAE& vae, const Dataset& data, const EmbedOptions& opt) {
   EmbedResult r;
   r.method = parse_embed_method(opt.method);
   if (opt.n > data.n)
-    CUVAE_FAIL("--n " << opt.n << " is larger than the " << data.name << " split (" << data.n << " images)");
-  if (opt.n < 4 && opt.n != 0) CUVAE_FAIL("--n must be at least 4, got " << opt.n);
+    CUVAE_FAIL(option("n") << " " << opt.n << " is larger than the " << data.name << " split (" << data.n << " images)");
+  if (opt.n < 4 && opt.n != 0) CUVAE_FAIL(option("n") << " must be at least 4, got " << opt.n);
   auto t0 = std::chrono::steady_clock::now();
   r.codes = encode_dataset(ctx, vae, data, opt.n, 500, opt.progress, "--n");
   r.seconds_encode = since(t0);

@@ -63,7 +63,7 @@ std::vector<std::string> write_arithmetic(const std::string& dir, const Arithmet
 std::vector<std::string> write_traversal(const std::string& dir, const TraverseResult& r, const LatentDimStats& stats,
                                          int scale, bool gif, const std::string& png_name) {
   if (gif && !gif_available())
-    CUVAE_FAIL("--gif is unavailable: this build of cuvae has no giflib (install libgif-dev and rebuild)");
+    CUVAE_FAIL(option("gif") << " is unavailable: this build of cuvae has no giflib (install libgif-dev and rebuild)");
   ensure_dir(dir);
   std::vector<std::string> out;
   const std::string png = dir + "/" + png_name;

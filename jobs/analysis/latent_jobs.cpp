@@ -42,7 +42,7 @@ std::vector<std::pair<int, int>> parse_class_pairs(const std::vector<std::string
   std::vector<std::pair<int, int>> pairs;
   for (const std::string& s : texts) {
     auto [a, b] = parse_pair(s, "--classes");
-    if (a > 1000000 || b > 1000000) CUVAE_FAIL("--classes " << s << " is out of range");
+    if (a > 1000000 || b > 1000000) CUVAE_FAIL(option("classes") << " " << s << " is out of range");
     pairs.emplace_back(static_cast<int>(a), static_cast<int>(b));
   }
   return pairs;
@@ -65,7 +65,7 @@ std::unique_ptr<AnchorStats> class_stats_for_base(LoadedVae& m, const Dataset& t
                                                   const LatentJobCommon& common, std::ostream& log) {
   if (base.kind != TraverseBase::Class) return nullptr;
   if (base.arg >= test.num_classes)
-    CUVAE_FAIL("--base class:" << base.arg << " is out of range: expected a class in 0.." << test.num_classes - 1);
+    CUVAE_FAIL(option("base") << " class:" << base.arg << " is out of range: expected a class in 0.." << test.num_classes - 1);
   return std::make_unique<AnchorStats>(anchor_stats_for(m.ctx, *m.vae, common.vae, common.data, log, common.progress));
 }
 
@@ -142,7 +142,7 @@ LatentJobResult arithmetic_job(const ArithmeticJob& job, std::ostream& log) {
 
 LatentJobResult traverse_job(const TraverseJob& job, std::ostream& log) {
   if (job.gif && !gif_available())
-    CUVAE_FAIL("--gif is unavailable: this build of cuvae has no giflib (install libgif-dev and rebuild)");
+    CUVAE_FAIL(option("gif") << " is unavailable: this build of cuvae has no giflib (install libgif-dev and rebuild)");
   const TraverseBase base = parse_base(job.base);
   LoadedVae m(job.common);
   const int64_t latent = m.vae->config().latent;
@@ -161,7 +161,7 @@ LatentJobResult embed_job(const EmbedJob& job, std::ostream& log) {
   EmbedOptions opt = job.embed;
   opt.method = parse_embed_method(opt.method);
   // embed_latents reads n = 0 as "every image"; a job maps at least 4.
-  if (opt.n < 4) CUVAE_FAIL("--n must be at least 4, got " << opt.n);
+  if (opt.n < 4) CUVAE_FAIL(option("n") << " must be at least 4, got " << opt.n);
   opt.progress = opt.tsne.progress = job.common.progress;
   opt.tsne.seed = job.common.seed;
 
