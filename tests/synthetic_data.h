@@ -10,6 +10,8 @@
 
 #include "io/dataset.h"
 #include "io/fs.h"
+#include "jobs/classifier_trainer.h"
+#include "jobs/vae_trainer.h"
 #include "test_util.h"
 
 namespace cuvae::test {
@@ -69,6 +71,41 @@ std::vector<T> random_joint_p(int64_t n, uint64_t seed) {
   std::vector<T> out(P.size());
   for (size_t k = 0; k < P.size(); ++k) out[k] = static_cast<T>(P[k] / s);
   return out;
+}
+
+/// train-vae options for a short CPU run on the MNIST-like files in `data` (write_synthetic_idx),
+/// written to `out`: batch 32, no progress bar, no images; `epochs`, `latent` and `seed` as given.
+inline VaeTrainOptions tiny_vae_options(const std::string& data, const std::string& out, int epochs, int64_t latent,
+                                        uint64_t seed) {
+  VaeTrainOptions o;
+  o.dataset = "mnist";
+  o.data_dir = data;
+  o.out = out;
+  o.epochs = epochs;
+  o.batch = 32;
+  o.latent = latent;
+  o.seed = seed;
+  o.device = DeviceRequest::CPU;
+  o.progress = false;
+  o.images = false;
+  return o;
+}
+
+/// train-classifier options for a short CPU run on the MNIST-like files in `data`, written to
+/// `out`: batch 32, no progress bar; `epochs`, ResNet `width` and `seed` as given.
+inline ClassifierTrainOptions tiny_classifier_options(const std::string& data, const std::string& out, int epochs,
+                                                      int64_t width, uint64_t seed) {
+  ClassifierTrainOptions o;
+  o.dataset = "mnist";
+  o.data_dir = data;
+  o.out = out;
+  o.epochs = epochs;
+  o.batch = 32;
+  o.width = width;
+  o.seed = seed;
+  o.device = DeviceRequest::CPU;
+  o.progress = false;
+  return o;
 }
 
 }  // namespace cuvae::test

@@ -34,18 +34,7 @@ VaeConfig cvae_config(int64_t latent = 4) {
 }
 
 VaeTrainOptions tiny(const std::string& data, const std::string& out) {
-  VaeTrainOptions o;
-  o.dataset = "mnist";
-  o.data_dir = data;
-  o.out = out;
-  o.epochs = 2;
-  o.batch = 32;
-  o.latent = 4;
-  o.seed = 9;
-  o.device = DeviceRequest::CPU;
-  o.progress = false;
-  o.images = false;
-  return o;
+  return cuvae::test::tiny_vae_options(data, out, 2, 4, 9);
 }
 
 }  // namespace

@@ -24,16 +24,8 @@ namespace {
 using cuvae::test::write_synthetic_idx;
 
 VaeTrainOptions small_options(const std::string& data, const std::string& out) {
-  VaeTrainOptions o;
-  o.dataset = "mnist";
-  o.data_dir = data;
-  o.out = out;
-  o.epochs = 2;
-  o.batch = 32;
-  o.latent = 8;
-  o.seed = 3;
-  o.device = DeviceRequest::CPU;
-  o.progress = false;
+  VaeTrainOptions o = cuvae::test::tiny_vae_options(data, out, 2, 8, 3);
+  o.images = true;  // the trainer's default: write its images
   return o;
 }
 

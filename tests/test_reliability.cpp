@@ -211,17 +211,7 @@ TEST(Metrics, KeepRowsDropsRowsOfUnsavedEpochs) {
 namespace {
 
 ClassifierTrainOptions classifier_options(const std::string& data, const std::string& out) {
-  ClassifierTrainOptions o;
-  o.dataset = "mnist";
-  o.data_dir = data;
-  o.out = out;
-  o.epochs = 2;
-  o.batch = 32;
-  o.width = 2;
-  o.seed = 4;
-  o.device = DeviceRequest::CPU;
-  o.progress = false;
-  return o;
+  return cuvae::test::tiny_classifier_options(data, out, 2, 2, 4);
 }
 
 }  // namespace

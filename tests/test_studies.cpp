@@ -35,18 +35,7 @@ VaeConfig ae_config(int64_t latent = 4) {
 }
 
 VaeTrainOptions tiny_options(const std::string& data, const std::string& out) {
-  VaeTrainOptions o;
-  o.dataset = "mnist";
-  o.data_dir = data;
-  o.out = out;
-  o.epochs = 1;
-  o.batch = 32;
-  o.latent = 4;
-  o.seed = 5;
-  o.device = DeviceRequest::CPU;
-  o.progress = false;
-  o.images = false;
-  return o;
+  return cuvae::test::tiny_vae_options(data, out, 1, 4, 5);
 }
 
 std::vector<float> images01(const Dataset& d, int64_t n) {
