@@ -146,14 +146,11 @@ void conv_bwd_filter_cpu(const ConvGeom& g, const T* x, const T* dy, T* dw, T* s
 
 template <typename T>
 void conv_bwd_cpu(const ConvGeom& g, const T* x, const T* dy, const T* w, T* dx, T* dw, T* scratch) {
-  g.validate();
-  const int64_t KR = g.col_rows(), NL = g.col_cols(), L = g.ho() * g.wo();
-  T* col = scratch;
-  T* dy2 = scratch + KR * NL;
-  im2col(g, x, col);
-  nkl_to_knl(dy, dy2, g.n, g.k_out, L);
-  gemm_cpu<T>(false, true, g.k_out, KR, NL, T(1), dy2, col, T(0), dw);
+  conv_bwd_filter_cpu(g, x, dy, dw, scratch);  // leaves col(x) and dy as [K, N·L] in scratch
   if (!dx) return;
+  const int64_t KR = g.col_rows(), NL = g.col_cols();
+  T* col = scratch;
+  const T* dy2 = scratch + KR * NL;
   gemm_cpu<T>(true, false, KR, NL, g.k_out, T(1), w, dy2, T(0), col);  // col is free again
   col2im(g, col, dx);
 }
@@ -161,14 +158,11 @@ void conv_bwd_cpu(const ConvGeom& g, const T* x, const T* dy, const T* w, T* dx,
 template <typename T>
 void conv_transpose_bwd_cpu(const ConvGeom& g, const T* u, const T* v, const T* w, T* out, T* dw,
                             T* scratch) {
-  g.validate();
-  const int64_t KR = g.col_rows(), NL = g.col_cols(), L = g.ho() * g.wo();
-  T* col = scratch;
-  T* v2 = scratch + KR * NL;
-  im2col(g, u, col);
-  nkl_to_knl(v, v2, g.n, g.k_out, L);
-  gemm_cpu<T>(false, true, g.k_out, KR, NL, T(1), v2, col, T(0), dw);
+  conv_bwd_filter_cpu(g, u, v, dw, scratch);  // leaves col(u) and v as [K, N·L] in scratch
   if (!out) return;
+  const int64_t KR = g.col_rows(), NL = g.col_cols(), L = g.ho() * g.wo();
+  const T* col = scratch;
+  T* v2 = scratch + KR * NL;
   gemm_cpu<T>(false, false, g.k_out, NL, KR, T(1), w, col, T(0), v2);  // v2 is free again
   knl_to_nkl(v2, out, g.n, g.k_out, L);
 }
