@@ -23,6 +23,17 @@ void check_sizes(int64_t n, int64_t c, int64_t hw, const char* op) {
   CUVAE_CHECK(n > 0 && c > 0 && hw > 0,
               op << ": non-positive size n=" << n << " c=" << c << " hw=" << hw);
 }
+
+/// y[:, k] = g·(x[:, k] − mean)·invstd + b for channel k of NCHW x [n, c, hw], in double.
+template <typename T>
+void normalize_channel(const T* x, T* y, int64_t n, int64_t c, int64_t hw, int64_t k, double mean, double invstd,
+                       double g, double b) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T* xs = x + (i * c + k) * hw;
+    T* ys = y + (i * c + k) * hw;
+    for (int64_t j = 0; j < hw; ++j) ys[j] = static_cast<T>(g * (static_cast<double>(xs[j]) - mean) * invstd + b);
+  }
+}
 }  // namespace
 
 template <typename T>
@@ -50,13 +61,7 @@ void batchnorm_forward_train_cpu(const T* x, const T* gamma, const T* beta, int6
     }
     const double var = sq / static_cast<double>(m);
     const double invstd = 1.0 / std::sqrt(var + eps);
-    const double g = static_cast<double>(gamma[k]), b = static_cast<double>(beta[k]);
-    for (int64_t i = 0; i < n; ++i) {
-      const T* xs = x + (i * c + k) * hw;
-      T* ys = y + (i * c + k) * hw;
-      for (int64_t j = 0; j < hw; ++j)
-        ys[j] = static_cast<T>(g * (static_cast<double>(xs[j]) - mean) * invstd + b);
-    }
+    normalize_channel(x, y, n, c, hw, k, mean, invstd, static_cast<double>(gamma[k]), static_cast<double>(beta[k]));
     if (save_mean) save_mean[k] = static_cast<T>(mean);
     if (save_invstd) save_invstd[k] = static_cast<T>(invstd);
     if (running_mean)
@@ -78,13 +83,7 @@ void batchnorm_forward_eval_cpu(const T* x, const T* gamma, const T* beta, const
   for (int64_t k = 0; k < c; ++k) {
     const double mean = static_cast<double>(running_mean[k]);
     const double invstd = 1.0 / std::sqrt(static_cast<double>(running_var[k]) + eps);
-    const double g = static_cast<double>(gamma[k]), b = static_cast<double>(beta[k]);
-    for (int64_t i = 0; i < n; ++i) {
-      const T* xs = x + (i * c + k) * hw;
-      T* ys = y + (i * c + k) * hw;
-      for (int64_t j = 0; j < hw; ++j)
-        ys[j] = static_cast<T>(g * (static_cast<double>(xs[j]) - mean) * invstd + b);
-    }
+    normalize_channel(x, y, n, c, hw, k, mean, invstd, static_cast<double>(gamma[k]), static_cast<double>(beta[k]));
   }
 }
 
