@@ -75,21 +75,23 @@ print("PASS" if ok else f"FAIL: cuvae and PyTorch disagree (tolerance {tol} rela
 sys.exit(0 if ok else 1)
 EOF
 
+# Trains a `--model $1` for one epoch and evaluates its checkpoint in cuvae and in PyTorch, into
+# $TMP/cuvae-$1.json and $TMP/torch-$1.json.
+train_and_evaluate() {
+  local model=$1
+  "$CUVAE" train-vae --model "$model" --dataset mnist --data "$DATA" --epochs 1 --train-limit 3200 --test-limit 500 \
+    --no-progress --out "$TMP/$model" >/dev/null
+  "$CUVAE" eval-vae --checkpoint "$TMP/$model/model.safetensors" --data "$DATA" --limit 1000 | tail -n 1 >"$TMP/cuvae-$model.json"
+  "$PY" "$SRC/bench/torch_ref.py" check --checkpoint "$TMP/$model/model.safetensors" --data "$DATA" --limit 1000 \
+    | tail -n 1 >"$TMP/torch-$model.json"
+  cat "$TMP/cuvae-$model.json" "$TMP/torch-$model.json"
+}
+
 echo "== plain autoencoder: cuvae train-vae --model ae, then both evaluations"
-"$CUVAE" train-vae --model ae --dataset mnist --data "$DATA" --epochs 1 --train-limit 3200 --test-limit 500 \
-  --no-progress --out "$TMP/ae" >/dev/null
-"$CUVAE" eval-vae --checkpoint "$TMP/ae/model.safetensors" --data "$DATA" --limit 1000 | tail -n 1 >"$TMP/cuvae-ae.json"
-"$PY" "$SRC/bench/torch_ref.py" check --checkpoint "$TMP/ae/model.safetensors" --data "$DATA" --limit 1000 \
-  | tail -n 1 >"$TMP/torch-ae.json"
-cat "$TMP/cuvae-ae.json" "$TMP/torch-ae.json"
+train_and_evaluate ae
 
 echo "== conditional VAE: cuvae train-vae --model cvae, then both evaluations with the true labels"
-"$CUVAE" train-vae --model cvae --dataset mnist --data "$DATA" --epochs 1 --train-limit 3200 --test-limit 500 \
-  --no-progress --out "$TMP/cvae" >/dev/null
-"$CUVAE" eval-vae --checkpoint "$TMP/cvae/model.safetensors" --data "$DATA" --limit 1000 | tail -n 1 >"$TMP/cuvae-cvae.json"
-"$PY" "$SRC/bench/torch_ref.py" check --checkpoint "$TMP/cvae/model.safetensors" --data "$DATA" --limit 1000 \
-  | tail -n 1 >"$TMP/torch-cvae.json"
-cat "$TMP/cuvae-cvae.json" "$TMP/torch-cvae.json"
+train_and_evaluate cvae
 
 echo "== NLL: cuvae eval-vae --nll 50 and torch_ref.py nll --k 50 (200 test images)"
 "$CUVAE" eval-vae --checkpoint "$CKPT" --data "$DATA" --limit 200 --nll 50 --no-progress | tail -n 1 >"$TMP/cuvae-nll.json"
