@@ -12,6 +12,7 @@
 #include "jobs/classifier_trainer.h"
 #include "jobs/vae_trainer.h"
 #include "jobs/validate.h"
+#include "synthetic_data.h"
 #include "temp_dir.h"
 
 using namespace cuvae;
@@ -23,17 +24,10 @@ TEST(EndToEnd, ClassifierLearnsAndAnchoredSamplesKeepTheirClass) {
   cuvae::testing::ScopedTempDir tmp;
   std::ostringstream log;
 
-  ClassifierTrainOptions c;
-  c.dataset = "mnist";
-  c.data_dir = data;
-  c.out = tmp.file("clf");
-  c.epochs = 2;
-  c.width = 8;
+  ClassifierTrainOptions c = cuvae::test::tiny_classifier_options(data, tmp.file("clf"), 2, 8, 0);
   c.batch = 128;
   c.train_limit = 12800;
   c.test_limit = 1000;
-  c.device = DeviceRequest::CPU;
-  c.progress = false;
   const std::vector<ClassifierEpochRecord> r = train_classifier(c, log);
   ASSERT_EQ(r.size(), 2u);
   EXPECT_GT(r[1].test_acc, 0.9) << log.str();
@@ -41,16 +35,10 @@ TEST(EndToEnd, ClassifierLearnsAndAnchoredSamplesKeepTheirClass) {
   EXPECT_TRUE(file_exists(c.out + "/confusion.png"));
   EXPECT_TRUE(file_exists(c.out + "/per_class.csv"));
 
-  VaeTrainOptions v;
-  v.dataset = "mnist";
-  v.data_dir = data;
-  v.out = tmp.file("vae");
-  v.epochs = 3;
+  VaeTrainOptions v = cuvae::test::tiny_vae_options(data, tmp.file("vae"), 3, 32, 0);
+  v.batch = 128;
   v.train_limit = 30000;
   v.test_limit = 500;
-  v.device = DeviceRequest::CPU;
-  v.progress = false;
-  v.images = false;
   train_vae(v, log);
 
   ValidateOptions o;

@@ -7,6 +7,7 @@
 #include "io/dataset.h"
 #include "io/fs.h"
 #include "jobs/vae_trainer.h"
+#include "synthetic_data.h"
 #include "temp_dir.h"
 
 using namespace cuvae;
@@ -25,15 +26,11 @@ TEST(EndToEnd, TrainingOnRealMnistLowersTheTestLoss) {
   const VaeEval before = evaluate_vae(ctx, fresh, test, 500, 2000);
   EXPECT_GT(before.loss, 450.0);
 
-  VaeTrainOptions o;
-  o.dataset = "mnist";
-  o.data_dir = data;
-  o.out = tmp.file("run");
-  o.epochs = 2;
+  VaeTrainOptions o = cuvae::test::tiny_vae_options(data, tmp.file("run"), 2, 32, 0);
+  o.batch = 128;
+  o.images = true;
   o.train_limit = 12800;
   o.test_limit = 2000;
-  o.device = DeviceRequest::CPU;
-  o.progress = false;
   std::ostringstream log;
   const std::vector<VaeEpochRecord> r = train_vae(o, log);
   ASSERT_EQ(r.size(), 2u);
