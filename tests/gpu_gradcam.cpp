@@ -1,6 +1,7 @@
-// The fused Grad-CAM kernel against its CPU reference on random inputs: heat maps and the
-// un-normalised cam, |gpu − ref| ≤ 1e-5 (+ a relative term for the cam). Skipped, with the
-// reason printed, where no GPU is usable.
+// The fused Grad-CAM kernel beyond the op table's gradcam row (square maps resized up): against
+// its CPU reference at the shapes of its limits and resizes (heat maps and the un-normalised cam,
+// |gpu − ref| ≤ 1e-5 plus a relative term for the cam, and the heat map again without the cam),
+// degenerate maps, and the size checks. Skipped, with the reason printed, where no GPU is usable.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -42,12 +43,8 @@ void gradcam_gpu_vs_cpu(int64_t n, int64_t k, int64_t h, int64_t w, int64_t H, i
 
 }  // namespace
 
-TEST(GpuGradcam, MatchesCpuReference) {
+TEST(GpuGradcam, LimitsAndResizesMatchCpuReference) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU (" << cuvae::cuda_unavailable_reason() << "): Grad-CAM kernel vs CPU reference skipped";
-  gradcam_gpu_vs_cpu(1, 2, 2, 2, 4, 4);
-  gradcam_gpu_vs_cpu(4, 64, 7, 7, 28, 28);
-  gradcam_gpu_vs_cpu(3, 512, 4, 4, 28, 28);
-  gradcam_gpu_vs_cpu(5, 256, 7, 7, 28, 28);
   gradcam_gpu_vs_cpu(2, 5, 3, 5, 17, 9);      // odd, non-square
   gradcam_gpu_vs_cpu(2, 16, 8, 8, 8, 8);      // identity resize
   gradcam_gpu_vs_cpu(1, 4, 9, 9, 4, 4);       // downsampling

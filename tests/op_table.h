@@ -1,13 +1,15 @@
 // The op table: every op of kernels/ and layers/ over a list of shapes (batch 1, odd sizes,
 // lengths that are not a multiple of 4, the shapes of the real models), forward and backward,
-// in the manner of ggml's test-backend-ops. Each case runs
-//   - float: the op's Tensor-level entry point on a Context (CPU: the float reference; CUDA: the
-//     kernels, cuDNN and cuBLAS), and
-//   - double: the templated CPU reference in double on the same inputs (null for ops whose
-//     results are exact, e.g. a gather of bytes),
-// and returns every output by name. tests/test_op_table.cpp compares CPU float with double and
-// checks that every op declared in kernels/ and layers/ has a row; tests/gpu_op_table.cpp compares
-// CUDA with the CPU.
+// in the manner of ggml's test-backend-ops. Each case
+//   - stages its inputs on a Context's device (CPU: the float reference or oneDNN; CUDA: the
+//     kernels, cuDNN and cuBLAS) and returns the op as a repeatable callable, the reads of its
+//     outputs, and the bytes (and for the GEMM-like layers the FLOPs) one call must move,
+//   - and has a templated CPU reference in double on the same inputs (null for ops whose
+//     results are exact, e.g. a gather of bytes).
+// Correctness runs a staged case once (run_float) and compares its outputs by name:
+// tests/test_op_table.cpp CPU float with double and that every op declared in kernels/ and
+// layers/ has a row; tests/gpu_op_table.cpp CUDA with the CPU; tests/emu_op_table.cpp the
+// emulated device with the CPU. bench/bench_ops.cpp times the same staged ops (perf mode).
 #pragma once
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -63,11 +66,54 @@ struct Out {
 };
 using Outs = std::vector<Out>;
 
+/// One case made ready on a context: its inputs and outputs allocated (and inputs uploaded) on
+/// the context's device, the op as a callable that may be repeated (perf mode times it; values
+/// drift when an op updates its inputs in place, which timing does not mind), and the reads of
+/// its outputs. `op` and `outs` refer to objects this struct holds: call them only while it lives.
+struct Staged {
+  std::function<void()> op;    ///< the case's ops in order, queued on the context's stream
+  std::function<Outs()> outs;  ///< the outputs after one op() (synchronous reads)
+  /// When set, what correctness runs instead of op() then outs() (a case that reads its state
+  /// between calls of op).
+  std::function<Outs()> run_once;
+  double bytes = 0;  ///< bytes one op() must move: each op of it reads its inputs and writes its outputs once
+  double flops = 0;  ///< floating-point operations of one op() (multiply-add = 2); 0: not counted
+
+  /// Keeps a T built from `args` alive as long as this struct and returns it (stable address).
+  template <class T, class... A>
+  T& make(A&&... args) {
+    auto p = std::make_shared<T>(std::forward<A>(args)...);
+    held_.v.push_back(p);
+    return *p;
+  }
+
+ private:
+  // Held objects, released last-made first (a layer before the ParamStore it registered in).
+  struct Held {
+    std::vector<std::shared_ptr<void>> v;
+    Held() = default;
+    Held(Held&&) = default;
+    Held& operator=(Held&&) = default;
+    ~Held() {
+      while (!v.empty()) v.pop_back();
+    }
+  };
+  Held held_;
+};
+
 /// One shape of one op.
 struct OpCase {
-  std::string shape;                        ///< e.g. "n=1 c=3 hw=5"
-  std::function<Outs(Context&)> run_float;  ///< Tensor-level op on the context's device
-  std::function<Outs()> run_double;         ///< CPU reference in double; null: results are exact
+  std::string shape;                     ///< e.g. "n=1 c=3 hw=5"
+  std::function<Staged(Context&)> stage;  ///< the Tensor-level op staged on the context's device
+  std::function<Outs()> run_double;      ///< CPU reference in double; null: results are exact
+
+  /// Stages the case on `c`, runs it once and returns its outputs by name.
+  Outs run_float(Context& c) const {
+    Staged s = stage(c);
+    if (s.run_once) return s.run_once();
+    s.op();
+    return s.outs();
+  }
 };
 
 /// One op: its name, the test suite named after it, the declarations it exercises (every
@@ -119,6 +165,10 @@ inline IntBuffer labels_on(Context& c, const std::vector<int32_t>& y) {
   return b;
 }
 inline std::string sz(const char* a, int64_t x) { return std::string(a) + "=" + std::to_string(x); }
+/// Bytes of `n` floats (or int32 labels).
+inline double f32(int64_t n) { return 4.0 * static_cast<double>(n); }
+/// `t`, held by `s` for as long as the staged case lives.
+inline Tensor& held(Staged& s, Tensor t) { return s.make<Tensor>(std::move(t)); }
 
 /// A finalized ParamStore holding one layer's parameters, set from `values` in declaration order.
 inline void set_all(ParamStore& ps, uint64_t seed) {
@@ -128,17 +178,36 @@ inline void set_all(ParamStore& ps, uint64_t seed) {
   }
 }
 
-/// A layer with weight and bias (parameters 0 and 1 of `ps`, finalized): forward of x, then
-/// backward of dy with zeroed gradients; outputs y, dx, dW, db.
+/// Stages a layer with weight and bias (parameters 0 and 1 of `ps`, finalized; all held by
+/// `s`): op is the forward of x, zeroed gradients, then the backward of dy; outputs y, dx, dW, db.
 template <class Layer>
-Outs run_layer(Context& c, ParamStore& ps, Layer& layer, const Tensor& x, Tensor& dy) {
-  Outs o;
-  put(o, "y", layer.forward(c, x));
-  ps.flat_grads().zero();
-  put(o, "dx", layer.backward(c, dy, true));
-  put(o, "dW", ps.grad(0));
-  put(o, "db", ps.grad(1));
-  return o;
+void stage_layer(Staged& s, Context& c, ParamStore& ps, Layer& layer, const Tensor& x, Tensor& dy) {
+  auto& out = s.make<std::array<Tensor*, 2>>();  // the layer's y and dx, known after a call
+  s.op = [&c, &ps, &layer, &x, &dy, &out] {
+    out[0] = &layer.forward(c, x);
+    ps.flat_grads().zero();
+    out[1] = &layer.backward(c, dy, true);
+  };
+  s.outs = [&ps, &out] {
+    Outs o;
+    put(o, "y", *out[0]);
+    put(o, "dx", *out[1]);
+    put(o, "dW", ps.grad(0));
+    put(o, "db", ps.grad(1));
+    return o;
+  };
+}
+
+/// Bytes of stage_layer's op for a layer with `x` input and `y` output values, `w` weights and
+/// `b` biases: forward x, W, b → y; dW, db zeroed; backward dy, x, W → dx, dW, db.
+inline double layer_bytes(int64_t x, int64_t y, int64_t w, int64_t b) {
+  return f32(x + w + b + y) + f32(w + b) + f32(y + x + w + x + w + b);
+}
+/// FLOPs of stage_layer's op for a convolution of `geom` (or the transposed layer that is its
+/// adjoint): three products (forward, data gradient, filter gradient) of
+/// 2 · n · k_out · ho · wo · c · kernel² each.
+inline double conv_layer_flops(const ConvGeom& geom) {
+  return 3 * 2.0 * static_cast<double>(geom.y_numel()) * static_cast<double>(geom.c * geom.kernel * geom.kernel);
 }
 
 }  // namespace detail
@@ -157,10 +226,16 @@ inline std::vector<OpRow> op_table() {
         const auto x = U(n, -4, 4, s), dy = U(n, -1, 1, s + 1);
         r.cases.push_back({std::string(activation_name(a)) + " " + sz("n", n),
                            [=](Context& c) {
-                             Tensor tx = on(c, x, {n}), y({n}, c.device()), tdy = on(c, dy, {n}), dx({n}, c.device());
-                             activation_forward(c, a, tx, y, 0.01f);
-                             activation_backward(c, a, y, tdy, dx, 0.01f);
-                             return Outs{{"y", y}, {"dx", dx}};
+                             Staged st;
+                             Tensor &tx = held(st, on(c, x, {n})), &y = held(st, Tensor({n}, c.device())),
+                                    &tdy = held(st, on(c, dy, {n})), &dx = held(st, Tensor({n}, c.device()));
+                             st.op = [&c, &tx, &y, &tdy, &dx, a] {
+                               activation_forward(c, a, tx, y, 0.01f);
+                               activation_backward(c, a, y, tdy, dx, 0.01f);
+                             };
+                             st.outs = [&y, &dx] { return Outs{{"y", y}, {"dx", dx}}; };
+                             st.bytes = f32(2 * n) + f32(3 * n);  // x → y; y, dy → dx
+                             return st;
                            },
                            [=] {
                              std::vector<double> xd = D(x), y(xd.size()), dyd = D(dy), dx(xd.size());
@@ -184,14 +259,21 @@ inline std::vector<OpRow> op_table() {
         const int64_t k = skew;
         r.cases.push_back({std::string(relu ? "relu " : "") + sz("n", n) + (skew ? " unaligned" : ""),
                            [=](Context& c) {
-                             Tensor pa = on(c, a, {m + k}), pb = on(c, b, {m + k}), py({m + k}, c.device()),
-                                    pdy = on(c, dy, {m + k}), pd({m + k}, c.device());
-                             Tensor ta = pa.rows(k, m + k), tb = pb.rows(k, m + k), y = py.rows(k, m + k),
-                                    tdy = pdy.rows(k, m + k), d = pd.rows(k, m + k);
-                             residual_add(c, ta, tb, y, relu);
-                             residual_add_backward(c, y, tdy, d, relu);
-                             accumulate(c, ta, tb);
-                             return Outs{{"y", y}, {"d", d}, {"a+b", ta}};
+                             Staged st;
+                             Tensor &pa = held(st, on(c, a, {m + k})), &pb = held(st, on(c, b, {m + k})),
+                                    &py = held(st, Tensor({m + k}, c.device())), &pdy = held(st, on(c, dy, {m + k})),
+                                    &pd = held(st, Tensor({m + k}, c.device()));
+                             Tensor &ta = held(st, pa.rows(k, m + k)), &tb = held(st, pb.rows(k, m + k)),
+                                    &y = held(st, py.rows(k, m + k)), &tdy = held(st, pdy.rows(k, m + k)),
+                                    &d = held(st, pd.rows(k, m + k));
+                             st.op = [&c, &ta, &tb, &y, &tdy, &d, relu] {
+                               residual_add(c, ta, tb, y, relu);
+                               residual_add_backward(c, y, tdy, d, relu);
+                               accumulate(c, ta, tb);
+                             };
+                             st.outs = [&y, &d, &ta] { return Outs{{"y", y}, {"d", d}, {"a+b", ta}}; };
+                             st.bytes = 3 * f32(3 * m);  // a, b → y; y, dy → d; a, b → a
+                             return st;
                            },
                            [=] {
                              std::vector<double> ad = D(a), bd = D(b), dyd = D(dy);
@@ -215,11 +297,16 @@ inline std::vector<OpRow> op_table() {
       const auto y0 = U(n * ch * hw, -1, 1, s), b = U(ch, -1, 1, s + 1), dy = U(n * ch * hw, -1, 1, s + 2);
       r.cases.push_back({sz("n", n) + " " + sz("c", ch) + " " + sz("hw", hw),
                          [=](Context& c) {
-                           Tensor y = on(c, y0, {n, ch, hw}), tb = on(c, b, {ch}), tdy = on(c, dy, {n, ch, hw}),
-                                  db({ch}, c.device());
-                           add_bias_nchw(c, y, tb);
-                           bias_grad_nchw(c, tdy, db);
-                           return Outs{{"y", y}, {"db", db}};
+                           Staged st;
+                           Tensor &y = held(st, on(c, y0, {n, ch, hw})), &tb = held(st, on(c, b, {ch})),
+                                  &tdy = held(st, on(c, dy, {n, ch, hw})), &db = held(st, Tensor({ch}, c.device()));
+                           st.op = [&c, &y, &tb, &tdy, &db] {
+                             add_bias_nchw(c, y, tb);
+                             bias_grad_nchw(c, tdy, db);
+                           };
+                           st.outs = [&y, &db] { return Outs{{"y", y}, {"db", db}}; };
+                           st.bytes = f32(2 * n * ch * hw + ch) + f32(n * ch * hw + ch);  // y, b → y; dy → db
+                           return st;
                          },
                          [=] {
                            std::vector<double> y = D(y0), bd = D(b), dyd = D(dy), db(static_cast<size_t>(ch));
@@ -238,11 +325,16 @@ inline std::vector<OpRow> op_table() {
       const auto x = U(n * ch * hw, -1, 1, s), dy = U(n * ch, -1, 1, s + 1);
       r.cases.push_back({sz("n", n) + " " + sz("c", ch) + " " + sz("hw", hw),
                          [=](Context& c) {
-                           Tensor tx = on(c, x, {n, ch, hw, 1}), y({n, ch}, c.device()), tdy = on(c, dy, {n, ch}),
-                                  dx({n, ch, hw, 1}, c.device());
-                           global_avg_pool(c, tx, y);
-                           global_avg_pool_backward(c, tdy, dx);
-                           return Outs{{"y", y}, {"dx", dx}};
+                           Staged st;
+                           Tensor &tx = held(st, on(c, x, {n, ch, hw, 1})), &y = held(st, Tensor({n, ch}, c.device())),
+                                  &tdy = held(st, on(c, dy, {n, ch})), &dx = held(st, Tensor({n, ch, hw, 1}, c.device()));
+                           st.op = [&c, &tx, &y, &tdy, &dx] {
+                             global_avg_pool(c, tx, y);
+                             global_avg_pool_backward(c, tdy, dx);
+                           };
+                           st.outs = [&y, &dx] { return Outs{{"y", y}, {"dx", dx}}; };
+                           st.bytes = 2 * f32(n * ch * hw + n * ch);  // x → y; dy → dx
+                           return st;
                          },
                          [=] {
                            std::vector<double> xd = D(x), y(static_cast<size_t>(n * ch)), dyd = D(dy), dx(xd.size());
@@ -266,13 +358,19 @@ inline std::vector<OpRow> op_table() {
         // Two steps: the second one reads the moments the first one wrote.
         r.cases.push_back({sz("n", n) + (wd > 0 ? " wd" : ""),
                            [=](Context& c) {
-                             Tensor p = on(c, p0, {n}), tg = on(c, g, {n}), tg2 = on(c, g2, {n}), m({n}, c.device()),
-                                    v({n}, c.device());
-                             AdamConfig k = cfg;
-                             adam_step(c, p, tg, m, v, k);
-                             k.step = 2;
-                             adam_step(c, p, tg2, m, v, k);
-                             return Outs{{"param", p}, {"m", m}, {"v", v}};
+                             Staged st;
+                             Tensor &p = held(st, on(c, p0, {n})), &tg = held(st, on(c, g, {n})),
+                                    &tg2 = held(st, on(c, g2, {n})), &m = held(st, Tensor({n}, c.device())),
+                                    &v = held(st, Tensor({n}, c.device()));
+                             st.op = [&c, &p, &tg, &tg2, &m, &v, cfg] {
+                               AdamConfig k = cfg;
+                               adam_step(c, p, tg, m, v, k);
+                               k.step = 2;
+                               adam_step(c, p, tg2, m, v, k);
+                             };
+                             st.outs = [&p, &m, &v] { return Outs{{"param", p}, {"m", m}, {"v", v}}; };
+                             st.bytes = 2 * f32(7 * n);  // two steps: param, grad, m, v → param, m, v
+                             return st;
                            },
                            [=] {
                              std::vector<double> p = D(p0), gd = D(g), gd2 = D(g2), m(p.size()), v(p.size());
@@ -295,10 +393,16 @@ inline std::vector<OpRow> op_table() {
         cfg.nesterov = nesterov;
         r.cases.push_back({sz("n", n) + (nesterov ? " nesterov" : ""),
                            [=](Context& c) {
-                             Tensor p = on(c, p0, {n}), tg = on(c, g, {n}), tg2 = on(c, g2, {n}), b({n}, c.device());
-                             sgd_step(c, p, tg, b, cfg);
-                             sgd_step(c, p, tg2, b, cfg);
-                             return Outs{{"param", p}, {"buf", b}};
+                             Staged st;
+                             Tensor &p = held(st, on(c, p0, {n})), &tg = held(st, on(c, g, {n})),
+                                    &tg2 = held(st, on(c, g2, {n})), &b = held(st, Tensor({n}, c.device()));
+                             st.op = [&c, &p, &tg, &tg2, &b, cfg] {
+                               sgd_step(c, p, tg, b, cfg);
+                               sgd_step(c, p, tg2, b, cfg);
+                             };
+                             st.outs = [&p, &b] { return Outs{{"param", p}, {"buf", b}}; };
+                             st.bytes = 2 * f32(5 * n);  // two steps: param, grad, buf → param, buf
+                             return st;
                            },
                            [=] {
                              std::vector<double> p = D(p0), gd = D(g), gd2 = D(g2), b(p.size());
@@ -332,16 +436,21 @@ inline std::vector<OpRow> op_table() {
                              (e.mse ? " mse" : ""),
                          [=](Context& c) {
                            const int64_t n = cfg.n, p = cfg.p, d = cfg.d;
-                           Tensor tl = on(c, l, {n, p}), tx = on(c, x, {n, p}), tm = on(c, mu, {n, d}), tv = on(c, lv, {n, d});
-                           Tensor rec({n}, c.device()), kl({n}, c.device()), loss({1}, c.device()), dl({n, p}, c.device()),
-                               dm({n, d}, c.device()), dv({n, d}, c.device());
-                           elbo(c, tl, tx, tm, tv, &rec, &kl, loss, &dl, &dm, &dv, cfg);
-                           return Outs{{"recon", rec},
-                                       {"kl", kl},
-                                       {"loss", loss},
-                                       {"dlogits", dl},
-                                       {"dmu", dm},
-                                       {"dlogvar", dv}};
+                           Staged st;
+                           Tensor &tl = held(st, on(c, l, {n, p})), &tx = held(st, on(c, x, {n, p})),
+                                  &tm = held(st, on(c, mu, {n, d})), &tv = held(st, on(c, lv, {n, d}));
+                           Tensor &rec = held(st, Tensor({n}, c.device())), &kl = held(st, Tensor({n}, c.device())),
+                                  &loss = held(st, Tensor({1}, c.device())), &dl = held(st, Tensor({n, p}, c.device())),
+                                  &dm = held(st, Tensor({n, d}, c.device())), &dv = held(st, Tensor({n, d}, c.device()));
+                           st.op = [&c, &tl, &tx, &tm, &tv, &rec, &kl, &loss, &dl, &dm, &dv, cfg] {
+                             elbo(c, tl, tx, tm, tv, &rec, &kl, loss, &dl, &dm, &dv, cfg);
+                           };
+                           st.outs = [&rec, &kl, &loss, &dl, &dm, &dv] {
+                             return Outs{{"recon", rec}, {"kl", kl}, {"loss", loss}, {"dlogits", dl}, {"dmu", dm}, {"dlogvar", dv}};
+                           };
+                           // logits, x, mu, logvar → recon, kl, loss, dlogits, dmu, dlogvar
+                           st.bytes = f32(3 * n * p + 4 * n * d + 2 * n + 1);
+                           return st;
                          },
                          [=] {
                            const size_t n = static_cast<size_t>(cfg.n), p = static_cast<size_t>(cfg.p), d = static_cast<size_t>(cfg.d);
@@ -368,11 +477,17 @@ inline std::vector<OpRow> op_table() {
       const auto y = labels_for(n, k, s);
       r.cases.push_back({sz("n", n) + " " + sz("k", k),
                          [=](Context& c) {
-                           Tensor tl = on(c, l, {n, k}), loss({n}, c.device()), mean({1}, c.device()), dl({n, k}, c.device()),
-                                  pr({n, k}, c.device());
-                           IntBuffer ty = labels_on(c, y);
-                           softmax_xent(c, tl, ty, loss, &mean, &dl, &pr);
-                           return Outs{{"loss", loss}, {"mean", mean}, {"dlogits", dl}, {"probs", pr}};
+                           Staged st;
+                           Tensor &tl = held(st, on(c, l, {n, k})), &loss = held(st, Tensor({n}, c.device())),
+                                  &mean = held(st, Tensor({1}, c.device())), &dl = held(st, Tensor({n, k}, c.device())),
+                                  &pr = held(st, Tensor({n, k}, c.device()));
+                           const IntBuffer& ty = st.make<IntBuffer>(labels_on(c, y));
+                           st.op = [&c, &tl, &ty, &loss, &mean, &dl, &pr] { softmax_xent(c, tl, ty, loss, &mean, &dl, &pr); };
+                           st.outs = [&loss, &mean, &dl, &pr] {
+                             return Outs{{"loss", loss}, {"mean", mean}, {"dlogits", dl}, {"probs", pr}};
+                           };
+                           st.bytes = f32(3 * n * k + 2 * n + 1);  // logits, labels → loss, mean, dlogits, probs
+                           return st;
                          },
                          [=] {
                            std::vector<double> ld = D(l), loss(static_cast<size_t>(n)), mean(1), dl(ld.size()), pr(ld.size());
@@ -392,11 +507,16 @@ inline std::vector<OpRow> op_table() {
       const auto y = labels_for(n, k, s);
       r.cases.push_back({sz("n", n) + " " + sz("k", k),
                          [=](Context& c) {
-                           Tensor tl = on(c, l, {n, k}), count({1}, c.device());
-                           IntBuffer ty = labels_on(c, y);
-                           count_correct(c, tl, ty, count);
-                           count_correct(c, tl, ty, count);  // accumulates
-                           return Outs{{"count", count}};
+                           Staged st;
+                           Tensor &tl = held(st, on(c, l, {n, k})), &count = held(st, Tensor({1}, c.device()));
+                           const IntBuffer& ty = st.make<IntBuffer>(labels_on(c, y));
+                           st.op = [&c, &tl, &ty, &count] {
+                             count_correct(c, tl, ty, count);
+                             count_correct(c, tl, ty, count);  // accumulates
+                           };
+                           st.outs = [&count] { return Outs{{"count", count}}; };
+                           st.bytes = 2 * f32(n * k + n + 2);  // twice: logits, labels, count → count
+                           return st;
                          },
                          [=] {
                            std::vector<double> ld = D(l), count(1);
@@ -417,12 +537,16 @@ inline std::vector<OpRow> op_table() {
         if (bad_at >= 0) losses[static_cast<size_t>(bad_at)] = std::nanf("");
         r.cases.push_back({sz("steps", steps) + (bad_at >= 0 ? " " + sz("nan_at", bad_at) : ""),
                            [=](Context& c) {
-                             Tensor state({kMonitorSize}, c.device());
-                             for (int64_t i = 0; i < steps; ++i) {
-                               Tensor l = on(c, {losses[static_cast<size_t>(i)]}, {1});
-                               loss_monitor(c, l, state, 1000 + i);
-                             }
-                             return Outs{{"state", state}};
+                             Staged st;
+                             Tensor &state = held(st, Tensor({kMonitorSize}, c.device())), &all = held(st, on(c, losses, {steps}));
+                             auto& each = st.make<std::vector<Tensor>>();  // one [1] view per step
+                             for (int64_t i = 0; i < steps; ++i) each.push_back(all.rows(i, i + 1));
+                             st.op = [&c, &state, &each] {
+                               for (size_t i = 0; i < each.size(); ++i) loss_monitor(c, each[i], state, 1000 + static_cast<int64_t>(i));
+                             };
+                             st.outs = [&state] { return Outs{{"state", state}}; };
+                             st.bytes = static_cast<double>(steps) * f32(1 + 2 * kMonitorSize);  // per step: loss, state → state
+                             return st;
                            },
                            [=] {
                              std::vector<double> state(kMonitorSize);
@@ -446,12 +570,23 @@ inline std::vector<OpRow> op_table() {
         const auto mu = U(n, -2, 2, s), lv = U(n, -3, 2, s + 1), dz = U(n, -1, 1, s + 2), base = U(n, -1, 1, s + 3);
         r.cases.push_back({sz("n", n) + (acc ? " accumulate" : ""),
                            [=](Context& c) {
-                             Tensor tm = on(c, mu, {n}), tv = on(c, lv, {n}), eps({n}, c.device()), z({n}, c.device()),
-                                    tdz = on(c, dz, {n}), dm = on(c, base, {n}), dv = on(c, base, {n}), prior({n}, c.device());
-                             reparameterize_forward(c, tm, tv, eps, z, s, 2 * s + 1);
-                             reparameterize_backward(c, tdz, eps, tv, dm, dv, acc);
-                             sample_normal(c, prior, s, 5);
-                             return Outs{{"eps", eps}, {"z", z}, {"dmu", dm}, {"dlogvar", dv}, {"prior", prior}};
+                             Staged st;
+                             Tensor &tm = held(st, on(c, mu, {n})), &tv = held(st, on(c, lv, {n})),
+                                    &eps = held(st, Tensor({n}, c.device())), &z = held(st, Tensor({n}, c.device())),
+                                    &tdz = held(st, on(c, dz, {n})), &dm = held(st, on(c, base, {n})),
+                                    &dv = held(st, on(c, base, {n})), &prior = held(st, Tensor({n}, c.device()));
+                             st.op = [&c, &tm, &tv, &eps, &z, &tdz, &dm, &dv, &prior, s, acc] {
+                               reparameterize_forward(c, tm, tv, eps, z, s, 2 * s + 1);
+                               reparameterize_backward(c, tdz, eps, tv, dm, dv, acc);
+                               sample_normal(c, prior, s, 5);
+                             };
+                             st.outs = [&eps, &z, &dm, &dv, &prior] {
+                               return Outs{{"eps", eps}, {"z", z}, {"dmu", dm}, {"dlogvar", dv}, {"prior", prior}};
+                             };
+                             // mu, logvar → eps, z; dz, eps, logvar (and dmu, dlogvar when accumulating) →
+                             // dmu, dlogvar; → prior
+                             st.bytes = f32(4 * n) + f32((acc ? 7 : 5) * n) + f32(n);
+                             return st;
                            },
                            [=] {
                              std::vector<double> md = D(mu), vd = D(lv), eps(md.size()), z(md.size()), dzd = D(dz),
@@ -475,12 +610,17 @@ inline std::vector<OpRow> op_table() {
       const auto y = labels_for(n, k, s);
       r.cases.push_back({sz("n", n) + " " + sz("f", f) + " " + sz("k", k),
                          [=](Context& c) {
-                           Tensor tf = on(c, feat, {n, f}), out({n, f + k}, c.device()), tg = on(c, g, {n, f + k}),
-                                  dst({n, f}, c.device());
-                           IntBuffer ty = labels_on(c, y);
-                           concat_onehot(c, tf, ty, k, out);
-                           take_columns(c, tg, k, dst);
-                           return Outs{{"out", out}, {"dst", dst}};
+                           Staged st;
+                           Tensor &tf = held(st, on(c, feat, {n, f})), &out = held(st, Tensor({n, f + k}, c.device())),
+                                  &tg = held(st, on(c, g, {n, f + k})), &dst = held(st, Tensor({n, f}, c.device()));
+                           const IntBuffer& ty = st.make<IntBuffer>(labels_on(c, y));
+                           st.op = [&c, &tf, &ty, &out, &tg, &dst, k] {
+                             concat_onehot(c, tf, ty, k, out);
+                             take_columns(c, tg, k, dst);
+                           };
+                           st.outs = [&out, &dst] { return Outs{{"out", out}, {"dst", dst}}; };
+                           st.bytes = f32(n * f + n + n * (f + k)) + f32(2 * n * f);  // feat, labels → out; g's columns → dst
+                           return st;
                          },
                          [=] {
                            std::vector<double> fd = D(feat), out(static_cast<size_t>(n * (f + k))), gd = D(g),
@@ -502,10 +642,18 @@ inline std::vector<OpRow> op_table() {
                    dv0 = U(n * d, -1, 1, s + 3);
         r.cases.push_back({sz("n", n) + " " + sz("d", d) + " lambda=" + std::to_string(lambda),
                            [=](Context& c) {
-                             Tensor tm = on(c, mu, {n, d}), tv = on(c, lv, {n, d}), dm = on(c, dm0, {n, d}),
-                                    dv = on(c, dv0, {n, d}), kd({d}, c.device()), loss = on(c, {1.5f}, {1});
-                             free_bits(c, tm, tv, lambda, 0.5f, dm, dv, kd, loss);
-                             return Outs{{"dmu", dm}, {"dlogvar", dv}, {"kl_dim", kd}, {"loss", loss}};
+                             Staged st;
+                             Tensor &tm = held(st, on(c, mu, {n, d})), &tv = held(st, on(c, lv, {n, d})),
+                                    &dm = held(st, on(c, dm0, {n, d})), &dv = held(st, on(c, dv0, {n, d})),
+                                    &kd = held(st, Tensor({d}, c.device())), &loss = held(st, on(c, {1.5f}, {1}));
+                             st.op = [&c, &tm, &tv, &dm, &dv, &kd, &loss, lambda] {
+                               free_bits(c, tm, tv, lambda, 0.5f, dm, dv, kd, loss);
+                             };
+                             st.outs = [&dm, &dv, &kd, &loss] {
+                               return Outs{{"dmu", dm}, {"dlogvar", dv}, {"kl_dim", kd}, {"loss", loss}};
+                             };
+                             st.bytes = f32(6 * n * d + d + 2);  // mu, logvar, dmu, dlogvar, loss → dmu, dlogvar, kl_dim, loss
+                             return st;
                            },
                            [=] {
                              std::vector<double> md = D(mu), vd = D(lv), dm = D(dm0), dv = D(dv0), kd(static_cast<size_t>(d)),
@@ -528,10 +676,13 @@ inline std::vector<OpRow> op_table() {
       const auto A = U(n * k * h * h, 0, 2, s), dA = U(n * k * h * h, -1, 1.5, s + 1);
       r.cases.push_back({sz("n", n) + " " + sz("k", k) + " " + sz("h", h) + " " + sz("H", H),
                          [=](Context& c) {
-                           Tensor ta = on(c, A, {n, k, h, h}), td = on(c, dA, {n, k, h, h}), heat({n, H, H}, c.device()),
-                                  cam({n, h, h}, c.device());
-                           gradcam(c, ta, td, H, H, heat, &cam);
-                           return Outs{{"heat", heat}, {"cam", cam}};
+                           Staged st;
+                           Tensor &ta = held(st, on(c, A, {n, k, h, h})), &td = held(st, on(c, dA, {n, k, h, h})),
+                                  &heat = held(st, Tensor({n, H, H}, c.device())), &cam = held(st, Tensor({n, h, h}, c.device()));
+                           st.op = [&c, &ta, &td, &heat, &cam, H] { gradcam(c, ta, td, H, H, heat, &cam); };
+                           st.outs = [&heat, &cam] { return Outs{{"heat", heat}, {"cam", cam}}; };
+                           st.bytes = f32(2 * n * k * h * h + n * H * H + n * h * h);  // A, dA → heat, cam
+                           return st;
                          },
                          [=] {
                            std::vector<double> ad = D(A), dd = D(dA), heat(static_cast<size_t>(n * H * H)),
@@ -559,11 +710,18 @@ inline std::vector<OpRow> op_table() {
       const auto Y = U(n * 2, -3, 3, s + 1), up0 = U(n * 2, -0.1, 0.1, s + 2), gains0 = U(n * 2, 0.5, 1.5, s + 3);
       r.cases.push_back({sz("n", n),
                          [=](Context& c) {
-                           Tensor tp = on(c, P, {n, n}), ty = on(c, Y, {n, 2}), g({n, 2}, c.device()), up = on(c, up0, {n, 2}),
-                                  gains = on(c, gains0, {n, 2});
-                           tsne_grad_exact(c, tp, ty, 12.0f, g);
-                           tsne_update(c, ty, g, up, gains, 0.5f, 200.0f, 0.01f);
-                           return Outs{{"grad", g}, {"y", ty}, {"gains", gains}};
+                           Staged st;
+                           Tensor &tp = held(st, on(c, P, {n, n})), &ty = held(st, on(c, Y, {n, 2})),
+                                  &g = held(st, Tensor({n, 2}, c.device())), &up = held(st, on(c, up0, {n, 2})),
+                                  &gains = held(st, on(c, gains0, {n, 2}));
+                           st.op = [&c, &tp, &ty, &g, &up, &gains] {
+                             tsne_grad_exact(c, tp, ty, 12.0f, g);
+                             tsne_update(c, ty, g, up, gains, 0.5f, 200.0f, 0.01f);
+                           };
+                           st.outs = [&g, &ty, &gains] { return Outs{{"grad", g}, {"y", ty}, {"gains", gains}}; };
+                           // P, Y → grad; Y, grad, update, gains → Y, update, gains
+                           st.bytes = f32(n * n + 4 * n) + f32(14 * n);
+                           return st;
                          },
                          [=] {
                            std::vector<double> pd = D(P), yd = D(Y), g(yd.size()), up = D(up0), gains = D(gains0);
@@ -596,22 +754,31 @@ inline std::vector<OpRow> op_table() {
                            StepState init;
                            init.step = 5;
                            init.philox_offset = 10;
-                           StepStateBuffer s(c, init, table, a);
-                           Outs o;
-                           std::vector<double> trace;
-                           for (int64_t k = 0; k < steps; ++k) {
-                             s.advance(c);
-                             if (k < 8 || k + 1 == steps) {
-                               const StepState st = s.read();
-                               for (double v : {static_cast<double>(st.step), static_cast<double>(st.batch_first),
-                                                static_cast<double>(st.num_batches_tracked), static_cast<double>(st.philox_offset),
-                                                static_cast<double>(st.lr), static_cast<double>(st.kl_weight),
-                                                static_cast<double>(st.adam_step_size), static_cast<double>(st.adam_bc2_sqrt)})
-                                 trace.push_back(v);
+                           Staged sg;
+                           StepStateBuffer& s = sg.make<StepStateBuffer>(c, init, table, a);
+                           // Perf mode times one advance; correctness reads the state after each of the
+                           // first 8 advances and the last.
+                           sg.op = [&c, &s] { s.advance(c); };
+                           sg.outs = nullptr;
+                           sg.run_once = [op = sg.op, &s, steps] {
+                             Outs o;
+                             std::vector<double> trace;
+                             for (int64_t k = 0; k < steps; ++k) {
+                               op();
+                               if (k < 8 || k + 1 == steps) {
+                                 const StepState st = s.read();
+                                 for (double v : {static_cast<double>(st.step), static_cast<double>(st.batch_first),
+                                                  static_cast<double>(st.num_batches_tracked), static_cast<double>(st.philox_offset),
+                                                  static_cast<double>(st.lr), static_cast<double>(st.kl_weight),
+                                                  static_cast<double>(st.adam_step_size), static_cast<double>(st.adam_bc2_sqrt)})
+                                   trace.push_back(v);
+                               }
                              }
-                           }
-                           put(o, "trace", trace);
-                           return o;
+                             put(o, "trace", trace);
+                             return o;
+                           };
+                           sg.bytes = 2.0 * sizeof(StepState) + sizeof(StepScalars);  // state, a table row → state
+                           return sg;
                          },
                          nullptr});
     }
@@ -635,27 +802,38 @@ inline std::vector<OpRow> op_table() {
       cfg.flip = ch == 3;
       r.cases.push_back({sz("images", num) + " " + sz("n", n) + " " + sz("c", ch) + " " + sz("hw", h) + " " + sz("pad", pad),
                          [=](Context& c) {
-                           Tensor gathered({n, ch, h, h}, c.device()), aug({n, ch, h, h}, c.device());
-                           IntBuffer ti = labels_on(c, idx), ly(n, c.device());
-                           const Buffer<uint8_t> timg = Buffer<uint8_t>::from_vector(images, c.device()),
-                                                 tlab = Buffer<uint8_t>::from_vector(labels, c.device());
-                           cuvae::detail::dispatch(
-                               c, "gather_batch / augment_batch",
-                               [&] {
-                                 gather_batch_cpu(timg.data(), ti.data(), n, px, gathered.data());
-                                 augment_batch_cpu(timg.data(), tlab.data(), ti.data(), n, ch, h, h, cfg, 7, 9, aug.data(),
-                                                   ly.data());
-                               },
-                               [&](auto s) {
-                                 gather_batch_cuda(timg.data(), ti.data(), n, px, gathered.data(), s);
-                                 augment_batch_cuda(timg.data(), tlab.data(), ti.data(), n, ch, h, h, cfg, 7, 9, aug.data(),
-                                                    ly.data(), s);
-                               });
-                           Outs o;
-                           put(o, "gathered", gathered);
-                           put(o, "augmented", aug);
-                           put(o, "labels", ly.download(n));
-                           return o;
+                           Staged st;
+                           Tensor &gathered = held(st, Tensor({n, ch, h, h}, c.device())),
+                                  &aug = held(st, Tensor({n, ch, h, h}, c.device()));
+                           IntBuffer &ti = st.make<IntBuffer>(labels_on(c, idx)), &ly = st.make<IntBuffer>(n, c.device());
+                           const Buffer<uint8_t>& timg = st.make<Buffer<uint8_t>>(Buffer<uint8_t>::from_vector(images, c.device()));
+                           const Buffer<uint8_t>& tlab = st.make<Buffer<uint8_t>>(Buffer<uint8_t>::from_vector(labels, c.device()));
+                           st.op = [&c, &gathered, &aug, &ti, &ly, &timg, &tlab, n, ch, h, px, cfg] {
+                             cuvae::detail::dispatch(
+                                 c, "gather_batch / augment_batch",
+                                 [&] {
+                                   gather_batch_cpu(timg.data(), ti.data(), n, px, gathered.data());
+                                   augment_batch_cpu(timg.data(), tlab.data(), ti.data(), n, ch, h, h, cfg, 7, 9, aug.data(),
+                                                     ly.data());
+                                 },
+                                 [&](auto s) {
+                                   gather_batch_cuda(timg.data(), ti.data(), n, px, gathered.data(), s);
+                                   augment_batch_cuda(timg.data(), tlab.data(), ti.data(), n, ch, h, h, cfg, 7, 9, aug.data(),
+                                                      ly.data(), s);
+                                 });
+                           };
+                           st.outs = [&gathered, &aug, &ly, n] {
+                             Outs o;
+                             put(o, "gathered", gathered);
+                             put(o, "augmented", aug);
+                             put(o, "labels", ly.download(n));
+                             return o;
+                           };
+                           // indices, n images' bytes → floats (gather); indices, images' bytes, labels →
+                           // floats, int32 labels (augment)
+                           st.bytes = (f32(n) + static_cast<double>(n * px) + f32(n * px)) +
+                                      (f32(n) + static_cast<double>(n * px + n) + f32(n * px + n));
+                           return st;
                          },
                          nullptr});
     }
@@ -672,12 +850,16 @@ inline std::vector<OpRow> op_table() {
       const auto x = U(n * in, -1, 1, s), dy = U(n * out, -1, 1, s + 1);
       r.cases.push_back({sz("n", n) + " " + sz("in", in) + " " + sz("out", out),
                          [=](Context& c) {
-                           ParamStore ps;
-                           Linear lin(ps, "fc", in, out);
+                           Staged st;
+                           ParamStore& ps = st.make<ParamStore>();
+                           Linear& lin = st.make<Linear>(ps, "fc", in, out);
                            ps.finalize(c.device());
                            set_all(ps, s + 2);
-                           Tensor tx = on(c, x, {n, in}), tdy = on(c, dy, {n, out});
-                           return run_layer(c, ps, lin, tx, tdy);
+                           Tensor &tx = held(st, on(c, x, {n, in})), &tdy = held(st, on(c, dy, {n, out}));
+                           stage_layer(st, c, ps, lin, tx, tdy);
+                           st.bytes = layer_bytes(n * in, n * out, in * out, out);
+                           st.flops = 3 * 2.0 * static_cast<double>(n * in * out);  // y, dx and dW: one GEMM each
+                           return st;
                          },
                          [=] {
                            const auto W = D(U(out * in, -0.5, 0.5, s + 2)), b = D(U(out, -0.5, 0.5, s + 3));
@@ -705,13 +887,17 @@ inline std::vector<OpRow> op_table() {
                              std::to_string(g.w) + "] " + sz("out", g.k) + " " + sz("kernel", g.kernel) + " " +
                              sz("stride", g.stride) + " " + sz("pad", g.pad),
                          [=](Context& c) {
-                           ParamStore ps;
-                           Conv2d conv(ps, "conv", geom.c, geom.k_out, geom.kernel, geom.stride, geom.pad);
+                           Staged st;
+                           ParamStore& ps = st.make<ParamStore>();
+                           Conv2d& conv = st.make<Conv2d>(ps, "conv", geom.c, geom.k_out, geom.kernel, geom.stride, geom.pad);
                            ps.finalize(c.device());
                            set_all(ps, s + 2);
-                           Tensor tx = on(c, x, {geom.n, geom.c, geom.h, geom.w}),
-                                  tdy = on(c, dy, {geom.n, geom.k_out, geom.ho(), geom.wo()});
-                           return run_layer(c, ps, conv, tx, tdy);
+                           Tensor &tx = held(st, on(c, x, {geom.n, geom.c, geom.h, geom.w})),
+                                  &tdy = held(st, on(c, dy, {geom.n, geom.k_out, geom.ho(), geom.wo()}));
+                           stage_layer(st, c, ps, conv, tx, tdy);
+                           st.bytes = layer_bytes(geom.x_numel(), geom.y_numel(), geom.w_numel(), geom.k_out);
+                           st.flops = conv_layer_flops(geom);
+                           return st;
                          },
                          [=] {
                            const auto W = D(U(geom.w_numel(), -0.5, 0.5, s + 2)), b = D(U(geom.k_out, -0.5, 0.5, s + 3));
@@ -748,12 +934,18 @@ inline std::vector<OpRow> op_table() {
                              std::to_string(g.w) + "] " + sz("out", g.out) + " " + sz("kernel", g.kernel) + " " +
                              sz("stride", g.stride) + " " + sz("pad", g.pad),
                          [=](Context& c) {
-                           ParamStore ps;
-                           ConvTranspose2d conv(ps, "deconv", g.in, g.out, g.kernel, g.stride, g.pad);
+                           Staged st;
+                           ParamStore& ps = st.make<ParamStore>();
+                           ConvTranspose2d& conv = st.make<ConvTranspose2d>(ps, "deconv", g.in, g.out, g.kernel, g.stride, g.pad);
                            ps.finalize(c.device());
                            set_all(ps, s + 2);
-                           Tensor tx = on(c, x, {g.n, g.in, g.h, g.w}), tdy = on(c, dy, {g.n, g.out, geom.h, geom.w});
-                           return run_layer(c, ps, conv, tx, tdy);
+                           Tensor &tx = held(st, on(c, x, {g.n, g.in, g.h, g.w})),
+                                  &tdy = held(st, on(c, dy, {g.n, g.out, geom.h, geom.w}));
+                           stage_layer(st, c, ps, conv, tx, tdy);
+                           // The layer's input is its adjoint convolution's y, its output that convolution's x.
+                           st.bytes = layer_bytes(geom.y_numel(), geom.x_numel(), geom.w_numel(), g.out);
+                           st.flops = conv_layer_flops(geom);
+                           return st;
                          },
                          [=] {
                            // PyTorch's [in, out, k, k] weight is the convolution's [k_out = in, c = out, k, k].
@@ -780,23 +972,39 @@ inline std::vector<OpRow> op_table() {
       const auto x = U(n * ch * hw, -2, 3, s), dy = U(n * ch * hw, -1, 1, s + 1);
       r.cases.push_back({sz("n", n) + " " + sz("c", ch) + " " + sz("hw", hw),
                          [=](Context& c) {
-                           ParamStore ps, buf;
-                           BatchNorm2d bn(ps, buf, "bn", ch);
+                           Staged st;
+                           ParamStore &ps = st.make<ParamStore>(), &buf = st.make<ParamStore>();
+                           BatchNorm2d& bn = st.make<BatchNorm2d>(ps, buf, "bn", ch);
                            ps.finalize(c.device());
                            buf.finalize(c.device());
                            bn.reset();  // running_mean 0, running_var 1
                            set_all(ps, s + 2);
-                           Tensor tx = on(c, x, {n, ch, hw, 1}), tdy = on(c, dy, {n, ch, hw, 1}), tdy2 = on(c, dy, {n, ch, hw, 1});
-                           Outs o;
-                           put(o, "y", bn.forward(c, tx, true));
-                           ps.flat_grads().zero();
-                           put(o, "dx", bn.backward(c, tdy, true));
-                           put(o, "dgamma", ps.grad(0));
-                           put(o, "dbeta", ps.grad(1));
-                           put(o, "running_mean", buf.value(0));
-                           put(o, "running_var", buf.value(1));
-                           put(o, "y_eval", bn.forward(c, tx, false));
-                           return o;
+                           Tensor &tx = held(st, on(c, x, {n, ch, hw, 1})), &tdy = held(st, on(c, dy, {n, ch, hw, 1}));
+                           auto& out = st.make<std::array<Tensor*, 2>>();  // the layer's y and dx, known after a call
+                           // Perf mode times a training forward and backward; the evaluation forward runs
+                           // when the outputs are read.
+                           st.op = [&c, &ps, &bn, &tx, &tdy, &out] {
+                             out[0] = &bn.forward(c, tx, true);
+                             ps.flat_grads().zero();
+                             out[1] = &bn.backward(c, tdy, true);
+                           };
+                           st.outs = [&c, &ps, &buf, &bn, &tx, &out] {
+                             Outs o;
+                             put(o, "y", *out[0]);
+                             put(o, "dx", *out[1]);
+                             put(o, "dgamma", ps.grad(0));
+                             put(o, "dbeta", ps.grad(1));
+                             put(o, "running_mean", buf.value(0));
+                             put(o, "running_var", buf.value(1));
+                             put(o, "y_eval", bn.forward(c, tx, false));
+                             return o;
+                           };
+                           // forward: x, gamma, beta, running stats → y, running stats, saved mean and
+                           // inverse std; zeroed dgamma, dbeta; backward: x, dy, gamma, saved → dx,
+                           // dgamma, dbeta
+                           const int64_t m = n * ch * hw;
+                           st.bytes = f32(2 * m + 8 * ch) + f32(2 * ch) + f32(3 * m + 6 * ch);
+                           return st;
                          },
                          [=] {
                            const auto gamma = D(U(ch, -0.5, 0.5, s + 2)), beta = D(U(ch, -0.5, 0.5, s + 3));
