@@ -28,25 +28,21 @@ AnchorStats compute_anchor_stats(Context& ctx, ConvVAE& vae, const Dataset& data
   s.cov.assign(static_cast<size_t>(K * D * D), 0.0);
   std::vector<Eigen::VectorXd> sum(static_cast<size_t>(K), Eigen::VectorXd::Zero(D));
   std::vector<Eigen::MatrixXd> outer(static_cast<size_t>(K), Eigen::MatrixXd::Zero(D, D));
-  DeviceDataset dd(data, ctx.device());
-  Tensor xbuf({std::min(batch, data.n), c.channels, c.height, c.width}, ctx.device());
+  const DeviceDataset dd(data, ctx.device());
   ProgressBar bar("encoding " + data.name, data.n, progress);
-  for (int64_t first = 0; first < data.n; first += batch) {
-    const int64_t b = std::min(batch, data.n - first);
-    Tensor x = xbuf.rows(0, b);
-    dd.batch(ctx, first, AugmentConfig{}, 0, 0, x, nullptr);
-    vae.encode(ctx, x);
+  for_each_batch(ctx, dd, batch, 0, [&](const Batch& b) {
+    vae.encode(ctx, b.x);
     const std::vector<float> mu = vae.mu().to_vector();
-    for (int64_t i = 0; i < b; ++i) {
-      const int64_t k = data.labels[static_cast<size_t>(first + i)];
+    for (int64_t i = 0; i < b.size; ++i) {
+      const int64_t k = data.labels[static_cast<size_t>(b.first + i)];
       Eigen::VectorXd m(D);
       for (int64_t d = 0; d < D; ++d) m(d) = mu[static_cast<size_t>(i * D + d)];
       sum[static_cast<size_t>(k)] += m;
       outer[static_cast<size_t>(k)].selfadjointView<Eigen::Lower>().rankUpdate(m);
       s.count[static_cast<size_t>(k)] += 1;
     }
-    bar.update(first + b);
-  }
+    bar.update(b.first + b.size);
+  });
   bar.finish();
   for (int64_t k = 0; k < K; ++k) {
     const int64_t cnt = s.count[static_cast<size_t>(k)];

@@ -63,6 +63,59 @@ void DeviceDataset::batch(Context& ctx, int64_t first, const AugmentConfig& aug,
       });
 }
 
+void for_each_batch(Context& ctx, const DeviceDataset& dd, int64_t batch, int64_t limit,
+                    const std::function<void(const Batch&)>& f) {
+  CUVAE_CHECK(batch >= 1, "for_each_batch: the batch size must be at least 1, got " << batch);
+  CUVAE_CHECK(limit >= 0, "for_each_batch: the row limit must be >= 0, got " << limit);
+  const Dataset& d = dd.data();
+  const int64_t n = limit > 0 && limit < d.n ? limit : d.n;
+  if (n == 0) return;
+  const int64_t cap = std::min(batch, n);
+  Tensor xbuf({cap, d.c, d.h, d.w}, ctx.device());
+  IntBuffer labels(cap, ctx.device());
+  for (int64_t first = 0; first < n; first += batch) {
+    const int64_t b = std::min(batch, n - first);
+    Tensor x = xbuf.rows(0, b);
+    dd.batch(ctx, first, AugmentConfig{}, 0, 0, x, &labels);
+    f(Batch{first, b, x, labels});
+  }
+}
+
+Tensor device_images(Context& ctx, const DeviceDataset& dd, int64_t limit) {
+  CUVAE_CHECK(limit >= 0, "device_images: the row limit must be >= 0, got " << limit);
+  const Dataset& d = dd.data();
+  const int64_t n = limit > 0 && limit < d.n ? limit : d.n;
+  Tensor x({n, d.c, d.h, d.w}, ctx.device());
+  if (n > 0) dd.batch(ctx, 0, AugmentConfig{}, 0, 0, x, nullptr);
+  return x;
+}
+
+std::vector<float> images_of_rows(Context& ctx, const Dataset& d, const std::vector<int64_t>& rows) {
+  const int64_t P = d.pixels();
+  Dataset picked;  // only the rows asked for, so that only their bytes go to the device
+  picked.name = d.name;
+  picked.n = static_cast<int64_t>(rows.size());
+  picked.c = d.c;
+  picked.h = d.h;
+  picked.w = d.w;
+  picked.num_classes = d.num_classes;
+  picked.images.reserve(rows.size() * static_cast<size_t>(P));
+  for (int64_t i : rows) {
+    CUVAE_CHECK(i >= 0 && i < d.n, "images_of_rows: row " << i << " outside the " << d.n << " images of " << d.name);
+    const auto src = d.images.begin() + i * P;
+    picked.images.insert(picked.images.end(), src, src + P);
+    picked.labels.push_back(d.labels[static_cast<size_t>(i)]);
+  }
+  std::vector<float> out;
+  out.reserve(picked.images.size());
+  const DeviceDataset dd(picked, ctx.device());
+  for_each_batch(ctx, dd, 500, 0, [&](const Batch& b) {
+    const std::vector<float> h = b.x.to_vector();
+    out.insert(out.end(), h.begin(), h.end());
+  });
+  return out;
+}
+
 std::vector<int32_t> iota_order(int64_t n) {
   std::vector<int32_t> v(static_cast<size_t>(n));
   std::iota(v.begin(), v.end(), 0);

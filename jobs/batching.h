@@ -1,8 +1,10 @@
 // Labelled data sets on the compute device and batch assembly from them (gather, augmentation,
-// labels), shared by the classifier's trainer, evaluation, validation and Grad-CAM.
+// labels), shared by the trainers, evaluation, validation, anchoring, sampling, Grad-CAM and the
+// analyses: for_each_batch is the one loop that turns a data set's bytes into model inputs.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -44,6 +46,36 @@ class DeviceDataset {
   Buffer<uint8_t> images_, labels_;  // device copies (CUDA only)
   IntBuffer order_;
 };
+
+/// One batch handed to for_each_batch's callback: rows [first, first + size) of a DeviceDataset's
+/// order (the data set's own row numbers unless set_order changed it).
+struct Batch {
+  int64_t first;      ///< the position of the batch's first row
+  int64_t size;       ///< b, the rows in this batch (the last batch may be smaller than the others)
+  Tensor& x;          ///< [b, C, H, W] float32 on the context's device: each pixel byte / 255, in [0, 1]
+  IntBuffer& labels;  ///< the rows' classes in its first b values, on the context's device (it may hold more)
+};
+
+/// Calls f(batch) once per batch, in order, over the first `limit` rows of `dd`'s order
+/// (0, or more than the data set holds: all dd.data().n rows) in batches of `batch` rows, the
+/// last one smaller when `batch` does not divide them. Each batch is made by DeviceDataset::batch
+/// without augmentation, so x holds the images / 255 exactly as the trainers see them unaugmented.
+/// x and labels are allocated once, for min(batch, rows) rows, and overwritten by the next batch:
+/// a callback that keeps values copies them. Makes no call when there are no rows. Throws
+/// cuvae::Error when batch < 1 or limit < 0, whatever DeviceDataset::batch throws (a context on
+/// another device than `dd`), and whatever f throws (the loop stops there).
+void for_each_batch(Context& ctx, const DeviceDataset& dd, int64_t batch, int64_t limit,
+                    const std::function<void(const Batch&)>& f);
+
+/// The first `limit` rows of `dd`'s order (0, or more than it holds: all) as one tensor
+/// [n, C, H, W] on the context's device, each pixel byte / 255, no augmentation. Throws
+/// cuvae::Error when limit < 0 or the context is on another device than `dd`.
+Tensor device_images(Context& ctx, const DeviceDataset& dd, int64_t limit = 0);
+
+/// The images of rows `rows` of `d` (in that order, repeats allowed) as host floats
+/// [rows.size(), C, H, W], each pixel byte / 255, made by for_each_batch on the context's device
+/// (only those rows are uploaded). Throws cuvae::Error on a row outside [0, d.n).
+std::vector<float> images_of_rows(Context& ctx, const Dataset& d, const std::vector<int64_t>& rows);
 
 /// 0, 1, …, n−1.
 std::vector<int32_t> iota_order(int64_t n);

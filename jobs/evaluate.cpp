@@ -34,20 +34,15 @@ VaeEval evaluate_vae(Context& ctx, ConvVAE& model, const Dataset& data, int64_t 
   check_data_matches(data, model.config(), "data set '" + data.name + "'");
   const int64_t n = (limit > 0 && limit < data.n) ? limit : data.n;
   CUVAE_CHECK(n > 0 && batch > 0, "evaluate_vae: nothing to evaluate");
-  DeviceDataset dd(data, ctx.device());
+  const DeviceDataset dd(data, ctx.device());
   const VaeConfig& c = model.config();
-  Tensor xbuf({std::min(batch, n), c.channels, c.height, c.width}, ctx.device());
-  IntBuffer labels(std::min(batch, n), ctx.device());
   double sr = 0, sk = 0;
-  for (int64_t first = 0; first < n; first += batch) {
-    const int64_t b = std::min(batch, n - first);
-    Tensor x = xbuf.rows(0, b);
-    dd.batch(ctx, first, AugmentConfig{}, 0, 0, x, &labels);
-    model.forward(ctx, x, false, 0, 0, &labels);
-    model.loss(ctx, x, false, 0, 0);
+  for_each_batch(ctx, dd, batch, n, [&](const Batch& b) {
+    model.forward(ctx, b.x, false, 0, 0, &b.labels);
+    model.loss(ctx, b.x, false, 0, 0);
     for (float v : model.recon().to_vector()) sr += v;
     for (float v : model.kl().to_vector()) sk += v;
-  }
+  });
   VaeEval e;
   e.n = n;
   e.recon = sr / static_cast<double>(n);
@@ -63,31 +58,26 @@ ClassifierEval evaluate_classifier(Context& ctx, ResNet18& model, const Dataset&
   const int64_t n = (limit > 0 && limit < data.n) ? limit : data.n;
   CUVAE_CHECK(n > 0 && batch > 0, "evaluate_classifier: nothing to evaluate");
   const int64_t K = c.classes;
-  DeviceDataset dd(data, ctx.device());
-  Tensor xbuf({std::min(batch, n), c.channels, c.height, c.width}, ctx.device());
-  IntBuffer labels(std::min(batch, n), ctx.device());
+  const DeviceDataset dd(data, ctx.device());
   ClassifierEval e;
   e.n = n;
   e.confusion.assign(static_cast<size_t>(K * K), 0);
   double loss_sum = 0;
   int64_t right = 0;
-  for (int64_t first = 0; first < n; first += batch) {
-    const int64_t b = std::min(batch, n - first);
-    Tensor x = xbuf.rows(0, b);
-    dd.batch(ctx, first, AugmentConfig{}, 0, 0, x, &labels);
-    model.forward(ctx, x, false);
-    model.loss(ctx, labels, false);
+  for_each_batch(ctx, dd, batch, n, [&](const Batch& b) {
+    model.forward(ctx, b.x, false);
+    model.loss(ctx, b.labels, false);
     const std::vector<float> l = model.loss_value().to_vector();
     const std::vector<float> logits = model.logits().to_vector();
-    for (int64_t i = 0; i < b; ++i) {
+    for (int64_t i = 0; i < b.size; ++i) {
       loss_sum += l[static_cast<size_t>(i)];
       const float* r = logits.data() + i * K;
       const int64_t pred = std::max_element(r, r + K) - r;
-      const int64_t truth = data.labels[static_cast<size_t>(first + i)];
+      const int64_t truth = data.labels[static_cast<size_t>(b.first + i)];
       e.confusion[static_cast<size_t>(truth * K + pred)] += 1;
       right += pred == truth;
     }
-  }
+  });
   e.loss = loss_sum / static_cast<double>(n);
   e.accuracy = static_cast<double>(right) / static_cast<double>(n);
   for (int64_t t = 0; t < K; ++t) {

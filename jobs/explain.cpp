@@ -13,6 +13,7 @@
 #include "io/image.h"
 #include "io/safetensors.h"
 #include "jobs/anchor.h"
+#include "jobs/batching.h"
 #include "jobs/classifier_trainer.h"
 #include "kernels/gradcam.h"
 #include "models/checkpoint.h"
@@ -108,9 +109,11 @@ void gradcam_job(const GradcamJob& o, std::ostream& log) {
     if (test.c != rc.channels || test.h != rc.height || test.w != rc.width)
       CUVAE_FAIL("data set '" << ds << "' has " << test.c << "x" << test.h << "x" << test.w << " images; the classifier expects "
                               << rc.channels << "x" << rc.height << "x" << rc.width);
+    for (int64_t i : o.index)
+      if (i < 0 || i >= test.n)
+        CUVAE_FAIL("--index " << i << " is out of range: the " << ds << " test set has " << test.n << " images");
+    pixels = images_of_rows(ctx, test, o.index);
     for (int64_t i : o.index) {
-      if (i >= test.n) CUVAE_FAIL("--index " << i << " is out of range: the " << ds << " test set has " << test.n << " images");
-      for (int64_t p = 0; p < P; ++p) pixels.push_back(test.images[static_cast<size_t>(i * P + p)] / 255.0f);
       tags.push_back("test" + std::to_string(i));
       truth.push_back(test.labels[static_cast<size_t>(i)]);
     }

@@ -44,9 +44,11 @@ SampleResult sample_images(const SampleOptions& opt, std::ostream& log) {
       CUVAE_FAIL("data set '" << dataset << "' has images of another size than " << opt.vae << " makes");
     r.mode = "style";
     r.cols = K + 1;
-    for (int64_t i : opt.style_index) {
-      std::vector<float> x(static_cast<size_t>(P));
-      for (int64_t j = 0; j < P; ++j) x[static_cast<size_t>(j)] = test.images[static_cast<size_t>(i * P + j)] / 255.0f;
+    const std::vector<float> originals = images_of_rows(ctx, test, opt.style_index);
+    for (size_t s = 0; s < opt.style_index.size(); ++s) {
+      const int64_t i = opt.style_index[s];
+      const std::vector<float> x(originals.begin() + static_cast<int64_t>(s) * P,
+                                 originals.begin() + static_cast<int64_t>(s + 1) * P);
       Tensor xt = Tensor::from_vector(x, {1, c.channels, c.height, c.width}, ctx.device());
       IntBuffer y(1, ctx.device());
       y.upload({static_cast<int32_t>(test.labels[static_cast<size_t>(i)])});

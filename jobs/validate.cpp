@@ -70,8 +70,7 @@ SampleQuality sample_quality(Context& ctx, ConvVAE& vae, ResNet18& clf, const Da
   Dataset test = subset(test_all, std::max(reference, recon));
   DeviceDataset dd(test, ctx.device());
   const int64_t nref = std::min(reference, test.n), nrec = std::min(recon, test.n);
-  Tensor test_images({test.n, vc.channels, vc.height, vc.width}, ctx.device());
-  dd.batch(ctx, 0, AugmentConfig{}, 0, 0, test_images, nullptr);
+  Tensor test_images = device_images(ctx, dd);
   ClassifierOutputs own_ref;
   if (ref_in == nullptr) {
     Tensor ref_view = test_images.rows(0, nref);
@@ -106,19 +105,13 @@ SampleQuality sample_quality(Context& ctx, ConvVAE& vae, ResNet18& clf, const Da
   {
     Tensor originals = test_images.rows(0, nrec);
     std::vector<float> rec_all;
-    for (int64_t first = 0; first < nrec; first += 500) {
-      const int64_t b = std::min<int64_t>(500, nrec - first);
-      Tensor x = test_images.rows(first, first + b);
-      std::vector<int32_t> y(static_cast<size_t>(b));
-      for (int64_t i = 0; i < b; ++i) y[static_cast<size_t>(i)] = test.labels[static_cast<size_t>(first + i)];
-      IntBuffer yd(b, ctx.device());
-      yd.upload(y);
-      vae.encode(ctx, x, &yd);
-      std::vector<float> mu = vae.mu().to_vector();
-      Tensor img = vae.decode_images(ctx, mu, b, vc.is_cvae() ? &y : nullptr);
-      std::vector<float> h = img.to_vector();
+    for_each_batch(ctx, dd, 500, nrec, [&](const Batch& b) {
+      vae.encode(ctx, b.x, &b.labels);
+      const std::vector<float> mu = vae.mu().to_vector();
+      const std::vector<int32_t> y = b.labels.download(b.size);
+      const std::vector<float> h = vae.decode_images(ctx, mu, b.size, vc.is_cvae() ? &y : nullptr).to_vector();
       rec_all.insert(rec_all.end(), h.begin(), h.end());
-    }
+    });
     Tensor rec = Tensor::from_vector(rec_all, {nrec, vc.channels, vc.height, vc.width}, ctx.device());
     const ClassifierOutputs c = run_classifier(ctx, clf, rec);
     const ClassifierOutputs o = run_classifier(ctx, clf, originals);
@@ -183,143 +176,125 @@ double frechet_distance(const std::vector<double>& m1, const std::vector<double>
   return (a - b).squaredNorm() + A.trace() + B.trace() - 2.0 * tr_sqrt;
 }
 
-nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log) {
+namespace {
+
+// The models `cuvae validate` judges and judges with, loaded on the context's device.
+struct ValidationModels {
+  std::unique_ptr<ConvVAE> vae;    // --vae: a VAE, an AE or a CVAE
+  std::unique_ptr<ConvVAE> other;  // --compare-vae: an unconditional VAE beside a CVAE (or null)
+  std::unique_ptr<ResNet18> clf;   // --classifier
+};
+
+void check_validate_options(const ValidateOptions& opt) {
   CUVAE_REQUIRE(opt.per_class >= 2 && opt.per_class <= 100000, "--n must be in [2, 100000], got " << opt.per_class);
   CUVAE_REQUIRE(opt.noise >= 0 && std::isfinite(opt.noise), "--noise must be >= 0, got " << opt.noise);
   CUVAE_REQUIRE(opt.prior >= 2 && opt.recon >= 2 && opt.reference >= 2, "--prior, --recon and --reference must be at least 2");
-  Context ctx(opt.device);
-  auto vae = load_vae(opt.vae, ctx.device(), true);
-  const VaeConfig& vc = vae->config();
-  auto clf = load_resnet(opt.classifier, ctx.device(), vc.dataset.empty() ? "mnist" : vc.dataset);
-  std::unique_ptr<ConvVAE> other;  // --compare-vae: an unconditional VAE's anchored samples beside a CVAE's
+}
+
+// Loads the three checkpoints and checks that they make and take images of one size.
+ValidationModels load_validation_models(const Context& ctx, const ValidateOptions& opt) {
+  ValidationModels m;
+  m.vae = load_vae(opt.vae, ctx.device(), true);
+  const VaeConfig& vc = m.vae->config();
+  m.clf = load_resnet(opt.classifier, ctx.device(), vc.dataset.empty() ? "mnist" : vc.dataset);
   if (!opt.compare_vae.empty()) {
     if (!vc.is_cvae()) CUVAE_FAIL("--compare-vae goes with a CVAE in --vae; " << opt.vae << " is not conditional");
-    other = load_vae(opt.compare_vae, ctx.device());
-    const VaeConfig& oc = other->config();
+    m.other = load_vae(opt.compare_vae, ctx.device());
+    const VaeConfig& oc = m.other->config();
     if (oc.channels != vc.channels || oc.height != vc.height || oc.width != vc.width)
       CUVAE_FAIL("--compare-vae " << opt.compare_vae << " makes images of another size than " << opt.vae);
   }
-  const ResNetConfig& rc = clf->config();
+  const ResNetConfig& rc = m.clf->config();
   if (vc.channels != rc.channels || vc.height != rc.height || vc.width != rc.width)
     CUVAE_FAIL(opt.vae << " makes " << vc.channels << "x" << vc.height << "x" << vc.width << " images but "
                        << opt.classifier << " classifies " << rc.channels << "x" << rc.height << "x" << rc.width);
-  const std::string dataset = vc.dataset.empty() ? "mnist" : vc.dataset;
-  if (!rc.dataset.empty() && rc.dataset != dataset)
-    log << "warning: the VAE was trained on " << dataset << " but the classifier on " << rc.dataset << "\n";
-  log << "device: " << ctx.description() << "\n";
-  AnchorStats stats;
-  if (vc.is_cvae())
-    stats.classes = vc.classes;
-  else
-    stats = anchor_stats_for(ctx, *vae, opt.vae, opt.data_dir, log, opt.progress);
-  AnchorStats other_stats;
-  if (other) other_stats = anchor_stats_for(ctx, *other, opt.compare_vae, opt.data_dir, log, opt.progress);
-  const int64_t K = stats.classes, F = rc.feature_dim(), D = vc.latent;
-  CUVAE_REQUIRE(K == rc.classes, opt.vae << "'s data set has " << K << " classes, " << opt.classifier << " " << rc.classes);
-  const std::vector<std::string> names = class_names(dataset);
-  ensure_dir(opt.out);
+  return m;
+}
 
-  // Reference: the classifier's features of test images.
-  const std::string dir = opt.data_dir.empty() ? default_data_dir(dataset) : opt.data_dir;
-  Dataset test = subset(load_dataset(dataset, dir, false), std::max(opt.reference, opt.recon));
-  DeviceDataset dd(test, ctx.device());
-  const int64_t nref = std::min(opt.reference, test.n), nrec = std::min(opt.recon, test.n);
-  Tensor test_images({test.n, vc.channels, vc.height, vc.width}, ctx.device());
-  dd.batch(ctx, 0, AugmentConfig{}, 0, 0, test_images, nullptr);
-  Tensor ref_view = test_images.rows(0, nref);
-  const ClassifierOutputs ref = run_classifier(ctx, *clf, ref_view);
+// What the generated images of each class are judged against: the classifier, its outputs on
+// the reference test images, and the classes' names.
+struct Judge {
+  Context& ctx;
+  ResNet18& clf;
+  const ClassifierOutputs& ref;
+  const std::vector<std::string>& names;
+  int64_t K, F;
+};
 
-  nlohmann::json j;
-  j["vae"] = opt.vae;
-  j["classifier"] = opt.classifier;
-  j["dataset"] = dataset;
-  j["noise"] = opt.noise;
-  j["seed"] = opt.seed;
-  j["device"] = ctx.description();
+// opt.per_class images of class k: decoded from z ~ N(mean_k, s²·Σ_k) with class statistics
+// `anchors`, or without them (a CVAE) from z ~ N(0, s²I) with the label k.
+Tensor class_samples(Context& ctx, ConvVAE& model, const AnchorStats* anchors, int64_t k, const ValidateOptions& opt) {
+  if (anchors != nullptr) {
+    std::vector<float> z = sample_anchored(*anchors, static_cast<int>(k), opt.per_class, opt.noise, opt.seed);
+    return model.decode_images(ctx, z, opt.per_class);
+  }
+  Tensor z({opt.per_class, model.config().latent}, ctx.device());
+  sample_normal(ctx, z, opt.seed, 0xc0a0000ull + static_cast<uint64_t>(k));
+  std::vector<float> zh = z.to_vector();
+  for (float& v : zh) v = static_cast<float>(v * opt.noise);  // z ~ N(0, s²I), s = --noise as for anchored samples
+  const std::vector<int32_t> y(static_cast<size_t>(opt.per_class), static_cast<int32_t>(k));
+  return model.decode_images(ctx, zh, opt.per_class, &y);
+}
 
-  // 1. Class-anchored samples (a CVAE: samples conditioned on the class, z ~ N(0, I)), and with
-  // --compare-vae the anchored samples of that VAE.
-  auto class_block = [&](ConvVAE& model, const AnchorStats* anchors, const std::string& label,
-                         std::vector<float>* grid) -> nlohmann::json {
-    const int64_t grid_cols = std::min<int64_t>(10, opt.per_class);
-    ClassifierOutputs all;
-    int64_t right_total = 0;
-    double conf_total = 0;
-    nlohmann::json per_class = nlohmann::json::array();
-    ProgressBar bar(label, K, opt.progress);
-    for (int64_t k = 0; k < K; ++k) {
-      Tensor img;
-      if (anchors != nullptr) {
-        std::vector<float> z = sample_anchored(*anchors, static_cast<int>(k), opt.per_class, opt.noise, opt.seed);
-        img = model.decode_images(ctx, z, opt.per_class);
-      } else {
-        Tensor z({opt.per_class, D}, ctx.device());
-        sample_normal(ctx, z, opt.seed, 0xc0a0000ull + static_cast<uint64_t>(k));
-        std::vector<float> zh = z.to_vector();
-        for (float& v : zh) v = static_cast<float>(v * opt.noise);  // z ~ N(0, s²I), s = --noise as for anchored samples
-        const std::vector<int32_t> y(static_cast<size_t>(opt.per_class), static_cast<int32_t>(k));
-        img = model.decode_images(ctx, zh, opt.per_class, &y);
-      }
-      const ClassifierOutputs c = run_classifier(ctx, *clf, img);
-      int64_t right = 0;
-      double conf = 0, top1 = 0;
-      for (int64_t i = 0; i < c.n; ++i) {
-        right += argmax_row(c.probs, i, K) == k;
-        conf += c.probs[static_cast<size_t>(i * K + k)];
-        top1 += c.probs[static_cast<size_t>(i * K + argmax_row(c.probs, i, K))];
-      }
-      right_total += right;
-      conf_total += conf;
-      per_class.push_back({{"class", k}, {"name", names[static_cast<size_t>(k % 10)]}, {"n", c.n},
-                           {"accuracy", double(right) / c.n}, {"confidence", conf / c.n}, {"top1_confidence", top1 / c.n}});
-      all.probs.insert(all.probs.end(), c.probs.begin(), c.probs.end());
-      all.features.insert(all.features.end(), c.features.begin(), c.features.end());
-      all.n += c.n;
-      if (grid != nullptr) {
-        const std::vector<float> h = img.rows(0, grid_cols).to_vector();
-        grid->insert(grid->end(), h.begin(), h.end());
-      }
-      bar.update(k + 1);
+// Classifies opt.per_class samples of every class (class_samples) and returns their per-class and
+// overall accuracy and confidence and their Fréchet distance to the reference; the first
+// min(10, per_class) images of each class are appended to `grid` when given.
+nlohmann::json judge_class_samples(const Judge& judge, ConvVAE& model, const AnchorStats* anchors,
+                                   const std::string& label, const ValidateOptions& opt, std::vector<float>* grid) {
+  const int64_t K = judge.K, grid_cols = std::min<int64_t>(10, opt.per_class);
+  ClassifierOutputs all;
+  int64_t right_total = 0;
+  double conf_total = 0;
+  nlohmann::json per_class = nlohmann::json::array();
+  ProgressBar bar(label, K, opt.progress);
+  for (int64_t k = 0; k < K; ++k) {
+    Tensor img = class_samples(judge.ctx, model, anchors, k, opt);
+    const ClassifierOutputs c = run_classifier(judge.ctx, judge.clf, img);
+    int64_t right = 0;
+    double conf = 0, top1 = 0;
+    for (int64_t i = 0; i < c.n; ++i) {
+      right += argmax_row(c.probs, i, K) == k;
+      conf += c.probs[static_cast<size_t>(i * K + k)];
+      top1 += c.probs[static_cast<size_t>(i * K + argmax_row(c.probs, i, K))];
     }
-    bar.finish();
-    const int64_t total = K * opt.per_class;
-    return {{"per_class", per_class}, {"n", total}, {"accuracy", double(right_total) / total},
-            {"confidence", conf_total / total}, {"frechet", classifier_frechet_distance(ref, all, F)}};
-  };
-  std::vector<float> grid;
-  const int64_t grid_cols = std::min<int64_t>(10, opt.per_class);
-  j["anchored"] = class_block(*vae, vc.is_cvae() ? nullptr : &stats, vc.is_cvae() ? "conditional samples" : "anchored samples", &grid);
-  if (vc.is_cvae()) j["conditional"] = true;
-  if (other) {
-    j["compare_vae"] = opt.compare_vae;
-    j["compare_anchored"] = class_block(*other, &other_stats, "anchored samples (--compare-vae)", nullptr);
+    right_total += right;
+    conf_total += conf;
+    per_class.push_back({{"class", k}, {"name", judge.names[static_cast<size_t>(k % 10)]}, {"n", c.n},
+                         {"accuracy", double(right) / c.n}, {"confidence", conf / c.n}, {"top1_confidence", top1 / c.n}});
+    all.probs.insert(all.probs.end(), c.probs.begin(), c.probs.end());
+    all.features.insert(all.features.end(), c.features.begin(), c.features.end());
+    all.n += c.n;
+    if (grid != nullptr) {
+      const std::vector<float> h = img.rows(0, grid_cols).to_vector();
+      grid->insert(grid->end(), h.begin(), h.end());
+    }
+    bar.update(k + 1);
   }
-  write_png_grid(opt.out + "/anchored.png", grid.data(), K * grid_cols, static_cast<int>(vc.channels),
-                 static_cast<int>(vc.height), static_cast<int>(vc.width), static_cast<int>(grid_cols), 2, opt.scale);
+  bar.finish();
+  const int64_t total = K * opt.per_class;
+  return {{"per_class", per_class}, {"n", total}, {"accuracy", double(right_total) / total},
+          {"confidence", conf_total / total}, {"frechet", classifier_frechet_distance(judge.ref, all, judge.F)}};
+}
 
-  // 2. Prior samples z ~ N(0, I) and 3. reconstructions of test images (z = μ).
-  {
-    const SampleQuality q = sample_quality(ctx, *vae, *clf, test, opt.prior, opt.recon, opt.reference, opt.seed, &ref);
-    j["prior"] = {{"n", q.prior_n},
-                  {"histogram", q.prior_histogram},
-                  {"top1_confidence", q.prior_top1_confidence},
-                  {"class_entropy", q.prior_class_entropy},
-                  {"frechet", q.prior_frechet}};
-    j["reconstructions"] = {{"n", q.recon_n},
-                            {"accuracy", q.recon_accuracy},
-                            {"originals_accuracy", q.originals_accuracy},
-                            {"per_class_n", q.recon_class_n},
-                            {"per_class_accuracy", q.recon_class_accuracy},
-                            {"per_class_originals_accuracy", q.originals_class_accuracy},
-                            {"frechet", q.recon_frechet}};
-  }
-  j["frechet_reference"] = {{"images", nref}, {"features", F}, {"split", "test"}};
+// validation.json's "prior" and "reconstructions" entries.
+void add_sample_quality(nlohmann::json& j, const SampleQuality& q) {
+  j["prior"] = {{"n", q.prior_n},
+                {"histogram", q.prior_histogram},
+                {"top1_confidence", q.prior_top1_confidence},
+                {"class_entropy", q.prior_class_entropy},
+                {"frechet", q.prior_frechet}};
+  j["reconstructions"] = {{"n", q.recon_n},
+                          {"accuracy", q.recon_accuracy},
+                          {"originals_accuracy", q.originals_accuracy},
+                          {"per_class_n", q.recon_class_n},
+                          {"per_class_accuracy", q.recon_class_accuracy},
+                          {"per_class_originals_accuracy", q.originals_class_accuracy},
+                          {"frechet", q.recon_frechet}};
+}
 
-  // Readable tables.
-  std::ostringstream md;
-  md << "# Semantic validation\n\nVAE `" << opt.vae << "`, classifier `" << opt.classifier << "`, data set " << dataset
-     << ", noise scale s = " << opt.noise << ", seed " << opt.seed << ".\n\n";
-  if (vc.is_cvae())
+// validation.md's table of the class-anchored (or class-conditioned) samples.
+void write_class_table(std::ostream& md, const nlohmann::json& j, const ValidateOptions& opt, bool conditional, bool other) {
+  if (conditional)
     md << "## Class-conditioned samples of the CVAE (z ~ N(0, s^2 I) with the class's label, s = " << opt.noise << ", "
        << opt.per_class << " per class)\n\n";
   else
@@ -344,6 +319,12 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
     md << " " << fmt(100 * j["compare_anchored"]["accuracy"].get<double>(), 1) << "% | "
        << fmt(j["compare_anchored"]["confidence"].get<double>(), 3) << " |";
   md << "\n\n";
+}
+
+// validation.md's tables of the prior samples' predicted classes and of the reconstructions'
+// accuracy per class.
+void write_prior_and_recon_tables(std::ostream& md, const nlohmann::json& j, const ValidateOptions& opt,
+                                  const std::vector<std::string>& names, int64_t K, int64_t nrec) {
   md << "## Prior samples (z ~ N(0, I), " << opt.prior << ")\n\n| predicted class | count |\n|---|---|\n";
   for (int64_t k = 0; k < K; ++k) {
     const std::string& name = names[static_cast<size_t>(k % 10)];
@@ -362,14 +343,93 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
        << fmt(100 * r["per_class_accuracy"][k].get<double>(), 1) << "% |\n";
   }
   md << "\n";
+}
+
+// validation.md: the results in `j` as readable tables.
+std::string validation_markdown(const nlohmann::json& j, const ValidateOptions& opt, const std::string& dataset,
+                                const std::vector<std::string>& names, int64_t K, int64_t F, int64_t nref,
+                                int64_t nrec) {
+  const bool conditional = j.contains("conditional"), other = j.contains("compare_anchored");
+  std::ostringstream md;
+  md << "# Semantic validation\n\nVAE `" << opt.vae << "`, classifier `" << opt.classifier << "`, data set " << dataset
+     << ", noise scale s = " << opt.noise << ", seed " << opt.seed << ".\n\n";
+  write_class_table(md, j, opt, conditional, other);
+  write_prior_and_recon_tables(md, j, opt, names, K, nrec);
   md << "## Classifier-feature Frechet distance (" << F << "-d penultimate features, reference: " << nref
      << " test images)\n\n| images | distance |\n|---|---|\n| anchored samples | " << fmt(j["anchored"]["frechet"].get<double>(), 3)
      << " |\n" << (other ? "| anchored samples of --compare-vae | " + fmt(j["compare_anchored"]["frechet"].get<double>(), 3) + " |\n" : "")
      << "| prior samples | " << fmt(j["prior"]["frechet"].get<double>(), 3) << " |\n| reconstructions | "
      << fmt(j["reconstructions"]["frechet"].get<double>(), 3) << " |\n";
+  return md.str();
+}
+
+}  // namespace
+
+nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log) {
+  check_validate_options(opt);
+  Context ctx(opt.device);
+  const ValidationModels models = load_validation_models(ctx, opt);
+  ConvVAE& vae = *models.vae;
+  ResNet18& clf = *models.clf;
+  const VaeConfig& vc = vae.config();
+  const ResNetConfig& rc = clf.config();
+  const std::string dataset = vc.dataset.empty() ? "mnist" : vc.dataset;
+  if (!rc.dataset.empty() && rc.dataset != dataset)
+    log << "warning: the VAE was trained on " << dataset << " but the classifier on " << rc.dataset << "\n";
+  log << "device: " << ctx.description() << "\n";
+
+  // Class statistics for anchored samples (a CVAE is conditioned on the class instead).
+  AnchorStats stats;
+  if (vc.is_cvae())
+    stats.classes = vc.classes;
+  else
+    stats = anchor_stats_for(ctx, vae, opt.vae, opt.data_dir, log, opt.progress);
+  AnchorStats other_stats;
+  if (models.other) other_stats = anchor_stats_for(ctx, *models.other, opt.compare_vae, opt.data_dir, log, opt.progress);
+  const int64_t K = stats.classes, F = rc.feature_dim();
+  CUVAE_REQUIRE(K == rc.classes, opt.vae << "'s data set has " << K << " classes, " << opt.classifier << " " << rc.classes);
+  const std::vector<std::string> names = class_names(dataset);
+  ensure_dir(opt.out);
+
+  // Reference: the classifier's features of test images.
+  const std::string dir = opt.data_dir.empty() ? default_data_dir(dataset) : opt.data_dir;
+  const Dataset test = subset(load_dataset(dataset, dir, false), std::max(opt.reference, opt.recon));
+  const int64_t nref = std::min(opt.reference, test.n), nrec = std::min(opt.recon, test.n);
+  const DeviceDataset dd(test, ctx.device());
+  Tensor ref_images = device_images(ctx, dd, nref);
+  const ClassifierOutputs ref = run_classifier(ctx, clf, ref_images);
+
+  nlohmann::json j;
+  j["vae"] = opt.vae;
+  j["classifier"] = opt.classifier;
+  j["dataset"] = dataset;
+  j["noise"] = opt.noise;
+  j["seed"] = opt.seed;
+  j["device"] = ctx.description();
+
+  // 1. Class-anchored samples (a CVAE: samples conditioned on the class), and with
+  // --compare-vae the anchored samples of that VAE.
+  const Judge judge{ctx, clf, ref, names, K, F};
+  std::vector<float> grid;
+  const int64_t grid_cols = std::min<int64_t>(10, opt.per_class);
+  j["anchored"] = judge_class_samples(judge, vae, vc.is_cvae() ? nullptr : &stats,
+                                      vc.is_cvae() ? "conditional samples" : "anchored samples", opt, &grid);
+  if (vc.is_cvae()) j["conditional"] = true;
+  if (models.other) {
+    j["compare_vae"] = opt.compare_vae;
+    j["compare_anchored"] = judge_class_samples(judge, *models.other, &other_stats, "anchored samples (--compare-vae)", opt, nullptr);
+  }
+  write_png_grid(opt.out + "/anchored.png", grid.data(), K * grid_cols, static_cast<int>(vc.channels),
+                 static_cast<int>(vc.height), static_cast<int>(vc.width), static_cast<int>(grid_cols), 2, opt.scale);
+
+  // 2. Prior samples z ~ N(0, I) and 3. reconstructions of test images (z = μ).
+  add_sample_quality(j, sample_quality(ctx, vae, clf, test, opt.prior, opt.recon, opt.reference, opt.seed, &ref));
+  j["frechet_reference"] = {{"images", nref}, {"features", F}, {"split", "test"}};
+
+  const std::string md = validation_markdown(j, opt, dataset, names, K, F, nref, nrec);
   write_file_atomic(opt.out + "/validation.json", j.dump(2) + "\n");
-  write_file_atomic(opt.out + "/validation.md", md.str());
-  log << md.str() << "\nwrote " << opt.out << "/validation.json, " << opt.out << "/validation.md, " << opt.out
+  write_file_atomic(opt.out + "/validation.md", md);
+  log << md << "\nwrote " << opt.out << "/validation.json, " << opt.out << "/validation.md, " << opt.out
       << "/anchored.png\n";
   return j;
 }

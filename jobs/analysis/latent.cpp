@@ -10,6 +10,7 @@
 #include "core/check.h"
 #include "core/philox.h"
 #include "io/metrics.h"
+#include "jobs/batching.h"
 
 namespace cuvae {
 
@@ -55,7 +56,7 @@ LatentCodes encode_dataset(Context& ctx, ConvVAE& vae, const Dataset& data, int6
     CUVAE_FAIL(flag << " " << n << " is larger than the " << data.name << " split (" << data.n << " images)");
   if (n == 0) n = data.n;
   CUVAE_CHECK(batch >= 1, "encode_dataset: batch must be positive, got " << batch);
-  const int64_t D = c.latent, P = data.pixels();
+  const int64_t D = c.latent;
   LatentCodes out;
   out.n = n;
   out.latent = D;
@@ -63,23 +64,15 @@ LatentCodes encode_dataset(Context& ctx, ConvVAE& vae, const Dataset& data, int6
   out.logvar.resize(static_cast<size_t>(n * D));
   out.label.resize(static_cast<size_t>(n));
   out.index.resize(static_cast<size_t>(n));
-  const int64_t bs = std::min(batch, n);
-  Tensor host({bs, c.channels, c.height, c.width}, Device::CPU);
-  Tensor dev({bs, c.channels, c.height, c.width}, ctx.device());
+  const DeviceDataset dd(data, ctx.device());
   ProgressBar bar("encode", n, progress);
-  for (int64_t first = 0; first < n; first += bs) {
-    const int64_t b = std::min(bs, n - first);
-    float* h = host.data();
-    const uint8_t* src = data.images.data() + first * P;
-    for (int64_t i = 0; i < b * P; ++i) h[i] = static_cast<float>(src[i]) / 255.0f;
-    Tensor hv = host.rows(0, b), dv = dev.rows(0, b);
-    dv.copy_from(hv, ctx.stream());
-    vae.encode(ctx, dv);
+  for_each_batch(ctx, dd, batch, n, [&](const Batch& b) {
+    vae.encode(ctx, b.x);
     const std::vector<float> mu = vae.mu().to_vector(), lv = vae.logvar().to_vector();
-    std::copy(mu.begin(), mu.end(), out.mu.begin() + first * D);
-    if (!c.is_ae()) std::copy(lv.begin(), lv.end(), out.logvar.begin() + first * D);
-    bar.update(first + b);
-  }
+    std::copy(mu.begin(), mu.end(), out.mu.begin() + b.first * D);
+    if (!c.is_ae()) std::copy(lv.begin(), lv.end(), out.logvar.begin() + b.first * D);
+    bar.update(b.first + b.size);
+  });
   bar.finish();
   if (c.is_ae()) out.logvar.clear();  // a deterministic code: no posterior variance
   for (int64_t i = 0; i < n; ++i) {
@@ -216,15 +209,11 @@ EncodedImages encode_images(Context& ctx, ConvVAE& vae, const std::vector<float>
 }
 
 std::vector<float> dataset_images(const Dataset& data, const std::vector<int64_t>& indices, const std::string& flag) {
-  const int64_t P = data.pixels();
-  std::vector<float> out;
-  out.reserve(indices.size() * static_cast<size_t>(P));
-  for (int64_t i : indices) {
+  for (int64_t i : indices)
     if (i < 0 || i >= data.n)
       CUVAE_FAIL(flag << " " << i << " is out of range: the " << data.name << " test set has images 0.." << data.n - 1);
-    for (int64_t p = 0; p < P; ++p) out.push_back(data.images[static_cast<size_t>(i * P + p)] / 255.0f);
-  }
-  return out;
+  Context host(DeviceRequest::CPU, CpuBackend::Reference);  // host floats: the CPU's plain gather
+  return images_of_rows(host, data, indices);
 }
 
 std::pair<int64_t, int64_t> parse_pair(const std::string& s, const std::string& flag) {

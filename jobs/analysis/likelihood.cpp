@@ -8,6 +8,7 @@
 #include "core/check.h"
 #include "core/philox.h"
 #include "io/metrics.h"
+#include "jobs/batching.h"
 #include "kernels/elbo.h"
 
 namespace cuvae {
@@ -80,21 +81,18 @@ NllResult estimate_nll(Context& ctx, ConvVAE& model, const Dataset& data, const 
   r.n = n;
   r.k = opt.k;
   r.per_image.resize(static_cast<size_t>(n));
-  Tensor xin({B, c.channels, c.height, c.width}, ctx.device());
   Tensor zt({B * S, D}, ctx.device()), xt({B * S, c.channels, c.height, c.width}, ctx.device());
   Tensor zeros({B * S, D}, ctx.device()), recon({B * S}, ctx.device()), kl({B * S}, ctx.device());
   Tensor loss({1}, ctx.device());
-  std::vector<float> xh(static_cast<size_t>(B * P)), zh(static_cast<size_t>(B * S * D)),
-      eh(static_cast<size_t>(B * S * D)), xrep(static_cast<size_t>(B * S * P));
+  std::vector<float> zh(static_cast<size_t>(B * S * D)), eh(static_cast<size_t>(B * S * D)),
+      xrep(static_cast<size_t>(B * S * P));
   ProgressBar bar("nll K=" + std::to_string(opt.k), n, opt.progress);
   double sum_k1 = 0;
-  for (int64_t first = 0; first < n; first += B) {
-    const int64_t b = std::min(B, n - first);
-    for (int64_t i = 0; i < b * P; ++i)
-      xh[static_cast<size_t>(i)] = static_cast<float>(data.images[static_cast<size_t>(first * P + i)]) / 255.0f;
-    Tensor x = xin.rows(0, b);
-    memcpy_any(x.data(), ctx.device(), xh.data(), Device::CPU, static_cast<size_t>(b * P) * sizeof(float));
-    model.encode(ctx, x);
+  const DeviceDataset dd(data, ctx.device());
+  for_each_batch(ctx, dd, B, n, [&](const Batch& batch) {
+    const int64_t first = batch.first, b = batch.size;
+    const std::vector<float> xh = batch.x.to_vector();  // each image is repeated for its samples
+    model.encode(ctx, batch.x);
     const std::vector<float> mu = model.mu().to_vector(), lv = model.logvar().to_vector();
     std::vector<LogMeanExp> acc(static_cast<size_t>(b));
     for (int64_t s0 = 0; s0 < opt.k; s0 += S) {
@@ -132,7 +130,7 @@ NllResult estimate_nll(Context& ctx, ConvVAE& model, const Dataset& data, const 
     }
     for (int64_t i = 0; i < b; ++i) r.per_image[static_cast<size_t>(first + i)] = -acc[static_cast<size_t>(i)].value();
     bar.update(first + b);
-  }
+  });
   bar.finish();
   double mean = 0;
   for (double v : r.per_image) mean += v;
