@@ -20,10 +20,13 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
-size_t count_fields(const std::string& line) {
-  size_t n = 1;
-  for (char ch : line) n += ch == ',';
-  return n;
+/// `columns` after checking them as MetricsCsv's header (throws naming `path`).
+const std::vector<std::string>& checked_header(const std::string& path, const std::vector<std::string>& columns) {
+  CUVAE_CHECK(!columns.empty(), path << ": metrics need at least one column");
+  for (const auto& c : columns)
+    CUVAE_CHECK(!c.empty() && c.find_first_of(",\"\r\n") == std::string::npos,
+                path << ": bad column name '" << c << "' (non-empty, no comma, quote or line break)");
+  return columns;
 }
 
 }  // namespace
@@ -55,63 +58,42 @@ std::string format_duration(double seconds) {
 // ---- MetricsCsv -------------------------------------------------------------------------
 
 MetricsCsv::MetricsCsv(std::string path, std::vector<std::string> columns, bool resume)
-    : path_(std::move(path)), columns_(std::move(columns)) {
-  CUVAE_CHECK(!columns_.empty(), path_ << ": metrics need at least one column");
-  for (const auto& c : columns_)
-    CUVAE_CHECK(!c.empty() && c.find_first_of(",\"\r\n") == std::string::npos,
-                path_ << ": bad column name '" << c << "' (non-empty, no comma, quote or line break)");
-  const std::string header = join(columns_);
+    : path_(std::move(path)), columns_(std::move(columns)), table_(checked_header(path_, columns_)) {
   if (resume && file_exists(path_)) {
     const std::string old = read_file(path_);
-    std::istringstream in(old);
-    std::string line;
-    int64_t lineno = 0;
-    while (std::getline(in, line)) {
-      ++lineno;
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (lineno == 1) {
-        if (line != header)
-          CUVAE_FAIL(path_ << ": header '" << line << "' does not match the expected '" << header
-                           << "' (resume into a run folder written by the same command)");
-        content_ = header + "\n";
-        continue;
-      }
-      if (line.empty()) continue;
-      if (count_fields(line) != columns_.size())
-        CUVAE_FAIL(path_ << ": line " << lineno << " has " << count_fields(line)
-                         << " fields, expected " << columns_.size());
-      content_ += line + "\n";
-      ++rows_;
+    if (old.find_first_not_of("\r\n") == std::string::npos)
+      CUVAE_FAIL(path_ << ": file is empty, expected the header '" << join(columns_) << "'");
+    const CsvTable t = CsvTable::parse(old, path_);
+    if (t.header() != columns_)
+      CUVAE_FAIL(path_ << ": header '" << join(t.header()) << "' does not match the expected '" << join(columns_)
+                       << "' (resume into a run folder written by the same command)");
+    for (size_t r = 0; r < t.rows(); ++r) {
+      std::vector<std::string> fields;
+      for (size_t k = 0; k < columns_.size(); ++k) fields.push_back(t.text(r, k));
+      table_.add_row(fields);
     }
-    if (lineno == 0)
-      CUVAE_FAIL(path_ << ": file is empty, expected the header '" << header << "'");
-  } else {
-    content_ = header + "\n";
   }
-  write_file_atomic(path_, content_);
+  table_.write(path_);
 }
 
 void MetricsCsv::append(const std::vector<double>& values) {
   CUVAE_CHECK(values.size() == columns_.size(),
               path_ << ": row has " << values.size() << " values, expected " << columns_.size()
                     << " (" << join(columns_) << ")");
-  std::string row;
-  for (size_t i = 0; i < values.size(); ++i) row += (i ? "," : "") + format_metric(values[i]);
-  std::string next = content_ + row + "\n";
-  write_file_atomic(path_, next);
-  content_ = std::move(next);
-  ++rows_;
+  std::vector<std::string> fields;
+  for (double v : values) fields.push_back(format_metric(v));
+  CsvWriter next = table_;
+  next.add_row(fields);
+  next.write(path_);
+  table_ = std::move(next);
 }
 
 void MetricsCsv::keep_rows(int64_t n) {
-  if (n < 0 || n >= rows_) return;
-  size_t pos = content_.find('\n');  // end of the header
-  for (int64_t r = 0; r < n && pos != std::string::npos; ++r) pos = content_.find('\n', pos + 1);
-  if (pos == std::string::npos) return;
-  std::string next = content_.substr(0, pos + 1);
-  write_file_atomic(path_, next);
-  content_ = std::move(next);
-  rows_ = n;
+  if (n < 0 || n >= rows()) return;
+  CsvWriter next = table_;
+  next.keep_rows(static_cast<size_t>(n));
+  next.write(path_);
+  table_ = std::move(next);
 }
 
 // ---- ProgressBar ------------------------------------------------------------------------

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "io/csv.h"
+
 namespace cuvae {
 
 /// A CSV file of numeric rows under a fixed header (e.g. epoch,train_loss,test_recon,...).
@@ -36,13 +38,12 @@ class MetricsCsv {
   /// The header's column names.
   const std::vector<std::string>& columns() const { return columns_; }
   /// Number of data rows in the file (kept from a resumed file plus those appended).
-  int64_t rows() const { return rows_; }
+  int64_t rows() const { return static_cast<int64_t>(table_.rows()); }
 
  private:
   std::string path_;
   std::vector<std::string> columns_;
-  std::string content_;  // the whole file as last written
-  int64_t rows_ = 0;
+  CsvWriter table_;  // the whole file as last written
 };
 
 /// Formats one CSV number: integers (|v| < 1e15) without a decimal point, else "%.9g";

@@ -1,9 +1,7 @@
 #include "jobs/confusion.h"
 
-#include <sstream>
-
 #include "core/check.h"
-#include "io/fs.h"
+#include "io/csv.h"
 #include "io/image.h"
 #include "io/metrics.h"
 #include "io/plot.h"
@@ -15,33 +13,32 @@ std::vector<std::string> write_confusion(const ClassifierEval& e, const std::vec
                                          const std::string& dir, int cell) {
   const int64_t K = static_cast<int64_t>(e.per_class.size());
   CUVAE_CHECK(K > 0 && static_cast<int64_t>(e.confusion.size()) == K * K, "write_confusion: bad matrix");
+  std::vector<std::string> labels;
+  for (int64_t t = 0; t < K; ++t) labels.push_back(t < static_cast<int64_t>(names.size()) ? names[t] : std::to_string(t));
   std::vector<std::string> written;
-  std::ostringstream cm;
-  cm << "true\\predicted";
-  for (int64_t p = 0; p < K; ++p) cm << "," << (p < static_cast<int64_t>(names.size()) ? names[p] : std::to_string(p));
-  cm << "\n";
+
+  std::vector<std::string> header = {"true\\predicted"};
+  header.insert(header.end(), labels.begin(), labels.end());
+  CsvWriter cm(header);
   for (int64_t t = 0; t < K; ++t) {
-    cm << (t < static_cast<int64_t>(names.size()) ? names[t] : std::to_string(t));
-    for (int64_t p = 0; p < K; ++p) cm << "," << e.confusion[static_cast<size_t>(t * K + p)];
-    cm << "\n";
+    std::vector<std::string> row = {labels[static_cast<size_t>(t)]};
+    for (int64_t p = 0; p < K; ++p) row.push_back(std::to_string(e.confusion[static_cast<size_t>(t * K + p)]));
+    cm.add_row(row);
   }
-  write_file_atomic(dir + "/confusion.csv", cm.str());
+  cm.write(dir + "/confusion.csv");
   written.push_back(dir + "/confusion.csv");
 
-  std::ostringstream pc;
-  pc << "class,name,images,accuracy\n";
+  CsvWriter pc({"class", "name", "images", "accuracy"});
   for (int64_t t = 0; t < K; ++t) {
     int64_t row = 0;
     for (int64_t p = 0; p < K; ++p) row += e.confusion[static_cast<size_t>(t * K + p)];
-    pc << t << ",\"" << (t < static_cast<int64_t>(names.size()) ? names[t] : std::to_string(t)) << "\"," << row << ","
-       << format_metric(e.per_class[static_cast<size_t>(t)]) << "\n";
+    pc.add_row({std::to_string(t), labels[static_cast<size_t>(t)], std::to_string(row),
+                format_metric(e.per_class[static_cast<size_t>(t)])});
   }
-  write_file_atomic(dir + "/per_class.csv", pc.str());
+  pc.write(dir + "/per_class.csv");
   written.push_back(dir + "/per_class.csv");
 
   // The labelled heat map (PLplot); without PLplot, a plain grid of K×K coloured cells.
-  std::vector<std::string> labels;
-  for (int64_t t = 0; t < K; ++t) labels.push_back(t < static_cast<int64_t>(names.size()) ? names[t] : std::to_string(t));
   if (plot_available()) {
     try {
       plot_confusion(dir + "/confusion.png", e.confusion, labels, "confusion matrix (test set; colour: fraction of the true class)");

@@ -9,14 +9,15 @@
 #include <sstream>
 
 #include "core/check.h"
+#include "io/csv.h"
 #include "io/dataset.h"
 #include "io/fs.h"
 #include "io/image.h"
 #include "io/plot.h"
 #include "jobs/analysis/latent.h"
 #include "jobs/analysis/likelihood.h"
-#include "jobs/analysis/plots.h"
 #include "jobs/anchor.h"
+#include "jobs/batching.h"
 #include "jobs/vae_trainer.h"
 #include "jobs/validate.h"
 #include "kernels/reparameterize.h"
@@ -58,10 +59,10 @@ RunSummary evaluate_run(Context& ctx, const std::string& dir, const Dataset& tes
   r.h = static_cast<int>(c.height);
   r.w = static_cast<int>(c.width);
   {
-    const CsvColumns m = read_csv_columns(dir + "/metrics.csv");
-    if (const auto* s = m.find("seconds"))
-      for (double v : *s) r.seconds += std::isfinite(v) ? v : 0.0;
-    r.epochs = m.columns.empty() ? 0 : static_cast<int>(m.columns[0].size());
+    const CsvTable m = CsvTable::read(dir + "/metrics.csv");
+    if (m.find("seconds"))
+      for (double v : m.numbers("seconds")) r.seconds += std::isfinite(v) ? v : 0.0;
+    r.epochs = static_cast<int>(m.rows());
   }
   const int64_t n = (opt.limit > 0 && opt.limit < test.n) ? opt.limit : test.n;
   r.n = n;
@@ -78,10 +79,10 @@ RunSummary evaluate_run(Context& ctx, const std::string& dir, const Dataset& tes
   codes.latent = D;
   codes.mu.reserve(static_cast<size_t>(n * D));
   double se = 0;
-  for (int64_t first = 0; first < n; first += 500) {
-    const int64_t b = std::min<int64_t>(500, n - first);
-    std::vector<float> x(static_cast<size_t>(b * P));
-    for (int64_t i = 0; i < b * P; ++i) x[static_cast<size_t>(i)] = test.images[static_cast<size_t>(first * P + i)] / 255.0f;
+  const DeviceDataset dd(test, ctx.device());
+  for_each_batch(ctx, dd, 500, n, [&](const Batch& bt) {
+    const int64_t first = bt.first, b = bt.size;
+    const std::vector<float> x = bt.x.to_vector();
     const EncodedImages ei = encode_images(ctx, *vae, x, b);
     for (int64_t i = 0; i < b * P; ++i) {
       const double d = static_cast<double>(ei.reconstruction[static_cast<size_t>(i)]) - x[static_cast<size_t>(i)];
@@ -89,7 +90,7 @@ RunSummary evaluate_run(Context& ctx, const std::string& dir, const Dataset& tes
     }
     codes.mu.insert(codes.mu.end(), ei.mu.begin(), ei.mu.end());
     if (first == 0) r.recon_images.assign(ei.reconstruction.begin(), ei.reconstruction.begin() + std::min<int64_t>(8, b) * P);
-  }
+  });
   r.mse = se / static_cast<double>(n * P);
   for (int64_t i = 0; i < n; ++i) {
     codes.label.push_back(test.labels[static_cast<size_t>(i)]);
@@ -332,10 +333,8 @@ std::vector<RunSummary> compare_runs(const CompareOptions& opt, std::ostream& lo
     clf = load_resnet(opt.classifier, ctx.device(), dataset);
     if (!clf->config().dataset.empty() && clf->config().dataset != dataset)
       CUVAE_FAIL("--classifier " << opt.classifier << " was trained on " << clf->config().dataset << " but the runs on " << dataset);
-    Tensor x({std::min(opt.reference, test.n), test.c, test.h, test.w}, ctx.device());
-    std::vector<float> h(static_cast<size_t>(x.numel()));
-    for (size_t i = 0; i < h.size(); ++i) h[i] = test.images[i] / 255.0f;
-    memcpy_any(x.data(), ctx.device(), h.data(), Device::CPU, h.size() * sizeof(float));
+    const DeviceDataset dd(test, ctx.device());
+    Tensor x = device_images(ctx, dd, std::min(opt.reference, test.n));
     ref = run_classifier(ctx, *clf, x);
   }
   std::vector<RunSummary> rows;
@@ -450,8 +449,7 @@ std::vector<RunSummary> run_sweep(const SweepOptions& opt, std::ostream& log) {
     const std::string tag = "[" + std::to_string(i + 1) + "/" + std::to_string(configs.size()) + "] " + base_name(c.dir);
     int done_epochs = 0;
     if (file_exists(c.dir + "/metrics.csv") && file_exists(c.dir + "/model.safetensors")) {
-      const CsvColumns m = read_csv_columns(c.dir + "/metrics.csv");
-      done_epochs = m.columns.empty() ? 0 : static_cast<int>(m.columns[0].size());
+      done_epochs = static_cast<int>(CsvTable::read(c.dir + "/metrics.csv").rows());
     }
     if (done_epochs >= opt.epochs) {
       log << tag << ": already trained (" << done_epochs << " epochs), skipped" << std::endl;
@@ -498,20 +496,20 @@ std::vector<RunSummary> run_sweep(const SweepOptions& opt, std::ostream& log) {
 
   // sweep.csv / sweep.md / sweep.json
   {
-    std::ostringstream csv;
-    csv << "name,model,latent,beta,epochs,seconds,recon,mse_per_pixel,kl,neg_elbo,nll,nll_stderr,nll_k,active_units,knn_accuracy";
+    std::vector<std::string> header = {"name", "model", "latent", "beta", "epochs", "seconds", "recon", "mse_per_pixel", "kl",
+                                       "neg_elbo", "nll", "nll_stderr", "nll_k", "active_units", "knn_accuracy"};
     const bool clf = !opt.classifier.empty();
-    if (clf) csv << ",prior_top1_confidence,prior_class_entropy,prior_frechet,recon_frechet";
-    csv << "\n";
+    if (clf) header.insert(header.end(), {"prior_top1_confidence", "prior_class_entropy", "prior_frechet", "recon_frechet"});
+    CsvWriter csv(header);
     auto v = [](double x) { return std::isfinite(x) ? fmt(x, 6) : std::string(""); };
     for (const RunSummary& r : rows) {
-      csv << r.name << "," << r.model << "," << r.latent << "," << v(r.beta) << "," << r.epochs << "," << v(r.seconds) << ","
-          << v(r.recon) << "," << v(r.mse) << "," << v(r.kl) << "," << v(r.neg_elbo) << "," << v(r.nll) << ","
-          << v(r.nll_stderr) << "," << r.nll_k << "," << r.active_units << "," << v(r.knn_accuracy);
+      std::vector<std::string> row = {r.name, r.model, std::to_string(r.latent), v(r.beta), std::to_string(r.epochs),
+                                      v(r.seconds), v(r.recon), v(r.mse), v(r.kl), v(r.neg_elbo), v(r.nll),
+                                      v(r.nll_stderr), std::to_string(r.nll_k), std::to_string(r.active_units),
+                                      v(r.knn_accuracy)};
       if (clf)
-        csv << "," << v(r.prior_confidence) << "," << v(r.prior_entropy) << "," << v(r.prior_frechet) << ","
-            << v(r.recon_frechet);
-      csv << "\n";
+        row.insert(row.end(), {v(r.prior_confidence), v(r.prior_entropy), v(r.prior_frechet), v(r.recon_frechet)});
+      csv.add_row(row);
     }
     std::ostringstream md;
     md << "# Sweep: " << opt.model << " on " << opt.dataset << ", " << opt.epochs << " epochs each\n\n"
@@ -526,7 +524,7 @@ std::vector<RunSummary> run_sweep(const SweepOptions& opt, std::ostream& log) {
     j["epochs"] = opt.epochs;
     j["configs"] = nlohmann::json::array();
     for (const RunSummary& r : rows) j["configs"].push_back(r.to_json());
-    write_file_atomic(opt.out + "/sweep.csv", csv.str());
+    csv.write(opt.out + "/sweep.csv");
     write_file_atomic(opt.out + "/sweep.md", md.str());
     write_file_atomic(opt.out + "/sweep.json", j.dump(2) + "\n");
     log << "\n" << md.str() << "\nwrote " << opt.out << "/sweep.csv\nwrote " << opt.out << "/sweep.md\nwrote " << opt.out

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "io/csv.h"
 #include "io/fs.h"
 #include "io/gif.h"
 #include "io/image.h"
@@ -69,16 +70,16 @@ std::vector<std::string> write_traversal(const std::string& dir, const TraverseR
   const std::string png = dir + "/" + png_name;
   write_image_grid(png, r.grid, scale);
   out.push_back(png);
-  std::string csv = "dim,kl,activity,active,row\n";
+  CsvWriter csv({"dim", "kl", "activity", "active", "row"});
   for (size_t d = 0; d < stats.kl.size(); ++d) {
     int64_t row = -1;
     for (size_t k = 0; k < r.dims.size(); ++k)
       if (r.dims[k] == static_cast<int64_t>(d)) row = static_cast<int64_t>(k);
-    csv += std::to_string(d) + "," + g9(stats.kl[d]) + "," + g9(stats.activity[d]) + "," +
-           (stats.active[d] ? "1" : "0") + "," + std::to_string(row) + "\n";
+    csv.add_row({std::to_string(d), g9(stats.kl[d]), g9(stats.activity[d]), stats.active[d] ? "1" : "0",
+                 std::to_string(row)});
   }
   const std::string csv_path = dir + "/traversal.csv";
-  write_file_atomic(csv_path, csv);
+  csv.write(csv_path);
   out.push_back(csv_path);
   if (gif) {
     const int64_t frame = static_cast<int64_t>(r.grid.c) * r.grid.h * r.grid.w;
@@ -106,13 +107,12 @@ std::vector<std::string> write_embedding(const std::string& dir, const EmbedResu
   w.write(lat);
   out.push_back(lat);
 
-  std::string csv = "index,label,x,y\n";
-  csv.reserve(static_cast<size_t>(n) * 40);
+  CsvWriter csv({"index", "label", "x", "y"});
   for (int64_t i = 0; i < n; ++i)
-    csv += std::to_string(r.codes.index[static_cast<size_t>(i)]) + "," + std::to_string(r.codes.label[static_cast<size_t>(i)]) +
-           "," + g9(r.y[static_cast<size_t>(2 * i)]) + "," + g9(r.y[static_cast<size_t>(2 * i + 1)]) + "\n";
+    csv.add_row({std::to_string(r.codes.index[static_cast<size_t>(i)]), std::to_string(r.codes.label[static_cast<size_t>(i)]),
+                 g9(r.y[static_cast<size_t>(2 * i)]), g9(r.y[static_cast<size_t>(2 * i + 1)])});
   const std::string csv_path = dir + "/embedding.csv";
-  write_file_atomic(csv_path, csv);
+  csv.write(csv_path);
   out.push_back(csv_path);
 
   nlohmann::json j = meta;

@@ -10,7 +10,8 @@
 
 namespace cuvae {
 
-/// A CSV file of a header and numeric rows, by column (non-numeric cells are NaN).
+/// A CSV file's columns as numbers (CsvTable::try_number; text that is not a number is NaN).
+/// Code that needs names, text or errors on bad values reads a CsvTable (io/csv.h) instead.
 struct CsvColumns {
   std::vector<std::string> names;
   std::vector<std::vector<double>> columns;  ///< [names.size()][rows]
@@ -18,7 +19,8 @@ struct CsvColumns {
   const std::vector<double>* find(const std::string& name) const;
 };
 
-/// Reads `path` as CsvColumns. Throws cuvae::Error naming the path when it is missing or empty.
+/// Reads `path` (CsvTable::read) as CsvColumns. Throws cuvae::Error naming the path when it is
+/// missing, empty or not valid CSV.
 CsvColumns read_csv_columns(const std::string& path);
 
 /// Writes `dir`/curves.png from `dir`/metrics.csv: for a VAE run (columns test_recon, test_kl)

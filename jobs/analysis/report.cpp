@@ -3,12 +3,13 @@
 #include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "core/check.h"
 #include "io/base64.h"
+#include "io/csv.h"
 #include "io/fs.h"
-#include "jobs/analysis/plots.h"
 
 namespace cuvae {
 
@@ -64,15 +65,17 @@ const std::vector<std::pair<std::string, std::string>>& known_pictures() {
 }
 
 std::string table_from_csv(const std::string& path) {
-  const CsvColumns c = read_csv_columns(path);
+  const CsvTable c = CsvTable::read(path);
   std::ostringstream h;
   h << "<table><tr>";
-  for (const auto& n : c.names) h << "<th>" << escape(n) << "</th>";
+  for (const auto& n : c.header()) h << "<th>" << escape(n) << "</th>";
   h << "</tr>";
-  const size_t rows = c.columns.empty() ? 0 : c.columns[0].size();
-  for (size_t r = 0; r < rows; ++r) {
+  for (size_t r = 0; r < c.rows(); ++r) {
     h << "<tr>";
-    for (const auto& col : c.columns) h << "<td>" << (r < col.size() ? number(col[r]) : "") << "</td>";
+    for (size_t k = 0; k < c.header().size(); ++k) {
+      const std::optional<double> v = c.try_number(r, k);
+      h << "<td>" << (v ? number(*v) : escape(c.text(r, k))) << "</td>";
+    }
     h << "</tr>";
   }
   h << "</table>";
