@@ -38,7 +38,7 @@ CpuBackend parse_cpu_backend(const std::string& s, const std::string& flag) {
   if (s == "emu") return CpuBackend::Emu;
   if (s == "onednn") {
     CUVAE_REQUIRE(onednn_built(), flag << " onednn: this build has no oneDNN (install libdnnl-dev, e.g. with "
-                                          "scripts/setup, and rebuild); use --cpu-backend reference");
+                                          "scripts/setup, and rebuild); use " << option("cpu_backend") << " reference");
     return CpuBackend::OneDNN;
   }
   CUVAE_FAIL(flag << ": expected onednn, reference or emu, got '" << s << "'");
@@ -133,14 +133,14 @@ Context::Context(DeviceRequest request, CpuBackend cpu_backend) {
   }
 #ifndef CUVAE_HAS_CUDA
   if (request == DeviceRequest::CUDA)
-    CUVAE_FAIL("--device cuda: this build of cuvae has no CUDA backend (CUDA was not found at build time)");
+    CUVAE_FAIL(option("device") << " cuda: this build of cuvae has no CUDA backend (CUDA was not found at build time)");
   fallback_reason_ = "this build has no CUDA backend";
   device_ = Device::CPU;
   description_ = cpu_description(cpu_backend_);
 #else
   if (!cuda_available()) {
     if (request == DeviceRequest::CUDA)
-      CUVAE_FAIL("--device cuda: no usable CUDA GPU: " << cuda_unavailable_reason());
+      CUVAE_FAIL(option("device") << " cuda: no usable CUDA GPU: " << cuda_unavailable_reason());
     fallback_reason_ = "no usable CUDA GPU: " + cuda_unavailable_reason();
     device_ = Device::CPU;
     description_ = cpu_description(cpu_backend_);

@@ -54,7 +54,7 @@ void check_host_allocation(uint64_t bytes, const std::string& what) {
   const uint64_t avail = available_host_memory();
   if (bytes > avail)
     CUVAE_FAIL("cannot allocate " << gib(bytes) << " for " << what << " in host memory: only " << gib(avail)
-                                  << " are available (try a smaller --batch or --n)");
+                                  << " are available (try a smaller " << option("batch") << " or " << option("n") << ")");
 }
 
 const char* device_name(Device d) { return d == Device::CUDA ? "cuda" : "cpu"; }
@@ -64,7 +64,7 @@ int64_t shape_numel(const std::vector<int64_t>& shape) {
   for (int64_t d : shape) {
     CUVAE_CHECK(d >= 0, "negative tensor dimension " << d);
     CUVAE_REQUIRE(d == 0 || n <= INT64_MAX / d, "a tensor of " << shape.size() << " dimensions this large cannot be "
-                                                "addressed (try a smaller --batch or --n)");
+                                                "addressed (try a smaller " << option("batch") << " or " << option("n") << ")");
     n *= d;
   }
   return n;
@@ -112,7 +112,7 @@ void* device_malloc(size_t bytes) {
     size_t free_b = 0, total_b = 0;
     cudaMemGetInfo(&free_b, &total_b);
     CUVAE_FAIL("out of GPU memory allocating " << gib(bytes) << " (" << gib(free_b) << " of " << gib(total_b)
-                                                << " free; try a smaller --batch or --n)");
+                                                << " free; try a smaller " << option("batch") << " or " << option("n") << ")");
   }
   CUDA_CHECK(err);
   ++g_allocations;
@@ -186,7 +186,7 @@ Tensor::Tensor(std::vector<int64_t> shape, Device device)
     data_ = posix_memalign(&p, 64, b) == 0 ? static_cast<float*>(p) : nullptr;
     ++g_allocations;
     CUVAE_REQUIRE(data_ != nullptr, "out of host memory allocating a tensor " << shape_str() << " (" << gib(b)
-                                                                              << "; try a smaller --batch or --n)");
+                                                                              << "; try a smaller " << option("batch") << " or " << option("n") << ")");
     std::memset(data_, 0, bytes());
   } else {
     data_ = static_cast<float*>(device_malloc(bytes()));

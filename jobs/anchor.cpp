@@ -146,7 +146,7 @@ AnchorStats anchor_stats_for(Context& ctx, ConvVAE& vae, const std::string& vae_
 std::vector<float> sample_anchored(const AnchorStats& s, int klass, int64_t n, double noise, uint64_t seed) {
   CUVAE_REQUIRE(klass >= 0 && klass < s.classes,
               "class " << klass << " is out of range: the VAE's data set has classes 0.." << s.classes - 1);
-  CUVAE_REQUIRE(noise >= 0 && std::isfinite(noise), "--noise must be >= 0, got " << noise);
+  CUVAE_REQUIRE(noise >= 0 && std::isfinite(noise), option("noise") << " must be >= 0, got " << noise);
   CUVAE_CHECK(n >= 0, "sample_anchored: negative count " << n);
   const int64_t D = s.latent;
   Eigen::MatrixXd cov(D, D);

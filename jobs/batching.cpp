@@ -144,7 +144,7 @@ TrainTestData load_train_test(const std::string& name, const std::string& data_d
   d.dir = data_dir.empty() ? default_data_dir(name) : data_dir;
   d.train = subset(load_dataset(name, d.dir, true), train_limit);
   d.test = subset(load_dataset(name, d.dir, false), test_limit);
-  if (d.train.n < batch) CUVAE_FAIL("--batch " << batch << " is larger than the " << d.train.n << " training images");
+  if (d.train.n < batch) CUVAE_FAIL(option("batch") << " " << batch << " is larger than the " << d.train.n << " training images");
   return d;
 }
 

@@ -23,7 +23,7 @@ namespace cuvae {
 GradcamResult gradcam_explain(Context& ctx, ResNet18& model, const Tensor& x, int layer, int klass) {
   const ResNetConfig& c = model.config();
   CUVAE_CHECK(layer >= 1 && layer <= 4, "Grad-CAM: layer must be layer1..layer4, got " << layer);
-  CUVAE_REQUIRE(klass < c.classes, "--class " << klass << " is out of range: the classifier has classes 0.." << c.classes - 1);
+  CUVAE_REQUIRE(klass < c.classes, option("class") << " " << klass << " is out of range: the classifier has classes 0.." << c.classes - 1);
   const int64_t n = x.dim(0), K = c.classes;
   GradcamResult r;
   r.n = n;
@@ -51,7 +51,7 @@ GradcamResult gradcam_explain(Context& ctx, ResNet18& model, const Tensor& x, in
 
 void write_gradcam_png(const std::string& path, const float* image, int c, int h, int w, const float* heat,
                        const std::string& caption, int scale) {
-  CUVAE_REQUIRE(scale >= 1 && scale <= 64, "--scale must be in [1, 64], got " << scale);
+  CUVAE_REQUIRE(scale >= 1 && scale <= 64, option("scale") << " must be in [1, 64], got " << scale);
   std::vector<float> over(static_cast<size_t>(3) * h * w);
   overlay_heatmap(image, c, h, w, heat, 0.5f, over.data());
   const int tile_w = w * scale, tile_h = h * scale, gap = 4, text_h = 7 * std::max(1, scale / 4) + 6;
@@ -87,18 +87,18 @@ int gradcam_layer_index(const std::string& s) {
   if (s == "layer2") return 2;
   if (s == "layer3") return 3;
   if (s == "layer4") return 4;
-  CUVAE_FAIL("--layer must be layer1, layer2, layer3 or layer4, got '" << s << "'");
+  CUVAE_FAIL(option("layer") << " must be layer1, layer2, layer3 or layer4, got '" << s << "'");
 }
 
 void gradcam_job(const GradcamJob& o, std::ostream& log) {
   if (o.index.empty() && o.image.empty() && o.vae.empty())
-    CUVAE_FAIL("gradcam: give the images to explain with --index, --image or --vae/--anchor");
+    CUVAE_FAIL("gradcam: give the images to explain with " << option("index") << ", " << option("image") << " or " << option("vae") << "/" << option("anchor"));
   const int layer = gradcam_layer_index(o.layer);
   Context ctx(o.device);
   auto model = load_resnet(o.classifier, ctx.device(), o.dataset);
   const ResNetConfig& rc = model->config();
   if (o.klass >= rc.classes || o.klass < -1)
-    CUVAE_FAIL("--class " << o.klass << " is out of range: the classifier has classes 0.." << rc.classes - 1);
+    CUVAE_FAIL(option("class") << " " << o.klass << " is out of range: the classifier has classes 0.." << rc.classes - 1);
   const std::string ds = !o.dataset.empty() ? o.dataset : (rc.dataset.empty() ? "mnist" : rc.dataset);
   const int64_t P = rc.channels * rc.height * rc.width;
   std::vector<float> pixels;
@@ -111,7 +111,7 @@ void gradcam_job(const GradcamJob& o, std::ostream& log) {
                               << rc.channels << "x" << rc.height << "x" << rc.width);
     for (int64_t i : o.index)
       if (i < 0 || i >= test.n)
-        CUVAE_FAIL("--index " << i << " is out of range: the " << ds << " test set has " << test.n << " images");
+        CUVAE_FAIL(option("index") << " " << i << " is out of range: the " << ds << " test set has " << test.n << " images");
     pixels = images_of_rows(ctx, test, o.index);
     for (int64_t i : o.index) {
       tags.push_back("test" + std::to_string(i));
@@ -133,7 +133,7 @@ void gradcam_job(const GradcamJob& o, std::ostream& log) {
       CUVAE_FAIL(o.vae << " makes " << vc.channels << "x" << vc.height << "x" << vc.width << " images; " << o.classifier
                         << " classifies " << rc.channels << "x" << rc.height << "x" << rc.width);
     CUVAE_REQUIRE(o.anchor >= 0 && o.anchor < rc.classes,
-                "--anchor " << o.anchor << " is out of range: expected a class in 0.." << rc.classes - 1);
+                option("anchor") << " " << o.anchor << " is out of range: expected a class in 0.." << rc.classes - 1);
     AnchorStats s = anchor_stats_for(ctx, *v, o.vae, o.data, log, true);
     Tensor gen = v->decode_images(ctx, sample_anchored(s, o.anchor, o.n, o.noise, o.seed), o.n);
     pixels = gen.to_vector();

@@ -16,20 +16,20 @@
 namespace cuvae {
 
 SampleResult sample_images(const SampleOptions& opt, std::ostream& log) {
-  if (opt.n < 1 || opt.n > 10000) CUVAE_FAIL("--n must be in [1, 10000], got " << opt.n);
-  if (opt.scale < 1 || opt.scale > 16) CUVAE_FAIL("--scale must be in [1, 16], got " << opt.scale);
+  if (opt.n < 1 || opt.n > 10000) CUVAE_FAIL(option("n") << " must be in [1, 10000], got " << opt.n);
+  if (opt.scale < 1 || opt.scale > 16) CUVAE_FAIL(option("scale") << " must be in [1, 16], got " << opt.scale);
   if (opt.noise >= 0 ? !std::isfinite(opt.noise) : opt.noise != -1)
-    CUVAE_FAIL("--noise must be a finite number >= 0, got " << opt.noise);
+    CUVAE_FAIL(option("noise") << " must be a finite number >= 0, got " << opt.noise);
   Context ctx(opt.device);
   std::unique_ptr<ConvVAE> vae = load_vae(opt.vae, ctx.device(), true);
   const VaeConfig& c = vae->config();
   const std::string dataset = !opt.dataset.empty() ? opt.dataset : c.dataset.empty() ? "mnist" : c.dataset;
   const int64_t K = c.is_cvae() ? c.classes : static_cast<int64_t>(class_names(dataset).size());
   if (opt.klass >= K || opt.klass < -1)
-    CUVAE_FAIL("--class " << opt.klass << " is out of range for " << dataset << " (" << K << " classes: 0.." << K - 1 << ")");
+    CUVAE_FAIL(option("class") << " " << opt.klass << " is out of range for " << dataset << " (" << K << " classes: 0.." << K - 1 << ")");
   if (!opt.style_index.empty() && !c.is_cvae())
-    CUVAE_FAIL("--style-index needs a conditional VAE (train-vae --model cvae); " << opt.vae << " is unconditional");
-  if (!opt.style_index.empty() && opt.klass >= 0) CUVAE_FAIL("--style-index and --class exclude each other");
+    CUVAE_FAIL(option("style_index") << " needs a conditional VAE (train-vae --model cvae); " << opt.vae << " is unconditional");
+  if (!opt.style_index.empty() && opt.klass >= 0) CUVAE_FAIL(option("style_index") << " and " << option("class") << " exclude each other");
   const int C = static_cast<int>(c.channels), H = static_cast<int>(c.height), W = static_cast<int>(c.width);
   const int64_t D = c.latent, P = c.pixels();
   SampleResult r;
@@ -39,7 +39,7 @@ SampleResult sample_images(const SampleOptions& opt, std::ostream& log) {
     const Dataset test = load_dataset(dataset, opt.data_dir.empty() ? default_data_dir(dataset) : opt.data_dir, false);
     for (int64_t i : opt.style_index)
       if (i < 0 || i >= test.n)
-        CUVAE_FAIL("--style-index " << i << " is out of range for the " << dataset << " test split (0.." << test.n - 1 << ")");
+        CUVAE_FAIL(option("style_index") << " " << i << " is out of range for the " << dataset << " test split (0.." << test.n - 1 << ")");
     if (test.c != c.channels || test.h != c.height || test.w != c.width)
       CUVAE_FAIL("data set '" << dataset << "' has images of another size than " << opt.vae << " makes");
     r.mode = "style";

@@ -186,9 +186,9 @@ struct ValidationModels {
 };
 
 void check_validate_options(const ValidateOptions& opt) {
-  CUVAE_REQUIRE(opt.per_class >= 2 && opt.per_class <= 100000, "--n must be in [2, 100000], got " << opt.per_class);
-  CUVAE_REQUIRE(opt.noise >= 0 && std::isfinite(opt.noise), "--noise must be >= 0, got " << opt.noise);
-  CUVAE_REQUIRE(opt.prior >= 2 && opt.recon >= 2 && opt.reference >= 2, "--prior, --recon and --reference must be at least 2");
+  CUVAE_REQUIRE(opt.per_class >= 2 && opt.per_class <= 100000, option("n") << " must be in [2, 100000], got " << opt.per_class);
+  CUVAE_REQUIRE(opt.noise >= 0 && std::isfinite(opt.noise), option("noise") << " must be >= 0, got " << opt.noise);
+  CUVAE_REQUIRE(opt.prior >= 2 && opt.recon >= 2 && opt.reference >= 2, option("prior") << ", " << option("recon") << " and " << option("reference") << " must be at least 2");
 }
 
 // Loads the three checkpoints and checks that they make and take images of one size.
@@ -198,11 +198,11 @@ ValidationModels load_validation_models(const Context& ctx, const ValidateOption
   const VaeConfig& vc = m.vae->config();
   m.clf = load_resnet(opt.classifier, ctx.device(), vc.dataset.empty() ? "mnist" : vc.dataset);
   if (!opt.compare_vae.empty()) {
-    if (!vc.is_cvae()) CUVAE_FAIL("--compare-vae goes with a CVAE in --vae; " << opt.vae << " is not conditional");
+    if (!vc.is_cvae()) CUVAE_FAIL(option("compare_vae") << " goes with a CVAE in " << option("vae") << "; " << opt.vae << " is not conditional");
     m.other = load_vae(opt.compare_vae, ctx.device());
     const VaeConfig& oc = m.other->config();
     if (oc.channels != vc.channels || oc.height != vc.height || oc.width != vc.width)
-      CUVAE_FAIL("--compare-vae " << opt.compare_vae << " makes images of another size than " << opt.vae);
+      CUVAE_FAIL(option("compare_vae") << " " << opt.compare_vae << " makes images of another size than " << opt.vae);
   }
   const ResNetConfig& rc = m.clf->config();
   if (vc.channels != rc.channels || vc.height != rc.height || vc.width != rc.width)

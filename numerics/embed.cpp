@@ -209,7 +209,7 @@ void check_perplexity(double perplexity, int64_t n) {
   const double maxp = static_cast<double>(n - 1) / 3.0;
   CUVAE_REQUIRE(n >= 4, "t-SNE needs at least 4 points, got " << n);
   if (!(perplexity > 0 && perplexity <= maxp))
-    CUVAE_FAIL("--perplexity must be in (0, (n-1)/3] = (0, " << maxp << "] for n = " << n
+    CUVAE_FAIL(option("perplexity") << " must be in (0, (n-1)/3] = (0, " << maxp << "] for n = " << n
                                                             << " points, got " << perplexity);
 }
 
@@ -817,22 +817,22 @@ TsneResult tsne_2d(Context& ctx, const float* x, int64_t n, int64_t d, const Tsn
   if (n < 4) CUVAE_FAIL("t-SNE needs at least 4 points, got " << n);
   if (d < 1) CUVAE_FAIL("t-SNE needs at least 1 input feature, got d = " << d);
   check_perplexity(opt.perplexity, n);
-  if (opt.iters < 1) CUVAE_FAIL("--iters must be >= 1, got " << opt.iters);
+  if (opt.iters < 1) CUVAE_FAIL(option("iters") << " must be >= 1, got " << opt.iters);
   if (opt.exaggeration_iters < 0)
-    CUVAE_FAIL("--exaggeration-iters must be >= 0, got " << opt.exaggeration_iters);
+    CUVAE_FAIL(option("exaggeration_iters") << " must be >= 0, got " << opt.exaggeration_iters);
   if (!(opt.early_exaggeration >= 1 && std::isfinite(opt.early_exaggeration)))
-    CUVAE_FAIL("--early-exaggeration must be >= 1, got " << opt.early_exaggeration);
+    CUVAE_FAIL(option("early_exaggeration") << " must be >= 1, got " << opt.early_exaggeration);
   if (!(opt.learning_rate >= 0 && std::isfinite(opt.learning_rate)))
-    CUVAE_FAIL("--learning-rate must be > 0 (or 0 for auto), got " << opt.learning_rate);
+    CUVAE_FAIL(option("learning_rate") << " must be > 0 (or 0 for auto), got " << opt.learning_rate);
   if (!(opt.theta >= 0 && opt.theta <= 1))
-    CUVAE_FAIL("--theta must be in [0, 1], got " << opt.theta);
+    CUVAE_FAIL(option("theta") << " must be in [0, 1], got " << opt.theta);
 
   bool exact = false;
   switch (opt.method) {
     case TsneMethod::Exact:
       if (n > kExactMax)
-        CUVAE_FAIL("--exact supports at most " << kExactMax << " points (dense n x n P), got "
-                                               << n << "; use --approx");
+        CUVAE_FAIL(option("exact") << " supports at most " << kExactMax << " points (dense n x n P), got "
+                                               << n << "; use " << option("approx"));
       exact = true;
       break;
     case TsneMethod::BarnesHut: exact = false; break;

@@ -123,7 +123,7 @@ TEST(Interpolate, RowsHoldTheImagesAtTheEndsAndTheDecodedPath) {
   ASSERT_EQ(r.grid.cols, 7);
   ASSERT_EQ(r.grid.pixels.size(), size_t{2 * 7 * 784});
   EXPECT_EQ(r.t, (std::vector<double>{0, 0.25, 0.5, 0.75, 1}));
-  const std::vector<float> x5 = dataset_images(test, {5}, "--pairs"), x9 = dataset_images(test, {9}, "--pairs");
+  const std::vector<float> x5 = dataset_images(test, {5}, "pairs"), x9 = dataset_images(test, {9}, "pairs");
   EXPECT_TRUE(std::equal(x5.begin(), x5.end(), r.grid.pixels.begin() + 7 * 784));
   EXPECT_TRUE(std::equal(x9.begin(), x9.end(), r.grid.pixels.begin() + 13 * 784));
   // The path's first and last points are the reconstructions at μ.
@@ -136,9 +136,9 @@ TEST(Interpolate, RowsHoldTheImagesAtTheEndsAndTheDecodedPath) {
   const auto pc = pairs_from_classes(test, {{3, 7}});
   EXPECT_EQ(pc[0], (std::pair<int64_t, int64_t>{3, 7}));
   EXPECT_NE(error_of([&] { pairs_from_classes(test, {{3, 11}}); }).find("--classes 11"), std::string::npos);
-  EXPECT_EQ(parse_pair("12:40", "--pairs"), (std::pair<int64_t, int64_t>{12, 40}));
-  EXPECT_NE(error_of([] { parse_pair("12-40", "--pairs"); }).find("--pairs"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_pair("a:1", "--pairs"); }).find("--pairs"), std::string::npos);
+  EXPECT_EQ(parse_pair("12:40", "pairs"), (std::pair<int64_t, int64_t>{12, 40}));
+  EXPECT_NE(error_of([] { parse_pair("12-40", "pairs"); }).find("pairs"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_pair("a:1", "pairs"); }).find("pairs"), std::string::npos);
 }
 
 TEST(Arithmetic, SameClassGivesThePlainReconstructionAndTheDirectionIsTheMeanDifference) {

@@ -221,7 +221,7 @@ void compose_png(const std::string& path, const std::vector<RunSummary>& rows, c
 }
 
 void check_runs(const std::vector<std::string>& runs, std::string& dataset) {
-  if (runs.empty()) CUVAE_FAIL("--runs needs at least one run folder");
+  if (runs.empty()) CUVAE_FAIL(option("runs") << " needs at least one run folder");
   std::string first;
   for (const std::string& r : runs) {
     const std::string d = run_dataset(r);
@@ -229,7 +229,7 @@ void check_runs(const std::vector<std::string>& runs, std::string& dataset) {
       dataset = d;
       first = r;
     } else if (d != dataset) {
-      CUVAE_FAIL("--runs mixes data sets: " << (first.empty() ? std::string("the first run") : first) << " is " << dataset
+      CUVAE_FAIL(option("runs") << " mixes data sets: " << (first.empty() ? std::string("the first run") : first) << " is " << dataset
                                             << " but " << r << " is " << d);
     }
     if (first.empty()) first = r;
@@ -316,13 +316,13 @@ void write_compare_png(const std::string& path, const std::vector<RunSummary>& r
 }
 
 std::vector<RunSummary> compare_runs(const CompareOptions& opt, std::ostream& log) {
-  if (opt.nll_k < 1) CUVAE_FAIL("--nll must be at least 1 importance sample, got " << opt.nll_k);
-  if (opt.limit < 0) CUVAE_FAIL("--limit must be >= 0, got " << opt.limit);
-  if (opt.out.empty()) CUVAE_FAIL("--out must name a folder");
+  if (opt.nll_k < 1) CUVAE_FAIL(option("nll") << " must be at least 1 importance sample, got " << opt.nll_k);
+  if (opt.limit < 0) CUVAE_FAIL(option("limit") << " must be >= 0, got " << opt.limit);
+  if (opt.out.empty()) CUVAE_FAIL(option("out") << " must name a folder");
   std::string dataset;
   check_runs(opt.runs, dataset);
   if (!opt.classifier.empty() && !file_exists(opt.classifier))
-    CUVAE_FAIL("--classifier " << opt.classifier << " does not exist");
+    CUVAE_FAIL(option("classifier") << " " << opt.classifier << " does not exist");
   Context ctx(opt.device);
   log << "device: " << ctx.description() << "\n";
   const std::string dir = opt.data_dir.empty() ? default_data_dir(dataset) : opt.data_dir;
@@ -332,7 +332,7 @@ std::vector<RunSummary> compare_runs(const CompareOptions& opt, std::ostream& lo
   if (!opt.classifier.empty()) {
     clf = load_resnet(opt.classifier, ctx.device(), dataset);
     if (!clf->config().dataset.empty() && clf->config().dataset != dataset)
-      CUVAE_FAIL("--classifier " << opt.classifier << " was trained on " << clf->config().dataset << " but the runs on " << dataset);
+      CUVAE_FAIL(option("classifier") << " " << opt.classifier << " was trained on " << clf->config().dataset << " but the runs on " << dataset);
     const DeviceDataset dd(test, ctx.device());
     Tensor x = device_images(ctx, dd, std::min(opt.reference, test.n));
     ref = run_classifier(ctx, *clf, x);
@@ -380,7 +380,7 @@ std::vector<RunSummary> compare_runs(const CompareOptions& opt, std::ostream& lo
 namespace {
 // A comma-separated list of values in [lo, hi], each read whole by `read` (std::stoll, std::stod).
 template <typename T, typename Read>
-std::vector<T> parse_list(const std::string& s, const std::string& flag, T lo, T hi, const char* what, Read read) {
+std::vector<T> parse_list(const std::string& s, const char* option_name, T lo, T hi, const char* what, Read read) {
   std::vector<T> out;
   std::stringstream ss(s);
   std::string item;
@@ -393,22 +393,22 @@ std::vector<T> parse_list(const std::string& s, const std::string& flag, T lo, T
       used = 0;
     }
     if (item.empty() || used != item.size() || !std::isfinite(static_cast<double>(v)))
-      CUVAE_FAIL(flag << " expects a comma-separated list of " << what << ", got '" << s << "'");
-    if (v < lo || v > hi) CUVAE_FAIL(flag << " values must be in [" << lo << ", " << hi << "], got " << v);
+      CUVAE_FAIL(option(option_name) << " expects a comma-separated list of " << what << ", got '" << s << "'");
+    if (v < lo || v > hi) CUVAE_FAIL(option(option_name) << " values must be in [" << lo << ", " << hi << "], got " << v);
     out.push_back(v);
   }
-  if (out.empty()) CUVAE_FAIL(flag << " needs at least one value, got an empty list");
+  if (out.empty()) CUVAE_FAIL(option(option_name) << " needs at least one value, got an empty list");
   return out;
 }
 }  // namespace
 
-std::vector<int64_t> parse_int_list(const std::string& s, const std::string& flag, int64_t lo, int64_t hi) {
-  return parse_list<int64_t>(s, flag, lo, hi, "integers",
+std::vector<int64_t> parse_int_list(const std::string& s, const char* option_name, int64_t lo, int64_t hi) {
+  return parse_list<int64_t>(s, option_name, lo, hi, "integers",
                              [](const std::string& t, size_t* used) { return static_cast<int64_t>(std::stoll(t, used)); });
 }
 
-std::vector<double> parse_number_list(const std::string& s, const std::string& flag, double lo, double hi) {
-  return parse_list<double>(s, flag, lo, hi, "numbers", [](const std::string& t, size_t* used) { return std::stod(t, used); });
+std::vector<double> parse_number_list(const std::string& s, const char* option_name, double lo, double hi) {
+  return parse_list<double>(s, option_name, lo, hi, "numbers", [](const std::string& t, size_t* used) { return std::stod(t, used); });
 }
 
 std::string sweep_config_name(const std::string& model, int64_t latent, double beta) {
@@ -424,12 +424,12 @@ std::string sweep_config_name(const std::string& model, int64_t latent, double b
 
 std::vector<RunSummary> run_sweep(const SweepOptions& opt, std::ostream& log) {
   const VaeKind kind = parse_vae_kind(opt.model);
-  if (opt.latents.empty()) CUVAE_FAIL("--latent needs at least one value, got an empty list");
-  if (kind == VaeKind::Vae && opt.betas.empty()) CUVAE_FAIL("--beta needs at least one value, got an empty list");
-  if (opt.epochs < 1) CUVAE_FAIL("--epochs must be at least 1, got " << opt.epochs);
-  if (opt.nll_k < 1) CUVAE_FAIL("--nll must be at least 1 importance sample, got " << opt.nll_k);
+  if (opt.latents.empty()) CUVAE_FAIL(option("latent") << " needs at least one value, got an empty list");
+  if (kind == VaeKind::Vae && opt.betas.empty()) CUVAE_FAIL(option("beta") << " needs at least one value, got an empty list");
+  if (opt.epochs < 1) CUVAE_FAIL(option("epochs") << " must be at least 1, got " << opt.epochs);
+  if (opt.nll_k < 1) CUVAE_FAIL(option("nll") << " must be at least 1 importance sample, got " << opt.nll_k);
   if (!opt.classifier.empty() && !file_exists(opt.classifier))
-    CUVAE_FAIL("--classifier " << opt.classifier << " does not exist");
+    CUVAE_FAIL(option("classifier") << " " << opt.classifier << " does not exist");
   struct Config {
     int64_t latent;
     double beta;

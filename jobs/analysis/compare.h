@@ -98,11 +98,11 @@ struct SweepOptions {
   bool progress = true;
 };
 
-/// Parses "2,8,16" into integers in [lo, hi]; throws cuvae::Error naming `flag` for an empty
+/// Parses "2,8,16" into integers in [lo, hi]; throws cuvae::Error naming the option `option_name` (a field name, option()) for an empty
 /// list, a non-number or a value out of range.
-std::vector<int64_t> parse_int_list(const std::string& s, const std::string& flag, int64_t lo, int64_t hi);
-/// Parses "0.5,1,4" into finite numbers in [lo, hi]; throws cuvae::Error naming `flag` likewise.
-std::vector<double> parse_number_list(const std::string& s, const std::string& flag, double lo, double hi);
+std::vector<int64_t> parse_int_list(const std::string& s, const char* option_name, int64_t lo, int64_t hi);
+/// Parses "0.5,1,4" into finite numbers in [lo, hi]; throws cuvae::Error naming the option `option_name` (a field name, option()) likewise.
+std::vector<double> parse_number_list(const std::string& s, const char* option_name, double lo, double hi);
 
 /// Folder name of one configuration: "vae-z8-b0.5" or "ae-z8".
 std::string sweep_config_name(const std::string& model, int64_t latent, double beta);

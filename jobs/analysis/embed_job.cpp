@@ -25,7 +25,7 @@ EmbedResult embed_latents(Context& ctx, ConvVAE& vae, const Dataset& data, const
     CUVAE_FAIL(option("n") << " " << opt.n << " is larger than the " << data.name << " split (" << data.n << " images)");
   if (opt.n < 4 && opt.n != 0) CUVAE_FAIL(option("n") << " must be at least 4, got " << opt.n);
   auto t0 = std::chrono::steady_clock::now();
-  r.codes = encode_dataset(ctx, vae, data, opt.n, 500, opt.progress, "--n");
+  r.codes = encode_dataset(ctx, vae, data, opt.n, 500, opt.progress, "n");
   r.seconds_encode = since(t0);
   const int64_t n = r.codes.n, D = r.codes.latent;
   t0 = std::chrono::steady_clock::now();

@@ -8,8 +8,8 @@ namespace cuvae {
 
 std::vector<RunSummary> sweep_job(const SweepJob& job, std::ostream& log) {
   SweepOptions opt = job.sweep;
-  opt.latents = parse_int_list(job.latents, "--latent", 1, 4096);
-  if (opt.model != "ae") opt.betas = parse_number_list(job.betas, "--beta", 0.0, 1e6);
+  opt.latents = parse_int_list(job.latents, "latent", 1, 4096);
+  if (opt.model != "ae") opt.betas = parse_number_list(job.betas, "beta", 0.0, 1e6);
   return run_sweep(opt, log);
 }
 

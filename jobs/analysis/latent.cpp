@@ -34,7 +34,7 @@ bool parse_int(const std::string& s, int64_t& out) {
 }
 
 void check_steps(int steps) {
-  if (steps < 2 || steps > 256) CUVAE_FAIL("--steps must be in [2, 256], got " << steps);
+  if (steps < 2 || steps > 256) CUVAE_FAIL(option("steps") << " must be in [2, 256], got " << steps);
 }
 
 std::vector<float> encode_mu(Context& ctx, ConvVAE& vae, const std::vector<float>& pixels, int64_t n) {
@@ -48,12 +48,12 @@ std::vector<float> encode_mu(Context& ctx, ConvVAE& vae, const std::vector<float
 }  // namespace
 
 LatentCodes encode_dataset(Context& ctx, ConvVAE& vae, const Dataset& data, int64_t n, int64_t batch, bool progress,
-                           const std::string& flag) {
+                           const char* option_name) {
   const VaeConfig& c = vae.config();
   check_shape(data, c);
-  if (n < 0) CUVAE_FAIL(flag << " must be >= 0, got " << n);
+  if (n < 0) CUVAE_FAIL(option(option_name) << " must be >= 0, got " << n);
   if (n > data.n)
-    CUVAE_FAIL(flag << " " << n << " is larger than the " << data.name << " split (" << data.n << " images)");
+    CUVAE_FAIL(option(option_name) << " " << n << " is larger than the " << data.name << " split (" << data.n << " images)");
   if (n == 0) n = data.n;
   CUVAE_CHECK(batch >= 1, "encode_dataset: batch must be positive, got " << batch);
   const int64_t D = c.latent;
@@ -148,7 +148,7 @@ LatentDimStats latent_dim_stats(const LatentCodes& codes, double threshold) {
 InterpMode parse_interp_mode(const std::string& s) {
   if (s == "lerp") return InterpMode::Lerp;
   if (s == "slerp") return InterpMode::Slerp;
-  CUVAE_FAIL("--mode must be lerp or slerp, got '" << s << "'");
+  CUVAE_FAIL(option("mode") << " must be lerp or slerp, got '" << s << "'");
 }
 
 const char* interp_mode_name(InterpMode m) { return m == InterpMode::Slerp ? "slerp" : "lerp"; }
@@ -208,20 +208,20 @@ EncodedImages encode_images(Context& ctx, ConvVAE& vae, const std::vector<float>
   return r;
 }
 
-std::vector<float> dataset_images(const Dataset& data, const std::vector<int64_t>& indices, const std::string& flag) {
+std::vector<float> dataset_images(const Dataset& data, const std::vector<int64_t>& indices, const char* option_name) {
   for (int64_t i : indices)
     if (i < 0 || i >= data.n)
-      CUVAE_FAIL(flag << " " << i << " is out of range: the " << data.name << " test set has images 0.." << data.n - 1);
+      CUVAE_FAIL(option(option_name) << " " << i << " is out of range: the " << data.name << " test set has images 0.." << data.n - 1);
   Context host(DeviceRequest::CPU, CpuBackend::Reference);  // host floats: the CPU's plain gather
   return images_of_rows(host, data, indices);
 }
 
-std::pair<int64_t, int64_t> parse_pair(const std::string& s, const std::string& flag) {
+std::pair<int64_t, int64_t> parse_pair(const std::string& s, const char* option_name) {
   const size_t colon = s.find(':');
   int64_t a = -1, b = -1;
   if (colon == std::string::npos || !parse_int(s.substr(0, colon), a) || !parse_int(s.substr(colon + 1), b) || a < 0 ||
       b < 0)
-    CUVAE_FAIL(flag << " expects pairs A:B of non-negative integers, got '" << s << "'");
+    CUVAE_FAIL(option(option_name) << " expects pairs A:B of non-negative integers, got '" << s << "'");
   return {a, b};
 }
 
@@ -229,10 +229,10 @@ std::vector<std::pair<int64_t, int64_t>> pairs_from_classes(const Dataset& test,
                                                             const std::vector<std::pair<int, int>>& classes) {
   auto first_of = [&](int k) -> int64_t {
     if (k < 0 || k >= test.num_classes)
-      CUVAE_FAIL("--classes " << k << " is out of range: expected a class in 0.." << test.num_classes - 1);
+      CUVAE_FAIL(option("classes") << " " << k << " is out of range: expected a class in 0.." << test.num_classes - 1);
     for (int64_t i = 0; i < test.n; ++i)
       if (test.labels[static_cast<size_t>(i)] == k) return i;
-    CUVAE_FAIL("--classes " << k << ": the " << test.name << " test set has no image of that class");
+    CUVAE_FAIL(option("classes") << " " << k << ": the " << test.name << " test set has no image of that class");
   };
   std::vector<std::pair<int64_t, int64_t>> out;
   for (const auto& [a, b] : classes) out.emplace_back(first_of(a), first_of(b));
@@ -243,13 +243,13 @@ InterpolateResult interpolate(Context& ctx, ConvVAE& vae, const Dataset& test, c
   const VaeConfig& c = vae.config();
   check_shape(test, c);
   check_steps(opt.steps);
-  if (opt.pairs.empty()) CUVAE_FAIL("interpolate: give at least one pair with --pairs I:J or --classes A:B");
+  if (opt.pairs.empty()) CUVAE_FAIL("interpolate: give at least one pair with " << option("pairs") << " I:J or " << option("classes") << " A:B");
   std::vector<int64_t> ends;
   for (const auto& [i, j] : opt.pairs) {
     ends.push_back(i);
     ends.push_back(j);
   }
-  const std::vector<float> x = dataset_images(test, ends, "--pairs");
+  const std::vector<float> x = dataset_images(test, ends, "pairs");
   const int64_t D = c.latent, P = c.pixels(), np = static_cast<int64_t>(opt.pairs.size());
   const std::vector<float> mu = encode_mu(ctx, vae, x, 2 * np);
   InterpolateResult r;
@@ -274,15 +274,15 @@ InterpolateResult interpolate(Context& ctx, ConvVAE& vae, const Dataset& test, c
 }
 
 void ArithmeticOptions::validate(int64_t classes, int64_t test_images) const {
-  if (indices.empty()) CUVAE_FAIL("arithmetic: give the test images to move with --index");
+  if (indices.empty()) CUVAE_FAIL("arithmetic: give the test images to move with " << option("index"));
   for (int64_t i : indices)
     if (i < 0 || i >= test_images)
-      CUVAE_FAIL("--index " << i << " is out of range: the test set has images 0.." << test_images - 1);
+      CUVAE_FAIL(option("index") << " " << i << " is out of range: the test set has images 0.." << test_images - 1);
   if (from_class < 0 || from_class >= classes)
-    CUVAE_FAIL("--from-class " << from_class << " is out of range: expected a class in 0.." << classes - 1);
+    CUVAE_FAIL(option("from_class") << " " << from_class << " is out of range: expected a class in 0.." << classes - 1);
   if (to_class < 0 || to_class >= classes)
-    CUVAE_FAIL("--to-class " << to_class << " is out of range: expected a class in 0.." << classes - 1);
-  if (!std::isfinite(alpha)) CUVAE_FAIL("--alpha must be a finite number, got " << alpha);
+    CUVAE_FAIL(option("to_class") << " " << to_class << " is out of range: expected a class in 0.." << classes - 1);
+  if (!std::isfinite(alpha)) CUVAE_FAIL(option("alpha") << " must be a finite number, got " << alpha);
 }
 
 ArithmeticResult latent_arithmetic(Context& ctx, ConvVAE& vae, const Dataset& test, const AnchorStats& stats,
@@ -292,7 +292,7 @@ ArithmeticResult latent_arithmetic(Context& ctx, ConvVAE& vae, const Dataset& te
   opt.validate(stats.classes, test.n);
   const int64_t D = c.latent, P = c.pixels(), n = static_cast<int64_t>(opt.indices.size());
   CUVAE_CHECK(stats.latent == D, "arithmetic: class statistics have " << stats.latent << " dimensions, the VAE " << D);
-  const std::vector<float> x = dataset_images(test, opt.indices, "--index");
+  const std::vector<float> x = dataset_images(test, opt.indices, "index");
   const std::vector<float> mu = encode_mu(ctx, vae, x, n);
   ArithmeticResult r;
   r.alphas = {0.25 * opt.alpha, 0.5 * opt.alpha, 0.75 * opt.alpha, opt.alpha};
@@ -326,7 +326,7 @@ DimSelection parse_dims(const std::string& s, int64_t latent) {
   if (s.rfind(prefix, 0) == 0) {
     int64_t k = 0;
     if (!parse_int(s.substr(prefix.size()), k) || k < 1)
-      CUVAE_FAIL("--dims top-kl:K expects a positive integer K, got '" << s << "'");
+      CUVAE_FAIL(option("dims") << " top-kl:K expects a positive integer K, got '" << s << "'");
     sel.top_kl = std::min(k, latent);
     return sel;
   }
@@ -336,9 +336,9 @@ DimSelection parse_dims(const std::string& s, int64_t latent) {
     const std::string tok = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     int64_t d = 0;
     if (!parse_int(tok, d) || d < 0)
-      CUVAE_FAIL("--dims expects top-kl:K or a comma-separated list of dimensions such as 3,7,12, got '" << s << "'");
+      CUVAE_FAIL(option("dims") << " expects top-kl:K or a comma-separated list of dimensions such as 3,7,12, got '" << s << "'");
     if (d >= latent)
-      CUVAE_FAIL("--dims " << d << " is out of range: the VAE's latent dimensions are 0.." << latent - 1);
+      CUVAE_FAIL(option("dims") << " " << d << " is out of range: the VAE's latent dimensions are 0.." << latent - 1);
     sel.dims.push_back(d);
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -360,7 +360,7 @@ TraverseBase parse_base(const std::string& s) {
     b.arg = v;
     return b;
   }
-  CUVAE_FAIL("--base must be zero, index:I or class:K, got '" << s << "'");
+  CUVAE_FAIL(option("base") << " must be zero, index:I or class:K, got '" << s << "'");
 }
 
 std::vector<float> traverse_base(Context& ctx, ConvVAE& vae, const Dataset& test, const AnchorStats* stats,
@@ -372,27 +372,27 @@ std::vector<float> traverse_base(Context& ctx, ConvVAE& vae, const Dataset& test
     case TraverseBase::Index: {
       check_shape(test, vae.config());
       if (base.arg >= test.n)
-        CUVAE_FAIL("--base index:" << base.arg << " is out of range: the " << test.name << " test set has images 0.."
+        CUVAE_FAIL(option("base") << " index:" << base.arg << " is out of range: the " << test.name << " test set has images 0.."
                                    << test.n - 1);
-      return encode_mu(ctx, vae, dataset_images(test, {base.arg}, "--base index"), 1);
+      return encode_mu(ctx, vae, dataset_images(test, {base.arg}, "base"), 1);
     }
     case TraverseBase::Class: {
-      CUVAE_REQUIRE(stats != nullptr, "traverse_base: class statistics are needed for --base class:K");
+      CUVAE_REQUIRE(stats != nullptr, "traverse_base: class statistics are needed for " << option("base") << " class:K");
       if (base.arg >= stats->classes)
-        CUVAE_FAIL("--base class:" << base.arg << " is out of range: expected a class in 0.." << stats->classes - 1);
+        CUVAE_FAIL(option("base") << " class:" << base.arg << " is out of range: expected a class in 0.." << stats->classes - 1);
       std::vector<float> z(static_cast<size_t>(D));
       for (int64_t d = 0; d < D; ++d) z[static_cast<size_t>(d)] = static_cast<float>(stats->mean[static_cast<size_t>(base.arg * D + d)]);
       return z;
     }
   }
-  CUVAE_FAIL("--base: unknown kind");
+  CUVAE_FAIL(option("base") << ": unknown kind");
 }
 
 void TraverseOptions::validate(int64_t latent) const {
   check_steps(steps);
-  if (!(range > 0) || !std::isfinite(range)) CUVAE_FAIL("--range must be a positive number, got " << range);
+  if (!(range > 0) || !std::isfinite(range)) CUVAE_FAIL(option("range") << " must be a positive number, got " << range);
   for (int64_t d : dims.dims)
-    if (d < 0 || d >= latent) CUVAE_FAIL("--dims " << d << " is out of range: the VAE's latent dimensions are 0.." << latent - 1);
+    if (d < 0 || d >= latent) CUVAE_FAIL(option("dims") << " " << d << " is out of range: the VAE's latent dimensions are 0.." << latent - 1);
 }
 
 TraverseResult traverse(Context& ctx, ConvVAE& vae, const LatentDimStats& stats, const std::vector<float>& base,

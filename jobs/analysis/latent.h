@@ -27,11 +27,11 @@ struct LatentCodes {
 };
 
 /// Encodes the first `n` images of `data` (0 = all) in batches of `batch`; μ and logσ² come
-/// back as host floats. Throws cuvae::Error naming `flag` when n exceeds the split
+/// back as host floats. Throws cuvae::Error naming the option `option_name` (a field name, option()) when n exceeds the split
 /// ("--n 20000 is larger than the mnist test split (10000 images)") and when the data's image
 /// shape differs from the model's.
 LatentCodes encode_dataset(Context& ctx, ConvVAE& vae, const Dataset& data, int64_t n = 0, int64_t batch = 500,
-                           bool progress = false, const std::string& flag = "--n");
+                           bool progress = false, const char* option_name = "n");
 
 /// Per-dimension statistics of the codes of a data set.
 struct LatentDimStats {
@@ -103,8 +103,8 @@ InterpolateResult interpolate(Context& ctx, ConvVAE& vae, const Dataset& test, c
 std::vector<std::pair<int64_t, int64_t>> pairs_from_classes(const Dataset& test,
                                                             const std::vector<std::pair<int, int>>& classes);
 
-/// Parses "I:J" (two non-negative integers); throws cuvae::Error naming `flag` and the text.
-std::pair<int64_t, int64_t> parse_pair(const std::string& s, const std::string& flag);
+/// Parses "I:J" (two non-negative integers); throws cuvae::Error naming the option `option_name` (a field name, option()) and the text.
+std::pair<int64_t, int64_t> parse_pair(const std::string& s, const char* option_name);
 
 /// What `cuvae arithmetic` does.
 struct ArithmeticOptions {
@@ -203,7 +203,7 @@ struct EncodedImages {
 EncodedImages encode_images(Context& ctx, ConvVAE& vae, const std::vector<float>& x, int64_t n);
 
 /// Images [n, C, H, W] in [0, 1] of the test images `indices` as host floats. Throws cuvae::Error
-/// naming `flag` for an index outside the data set.
-std::vector<float> dataset_images(const Dataset& data, const std::vector<int64_t>& indices, const std::string& flag);
+/// naming the option `option_name` (a field name, option()) for an index outside the data set.
+std::vector<float> dataset_images(const Dataset& data, const std::vector<int64_t>& indices, const char* option_name);
 
 }  // namespace cuvae

@@ -41,7 +41,7 @@ struct LoadedVae {
 std::vector<std::pair<int, int>> parse_class_pairs(const std::vector<std::string>& texts) {
   std::vector<std::pair<int, int>> pairs;
   for (const std::string& s : texts) {
-    auto [a, b] = parse_pair(s, "--classes");
+    auto [a, b] = parse_pair(s, "classes");
     if (a > 1000000 || b > 1000000) CUVAE_FAIL(option("classes") << " " << s << " is out of range");
     pairs.emplace_back(static_cast<int>(a), static_cast<int>(b));
   }
@@ -125,7 +125,7 @@ LatentJobResult interpolate_job(const InterpolateJob& job) {
   opt.mode = parse_interp_mode(job.mode);
   LoadedVae m(job.common);
   const Dataset test = m.split(false);
-  for (const std::string& s : job.pairs) opt.pairs.push_back(parse_pair(s, "--pairs"));
+  for (const std::string& s : job.pairs) opt.pairs.push_back(parse_pair(s, "pairs"));
   if (!job.classes.empty()) opt.pairs = pairs_from_classes(test, parse_class_pairs(job.classes));
   const InterpolateResult r = interpolate(m.ctx, *m.vae, test, opt);
   return {write_interpolation(job.out, r, test, job.common.scale), ""};

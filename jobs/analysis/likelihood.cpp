@@ -63,8 +63,8 @@ Dataset binarized_copy(const Dataset& data, uint64_t seed) {
 NllResult estimate_nll(Context& ctx, ConvVAE& model, const Dataset& data, const NllOptions& opt) {
   const VaeConfig& c = model.config();
   if (c.is_ae())
-    CUVAE_FAIL("--nll needs a VAE checkpoint: an autoencoder has no q(z|x) to sample from");
-  if (opt.k < 1) CUVAE_FAIL("--nll must be at least 1 importance sample, got " << opt.k);
+    CUVAE_FAIL(option("nll") << " needs a VAE checkpoint: an autoencoder has no q(z|x) to sample from");
+  if (opt.k < 1) CUVAE_FAIL(option("nll") << " must be at least 1 importance sample, got " << opt.k);
   CUVAE_CHECK(opt.chunk_rows >= 1, "estimate_nll: chunk_rows must be >= 1");
   if (data.c != c.channels || data.h != c.height || data.w != c.width)
     CUVAE_FAIL("data set '" << data.name << "' has images of " << data.c << "x" << data.h << "x" << data.w

@@ -28,7 +28,7 @@ CsvColumns read_csv_columns(const std::string& path) {
 
 std::string plot_curves(const std::string& dir) {
   const std::string metrics = dir + "/metrics.csv";
-  if (!file_exists(metrics)) CUVAE_FAIL("--run " << dir << ": no metrics.csv (not a train-vae or train-classifier run folder)");
+  if (!file_exists(metrics)) CUVAE_FAIL(option("run") << " " << dir << ": no metrics.csv (not a train-vae or train-classifier run folder)");
   const CsvTable c = CsvTable::read(metrics);
   if (!c.find("epoch")) CUVAE_FAIL(metrics << ": no 'epoch' column");
   const std::vector<double> epoch = c.numbers("epoch");

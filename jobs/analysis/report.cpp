@@ -135,14 +135,14 @@ std::string markdown_to_html(const std::string& md) {
 }  // namespace
 
 std::string make_report(const ReportOptions& opt) {
-  if (opt.runs.empty() && opt.sweeps.empty()) CUVAE_FAIL("report: give at least one folder with --run DIR or --sweep DIR");
+  if (opt.runs.empty() && opt.sweeps.empty()) CUVAE_FAIL("report: give at least one folder with " << option("run") << " DIR or " << option("sweep") << " DIR");
   for (const std::string& dir : opt.sweeps)
-    if (!file_exists(dir + "/sweep.md")) CUVAE_FAIL("--sweep " << dir << ": no sweep.md (not a folder written by cuvae sweep)");
+    if (!file_exists(dir + "/sweep.md")) CUVAE_FAIL(option("sweep") << " " << dir << ": no sweep.md (not a folder written by cuvae sweep)");
   std::vector<std::string> folders = opt.runs;
   folders.insert(folders.end(), opt.sweeps.begin(), opt.sweeps.end());
   std::ostringstream body;
   for (const std::string& dir : folders) {
-    if (!is_dir(dir)) CUVAE_FAIL("--run " << dir << ": no such folder");
+    if (!is_dir(dir)) CUVAE_FAIL(option("run") << " " << dir << ": no such folder");
     std::ostringstream sec;
     int items = 0;
     if (file_exists(dir + "/config.json")) {
@@ -187,7 +187,7 @@ std::string make_report(const ReportOptions& opt) {
       ++items;
     }
     if (items == 0)
-      CUVAE_FAIL("--run " << dir << ": nothing to report (no config.json, metrics.csv, embed.json, validation.md, "
+      CUVAE_FAIL(option("run") << " " << dir << ": nothing to report (no config.json, metrics.csv, embed.json, validation.md, "
                                      "compare.md or known PNG)");
     body << "<section><h2>" << escape(dir) << "</h2>" << sec.str() << "</section>";
   }
@@ -206,7 +206,7 @@ std::string make_report(const ReportOptions& opt) {
 
 void write_report(const ReportOptions& opt, const std::string& path) {
   if (path.size() < 6 || path.substr(path.size() - 5) != ".html")
-    CUVAE_FAIL("--out must name an .html file, got '" << path << "'");
+    CUVAE_FAIL(option("out") << " must name an .html file, got '" << path << "'");
   const std::string html = make_report(opt);
   const size_t slash = path.find_last_of('/');
   if (slash != std::string::npos && slash > 0) ensure_dir(path.substr(0, slash));
