@@ -53,6 +53,14 @@ struct StepAdvance {
 /// is empty). Throws cuvae::Error on batch or steps_per_epoch < 1.
 void step_state_advance_cpu(StepState* state, const StepScalars* table, const StepAdvance& a);
 
+namespace detail {
+/// Throws cuvae::Error unless a.batch, a.steps_per_epoch ≥ 1 and a.table_rows, a.epoch_origin ≥ 0.
+void check_step_advance(const StepAdvance& a);
+/// Copies lr, kl_weight and the Adam scalars of s->step's table row (clamped to the table) into *s;
+/// nothing when the table is empty.
+void set_step_scalars(StepState* s, const StepScalars* table, const StepAdvance& a);
+}  // namespace detail
+
 /// CUDA version: one thread, enqueued on `s` (state and table in device memory). Throws
 /// cuvae::Error as the CPU version or on a launch error.
 /// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).

@@ -4,18 +4,17 @@
 #include <cstdlib>
 
 #include "core/check.h"
-#include "kernels/dispatch_util.h"
 
 namespace cuvae {
 
-namespace {
-void check_advance(const StepAdvance& a) {
+namespace detail {
+void check_step_advance(const StepAdvance& a) {
   CUVAE_CHECK(a.batch >= 1 && a.steps_per_epoch >= 1 && a.table_rows >= 0 && a.epoch_origin >= 0,
               "step state: batch " << a.batch << ", steps per epoch " << a.steps_per_epoch << " and table rows "
                                    << a.table_rows << " must be positive");
 }
 
-void set_scalars(StepState* s, const StepScalars* table, const StepAdvance& a) {
+void set_step_scalars(StepState* s, const StepScalars* table, const StepAdvance& a) {
   if (a.table_rows == 0) return;
   const int64_t row = std::clamp<int64_t>(s->step - a.table_first, 0, a.table_rows - 1);
   const StepScalars& r = table[row];
@@ -24,90 +23,15 @@ void set_scalars(StepState* s, const StepScalars* table, const StepAdvance& a) {
   s->adam_step_size = r.adam_step_size;
   s->adam_bc2_sqrt = r.adam_bc2_sqrt;
 }
-}  // namespace
+}  // namespace detail
 
 void step_state_advance_cpu(StepState* s, const StepScalars* table, const StepAdvance& a) {
-  check_advance(a);
+  detail::check_step_advance(a);
   s->step += 1;
   s->num_batches_tracked += 1;
   s->batch_first = ((s->step - a.epoch_origin) % a.steps_per_epoch) * a.batch;
   s->philox_offset += a.philox_per_step;
-  set_scalars(s, table, a);
-}
-
-StepStateBuffer::StepStateBuffer(Context& ctx, StepState initial, const std::vector<StepScalars>& table,
-                                 const StepAdvance& a)
-    : device_(ctx.device()), advance_(a) {
-  check_advance(a);
-  CUVAE_CHECK(static_cast<int64_t>(table.size()) == a.table_rows,
-              "step state: a table of " << table.size() << " rows, expected " << a.table_rows);
-  set_scalars(&initial, table.data(), a);
-  const size_t tb = sizeof(StepScalars) * std::max<size_t>(1, table.size());
-  if (device_ == Device::CUDA) {
-    state_ = static_cast<StepState*>(device_malloc(sizeof(StepState)));
-    table_ = static_cast<StepScalars*>(device_malloc(tb));
-  } else {
-    state_ = new StepState();
-    table_ = static_cast<StepScalars*>(std::malloc(tb));
-    CUVAE_REQUIRE(table_ != nullptr, "out of host memory for a step table of " << table.size() << " rows");
-  }
-  memcpy_any(state_, device_, &initial, Device::CPU, sizeof(StepState));
-  memcpy_any(table_, device_, table.data(), Device::CPU, sizeof(StepScalars) * table.size());
-}
-
-namespace {
-StepState run_start(int64_t step, int64_t num_batches_tracked, uint64_t philox_per_step) {
-  StepState s;
-  s.step = step;
-  s.num_batches_tracked = num_batches_tracked;
-  s.philox_offset = static_cast<uint64_t>(step) * philox_per_step;
-  return s;
-}
-StepAdvance run_advance(int64_t step, int64_t batch, int64_t steps_per_epoch, uint64_t philox_per_step, size_t rows) {
-  StepAdvance a;
-  a.batch = batch;
-  a.steps_per_epoch = steps_per_epoch;
-  a.epoch_origin = step;
-  a.philox_per_step = philox_per_step;
-  a.table_first = step;
-  a.table_rows = static_cast<int64_t>(rows);
-  return a;
-}
-}  // namespace
-
-StepStateBuffer::StepStateBuffer(Context& ctx, int64_t step, int64_t num_batches_tracked, int64_t batch,
-                                 int64_t steps_per_epoch, uint64_t philox_per_step, const std::vector<StepScalars>& table)
-    : StepStateBuffer(ctx, run_start(step, num_batches_tracked, philox_per_step), table,
-                      run_advance(step, batch, steps_per_epoch, philox_per_step, table.size())) {}
-
-StepStateBuffer::~StepStateBuffer() {
-  if (device_ == Device::CUDA) {
-    device_free(state_);
-    device_free(table_);
-  } else {
-    delete state_;
-    std::free(table_);
-  }
-}
-
-void StepStateBuffer::advance(Context& ctx) {
-  CUVAE_CHECK(ctx.device() == device_, "step state: advanced on " << device_name(ctx.device()) << " but it lives on "
-                                                                  << device_name(device_));
-  detail::dispatch(
-      ctx, "step state", [&] { step_state_advance_cpu(state_, table_, advance_); },
-      [&](auto s) { step_state_advance_cuda(state_, table_, advance_, s); });
-}
-
-StepState StepStateBuffer::read_at(int64_t step) const {
-  const StepState s = read();
-  CUVAE_CHECK(s.step == step, "internal: the device step state is at step " << s.step << ", the training loop at " << step);
-  return s;
-}
-
-StepState StepStateBuffer::read() const {
-  StepState s;
-  memcpy_any(&s, Device::CPU, state_, device_, sizeof(StepState));
-  return s;
+  detail::set_step_scalars(s, table, a);
 }
 
 }  // namespace cuvae
