@@ -256,21 +256,8 @@ class ClassifierTrainee final : public Trainee {
 
 std::vector<ClassifierEpochRecord> train_classifier(const ClassifierTrainOptions& opt, std::ostream& log) {
   const SgdConfig sc = check_classifier_options(opt);
-  RunSpec spec;
-  spec.command = "train-classifier";
-  spec.dataset = opt.dataset;
-  spec.data_dir = opt.data_dir;
-  spec.out = opt.out;
-  spec.epochs = opt.epochs;
-  spec.batch = opt.batch;
+  RunSpec spec = run_spec_of("train-classifier", opt);
   spec.stop_after = opt.stop_after;
-  spec.train_limit = opt.train_limit;
-  spec.test_limit = opt.test_limit;
-  spec.seed = opt.seed;
-  spec.device = opt.device;
-  spec.resume = opt.resume;
-  spec.progress = opt.progress;
-  spec.cuda_graph = opt.cuda_graph;
   ClassifierTrainee trainee(opt, sc);
   run_training(spec, trainee, log);
   return trainee.records();

@@ -39,6 +39,28 @@ struct RunSpec {
   bool cuda_graph = true;    ///< on CUDA, replay one captured training step
 };
 
+/// The RunSpec of a trainer's options `o` for `command`: its fields of the same names (dataset,
+/// data_dir, out, epochs, batch, train_limit, test_limit, seed, device, resume, progress,
+/// cuda_graph); stop_after stays 0 for the caller to set.
+template <class TrainOptions>
+RunSpec run_spec_of(const std::string& command, const TrainOptions& o) {
+  RunSpec spec;
+  spec.command = command;
+  spec.dataset = o.dataset;
+  spec.data_dir = o.data_dir;
+  spec.out = o.out;
+  spec.epochs = o.epochs;
+  spec.batch = o.batch;
+  spec.train_limit = o.train_limit;
+  spec.test_limit = o.test_limit;
+  spec.seed = o.seed;
+  spec.device = o.device;
+  spec.resume = o.resume;
+  spec.progress = o.progress;
+  spec.cuda_graph = o.cuda_graph;
+  return spec;
+}
+
 /// Where a run stands; saved in the training state (metadata epoch, step and seed).
 struct RunPosition {
   int epoch = 0;                ///< epochs finished

@@ -143,17 +143,10 @@ class VaeTrainee final : public Trainee {
   const std::vector<VaeEpochRecord>& records() const { return records_; }
 
   void create(Context& ctx, const Dataset& train, uint64_t seed) override {
-    cfg_.channels = train.c;
-    cfg_.height = train.h;
-    cfg_.width = train.w;
-    cfg_.latent = opt_.latent;
-    cfg_.kind = opt_.model;
-    cfg_.recon_loss = opt_.recon_loss;
-    cfg_.beta = opt_.model == VaeKind::Ae ? 0.0f : opt_.beta;
+    create_config_for_note(train);
     cfg_.binarize = opt_.binarize;
     cfg_.dataset = opt_.dataset;
     cfg_.classes = train.num_classes;
-    sched_ = schedule_for(train);
     seed_ = seed;
     model_ = std::make_unique<ConvVAE>(cfg_, ctx.device());
     model_->init(seed);
@@ -344,20 +337,7 @@ class VaeTrainee final : public Trainee {
 
 std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& log) {
   check_vae_options(opt);
-  RunSpec spec;
-  spec.command = "train-vae";
-  spec.dataset = opt.dataset;
-  spec.data_dir = opt.data_dir;
-  spec.out = opt.out;
-  spec.epochs = opt.epochs;
-  spec.batch = opt.batch;
-  spec.train_limit = opt.train_limit;
-  spec.test_limit = opt.test_limit;
-  spec.seed = opt.seed;
-  spec.device = opt.device;
-  spec.resume = opt.resume;
-  spec.progress = opt.progress;
-  spec.cuda_graph = opt.cuda_graph;
+  const RunSpec spec = run_spec_of("train-vae", opt);
   VaeTrainee trainee(opt);
   run_training(spec, trainee, log);
   return trainee.records();
