@@ -422,115 +422,108 @@ std::string sweep_config_name(const std::string& model, int64_t latent, double b
   return os.str();
 }
 
-std::vector<RunSummary> run_sweep(const SweepOptions& opt, std::ostream& log) {
-  const VaeKind kind = parse_vae_kind(opt.model);
+namespace {
+
+// One configuration of a sweep: its latent size, beta and run folder.
+struct SweepConfig {
+  int64_t latent;
+  double beta;
+  std::string dir;
+};
+
+void check_sweep_options(const SweepOptions& opt, VaeKind kind) {
   if (opt.latents.empty()) CUVAE_FAIL(option("latent") << " needs at least one value, got an empty list");
   if (kind == VaeKind::Vae && opt.betas.empty()) CUVAE_FAIL(option("beta") << " needs at least one value, got an empty list");
   if (opt.epochs < 1) CUVAE_FAIL(option("epochs") << " must be at least 1, got " << opt.epochs);
   if (opt.nll_k < 1) CUVAE_FAIL(option("nll") << " must be at least 1 importance sample, got " << opt.nll_k);
   if (!opt.classifier.empty() && !file_exists(opt.classifier))
     CUVAE_FAIL(option("classifier") << " " << opt.classifier << " does not exist");
-  struct Config {
-    int64_t latent;
-    double beta;
-    std::string dir;
-  };
-  std::vector<Config> configs;
-  const std::vector<double> betas = kind == VaeKind::Ae ? std::vector<double>{0.0} : opt.betas;
+}
+
+// Every (latent, beta) pair in the order the tables list them; an AE has the one beta 0.
+std::vector<SweepConfig> sweep_configs(const SweepOptions& opt, const std::vector<double>& betas) {
+  std::vector<SweepConfig> configs;
   for (int64_t l : opt.latents)
     for (double b : betas) configs.push_back({l, b, opt.out + "/" + sweep_config_name(opt.model, l, b)});
-  if (kind == VaeKind::Ae && opt.betas.size() > 1) log << "note: --beta is ignored for --model ae\n";
-  log << "sweep: " << configs.size() << " configurations of " << opt.model << " on " << opt.dataset << ", "
-      << opt.epochs << " epochs each, into " << opt.out << "\n";
-  ensure_dir(opt.out);
-  const auto t0 = std::chrono::steady_clock::now();
-  for (size_t i = 0; i < configs.size(); ++i) {
-    const Config& c = configs[i];
-    const std::string tag = "[" + std::to_string(i + 1) + "/" + std::to_string(configs.size()) + "] " + base_name(c.dir);
-    int done_epochs = 0;
-    if (file_exists(c.dir + "/metrics.csv") && file_exists(c.dir + "/model.safetensors")) {
-      done_epochs = static_cast<int>(CsvTable::read(c.dir + "/metrics.csv").rows());
-    }
-    if (done_epochs >= opt.epochs) {
-      log << tag << ": already trained (" << done_epochs << " epochs), skipped" << std::endl;
-      continue;
-    }
-    VaeTrainOptions t;
-    t.dataset = opt.dataset;
-    t.data_dir = opt.data_dir;
-    t.out = c.dir;
-    t.epochs = opt.epochs;
-    t.batch = opt.batch;
-    t.latent = c.latent;
-    t.beta = static_cast<float>(c.beta);
-    t.model = kind;
-    t.lr = opt.lr;
-    t.seed = opt.seed;
-    t.device = opt.device;
-    t.train_limit = opt.train_limit;
-    t.test_limit = opt.limit;
-    t.progress = opt.progress;
-    t.resume = file_exists(c.dir + "/model.safetensors") && file_exists(c.dir + "/optim.safetensors");
-    log << tag << (t.resume ? ": resuming after epoch " + std::to_string(done_epochs) : std::string(": training"))
-        << std::endl;
-    std::ostringstream train_log;
-    train_vae(t, train_log);
-    log << tag << ": done (" << fmt(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 0)
-        << " s into the sweep)" << std::endl;
-  }
-  CompareOptions co;
-  co.classifier = opt.classifier;
-  co.data_dir = opt.data_dir;
-  co.nll_k = opt.nll_k;
-  co.limit = opt.limit;
-  co.seed = opt.seed;
-  co.device = opt.device;
-  co.progress = opt.progress;
-  co.picture = false;
-  co.out = opt.out;
-  for (const Config& c : configs) co.runs.push_back(c.dir);
-  log << "evaluating " << configs.size() << " configurations on " << (opt.limit > 0 ? std::to_string(opt.limit) : "all")
-      << " test images (NLL with K = " << opt.nll_k << ")" << std::endl;
-  std::ostringstream quiet;
-  std::vector<RunSummary> rows = compare_runs(co, quiet);
+  return configs;
+}
 
-  // sweep.csv / sweep.md / sweep.json
-  {
-    std::vector<std::string> header = {"name", "model", "latent", "beta", "epochs", "seconds", "recon", "mse_per_pixel", "kl",
-                                       "neg_elbo", "nll", "nll_stderr", "nll_k", "active_units", "knn_accuracy"};
-    const bool clf = !opt.classifier.empty();
-    if (clf) header.insert(header.end(), {"prior_top1_confidence", "prior_class_entropy", "prior_frechet", "recon_frechet"});
-    CsvWriter csv(header);
-    auto v = [](double x) { return std::isfinite(x) ? fmt(x, 6) : std::string(""); };
-    for (const RunSummary& r : rows) {
-      std::vector<std::string> row = {r.name, r.model, std::to_string(r.latent), v(r.beta), std::to_string(r.epochs),
-                                      v(r.seconds), v(r.recon), v(r.mse), v(r.kl), v(r.neg_elbo), v(r.nll),
-                                      v(r.nll_stderr), std::to_string(r.nll_k), std::to_string(r.active_units),
-                                      v(r.knn_accuracy)};
-      if (clf)
-        row.insert(row.end(), {v(r.prior_confidence), v(r.prior_entropy), v(r.prior_frechet), v(r.recon_frechet)});
-      csv.add_row(row);
-    }
-    std::ostringstream md;
-    md << "# Sweep: " << opt.model << " on " << opt.dataset << ", " << opt.epochs << " epochs each\n\n"
-       << "Test numbers on the first " << rows[0].n << " test images (recon, KL, -ELBO and NLL in nats per image; "
-       << "NLL with K = " << opt.nll_k << " importance samples).\n\n"
-       << "| config | seconds |\n|---|---|\n";
-    for (const RunSummary& r : rows) md << "| " << r.name << " | " << fmt(r.seconds, 1) << " |\n";
-    md << "\n" << compare_table(rows);
-    nlohmann::json j;
-    j["dataset"] = opt.dataset;
-    j["model"] = opt.model;
-    j["epochs"] = opt.epochs;
-    j["configs"] = nlohmann::json::array();
-    for (const RunSummary& r : rows) j["configs"].push_back(r.to_json());
-    csv.write(opt.out + "/sweep.csv");
-    write_file_atomic(opt.out + "/sweep.md", md.str());
-    write_file_atomic(opt.out + "/sweep.json", j.dump(2) + "\n");
-    log << "\n" << md.str() << "\nwrote " << opt.out << "/sweep.csv\nwrote " << opt.out << "/sweep.md\nwrote " << opt.out
-        << "/sweep.json\n";
+// Trains configuration `c` up to opt.epochs: skipped (false) when it already has them, resumed
+// when it has fewer and its training state.
+bool train_sweep_config(const SweepOptions& opt, VaeKind kind, const SweepConfig& c, const std::string& tag,
+                        std::ostream& log) {
+  int done_epochs = 0;
+  if (file_exists(c.dir + "/metrics.csv") && file_exists(c.dir + "/model.safetensors")) {
+    done_epochs = static_cast<int>(CsvTable::read(c.dir + "/metrics.csv").rows());
   }
-  // Plots.
+  if (done_epochs >= opt.epochs) {
+    log << tag << ": already trained (" << done_epochs << " epochs), skipped" << std::endl;
+    return false;
+  }
+  VaeTrainOptions t;
+  t.dataset = opt.dataset;
+  t.data_dir = opt.data_dir;
+  t.out = c.dir;
+  t.epochs = opt.epochs;
+  t.batch = opt.batch;
+  t.latent = c.latent;
+  t.beta = static_cast<float>(c.beta);
+  t.model = kind;
+  t.lr = opt.lr;
+  t.seed = opt.seed;
+  t.device = opt.device;
+  t.train_limit = opt.train_limit;
+  t.test_limit = opt.limit;
+  t.progress = opt.progress;
+  t.resume = file_exists(c.dir + "/model.safetensors") && file_exists(c.dir + "/optim.safetensors");
+  log << tag << (t.resume ? ": resuming after epoch " + std::to_string(done_epochs) : std::string(": training"))
+      << std::endl;
+  std::ostringstream train_log;
+  train_vae(t, train_log);
+  return true;
+}
+
+// sweep.csv, sweep.md and sweep.json from the evaluated configurations; the markdown is logged.
+void write_sweep_tables(const SweepOptions& opt, const std::vector<RunSummary>& rows, std::ostream& log) {
+  std::vector<std::string> header = {"name", "model", "latent", "beta", "epochs", "seconds", "recon", "mse_per_pixel", "kl",
+                                     "neg_elbo", "nll", "nll_stderr", "nll_k", "active_units", "knn_accuracy"};
+  const bool clf = !opt.classifier.empty();
+  if (clf) header.insert(header.end(), {"prior_top1_confidence", "prior_class_entropy", "prior_frechet", "recon_frechet"});
+  CsvWriter csv(header);
+  auto v = [](double x) { return std::isfinite(x) ? fmt(x, 6) : std::string(""); };
+  for (const RunSummary& r : rows) {
+    std::vector<std::string> row = {r.name, r.model, std::to_string(r.latent), v(r.beta), std::to_string(r.epochs),
+                                    v(r.seconds), v(r.recon), v(r.mse), v(r.kl), v(r.neg_elbo), v(r.nll),
+                                    v(r.nll_stderr), std::to_string(r.nll_k), std::to_string(r.active_units),
+                                    v(r.knn_accuracy)};
+    if (clf)
+      row.insert(row.end(), {v(r.prior_confidence), v(r.prior_entropy), v(r.prior_frechet), v(r.recon_frechet)});
+    csv.add_row(row);
+  }
+  std::ostringstream md;
+  md << "# Sweep: " << opt.model << " on " << opt.dataset << ", " << opt.epochs << " epochs each\n\n"
+     << "Test numbers on the first " << rows[0].n << " test images (recon, KL, -ELBO and NLL in nats per image; "
+     << "NLL with K = " << opt.nll_k << " importance samples).\n\n"
+     << "| config | seconds |\n|---|---|\n";
+  for (const RunSummary& r : rows) md << "| " << r.name << " | " << fmt(r.seconds, 1) << " |\n";
+  md << "\n" << compare_table(rows);
+  nlohmann::json j;
+  j["dataset"] = opt.dataset;
+  j["model"] = opt.model;
+  j["epochs"] = opt.epochs;
+  j["configs"] = nlohmann::json::array();
+  for (const RunSummary& r : rows) j["configs"].push_back(r.to_json());
+  csv.write(opt.out + "/sweep.csv");
+  write_file_atomic(opt.out + "/sweep.md", md.str());
+  write_file_atomic(opt.out + "/sweep.json", j.dump(2) + "\n");
+  log << "\n" << md.str() << "\nwrote " << opt.out << "/sweep.csv\nwrote " << opt.out << "/sweep.md\nwrote " << opt.out
+      << "/sweep.json\n";
+}
+
+// sweep_samples.png, and with PLplot recon and KL against the latent size and the rate-distortion
+// curves; a picture that cannot be drawn is a note, not an error.
+void draw_sweep_plots(const SweepOptions& opt, VaeKind kind, const std::vector<double>& betas,
+                      const std::vector<RunSummary>& rows, std::ostream& log) {
   try {
     compose_png(opt.out + "/sweep_samples.png", rows, opt.dataset, false, false);
     log << "wrote " << opt.out << "/sweep_samples.png\n";
@@ -574,6 +567,45 @@ std::vector<RunSummary> run_sweep(const SweepOptions& opt, std::ostream& log) {
   } catch (const Error& e) {
     log << "note: sweep pictures not written: " << e.what() << "\n";
   }
+}
+
+}  // namespace
+
+std::vector<RunSummary> run_sweep(const SweepOptions& opt, std::ostream& log) {
+  const VaeKind kind = parse_vae_kind(opt.model);
+  check_sweep_options(opt, kind);
+  const std::vector<double> betas = kind == VaeKind::Ae ? std::vector<double>{0.0} : opt.betas;
+  const std::vector<SweepConfig> configs = sweep_configs(opt, betas);
+  if (kind == VaeKind::Ae && opt.betas.size() > 1) log << "note: --beta is ignored for --model ae\n";
+  log << "sweep: " << configs.size() << " configurations of " << opt.model << " on " << opt.dataset << ", "
+      << opt.epochs << " epochs each, into " << opt.out << "\n";
+  ensure_dir(opt.out);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < configs.size(); ++i) {
+    const SweepConfig& c = configs[i];
+    const std::string tag = "[" + std::to_string(i + 1) + "/" + std::to_string(configs.size()) + "] " + base_name(c.dir);
+    if (!train_sweep_config(opt, kind, c, tag, log)) continue;
+    log << tag << ": done (" << fmt(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 0)
+        << " s into the sweep)" << std::endl;
+  }
+  CompareOptions co;
+  co.classifier = opt.classifier;
+  co.data_dir = opt.data_dir;
+  co.nll_k = opt.nll_k;
+  co.limit = opt.limit;
+  co.seed = opt.seed;
+  co.device = opt.device;
+  co.progress = opt.progress;
+  co.picture = false;
+  co.out = opt.out;
+  for (const SweepConfig& c : configs) co.runs.push_back(c.dir);
+  log << "evaluating " << configs.size() << " configurations on " << (opt.limit > 0 ? std::to_string(opt.limit) : "all")
+      << " test images (NLL with K = " << opt.nll_k << ")" << std::endl;
+  std::ostringstream quiet;
+  std::vector<RunSummary> rows = compare_runs(co, quiet);
+
+  write_sweep_tables(opt, rows, log);
+  draw_sweep_plots(opt, kind, betas, rows, log);
   return rows;
 }
 
