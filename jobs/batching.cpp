@@ -37,9 +37,11 @@ void DeviceDataset::batch(Context& ctx, int64_t first, const AugmentConfig& aug,
   const int64_t n = x.ndim() >= 1 ? x.dim(0) : 0;
   if (labels != nullptr) detail::require_buffer(ctx, *labels, n, op, "labels");
   int32_t* y = labels != nullptr ? labels->data() : nullptr;
+  int64_t row_base = 0;  // the batch's first row within a data-parallel global batch
   if (step_state != nullptr && dev_ == Device::CPU) {  // this step's values, host memory on the CPU
-    first = step_state->batch_first;
+    first = step_state->batch_first + step_state->row_base;
     offset += step_state->philox_offset;
+    row_base = step_state->row_base;
     step_state = nullptr;
   }
   if (step_state != nullptr) first = 0;  // the kernel adds batch_first (checked by the trainers)
@@ -52,7 +54,7 @@ void DeviceDataset::batch(Context& ctx, int64_t first, const AugmentConfig& aug,
       ctx, op,
       [&] {
         augment_batch_cpu(data_.images.data(), data_.labels.data(), order_.data() + first, n, data_.c, data_.h,
-                          data_.w, aug, seed, offset, x.data(), y);
+                          data_.w, aug, seed, offset, x.data(), y, row_base);
       },
       [&](auto s) {
         // The data set's bytes: uploaded on a GPU, the host copy on the emulated device.

@@ -178,8 +178,10 @@ class ClassifierTrainee final : public Trainee {
     model_->loss(ctx, labels, true);
     count_correct(ctx, model_->logits(), labels, correct_);
     model_->backward(ctx);
+    reduce_gradients(model_->params().flat_grads());  // data-parallel: the global batch's gradient
     sgd_step(ctx, model_->params().flat_values(), model_->params().flat_grads(), momentum_, sc_);
   }
+  std::vector<Tensor*> replicated() override { return {&model_->params().flat_values(), &momentum_}; }
   const Tensor& step_loss() const override { return model_->mean_loss(); }
   std::string progress(Context&, double mean_loss, int64_t steps, int64_t batch, double seconds) override {
     train_acc_ = correct_.to_vector()[0] / static_cast<double>(steps * batch);

@@ -60,7 +60,7 @@ void prepare_run_folder(const RunSpec& spec, std::ostream& log) {
 /// Step 2: the model and optimizer, fresh or from the training state. False when a resumed
 /// run already has all its epochs.
 bool create_or_restore(const RunSpec& spec, const RunFiles& files, Context& ctx, const Dataset& train,
-                       Trainee& trainee, RunPosition& pos, std::ostream& log) {
+                       Trainee& trainee, RunPosition& pos, std::ostream& log, bool writes) {
   if (!spec.resume) {
     trainee.create(ctx, train, pos.seed);
     return true;
@@ -70,7 +70,7 @@ bool create_or_restore(const RunSpec& spec, const RunFiles& files, Context& ctx,
   trainee.restore(ctx, train, state, files.state, pos, log);
   // The training state holds everything of one step, so a kill between its write and the model
   // file's is harmless: the model file is brought up to the saved state.
-  if (!trainee.model_file_matches(files.model)) trainee.save_model(files.model);
+  if (writes && !trainee.model_file_matches(files.model)) trainee.save_model(files.model);
   if (pos.epoch >= spec.epochs) {
     log << spec.out << " already has " << pos.epoch << " epochs (--epochs " << spec.epochs << "): nothing to do\n";
     return false;
@@ -123,9 +123,63 @@ void save_epoch(const RunFiles& files, MetricsCsv& metrics, const EpochOutcome& 
   trainee.save_model(files.model);
 }
 
+/// A stream that drops everything: the log of the ranks that do not write.
+class NullStream : public std::ostream {
+ public:
+  NullStream() : std::ostream(nullptr) {}
+};
+
+/// Data-parallel: the replicated tensors' FNV-1a checksum (host copies).
+uint64_t replicated_checksum(Trainee& trainee) {
+  uint64_t h = fnv1a64(nullptr, 0);
+  for (Tensor* t : trainee.replicated()) {
+    const std::vector<float> v = t->to_vector();
+    h = fnv1a64(v.data(), v.size() * sizeof(float), h);
+  }
+  return h;
+}
+
+/// Data-parallel: throws naming the first rank whose `values` differs from rank 0's.
+void require_same_on_ranks(const Communicator& comm, uint64_t value, const std::string& what) {
+  const std::vector<uint64_t> all = comm.allgather(value);
+  for (size_t r = 1; r < all.size(); ++r)
+    if (all[r] != all[0]) CUVAE_FAIL("rank " << r << " has another " << what << " than rank 0; stopping");
+}
+
+/// Data-parallel: every rank starts from rank 0's parameters and optimizer state.
+void broadcast_replicated(const Communicator& comm, Trainee& trainee, const Context& ctx) {
+  for (Tensor* t : trainee.replicated()) {
+    CUVAE_REQUIRE(t->device() == Device::CPU, "data-parallel training runs on the CPU only in this build (" << option("device")
+                                                  << " cpu); the GPU path through NCCL is not built yet");
+    comm.broadcast(t->data(), t->numel());
+  }
+  (void)ctx;
+}
+
 }  // namespace
 
-int run_training(const RunSpec& spec, Trainee& trainee, std::ostream& log) {
+void Trainee::reduce_gradients(Tensor& grads) {
+  if (comm_ == nullptr || !comm_->distributed()) return;
+  const auto t0 = Clock::now();
+  comm_->allreduce_sum(grads.data(), grads.numel());
+  const float inv = 1.0f / static_cast<float>(comm_->size());
+  float* g = grads.data();
+  for (int64_t i = 0, n = grads.numel(); i < n; ++i) g[i] *= inv;
+  reduce_seconds_ += seconds_since(t0);
+}
+
+int run_training(const RunSpec& spec, Trainee& trainee, std::ostream& log_all) {
+  const Communicator& comm = Communicator::world();  // throws when launched as many ranks without MPI
+  NullStream quiet;
+  std::ostream& log = comm.writes() ? log_all : quiet;  // only rank 0 speaks and writes
+  if (comm.distributed()) {
+    log << comm.describe() << std::endl;
+    if (spec.batch % comm.size() != 0)
+      CUVAE_FAIL(option("batch") << " " << spec.batch << " does not split over " << comm.size()
+                                 << " ranks: the global batch must be a multiple of the number of ranks");
+  }
+  const int64_t local_batch = spec.batch / comm.size();  // this rank's share of every global batch
+  const bool progress = spec.progress && comm.writes();
   CUVAE_REQUIRE(!spec.out.empty(), option("out") << " must name a run folder");
   const RunFiles files(spec.out);
   if (spec.resume && !file_exists(files.state))
@@ -135,23 +189,44 @@ int run_training(const RunSpec& spec, Trainee& trainee, std::ostream& log) {
   const Dataset& test = data.test;
 
   Context ctx(spec.device);
+  if (comm.distributed() && ctx.is_cuda())
+    CUVAE_FAIL("data-parallel training runs on the CPU only in this build (" << option("device")
+               << " cpu); the GPU path through NCCL is not built yet");
   log_device(ctx, log);
-  prepare_run_folder(spec, log);
+  if (comm.writes()) prepare_run_folder(spec, log);
+  comm.barrier();  // the folder is ready before any rank reads from it
   RunPosition pos;
   pos.seed = spec.seed;
   pos.steps_per_epoch = train.n / spec.batch;  // the last partial batch is dropped
   const int64_t steps = pos.steps_per_epoch;
-  if (!create_or_restore(spec, files, ctx, train, trainee, pos, log)) return 0;
+  if (!create_or_restore(spec, files, ctx, train, trainee, pos, log, comm.writes())) return 0;
   trainee.check_test_data(test, "test split of '" + spec.dataset + "'");
+  if (comm.distributed()) {
+    // Ranks started with other flags are caught before the first step; then all start from
+    // rank 0's parameters and optimizer state, and every rank sums the others' gradients.
+    std::ostringstream fingerprint;
+    fingerprint << spec.command << '|' << spec.dataset << '|' << spec.epochs << '|' << spec.batch << '|'
+                << spec.train_limit << '|' << spec.test_limit << '|' << pos.seed << '|' << pos.epoch << '|' << pos.step
+                << '|' << trainee.config_json().dump();
+    const std::string fp = fingerprint.str();
+    require_same_on_ranks(comm, fnv1a64(fp.data(), fp.size()), "configuration (flags, seed or resumed state)");
+    broadcast_replicated(comm, trainee, ctx);
+    trainee.set_communicator(&comm);
+  }
 
-  ensure_dir(spec.out);
-  write_config(spec, files, data, ctx, trainee, pos);
-  MetricsCsv metrics(files.metrics, trainee.metrics_columns(existing_header(spec, files)), spec.resume);
-  metrics.keep_rows(pos.epoch);  // a row whose epoch's state was not saved is redone
+  std::unique_ptr<MetricsCsv> metrics;
+  if (comm.writes()) {
+    ensure_dir(spec.out);
+    write_config(spec, files, data, ctx, trainee, pos);
+    metrics = std::make_unique<MetricsCsv>(files.metrics, trainee.metrics_columns(existing_header(spec, files)), spec.resume);
+    metrics->keep_rows(pos.epoch);  // a row whose epoch's state was not saved is redone
+  } else {
+    (void)trainee.metrics_columns(existing_header(spec, files));  // the Trainee learns the run's columns as rank 0 does
+  }
 
   DeviceDataset dd(train, ctx.device());
-  IntBuffer labels(spec.batch, ctx.device());
-  Tensor x({spec.batch, train.c, train.h, train.w}, ctx.device());
+  IntBuffer labels(local_batch, ctx.device());
+  Tensor x({local_batch, train.c, train.h, train.w}, ctx.device());
   Tensor monitor({kMonitorSize}, ctx.device());
   log << "training " << trainee.describe() << " on " << train.n << " " << spec.dataset << " images, batch "
       << spec.batch << ", " << steps << " steps/epoch" << trainee.describe_method() << std::endl;
@@ -160,7 +235,8 @@ int run_training(const RunSpec& spec, Trainee& trainee, std::ostream& log) {
   // rows, the Philox offsets, and the scalars of a table computed here for every step of the run.
   const int64_t table_end = std::max<int64_t>(pos.step + 1, steps * static_cast<int64_t>(spec.epochs));
   StepStateBuffer state(ctx, pos.step, trainee.num_batches_tracked(pos.step), spec.batch, steps,
-                        trainee.philox_per_step(), trainee.step_table(pos.step, table_end));
+                        trainee.philox_per_step(), trainee.step_table(pos.step, table_end),
+                        static_cast<int64_t>(comm.rank()) * local_batch);
   const AugmentConfig aug = trainee.augment();
   StepGraph graph(spec.cuda_graph);
   // One training step, reading its per-step values from `state` only (so it can be captured).
@@ -179,7 +255,7 @@ int run_training(const RunSpec& spec, Trainee& trainee, std::ostream& log) {
     dd.set_order(shuffled_order(train.n, pos.seed, epoch));
     monitor.zero(ctx.stream());
     trainee.begin_epoch(ctx);
-    ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(spec.epochs), steps, spec.progress);
+    ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(spec.epochs), steps, progress);
     const auto t0 = Clock::now();
     double mean_loss = 0;
     for (int64_t s = 0; s < steps; ++s, ++step) {
@@ -191,25 +267,34 @@ int run_training(const RunSpec& spec, Trainee& trainee, std::ostream& log) {
           fail_non_finite(spec, files, static_cast<int64_t>(mon[2]) - 1, epoch, first_epoch);
         }
         mean_loss = mon[1] > 0 ? mon[0] / mon[1] : 0.0;
-        bar.update(s + 1, trainee.progress(ctx, mean_loss, s + 1, spec.batch, seconds_since(t0)));
+        bar.update(s + 1, trainee.progress(ctx, mean_loss, s + 1, local_batch, seconds_since(t0)));
       }
     }
     ctx.synchronize();
     const double secs = seconds_since(t0);
-    bar.finish(trainee.progress(ctx, mean_loss, steps, spec.batch, secs));
+    bar.finish(trainee.progress(ctx, mean_loss, steps, local_batch, secs));
     if (epoch == first_epoch) log << graph.summary();
     const StepState at = state.read_at(step);  // the device's count agrees with the loop's
     const EpochOutcome o = trainee.end_epoch(ctx, test, at, epoch + 1, mean_loss, secs);
     if (!std::isfinite(o.test_loss))
       CUVAE_FAIL("the test loss after epoch " << epoch + 1 << " is not finite; stopping. The last good checkpoint is kept in "
                                               << files.model);
-    save_epoch(files, metrics, o, trainee, epoch + 1, step, pos.seed);
+    if (comm.distributed())
+      require_same_on_ranks(comm, replicated_checksum(trainee),
+                            "checksum of the parameters and optimizer state after epoch " + std::to_string(epoch + 1));
+    if (comm.writes()) save_epoch(files, *metrics, o, trainee, epoch + 1, step, pos.seed);
     log << "epoch " << epoch + 1 << ": " << o.summary << std::endl;
+    if (comm.distributed()) {
+      const double r = trainee.take_reduce_seconds();
+      log << "  allreduce of the gradients: " << fixed(r, 2) << " s, " << fixed(100.0 * r / std::max(secs, 1e-9), 1)
+          << "% of the epoch's steps on rank 0" << std::endl;
+    }
     if (epoch + 1 == last_epoch && last_epoch < spec.epochs)
       log << "stopped after epoch " << epoch + 1 << " of " << spec.epochs << "; continue with --resume\n";
   }
-  if (last_epoch == spec.epochs) trainee.finish(ctx, test, spec.out, pos.seed, log);
-  if (last_epoch > first_epoch) write_curves_or_note(spec.out, log);
+  if (last_epoch == spec.epochs && comm.writes()) trainee.finish(ctx, test, spec.out, pos.seed, log);
+  if (last_epoch > first_epoch && comm.writes()) write_curves_or_note(spec.out, log);
+  comm.barrier();  // no rank leaves (and finalizes MPI) while rank 0 still writes
   log << "run folder: " << spec.out << " (model.safetensors, optim.safetensors, metrics.csv, config.json)\n";
   return last_epoch - first_epoch;
 }

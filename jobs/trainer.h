@@ -14,6 +14,7 @@
 
 #include "core/buffer.h"
 #include "core/context.h"
+#include "core/distributed.h"
 #include "io/dataset.h"
 #include "io/safetensors.h"
 #include "kernels/augment.h"
@@ -138,8 +139,36 @@ class Trainee {
   /// The training state's tensors and metadata beyond the skeleton's (format, epoch, step,
   /// seed): weights, buffers, optimizer moments, config, schedule.
   virtual void add_state(SafetensorsWriter& w) const = 0;
+  /// The tensors every data-parallel rank must hold equal: the flat parameters and the optimizer
+  /// state (not BatchNorm's running statistics, which each rank keeps from its own batches, as
+  /// PyTorch DDP does without SyncBatchNorm). Broadcast from rank 0 before the first step and
+  /// compared by checksum after every epoch.
+  virtual std::vector<Tensor*> replicated() = 0;
+  /// Set by run_training: the ranks whose gradients step() sums (null or one rank: none).
+  void set_communicator(const Communicator* comm) { comm_ = comm; }
   /// The run's last files (images, confusion matrix) after the last epoch; paths go to `log`.
   virtual void finish(Context& ctx, const Dataset& test, const std::string& out, uint64_t seed, std::ostream& log) = 0;
+
+ protected:
+  /// For step(), between backward and the optimizer: `grads` (the flat gradients, host memory)
+  /// becomes their mean over the ranks (one sum-allreduce, then · 1/N). Each rank's loss is the
+  /// mean over its share of the global batch, so the mean over ranks is the global batch's
+  /// gradient. Nothing for one process.
+  void reduce_gradients(Tensor& grads);
+
+  const Communicator* comm_ = nullptr;
+
+ public:
+  /// Wall seconds reduce_gradients spent since the last call (run_training reports the share of
+  /// each epoch's steps), then 0.
+  double take_reduce_seconds() {
+    const double s = reduce_seconds_;
+    reduce_seconds_ = 0;
+    return s;
+  }
+
+ private:
+  double reduce_seconds_ = 0;
 };
 
 /// Runs the training `spec` describes with `trainee`, writing into spec.out: config.json,

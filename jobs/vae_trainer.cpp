@@ -257,8 +257,10 @@ class VaeTrainee final : public Trainee {
     model_->forward(ctx, x, true, seed_, 0, &labels);
     model_->loss(ctx, x, true, seed_, 1);
     model_->backward(ctx);
+    reduce_gradients(model_->params().flat_grads());  // data-parallel: the global batch's gradient
     adam_step(ctx, model_->params().flat_values(), model_->params().flat_grads(), m_, v_, ac_);
   }
+  std::vector<Tensor*> replicated() override { return {&model_->params().flat_values(), &m_, &v_}; }
   const Tensor& step_loss() const override { return model_->loss_value(); }
   std::string progress(Context&, double mean_loss, int64_t steps, int64_t batch, double seconds) override {
     return "loss " + fixed(mean_loss) + "  " + fixed(static_cast<double>(steps * batch) / std::max(seconds, 1e-9), 0) + " img/s";
@@ -337,6 +339,9 @@ class VaeTrainee final : public Trainee {
 
 std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& log) {
   check_vae_options(opt);
+  if (opt.free_bits > 0 && Communicator::world().distributed())
+    CUVAE_FAIL(option("free_bits") << " is not supported with data-parallel ranks yet: its per-dimension KL is a "
+                                      "statistic of the whole batch, which the ranks split");
   const RunSpec spec = run_spec_of("train-vae", opt);
   VaeTrainee trainee(opt);
   run_training(spec, trainee, log);

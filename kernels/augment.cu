@@ -15,9 +15,11 @@ __global__ void augment_batch_kernel(const uint8_t* __restrict__ images,
                                      int64_t h, int64_t w, int64_t pad, uint32_t span, bool flip,
                                      uint64_t seed, uint64_t offset, float* __restrict__ out,
                                      int32_t* __restrict__ labels_out, int64_t work, const StepState* st) {
+  int64_t row_base = 0;  // the batch's first row within a data-parallel global batch
   if (st != nullptr) {  // this step's batch and random stream, read when the kernel runs
-    indices += st->batch_first;
+    indices += st->batch_first + st->row_base;
     offset += st->philox_offset;
+    row_base = st->row_base;
   }
   const int64_t total = n * c * h * w;
   const int64_t per_image = c * h * w;
@@ -29,7 +31,7 @@ __global__ void augment_batch_kernel(const uint8_t* __restrict__ images,
       const int64_t rest = idx - i * per_image;
       const int64_t ch = rest / (h * w);
       const int64_t y = (rest / w) % h, x = rest % w;
-      const PhiloxBlock b = philox_at(seed, offset, static_cast<uint64_t>(i));
+      const PhiloxBlock b = philox_at(seed, offset, static_cast<uint64_t>(row_base + i));
       const int64_t dy = static_cast<int64_t>(b.v[0] % span) - pad;
       const int64_t dx = static_cast<int64_t>(b.v[1] % span) - pad;
       const bool mirror = flip && (b.v[2] & 1u) != 0;

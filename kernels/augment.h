@@ -19,7 +19,8 @@ struct AugmentConfig {
 
 /// CPU reference. images [num_images, c, h, w] uint8, labels [num_images] uint8, indices [n]
 /// int32 (each in [0, num_images), not checked: the caller builds them from a permutation).
-/// For batch row i with source image s = indices[i], Philox block b = philox_at(seed, offset, i):
+/// For batch row i with source image s = indices[i], Philox block b = philox_at(seed, offset,
+/// row_base + i) (row_base: the batch's first row within a data-parallel global batch, else 0):
 ///   dy = b.v[0] % (2p+1) − p,  dx = b.v[1] % (2p+1) − p,  flip = cfg.flip && (b.v[2] & 1),
 ///   out[i, ch, y, x] = src(ch, y + dy, xx + dx) / 255 with xx = flip ? w−1−x : x, and 0 where
 ///   y + dy or xx + dx falls outside the image (the crop of a zero-padded image);
@@ -27,7 +28,7 @@ struct AugmentConfig {
 /// out is [n, c, h, w] float32. Throws cuvae::Error on a negative size or pad.
 void augment_batch_cpu(const uint8_t* images, const uint8_t* labels, const int32_t* indices,
                        int64_t n, int64_t c, int64_t h, int64_t w, const AugmentConfig& cfg,
-                       uint64_t seed, uint64_t offset, float* out, int32_t* labels_out);
+                       uint64_t seed, uint64_t offset, float* out, int32_t* labels_out, int64_t row_base = 0);
 
 /// CUDA version of augment_batch_cpu: every pointer in device memory, enqueued on `s` (no
 /// allocation, no synchronisation); bit-identical to the CPU reference. Throws cuvae::Error on

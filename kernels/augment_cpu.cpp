@@ -7,7 +7,7 @@ namespace cuvae {
 
 void augment_batch_cpu(const uint8_t* images, const uint8_t* labels, const int32_t* indices,
                        int64_t n, int64_t c, int64_t h, int64_t w, const AugmentConfig& cfg,
-                       uint64_t seed, uint64_t offset, float* out, int32_t* labels_out) {
+                       uint64_t seed, uint64_t offset, float* out, int32_t* labels_out, int64_t row_base) {
   CUVAE_CHECK(n >= 0 && c >= 0 && h >= 0 && w >= 0,
               "augment_batch: negative size n=" << n << " c=" << c << " h=" << h << " w=" << w);
   CUVAE_CHECK(cfg.pad >= 0, "augment_batch: negative pad " << cfg.pad);
@@ -15,7 +15,7 @@ void augment_batch_cpu(const uint8_t* images, const uint8_t* labels, const int32
   const uint32_t span = 2u * static_cast<uint32_t>(cfg.pad) + 1u;  // no overflow for any int pad
   for (int64_t i = 0; i < n; ++i) {
     const int64_t src = indices[i];
-    const PhiloxBlock b = philox_at(seed, offset, static_cast<uint64_t>(i));
+    const PhiloxBlock b = philox_at(seed, offset, static_cast<uint64_t>(row_base + i));
     const int64_t dy = static_cast<int64_t>(b.v[0] % span) - p;
     const int64_t dx = static_cast<int64_t>(b.v[1] % span) - p;
     const bool flip = cfg.flip && (b.v[2] & 1u) != 0;

@@ -21,9 +21,11 @@ __global__ void __launch_bounds__(kImageThreads)
                       float* __restrict__ dlogits, float* __restrict__ dmu,
                       float* __restrict__ dlogvar, int64_t p, int64_t d, float beta, float inv_n,
                       bool binarize, bool mse, uint64_t seed, uint64_t offset, const StepState* st) {
+  uint64_t base = 0;  // the batch's first pixel within a data-parallel global batch
   if (st != nullptr) {  // this step's values, read when the kernel runs
     beta = st->kl_weight;
     offset += st->philox_offset;
+    base = static_cast<uint64_t>(st->row_base * p);
   }
   using Reduce = cub::BlockReduce<float, kImageThreads>;
   __shared__ typename Reduce::TempStorage tmp;
@@ -34,7 +36,7 @@ __global__ void __launch_bounds__(kImageThreads)
     const int64_t k = i * p + j;
     const float l = logits[k];
     float t = x[k];
-    if (binarize) t = philox_uniform_at(seed, offset, static_cast<uint64_t>(k)) < t ? 1.0f : 0.0f;
+    if (binarize) t = philox_uniform_at(seed, offset, base + static_cast<uint64_t>(k)) < t ? 1.0f : 0.0f;
     const float e = expf(-fabsf(l));  // exp(-|l|) in (0, 1]: no overflow for any l
     const float sig = l >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
     if (mse) {

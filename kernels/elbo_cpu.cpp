@@ -19,9 +19,11 @@ template <typename T>
 void elbo_cpu(const T* logits, const T* x, const T* mu, const T* logvar, T* recon, T* kl, T* loss,
               T* dlogits, T* dmu, T* dlogvar, const ElboConfig& cfg_in) {
   ElboConfig cfg = cfg_in;
+  uint64_t base = 0;  // the batch's first pixel within a data-parallel global batch
   if (cfg.state != nullptr) {  // this step's values (host memory on the CPU)
     cfg.beta = cfg.state->kl_weight;
     cfg.offset += cfg.state->philox_offset;
+    base = static_cast<uint64_t>(cfg.state->row_base * cfg_in.p);
     cfg.state = nullptr;
   }
   check_elbo_config(cfg);
@@ -37,7 +39,7 @@ void elbo_cpu(const T* logits, const T* x, const T* mu, const T* logvar, T* reco
       const T l = logits[k];
       T t = x[k];
       if (cfg.binarize) {
-        const float u = philox_uniform_at(cfg.seed, cfg.offset, static_cast<uint64_t>(k));
+        const float u = philox_uniform_at(cfg.seed, cfg.offset, base + static_cast<uint64_t>(k));
         t = static_cast<T>(u) < x[k] ? T(1) : T(0);
       }
       const T sig = l >= T(0) ? T(1) / (T(1) + std::exp(-l)) : std::exp(l) / (T(1) + std::exp(l));

@@ -2,6 +2,7 @@
 // (reparameterize_cpu.cpp), the CUDA kernels (reparameterize.cu) or the emulated device (detail::dispatch).
 #include "kernels/reparameterize.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/check.h"
@@ -13,16 +14,18 @@ void reparameterize_forward(Context& ctx, const Tensor& mu, const Tensor& logvar
                             Tensor& z, uint64_t seed, uint64_t offset, const StepState* step_state) {
   const char* op = "reparameterize_forward";
   const int64_t n = mu.numel();
+  const int64_t row_elems = mu.ndim() >= 2 ? n / std::max<int64_t>(1, mu.dim(0)) : 1;  // values per row
   detail::require_all(ctx, n, op, {{"mu", &mu}, {"logvar", &logvar}, {"eps", &eps}, {"z", &z}});
   detail::dispatch(
       ctx, op,
       [&] {
         reparameterize_forward_cpu(mu.data(), logvar.data(), eps.data(), z.data(), n, seed,
-                                   offset + (step_state ? step_state->philox_offset : 0));
+                                   offset + (step_state ? step_state->philox_offset : 0),
+                                   step_state ? static_cast<uint64_t>(step_state->row_base * row_elems) : 0);
       },
       [&](auto s) {
         reparameterize_forward_cuda(mu.data(), logvar.data(), eps.data(), z.data(), n, seed, offset,
-                                    s, step_state);
+                                    s, step_state, row_elems);
       });
 }
 

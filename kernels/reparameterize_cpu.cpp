@@ -9,10 +9,10 @@ namespace cuvae {
 
 template <typename T>
 void reparameterize_forward_cpu(const T* mu, const T* logvar, T* eps, T* z, int64_t n,
-                                uint64_t seed, uint64_t offset) {
+                                uint64_t seed, uint64_t offset, uint64_t index_base) {
   CUVAE_CHECK(n >= 0, "reparameterize_forward: negative size " << n);
   for (int64_t i = 0; i < n; ++i) {
-    const T e = static_cast<T>(philox_normal(seed, offset, static_cast<uint64_t>(i)));
+    const T e = static_cast<T>(philox_normal(seed, offset, index_base + static_cast<uint64_t>(i)));
     const T sigma = std::exp(T(0.5) * logvar[i]);
     eps[i] = e;
     z[i] = mu[i] + sigma * e;
@@ -44,9 +44,9 @@ void sample_normal_cpu(T* out, int64_t n, uint64_t seed, uint64_t offset) {
 }
 
 template void reparameterize_forward_cpu<float>(const float*, const float*, float*, float*, int64_t,
-                                                uint64_t, uint64_t);
+                                                uint64_t, uint64_t, uint64_t);
 template void reparameterize_forward_cpu<double>(const double*, const double*, double*, double*,
-                                                 int64_t, uint64_t, uint64_t);
+                                                 int64_t, uint64_t, uint64_t, uint64_t);
 template void reparameterize_backward_cpu<float>(const float*, const float*, const float*, float*,
                                                  float*, int64_t, bool);
 template void reparameterize_backward_cpu<double>(const double*, const double*, const double*,

@@ -30,8 +30,9 @@ StepStateBuffer::StepStateBuffer(Context& ctx, StepState initial, const std::vec
 }
 
 namespace {
-StepState run_start(int64_t step, int64_t num_batches_tracked, uint64_t philox_per_step) {
+StepState run_start(int64_t step, int64_t num_batches_tracked, uint64_t philox_per_step, int64_t row_base) {
   StepState s;
+  s.row_base = row_base;
   s.step = step;
   s.num_batches_tracked = num_batches_tracked;
   s.philox_offset = static_cast<uint64_t>(step) * philox_per_step;
@@ -50,8 +51,9 @@ StepAdvance run_advance(int64_t step, int64_t batch, int64_t steps_per_epoch, ui
 }  // namespace
 
 StepStateBuffer::StepStateBuffer(Context& ctx, int64_t step, int64_t num_batches_tracked, int64_t batch,
-                                 int64_t steps_per_epoch, uint64_t philox_per_step, const std::vector<StepScalars>& table)
-    : StepStateBuffer(ctx, run_start(step, num_batches_tracked, philox_per_step), table,
+                                 int64_t steps_per_epoch, uint64_t philox_per_step, const std::vector<StepScalars>& table,
+                                 int64_t row_base)
+    : StepStateBuffer(ctx, run_start(step, num_batches_tracked, philox_per_step, row_base), table,
                       run_advance(step, batch, steps_per_epoch, philox_per_step, table.size())) {}
 
 StepStateBuffer::~StepStateBuffer() {

@@ -25,6 +25,11 @@ struct StepState {
   float kl_weight = 1.0f;           ///< this step's β_t (KL warm-up or cycles)
   float adam_step_size = 0.0f;      ///< lr / (1 − β1^t), computed in double then rounded
   float adam_bc2_sqrt = 1.0f;       ///< sqrt(1 − β2^t), likewise
+  /// Data-parallel training: this process's first row within the global batch (rank · local
+  /// batch; 0 in one process). The batch gather reads rows batch_first + row_base …, and the ops
+  /// that draw per row (augmentation, ε, binarization) draw as row row_base + i of the global
+  /// batch, so N processes together draw exactly what one process draws. Constant over a run.
+  int64_t row_base = 0;
 };
 
 /// One row of a run's schedule table: the scalars of one step, computed on the host before the
@@ -78,8 +83,9 @@ class StepStateBuffer {
   /// The state of a training run that starts (or resumes) at optimizer step `step`, where an
   /// epoch of `steps_per_epoch` steps of `batch` rows begins: batch_first 0, Philox offset
   /// step · philox_per_step, and `table` holding the scalars of steps step, step + 1, ….
+  /// `batch` is the global batch (all processes'), `row_base` this process's first row in it.
   StepStateBuffer(Context& ctx, int64_t step, int64_t num_batches_tracked, int64_t batch, int64_t steps_per_epoch,
-                  uint64_t philox_per_step, const std::vector<StepScalars>& table);
+                  uint64_t philox_per_step, const std::vector<StepScalars>& table, int64_t row_base = 0);
   ~StepStateBuffer();
   StepStateBuffer(const StepStateBuffer&) = delete;
   StepStateBuffer& operator=(const StepStateBuffer&) = delete;

@@ -22,7 +22,8 @@ void add_train_classifier_command(CLI::App& app, std::vector<Command>& commands)
   CLI::App* c = app.add_subcommand(
       "train-classifier",
       "Train a ResNet-18 classifier (torchvision names, small-image stem); writes config.json, metrics.csv, "
-      "model.safetensors, per_class.csv, confusion.csv and confusion.png into the run folder");
+      "model.safetensors, per_class.csv, confusion.csv and confusion.png into the run folder. Under mpirun -np N "
+      "it trains data-parallel on the CPU: --batch is the global batch, rank 0 writes");
   add_dataset_flag(c, o.dataset);
   add_data_flag(c, o.data_dir);
   c->add_option("--epochs", o.epochs, "Epochs to train (with --resume: total epochs)")

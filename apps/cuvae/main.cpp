@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "core/distributed.h"
 #include "core/check.h"
 #include "flags.h"
 
@@ -93,14 +94,17 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     // A job names its options by field; the command line says them as its flags.
     std::cerr << "cuvae: error: " << e.message(cuvae::FieldStyle::Flag) << std::endl;
+    cuvae::Communicator::abort_all(1);  // data-parallel: the other ranks stop too instead of waiting
     return 1;
   } catch (const std::bad_alloc&) {
     std::fflush(stdout);
     std::cerr << "cuvae: error: out of host memory (try a smaller --batch or --n)" << std::endl;
+    cuvae::Communicator::abort_all(1);
     return 1;
   } catch (const std::exception& e) {
     std::fflush(stdout);
     std::cerr << "cuvae: error: " << e.what() << std::endl;
+    cuvae::Communicator::abort_all(1);
     return 1;
   }
   return 0;

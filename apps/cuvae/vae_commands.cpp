@@ -18,7 +18,8 @@ void add_train_vae_command(CLI::App& app, std::vector<Command>& commands) {
   CLI::App* c = app.add_subcommand(
       "train-vae",
       "Train a convolutional VAE; writes config.json, metrics.csv, model.safetensors, optim.safetensors, "
-      "samples.png, reconstructions.png and traversal.png into the run folder");
+      "samples.png, reconstructions.png and traversal.png into the run folder. Under mpirun -np N it trains "
+      "data-parallel on the CPU: --batch is the global batch, rank 0 writes");
   add_dataset_flag(c, o.dataset);
   add_data_flag(c, o.data_dir, "Folder with the data set's files (default: data/<dataset>, see scripts/fetch-data)");
   c->add_option("--epochs", o.epochs, "Epochs to train (with --resume: total epochs)")

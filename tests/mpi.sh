@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Data-parallel training over MPI (ctest label mpi), on the real cuvae binary, CPU, real MNIST,
+# with `mpirun --oversubscribe -np 2` (and --allow-run-as-root where this runs as root):
+#   1. two ranks equal one process: after one VAE step of the global batch the test loss agrees to
+#      1e-6 and every parameter to 1e-4 or to the difference between 1 and 2 threads of one
+#      process (max-norm relative, per tensor), so the ranks draw exactly the batch and the ε of
+#      the one process; after an epoch of 6,400 images the test losses agree to 1%;
+#   2. with the same seed and the same N the weights are bit-identical from run to run;
+#   3. the classifier trains on 2 ranks (rank 0 writes, the others do not);
+#   4. faults: a batch that does not split over the ranks and ranks with another seed are refused
+#      before the first step; a rank killed with SIGKILL stops the run within 60 s, naming it, the
+#      last checkpoint stays intact and --resume with one process continues from it.
+# Skipped (exit 77) without mpirun or /usr/bin/python3 with numpy (the weight comparison).
+# Usage: tests/mpi.sh CUVAE_BINARY SOURCE_DIR MPIEXEC
+set -u
+bin="$1"; src="$2"; mpiexec="${3:-mpirun}"
+m="$src/data/mnist"
+command -v "$mpiexec" >/dev/null 2>&1 || { echo "SKIPPED: no $mpiexec"; exit 77; }
+/usr/bin/python3 -c "import numpy" 2>/dev/null || { echo "SKIPPED: /usr/bin/python3 has no numpy"; exit 77; }
+tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+fail=0
+ok() { echo "ok: $*"; }
+bad() { echo "FAIL: $*"; fail=1; }
+root_flag=()
+[ "$(id -u)" = 0 ] && root_flag=(--allow-run-as-root)
+mpi() { "$mpiexec" "${root_flag[@]}" --oversubscribe -np "$1" -x OMP_NUM_THREADS=1 "${@:2}"; }
+export OMP_NUM_THREADS=1
+
+# max over tensors of max|a − b| / max|a|: the checkpoints' largest relative difference.
+max_rel_diff() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import json, struct, sys
+import numpy as np
+def load(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n]); base = 8 + n
+    return {k: np.frombuffer(b[base + v['data_offsets'][0]:base + v['data_offsets'][1]], dtype=np.float32)
+            for k, v in h.items() if k != '__metadata__' and v['dtype'] == 'F32'}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+assert a.keys() == b.keys(), "different tensors"
+print("%.3g" % max(float(np.abs(a[k].astype(np.float64) - b[k]).max() / max(np.abs(a[k]).max(), 1e-30)) for k in a))
+PY
+}
+# rel X Y: |X − Y| / |X|
+rel() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; if (a < 0) a = -a; printf "%.3g", d / a }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
+test_loss() { tail -n 1 "$1/metrics.csv" | cut -d, -f5; }
+
+vae=(train-vae --data "$m" --device cpu --no-progress --seed 3)
+
+# ---- 1. two ranks equal one process ------------------------------------------------------
+# Adam's first update is lr · g / (|g| + ε) per weight, so where a gradient is near 0 the last bits
+# of its sum (which the summation order sets) decide the step: one process on 1 thread and on 2
+# threads already differ there. The noise floor is measured here too, and the ranks must not
+# exceed it (or 1e-4); the test loss after the step, which such weights barely move, must agree
+# to 1e-6, which the wrong ε or the wrong rows for half the batch would not.
+for seed in 3 5; do
+  one=(train-vae --data "$m" --device cpu --no-progress --seed "$seed" --train-limit 128 --test-limit 256 --batch 128)
+  "$bin" "${one[@]}" --out "$tmp/one$seed" >/dev/null 2>&1
+  OMP_NUM_THREADS=2 "$bin" "${one[@]}" --out "$tmp/threads$seed" >/dev/null 2>&1
+  mpi 2 "$bin" "${one[@]}" --out "$tmp/two$seed" >"$tmp/two$seed.log" 2>&1
+  floor=$(max_rel_diff "$tmp/one$seed/model.safetensors" "$tmp/threads$seed/model.safetensors")
+  d=$(max_rel_diff "$tmp/one$seed/model.safetensors" "$tmp/two$seed/model.safetensors")
+  l1=$(test_loss "$tmp/one$seed"); l2=$(test_loss "$tmp/two$seed"); r=$(rel "$l1" "$l2")
+  if le "$r" 1e-6 && { le "$d" 1e-4 || le "$d" "$floor"; }; then
+    ok "seed $seed, one VAE step: 2 ranks = 1 process (test loss $l1 vs $l2, relative $r; weights $d, 1 vs 2 threads $floor)"
+  else
+    bad "seed $seed, one VAE step: test loss $l1 vs $l2 (relative $r), weights $d (1 vs 2 threads: $floor)"
+  fi
+done
+grep -q "ranks: 2 (rank 0 writes)" "$tmp/two3.log" && ok "the run says it has 2 ranks" || bad "no 'ranks: 2' line: $(head -3 "$tmp/two3.log")"
+
+# An epoch of 6,400 images: the same training, though the rounding differences above grow with
+# every step (reported; the test losses must agree to 1%).
+"$bin" "${vae[@]}" --train-limit 6400 --test-limit 500 --batch 64 --out "$tmp/one" >/dev/null 2>&1
+mpi 2 "$bin" "${vae[@]}" --train-limit 6400 --test-limit 500 --batch 64 --out "$tmp/two" >/dev/null 2>&1
+l1=$(test_loss "$tmp/one"); l2=$(test_loss "$tmp/two"); r=$(rel "$l1" "$l2")
+d=$(max_rel_diff "$tmp/one/model.safetensors" "$tmp/two/model.safetensors")
+le "$r" 1e-2 && ok "one epoch of 6,400 images: test loss $l1 (1 process) vs $l2 (2 ranks), relative $r; weights differ by $d" \
+  || bad "one epoch: test loss $l1 vs $l2 (relative $r), weights $d"
+
+# ---- 2. bit-identical from run to run ----------------------------------------------------
+mpi 2 "$bin" "${vae[@]}" --train-limit 1280 --test-limit 64 --batch 128 --out "$tmp/rep1" >/dev/null 2>&1
+mpi 2 "$bin" "${vae[@]}" --train-limit 1280 --test-limit 64 --batch 128 --out "$tmp/rep2" >/dev/null 2>&1
+cmp -s "$tmp/rep1/model.safetensors" "$tmp/rep2/model.safetensors" && ok "same seed, same N: bit-identical weights" \
+  || bad "two 2-rank runs with the same seed differ"
+
+# ---- 3. the classifier -------------------------------------------------------------------
+mpi 2 "$bin" train-classifier --data "$m" --device cpu --no-progress --train-limit 1280 --test-limit 256 --batch 64 \
+  --width 4 --out "$tmp/clf" >"$tmp/clf.log" 2>&1
+if [ -f "$tmp/clf/model.safetensors" ] && [ "$(grep -c '^epoch 1:' "$tmp/clf.log")" = 1 ]; then
+  ok "the classifier trains on 2 ranks; one epoch line: $(grep '^epoch 1:' "$tmp/clf.log")"
+else
+  bad "classifier on 2 ranks: $(tail -3 "$tmp/clf.log")"
+fi
+
+# ---- 4. faults ---------------------------------------------------------------------------
+mpi 3 "$bin" "${vae[@]}" --train-limit 1280 --batch 128 --out "$tmp/three" >"$tmp/three.log" 2>&1
+grep -q "batch 128 does not split over 3 ranks" "$tmp/three.log" && ok "a batch that does not split over the ranks is refused" \
+  || bad "batch 128 over 3 ranks: $(grep error "$tmp/three.log" | head -1)"
+[ -e "$tmp/three/model.safetensors" ] && bad "the refused run wrote a model"
+mpi 2 bash -c 'exec "$0" "$@" --seed $((OMPI_COMM_WORLD_RANK * 7))' "$bin" train-vae --data "$m" --device cpu --no-progress \
+  --train-limit 1280 --batch 128 --out "$tmp/seeds" >"$tmp/seeds.log" 2>&1
+grep -q "rank 1 has another configuration" "$tmp/seeds.log" && ok "ranks with another --seed are refused before the first step" \
+  || bad "different seeds: $(grep error "$tmp/seeds.log" | head -1)"
+
+mpi 2 "$bin" "${vae[@]}" --epochs 50 --train-limit 3200 --test-limit 64 --batch 128 --out "$tmp/kill" >"$tmp/kill.log" 2>&1 &
+run=$!
+for _ in $(seq 600); do grep -q "^epoch 1:" "$tmp/kill.log" && break; sleep 0.1; done
+victim=$(pgrep -f -- "--out $tmp/kill" | grep -v "^$run$" | while read -r p; do
+  [ "$(ps -o comm= -p "$p")" != "mpirun" ] && echo "$p"; done | tail -n 1)
+if [ -z "$victim" ]; then
+  bad "no rank process to kill"; kill "$run" 2>/dev/null
+else
+  t0=$SECONDS
+  kill -9 "$victim"
+  wait "$run"; rc=$?
+  took=$((SECONDS - t0))
+  if [ "$rc" != 0 ] && [ "$took" -le 60 ]; then ok "a killed rank stops the run in $took s (mpirun exit $rc)"; else bad "after kill -9: exit $rc in $took s"; fi
+  epochs=$(($(wc -l <"$tmp/kill/metrics.csv") - 1))
+  if "$bin" "${vae[@]}" --epochs $((epochs + 2)) --train-limit 3200 --test-limit 64 --batch 128 --out "$tmp/kill" --resume \
+       >"$tmp/resume.log" 2>&1 && grep -q "resuming $tmp/kill after epoch [0-9]" "$tmp/resume.log"; then
+    ok "the last checkpoint is intact: one process resumes from it ($(grep -o 'after epoch [0-9]*' "$tmp/resume.log"))"
+  else
+    bad "resume after the kill: $(tail -2 "$tmp/resume.log")"
+  fi
+fi
+
+exit $fail
