@@ -102,6 +102,19 @@ void Communicator::allreduce_sum(float* data, int64_t n) const {
 #endif
 }
 
+void Communicator::allreduce_sum(double* data, int64_t n) const {
+  if (size_ <= 1 || n == 0) return;
+#ifdef CUVAE_HAS_MPI
+  for (int64_t first = 0; first < n;) {
+    const int count = static_cast<int>(std::min<int64_t>(n - first, std::numeric_limits<int>::max()));
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + first, count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+    first += count;
+  }
+#else
+  (void)data;
+#endif
+}
+
 void Communicator::broadcast(float* data, int64_t n) const {
   if (size_ <= 1 || n == 0) return;
 #ifdef CUVAE_HAS_MPI

@@ -33,6 +33,8 @@ class Communicator {
   /// MPI_SUM; the same order on every rank, so every rank gets identical bits). No-op for one
   /// process. Throws cuvae::Error on an MPI failure.
   void allreduce_sum(float* data, int64_t n) const;
+  /// The same for n doubles (sums of per-image losses and counts in evaluation).
+  void allreduce_sum(double* data, int64_t n) const;
   /// In place, data = rank 0's data for n floats in host memory (MPI_Bcast). No-op for one process.
   void broadcast(float* data, int64_t n) const;
   /// Every rank's `value`, in rank order (size() entries). Throws cuvae::Error on an MPI failure.

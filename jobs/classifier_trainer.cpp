@@ -182,6 +182,7 @@ class ClassifierTrainee final : public Trainee {
     sgd_step(ctx, model_->params().flat_values(), model_->params().flat_grads(), momentum_, sc_);
   }
   std::vector<Tensor*> replicated() override { return {&model_->params().flat_values(), &momentum_}; }
+  std::vector<Tensor*> rank0_buffers() override { return {&model_->buffers().flat_values()}; }
   const Tensor& step_loss() const override { return model_->mean_loss(); }
   std::string progress(Context&, double mean_loss, int64_t steps, int64_t batch, double seconds) override {
     train_acc_ = correct_.to_vector()[0] / static_cast<double>(steps * batch);
@@ -192,7 +193,7 @@ class ClassifierTrainee final : public Trainee {
                          double seconds) override {
     model_->set_num_batches_tracked(at.num_batches_tracked);  // the forwards a replayed graph made too
     const double lr = static_cast<float>(lr_at(opt_.schedule, opt_.lr, at.step - 1, schedule_total_));  // the epoch's last
-    last_eval_ = evaluate_classifier(ctx, *model_, test);
+    last_eval_ = evaluate_classifier(ctx, *model_, test, 500, 0, comm_);  // sharded over the ranks
     const ClassifierEval& e = last_eval_;
     const double images_per_s = static_cast<double>(steps_ * opt_.batch) / seconds;
     const ClassifierEpochRecord r{epoch, lr, mean_loss, train_acc_, e.loss, e.accuracy, seconds, images_per_s};

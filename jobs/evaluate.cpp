@@ -30,55 +30,96 @@ void check_data_matches(const Dataset& d, const ResNetConfig& c, const std::stri
     CUVAE_FAIL(what << " has " << d.num_classes << " classes but the classifier has " << c.classes);
 }
 
-VaeEval evaluate_vae(Context& ctx, ConvVAE& model, const Dataset& data, int64_t batch, int64_t limit) {
+namespace {
+
+/// Rows [lo, hi) of `d` as a data set of their own.
+Dataset rows_of(const Dataset& d, int64_t lo, int64_t hi) {
+  Dataset s;
+  s.name = d.name;
+  s.n = hi - lo;
+  s.c = d.c;
+  s.h = d.h;
+  s.w = d.w;
+  s.num_classes = d.num_classes;
+  const int64_t P = d.pixels();
+  s.images.assign(d.images.begin() + lo * P, d.images.begin() + hi * P);
+  s.labels.assign(d.labels.begin() + lo, d.labels.begin() + hi);
+  return s;
+}
+
+/// This rank's share of the first n rows: rows [r·n/N, (r+1)·n/N) (all n for one process).
+Dataset shard_of(const Dataset& d, int64_t n, const Communicator* comm) {
+  const int64_t size = comm != nullptr ? comm->size() : 1, rank = comm != nullptr ? comm->rank() : 0;
+  return rows_of(d, rank * n / size, (rank + 1) * n / size);
+}
+
+}  // namespace
+
+VaeEval evaluate_vae(Context& ctx, ConvVAE& model, const Dataset& data, int64_t batch, int64_t limit,
+                     const Communicator* comm) {
   check_data_matches(data, model.config(), "data set '" + data.name + "'");
   const int64_t n = (limit > 0 && limit < data.n) ? limit : data.n;
   CUVAE_CHECK(n > 0 && batch > 0, "evaluate_vae: nothing to evaluate");
-  const DeviceDataset dd(data, ctx.device());
+  const Dataset shard = shard_of(data, n, comm);
   const VaeConfig& c = model.config();
-  double sr = 0, sk = 0;
-  for_each_batch(ctx, dd, batch, n, [&](const Batch& b) {
-    model.forward(ctx, b.x, false, 0, 0, &b.labels);
-    model.loss(ctx, b.x, false, 0, 0);
-    for (float v : model.recon().to_vector()) sr += v;
-    for (float v : model.kl().to_vector()) sk += v;
-  });
+  double sums[2] = {0, 0};  // recon, KL summed over images
+  if (shard.n > 0) {
+    const DeviceDataset dd(shard, ctx.device());
+    for_each_batch(ctx, dd, batch, 0, [&](const Batch& b) {
+      model.forward(ctx, b.x, false, 0, 0, &b.labels);
+      model.loss(ctx, b.x, false, 0, 0);
+      for (float v : model.recon().to_vector()) sums[0] += v;
+      for (float v : model.kl().to_vector()) sums[1] += v;
+    });
+  }
+  if (comm != nullptr) comm->allreduce_sum(sums, 2);
   VaeEval e;
   e.n = n;
-  e.recon = sr / static_cast<double>(n);
-  e.kl = sk / static_cast<double>(n);
+  e.recon = sums[0] / static_cast<double>(n);
+  e.kl = sums[1] / static_cast<double>(n);
   e.loss = e.recon + (c.is_cvae() ? 1.0 : c.beta) * e.kl;  // a CVAE reports the plain ELBO
   return e;
 }
 
 ClassifierEval evaluate_classifier(Context& ctx, ResNet18& model, const Dataset& data, int64_t batch,
-                                   int64_t limit) {
+                                   int64_t limit, const Communicator* comm) {
   const ResNetConfig& c = model.config();
   check_data_matches(data, c, "data set '" + data.name + "'");
   const int64_t n = (limit > 0 && limit < data.n) ? limit : data.n;
   CUVAE_CHECK(n > 0 && batch > 0, "evaluate_classifier: nothing to evaluate");
   const int64_t K = c.classes;
-  const DeviceDataset dd(data, ctx.device());
+  const Dataset shard = shard_of(data, n, comm);
+  // sums[0]: cross-entropy summed over images; sums[1 + t·K + p]: images of class t predicted p
+  // (counts in doubles: exact far beyond any test set, and one reduction for all).
+  std::vector<double> sums(static_cast<size_t>(1 + K * K), 0.0);
+  if (shard.n > 0) {
+    const DeviceDataset dd(shard, ctx.device());
+    for_each_batch(ctx, dd, batch, 0, [&](const Batch& b) {
+      model.forward(ctx, b.x, false);
+      model.loss(ctx, b.labels, false);
+      const std::vector<float> l = model.loss_value().to_vector();
+      const std::vector<float> logits = model.logits().to_vector();
+      for (int64_t i = 0; i < b.size; ++i) {
+        sums[0] += l[static_cast<size_t>(i)];
+        const float* r = logits.data() + i * K;
+        const int64_t pred = std::max_element(r, r + K) - r;
+        const int64_t truth = shard.labels[static_cast<size_t>(b.first + i)];
+        sums[static_cast<size_t>(1 + truth * K + pred)] += 1;
+      }
+    });
+  }
+  if (comm != nullptr) comm->allreduce_sum(sums.data(), static_cast<int64_t>(sums.size()));
   ClassifierEval e;
   e.n = n;
   e.confusion.assign(static_cast<size_t>(K * K), 0);
-  double loss_sum = 0;
   int64_t right = 0;
-  for_each_batch(ctx, dd, batch, n, [&](const Batch& b) {
-    model.forward(ctx, b.x, false);
-    model.loss(ctx, b.labels, false);
-    const std::vector<float> l = model.loss_value().to_vector();
-    const std::vector<float> logits = model.logits().to_vector();
-    for (int64_t i = 0; i < b.size; ++i) {
-      loss_sum += l[static_cast<size_t>(i)];
-      const float* r = logits.data() + i * K;
-      const int64_t pred = std::max_element(r, r + K) - r;
-      const int64_t truth = data.labels[static_cast<size_t>(b.first + i)];
-      e.confusion[static_cast<size_t>(truth * K + pred)] += 1;
-      right += pred == truth;
+  for (int64_t t = 0; t < K; ++t)
+    for (int64_t p = 0; p < K; ++p) {
+      const int64_t count = static_cast<int64_t>(sums[static_cast<size_t>(1 + t * K + p)]);
+      e.confusion[static_cast<size_t>(t * K + p)] = count;
+      if (t == p) right += count;
     }
-  });
-  e.loss = loss_sum / static_cast<double>(n);
+  e.loss = sums[0] / static_cast<double>(n);
   e.accuracy = static_cast<double>(right) / static_cast<double>(n);
   for (int64_t t = 0; t < K; ++t) {
     int64_t row = 0;
@@ -88,6 +129,5 @@ ClassifierEval evaluate_classifier(Context& ctx, ResNet18& model, const Dataset&
   }
   return e;
 }
-
 
 }  // namespace cuvae

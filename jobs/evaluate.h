@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/context.h"
+#include "core/distributed.h"
 #include "io/dataset.h"
 #include "models/conv_vae.h"
 #include "models/resnet18.h"
@@ -28,9 +29,11 @@ struct VaeEval {
 };
 
 /// Evaluates `model` on the first `limit` images of `data` (0 = all) in batches of `batch`.
+/// With `comm` over several ranks each rank evaluates its 1/N of those images and the sums are
+/// reduced, so every rank returns the whole set's numbers (the ranks must hold one model).
 /// Throws cuvae::Error if the data's image shape differs from the model's.
 VaeEval evaluate_vae(Context& ctx, ConvVAE& model, const Dataset& data, int64_t batch = 500,
-                     int64_t limit = 0);
+                     int64_t limit = 0, const Communicator* comm = nullptr);
 
 /// Test-set results of a classifier.
 struct ClassifierEval {
@@ -42,10 +45,11 @@ struct ClassifierEval {
 };
 
 
-/// Evaluates `model` on the first `limit` images of `data` (0 = all), batches of `batch`.
+/// Evaluates `model` on the first `limit` images of `data` (0 = all), batches of `batch`; with
+/// `comm` over several ranks sharded and reduced as evaluate_vae.
 /// Throws cuvae::Error when the data's image shape or class count differs from the model's.
 ClassifierEval evaluate_classifier(Context& ctx, ResNet18& model, const Dataset& data,
-                                   int64_t batch = 500, int64_t limit = 0);
+                                   int64_t batch = 500, int64_t limit = 0, const Communicator* comm = nullptr);
 
 
 }  // namespace cuvae

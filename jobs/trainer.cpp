@@ -275,6 +275,8 @@ int run_training(const RunSpec& spec, Trainee& trainee, std::ostream& log_all) {
     bar.finish(trainee.progress(ctx, mean_loss, steps, local_batch, secs));
     if (epoch == first_epoch) log << graph.summary();
     const StepState at = state.read_at(step);  // the device's count agrees with the loop's
+    if (comm.distributed())  // the ranks evaluate one shard each of one model: rank 0's running statistics
+      for (Tensor* t : trainee.rank0_buffers()) comm.broadcast(t->data(), t->numel());
     const EpochOutcome o = trainee.end_epoch(ctx, test, at, epoch + 1, mean_loss, secs);
     if (!std::isfinite(o.test_loss))
       CUVAE_FAIL("the test loss after epoch " << epoch + 1 << " is not finite; stopping. The last good checkpoint is kept in "

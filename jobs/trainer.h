@@ -144,6 +144,10 @@ class Trainee {
   /// PyTorch DDP does without SyncBatchNorm). Broadcast from rank 0 before the first step and
   /// compared by checksum after every epoch.
   virtual std::vector<Tensor*> replicated() = 0;
+  /// Data-parallel: buffers each rank updates from its own batches (BatchNorm's running
+  /// statistics) that are set to rank 0's before every evaluation, so that the ranks, which
+  /// evaluate one shard of the test set each, hold one model. Default: none.
+  virtual std::vector<Tensor*> rank0_buffers() { return {}; }
   /// Set by run_training: the ranks whose gradients step() sums (null or one rank: none).
   void set_communicator(const Communicator* comm) { comm_ = comm; }
   /// The run's last files (images, confusion matrix) after the last epoch; paths go to `log`.

@@ -270,7 +270,7 @@ class VaeTrainee final : public Trainee {
     const int64_t steps = std::max<int64_t>(1, steps_per_epoch_);
     double beta_sum = 0;  // the mean β_t of the epoch's steps
     for (int64_t t = at.step - steps_per_epoch_; t < at.step; ++t) beta_sum += kl_beta_at(sched_, cfg_.beta, t);
-    const VaeEval e = evaluate_vae(ctx, *model_, test);
+    const VaeEval e = evaluate_vae(ctx, *model_, test, 500, 0, comm_);  // sharded over the ranks
     const double images_per_s = static_cast<double>(steps_per_epoch_ * opt_.batch) / seconds;
     const VaeEpochRecord r{epoch, mean_loss, e.recon, e.kl, e.loss, seconds, images_per_s,
                            beta_sum / static_cast<double>(steps)};

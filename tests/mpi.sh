@@ -6,7 +6,8 @@
 #      process (max-norm relative, per tensor), so the ranks draw exactly the batch and the ε of
 #      the one process; after an epoch of 6,400 images the test losses agree to 1%;
 #   2. with the same seed and the same N the weights are bit-identical from run to run;
-#   3. the classifier trains on 2 ranks (rank 0 writes, the others do not);
+#   3. the classifier trains on 2 ranks, and the test set evaluated in shards over the ranks gives
+#      what one process measures on the written model (VAE and classifier);
 #   4. faults: a batch that does not split over the ranks and ranks with another seed are refused
 #      before the first step; a rank killed with SIGKILL stops the run within 60 s, naming it, the
 #      last checkpoint stays intact and --resume with one process continues from it.
@@ -84,14 +85,30 @@ mpi 2 "$bin" "${vae[@]}" --train-limit 1280 --test-limit 64 --batch 128 --out "$
 cmp -s "$tmp/rep1/model.safetensors" "$tmp/rep2/model.safetensors" && ok "same seed, same N: bit-identical weights" \
   || bad "two 2-rank runs with the same seed differ"
 
-# ---- 3. the classifier -------------------------------------------------------------------
-mpi 2 "$bin" train-classifier --data "$m" --device cpu --no-progress --train-limit 1280 --test-limit 256 --batch 64 \
-  --width 4 --out "$tmp/clf" >"$tmp/clf.log" 2>&1
-if [ -f "$tmp/clf/model.safetensors" ] && [ "$(grep -c '^epoch 1:' "$tmp/clf.log")" = 1 ]; then
-  ok "the classifier trains on 2 ranks; one epoch line: $(grep '^epoch 1:' "$tmp/clf.log")"
+# ---- 3. the classifier, and evaluation sharded over the ranks -----------------------------
+# Each rank evaluates its half of the 701 test images (rank 0's BatchNorm statistics); the
+# reduced numbers must be what one process measures on the model rank 0 wrote.
+json_field() { /usr/bin/python3 -c "import json,sys; print(repr(json.loads(sys.stdin.read().strip().splitlines()[-1])['$1']))"; }
+mpi 2 "$bin" train-classifier --data "$m" --device cpu --no-progress --epochs 2 --train-limit 1280 --test-limit 701 \
+  --batch 64 --width 4 --out "$tmp/clf" >"$tmp/clf.log" 2>&1
+if [ -f "$tmp/clf/model.safetensors" ] && [ "$(grep -c '^epoch [12]:' "$tmp/clf.log")" = 2 ]; then
+  ok "the classifier trains on 2 ranks: $(grep '^epoch 2:' "$tmp/clf.log")"
+  sharded=$(tail -n 1 "$tmp/clf/metrics.csv" | cut -d, -f5,6)
+  one=$("$bin" eval-classifier --checkpoint "$tmp/clf/model.safetensors" --data "$m" --limit 701 --device cpu 2>/dev/null)
+  acc=$(echo "$one" | json_field accuracy); loss=$(echo "$one" | json_field loss)
+  if le "$(rel "$(echo "$sharded" | cut -d, -f2)" "$acc")" 1e-8 && le "$(rel "$(echo "$sharded" | cut -d, -f1)" "$loss")" 1e-7; then
+    ok "sharded evaluation = one process's: classifier test loss, accuracy $sharded vs $loss, $acc"
+  else
+    bad "sharded classifier evaluation $sharded vs one process $loss, $acc"
+  fi
 else
   bad "classifier on 2 ranks: $(tail -3 "$tmp/clf.log")"
 fi
+mpi 2 "$bin" "${vae[@]}" --train-limit 1280 --test-limit 701 --batch 128 --out "$tmp/vae701" >/dev/null 2>&1
+sharded=$(test_loss "$tmp/vae701")
+loss=$("$bin" eval-vae --checkpoint "$tmp/vae701/model.safetensors" --data "$m" --limit 701 --device cpu 2>/dev/null | json_field loss)
+le "$(rel "$sharded" "$loss")" 1e-7 && ok "sharded evaluation = one process's: VAE test loss $sharded vs $loss" \
+  || bad "sharded VAE evaluation $sharded vs one process $loss"
 
 # ---- 4. faults ---------------------------------------------------------------------------
 mpi 3 "$bin" "${vae[@]}" --train-limit 1280 --batch 128 --out "$tmp/three" >"$tmp/three.log" 2>&1
