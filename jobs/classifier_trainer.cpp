@@ -138,8 +138,12 @@ class ClassifierTrainee final : public Trainee {
     check_data_matches(test, model_->config(), what);
   }
 
+  void set_communicator(const Communicator* comm) override {
+    Trainee::set_communicator(comm);
+    if (opt_.sync_batchnorm) model_->set_sync_batchnorm(comm);
+  }
   nlohmann::json config_json() const override {
-    return {{"width", opt_.width},
+    nlohmann::json j = {{"width", opt_.width},
             {"lr", typed_decimal(opt_.lr)},
             {"momentum", typed_decimal(opt_.momentum)},
             {"weight_decay", typed_decimal(opt_.weight_decay)},
@@ -148,6 +152,8 @@ class ClassifierTrainee final : public Trainee {
             {"augment", {{"pad", aug_.pad}, {"flip", aug_.flip}}},
             {"model", model_->config().to_json()},
             {"parameters", model_->params().count()}};
+    if (opt_.sync_batchnorm) j["sync_batchnorm"] = true;
+    return j;
   }
   std::vector<std::string> metrics_columns(const std::string&) override {
     return {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "images_per_s"};

@@ -52,6 +52,9 @@ struct ClassifierTrainOptions {
   /// Stop after this many epochs as an interrupted run would (the run folder stays resumable);
   /// 0 = train every epoch. For tests of --resume.
   int stop_after = 0;
+  /// Under mpirun with several ranks: batch norm with the statistics of the global batch
+  /// (BatchNorm2d::set_sync), so N ranks train what one process trains. No effect in one process.
+  bool sync_batchnorm = false;
 };
 
 /// True when horizontal flips keep the class (FashionMNIST, CIFAR-10); false for digits.

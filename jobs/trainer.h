@@ -149,7 +149,7 @@ class Trainee {
   /// evaluate one shard of the test set each, hold one model. Default: none.
   virtual std::vector<Tensor*> rank0_buffers() { return {}; }
   /// Set by run_training: the ranks whose gradients step() sums (null or one rank: none).
-  void set_communicator(const Communicator* comm) { comm_ = comm; }
+  virtual void set_communicator(const Communicator* comm) { comm_ = comm; }
   /// The run's last files (images, confusion matrix) after the last epoch; paths go to `log`.
   virtual void finish(Context& ctx, const Dataset& test, const std::string& out, uint64_t seed, std::ostream& log) = 0;
 

@@ -216,8 +216,18 @@ Tensor& BatchNorm2d::forward(Context& ctx, const Tensor& x, bool training) {
                   << x.shape_str());
   trained_fwd_ = false;
   onednn_fwd_ = false;
+  synced_fwd_ = false;
   x_ = nullptr;
   grow_view(y_store_, y_, {n, c_, h, w}, ctx.device());
+  if (training && sync_ != nullptr && sync_->distributed()) {
+    CUVAE_REQUIRE(ctx.device() == Device::CPU, "synchronised batch norm runs on the CPU only in this build");
+    forward_sync(x);
+    if (act_ != Activation::None) activation_forward(ctx, act_, y_, y_);
+    x_ = x.data();
+    trained_fwd_ = true;
+    synced_fwd_ = true;
+    return y_;
+  }
   detail::dispatch(
       ctx, "BatchNorm2d",
       [&] {
@@ -238,6 +248,87 @@ Tensor& BatchNorm2d::forward(Context& ctx, const Tensor& x, bool training) {
   x_ = x.data();
   trained_fwd_ = training;
   return y_;
+}
+
+void BatchNorm2d::forward_sync(const Tensor& x) {
+  const int64_t n = x.dim(0), hw = x.dim(2) * x.dim(3);
+  const float* xp = x.data();
+  grow_to(save_mean_, c_, Device::CPU);
+  grow_to(save_invstd_, c_, Device::CPU);
+  // Per channel: Σx and Σx² over this rank's batch, then over every rank's (in double).
+  std::vector<double> sums(static_cast<size_t>(2 * c_), 0.0);
+  for (int64_t k = 0; k < c_; ++k) {
+    double s = 0.0, s2 = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float* xs = xp + (i * c_ + k) * hw;
+      for (int64_t j = 0; j < hw; ++j) {
+        const double v = xs[j];
+        s += v;
+        s2 += v * v;
+      }
+    }
+    sums[static_cast<size_t>(k)] = s;
+    sums[static_cast<size_t>(c_ + k)] = s2;
+  }
+  sync_->allreduce_sum(sums.data(), 2 * c_);
+  const double m = static_cast<double>(n * hw * sync_->size());
+  float* rm = buf_.value(rm_).data();
+  float* rv = buf_.value(rv_).data();
+  const float* gamma = ps_.value(w_).data();
+  const float* beta = ps_.value(b_).data();
+  for (int64_t k = 0; k < c_; ++k) {
+    const double mean = sums[static_cast<size_t>(k)] / m;
+    const double var = std::max(0.0, sums[static_cast<size_t>(c_ + k)] / m - mean * mean);
+    const double invstd = 1.0 / std::sqrt(var + eps_);
+    normalize_channel(xp, y_.data(), n, c_, hw, k, mean, invstd, static_cast<double>(gamma[k]),
+                      static_cast<double>(beta[k]));
+    save_mean_.data()[k] = static_cast<float>(mean);
+    save_invstd_.data()[k] = static_cast<float>(invstd);
+    rm[k] = static_cast<float>((1.0 - momentum_) * rm[k] + momentum_ * mean);
+    rv[k] = static_cast<float>((1.0 - momentum_) * rv[k] + momentum_ * var * m / (m - 1.0));
+  }
+}
+
+void BatchNorm2d::backward_sync(const Tensor& dy, float* dx) {
+  const int64_t n = y_.dim(0), hw = y_.dim(2) * y_.dim(3);
+  const float* dyp = dy.data();
+  // Per channel: Σdy and Σdy·xhat over this rank (its dbeta, dgamma), then over every rank (for dx).
+  std::vector<double> sums(static_cast<size_t>(2 * c_), 0.0);
+  for (int64_t k = 0; k < c_; ++k) {
+    const double mean = save_mean_.data()[k], invstd = save_invstd_.data()[k];
+    double sdy = 0.0, sdy_xhat = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float* xs = x_ + (i * c_ + k) * hw;
+      const float* ds = dyp + (i * c_ + k) * hw;
+      for (int64_t j = 0; j < hw; ++j) {
+        const double d = ds[j];
+        sdy += d;
+        sdy_xhat += d * (static_cast<double>(xs[j]) - mean) * invstd;
+      }
+    }
+    ps_.grad(b_).data()[k] = static_cast<float>(sdy);
+    ps_.grad(w_).data()[k] = static_cast<float>(sdy_xhat);
+    sums[static_cast<size_t>(k)] = sdy;
+    sums[static_cast<size_t>(c_ + k)] = sdy_xhat;
+  }
+  sync_->allreduce_sum(sums.data(), 2 * c_);
+  if (dx == nullptr) return;
+  const double m = static_cast<double>(n * hw * sync_->size());
+  const float* gamma = ps_.value(w_).data();
+  for (int64_t k = 0; k < c_; ++k) {
+    const double mean = save_mean_.data()[k], invstd = save_invstd_.data()[k];
+    const double sdy = sums[static_cast<size_t>(k)], sdy_xhat = sums[static_cast<size_t>(c_ + k)];
+    const double scale = static_cast<double>(gamma[k]) * invstd / m;
+    for (int64_t i = 0; i < n; ++i) {
+      const float* xs = x_ + (i * c_ + k) * hw;
+      const float* ds = dyp + (i * c_ + k) * hw;
+      float* dxs = dx + (i * c_ + k) * hw;
+      for (int64_t j = 0; j < hw; ++j) {
+        const double xhat = (static_cast<double>(xs[j]) - mean) * invstd;
+        dxs[j] = static_cast<float>(scale * (m * static_cast<double>(ds[j]) - sdy - xhat * sdy_xhat));
+      }
+    }
+  }
 }
 
 void BatchNorm2d::forward_onednn(const Tensor& x, bool training) {
@@ -272,6 +363,12 @@ Tensor& BatchNorm2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
                                                << ", context on " << device_name(ctx.device()));
   if (act_ != Activation::None) activation_backward(ctx, act_, y_, dy, dy);
   const int64_t n = y_.dim(0), h = y_.dim(2), w = y_.dim(3);
+  if (synced_fwd_) {
+    if (need_dx) grow_view(dx_store_, dx_, {n, c_, h, w}, ctx.device());
+    backward_sync(dy, need_dx ? dx_.data() : nullptr);
+    if (!need_dx) dx_ = Tensor();
+    return dx_;
+  }
   auto reference = [&] {
     if (need_dx) grow_view(dx_store_, dx_, {n, c_, h, w}, ctx.device());
     float* dx = need_dx ? dx_.data() : nullptr;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "core/distributed.h"
 #include "core/context.h"
 #include "kernels/activation.h"
 #include "layers/onednn_batchnorm.h"
@@ -80,6 +81,13 @@ class BatchNorm2d {
   /// eps), dx = gamma·invstd·dy, dgamma = Σ dy·(x − running_mean)·invstd, dbeta = Σ dy.
   /// Throws cuvae::Error before any forward() or on a dy of the wrong size or device.
   Tensor& backward(Context& ctx, Tensor& dy, bool need_dx);
+  /// Synchronised batch norm (Ioffe & Szegedy's statistics over the global batch, as PyTorch's
+  /// SyncBatchNorm): with `comm` over several ranks, a training-mode forward on the CPU normalises
+  /// with the mean and variance of every rank's batch (one allreduce of the per-channel sums), and
+  /// backward computes dx from the per-channel sums of dy and dy·xhat over every rank (another);
+  /// dgamma and dbeta stay this rank's, for the trainer's gradient mean. Every rank must pass
+  /// batches of one size. nullptr (the default) or one rank: each rank's own batch statistics.
+  void set_sync(const Communicator* comm) { sync_ = comm; }
   /// The output of the last forward().
   Tensor& output() { return y_; }
   int64_t channels() const { return c_; }
@@ -94,6 +102,10 @@ class BatchNorm2d {
   const float* x_ = nullptr;
   bool trained_fwd_ = false;
   bool onednn_fwd_ = false;  // the last forward ran through oneDNN (its backward does too)
+  const Communicator* sync_ = nullptr;
+  bool synced_fwd_ = false;  // the last forward used the global batch statistics
+  void forward_sync(const Tensor& x);
+  void backward_sync(const Tensor& dy, float* dx);
   Tensor y_store_, dx_store_, save_mean_, save_invstd_, save_var_;
   OnednnBatchNorm onednn_;
   Tensor y_, dx_;

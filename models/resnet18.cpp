@@ -72,6 +72,12 @@ BasicBlock::BasicBlock(ParamStore& ps, ParamStore& buffers, const std::string& n
   }
 }
 
+void ResNet18::set_sync_batchnorm(const Communicator* comm) {
+  bn1_.set_sync(comm);
+  for (auto& b : blocks_)
+    for (BatchNorm2d* bn : b->batchnorms()) bn->set_sync(comm);
+}
+
 std::vector<BatchNorm2d*> BasicBlock::batchnorms() {
   std::vector<BatchNorm2d*> v{&bn1_, &bn2_};
   if (ds_bn_) v.push_back(ds_bn_.get());

@@ -88,6 +88,9 @@ class ResNet18 {
   /// Training-mode forward passes so far (each BatchNorm's num_batches_tracked).
   int64_t num_batches_tracked() const { return num_batches_tracked_; }
   void set_num_batches_tracked(int64_t v) { num_batches_tracked_ = v; }
+  /// Synchronised batch norm over `comm`'s ranks in every BatchNorm2d (BatchNorm2d::set_sync);
+  /// nullptr: each rank's own batch statistics.
+  void set_sync_batchnorm(const Communicator* comm);
   /// Names of the BatchNorm2d layers ("bn1", "layer1.0.bn1", …): each has a num_batches_tracked.
   const std::vector<std::string>& batchnorm_names() const { return bn_names_; }
   Device device() const { return device_; }

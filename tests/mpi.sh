@@ -8,6 +8,8 @@
 #   2. with the same seed and the same N the weights are bit-identical from run to run;
 #   3. the classifier trains on 2 ranks, and the test set evaluated in shards over the ranks gives
 #      what one process measures on the written model (VAE and classifier);
+#   3b. with --sync-batchnorm the classifier's step on 2 ranks equals one process's (to the
+#      rounding between the reference and the oneDNN backend);
 #   4. faults: a batch that does not split over the ranks and ranks with another seed are refused
 #      before the first step; a rank killed with SIGKILL stops the run within 60 s, naming it, the
 #      last checkpoint stays intact and --resume with one process continues from it.
@@ -109,6 +111,41 @@ sharded=$(test_loss "$tmp/vae701")
 loss=$("$bin" eval-vae --checkpoint "$tmp/vae701/model.safetensors" --data "$m" --limit 701 --device cpu 2>/dev/null | json_field loss)
 le "$(rel "$sharded" "$loss")" 1e-7 && ok "sharded evaluation = one process's: VAE test loss $sharded vs $loss" \
   || bad "sharded VAE evaluation $sharded vs one process $loss"
+
+# ---- 3b. --sync-batchnorm: the classifier's batch norm over the global batch -------------
+# One SGD step (lr 0.05): 2 ranks with --sync-batchnorm against one process. The reference and
+# the oneDNN backend of one process differ by rounding; the ranks must stay within twice that
+# (or 1e-5) on the convolution and fc weights, and the test loss (through the running
+# statistics of the global batch) must agree to 1e-5.
+conv_fc_diff() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import json, struct, sys
+import numpy as np
+def load(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n]); base = 8 + n
+    return {k: np.frombuffer(b[base + v['data_offsets'][0]:base + v['data_offsets'][1]], dtype=np.float32)
+            for k, v in h.items() if k != '__metadata__' and v['dtype'] == 'F32'}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+keys = [k for k in a if 'bn' not in k and 'downsample.1' not in k]
+print("%.3g" % max(float(np.abs(a[k].astype(np.float64) - b[k]).max() / max(np.abs(a[k]).max(), 1e-30)) for k in keys))
+PY
+}
+for seed in 1 2; do
+  clf=(train-classifier --data "$m" --device cpu --no-progress --epochs 1 --train-limit 64 --test-limit 500 --batch 64
+       --width 4 --schedule constant --lr 0.05 --seed "$seed")
+  "$bin" "${clf[@]}" --out "$tmp/c1_$seed" >/dev/null 2>&1
+  "$bin" "${clf[@]}" --cpu-backend reference --out "$tmp/cref_$seed" >/dev/null 2>&1
+  mpi 2 "$bin" "${clf[@]}" --sync-batchnorm --out "$tmp/csync_$seed" >/dev/null 2>&1
+  floor=$(conv_fc_diff "$tmp/c1_$seed/model.safetensors" "$tmp/cref_$seed/model.safetensors")
+  d=$(conv_fc_diff "$tmp/c1_$seed/model.safetensors" "$tmp/csync_$seed/model.safetensors")
+  l1=$(test_loss "$tmp/c1_$seed"); l2=$(test_loss "$tmp/csync_$seed"); r=$(rel "$l1" "$l2")
+  limit=$(awk -v f="$floor" 'BEGIN { l = 2 * f; if (l < 1e-5) l = 1e-5; print l }')
+  if le "$d" "$limit" && le "$r" 1e-5; then
+    ok "seed $seed, --sync-batchnorm: 2 ranks = 1 process after a step (weights $d, reference vs oneDNN $floor; test loss $l1 vs $l2)"
+  else
+    bad "seed $seed, --sync-batchnorm: weights $d (reference vs oneDNN $floor), test loss $l1 vs $l2 (relative $r)"
+  fi
+done
 
 # ---- 4. faults ---------------------------------------------------------------------------
 mpi 3 "$bin" "${vae[@]}" --train-limit 1280 --batch 128 --out "$tmp/three" >"$tmp/three.log" 2>&1

@@ -41,6 +41,8 @@ void add_train_classifier_command(CLI::App& app, std::vector<Command>& commands)
       ->check(CLI::IsMember({"onecycle", "cosine", "constant"}))
       ->capture_default_str();
   add_value_flag(c, "--no-augment", o.augment, false, "No random crop or flip");
+  add_value_flag(c, "--sync-batchnorm", o.sync_batchnorm, true,
+                 "Under mpirun -np N: batch norm over the global batch's statistics (as one process)");
   c->add_option("--pad", o.pad, "Random-crop padding in pixels (default: 2 for 28x28, 4 for 32x32 images)")
       ->check(CLI::Range(0, 16));
   add_seed_flag(c, o.seed, "Seed for initialisation, shuffling and augmentation");
