@@ -89,14 +89,26 @@ Communicator& Communicator::world() {
   return *w;
 }
 
+#ifdef CUVAE_HAS_MPI
+namespace {
+/// Runs one MPI call per chunk of at most INT_MAX values (MPI counts are int): f(first, count).
+template <class F>
+void in_chunks(int64_t n, F f) {
+  for (int64_t first = 0; first < n;) {
+    const int count = static_cast<int>(std::min<int64_t>(n - first, std::numeric_limits<int>::max()));
+    f(first, count);
+    first += count;
+  }
+}
+}  // namespace
+#endif
+
 void Communicator::allreduce_sum(float* data, int64_t n) const {
   if (size_ <= 1 || n == 0) return;
 #ifdef CUVAE_HAS_MPI
-  for (int64_t first = 0; first < n;) {  // MPI counts are int
-    const int count = static_cast<int>(std::min<int64_t>(n - first, std::numeric_limits<int>::max()));
+  in_chunks(n, [&](int64_t first, int count) {
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + first, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
-    first += count;
-  }
+  });
 #else
   (void)data;
 #endif
@@ -105,11 +117,9 @@ void Communicator::allreduce_sum(float* data, int64_t n) const {
 void Communicator::allreduce_sum(double* data, int64_t n) const {
   if (size_ <= 1 || n == 0) return;
 #ifdef CUVAE_HAS_MPI
-  for (int64_t first = 0; first < n;) {
-    const int count = static_cast<int>(std::min<int64_t>(n - first, std::numeric_limits<int>::max()));
+  in_chunks(n, [&](int64_t first, int count) {
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + first, count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
-    first += count;
-  }
+  });
 #else
   (void)data;
 #endif
@@ -118,11 +128,9 @@ void Communicator::allreduce_sum(double* data, int64_t n) const {
 void Communicator::broadcast(float* data, int64_t n) const {
   if (size_ <= 1 || n == 0) return;
 #ifdef CUVAE_HAS_MPI
-  for (int64_t first = 0; first < n;) {
-    const int count = static_cast<int>(std::min<int64_t>(n - first, std::numeric_limits<int>::max()));
+  in_chunks(n, [&](int64_t first, int count) {
     check_mpi(MPI_Bcast(data + first, count, MPI_FLOAT, 0, MPI_COMM_WORLD), "MPI_Bcast");
-    first += count;
-  }
+  });
 #else
   (void)data;
 #endif

@@ -29,9 +29,10 @@ root_flag=()
 mpi() { "$mpiexec" "${root_flag[@]}" --oversubscribe -np "$1" -x OMP_NUM_THREADS=1 "${@:2}"; }
 export OMP_NUM_THREADS=1
 
-# max over tensors of max|a − b| / max|a|: the checkpoints' largest relative difference.
+# max over tensors of max|a − b| / max|a|: the checkpoints' largest relative difference (with a
+# third argument "conv_fc": over the convolution and fc tensors only, not batch norm's).
 max_rel_diff() {
-  /usr/bin/python3 - "$1" "$2" <<'PY'
+  /usr/bin/python3 - "$1" "$2" "${3:-all}" <<'PY'
 import json, struct, sys
 import numpy as np
 def load(p):
@@ -40,7 +41,8 @@ def load(p):
             for k, v in h.items() if k != '__metadata__' and v['dtype'] == 'F32'}
 a, b = load(sys.argv[1]), load(sys.argv[2])
 assert a.keys() == b.keys(), "different tensors"
-print("%.3g" % max(float(np.abs(a[k].astype(np.float64) - b[k]).max() / max(np.abs(a[k]).max(), 1e-30)) for k in a))
+keys = [k for k in a if sys.argv[3] == 'all' or ('bn' not in k and 'downsample.1' not in k)]
+print("%.3g" % max(float(np.abs(a[k].astype(np.float64) - b[k]).max() / max(np.abs(a[k]).max(), 1e-30)) for k in keys))
 PY
 }
 # rel X Y: |X − Y| / |X|
@@ -117,19 +119,7 @@ le "$(rel "$sharded" "$loss")" 1e-7 && ok "sharded evaluation = one process's: V
 # the oneDNN backend of one process differ by rounding; the ranks must stay within twice that
 # (or 1e-5) on the convolution and fc weights, and the test loss (through the running
 # statistics of the global batch) must agree to 1e-5.
-conv_fc_diff() {
-  /usr/bin/python3 - "$1" "$2" <<'PY'
-import json, struct, sys
-import numpy as np
-def load(p):
-    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n]); base = 8 + n
-    return {k: np.frombuffer(b[base + v['data_offsets'][0]:base + v['data_offsets'][1]], dtype=np.float32)
-            for k, v in h.items() if k != '__metadata__' and v['dtype'] == 'F32'}
-a, b = load(sys.argv[1]), load(sys.argv[2])
-keys = [k for k in a if 'bn' not in k and 'downsample.1' not in k]
-print("%.3g" % max(float(np.abs(a[k].astype(np.float64) - b[k]).max() / max(np.abs(a[k]).max(), 1e-30)) for k in keys))
-PY
-}
+conv_fc_diff() { max_rel_diff "$1" "$2" conv_fc; }
 for seed in 1 2; do
   clf=(train-classifier --data "$m" --device cpu --no-progress --epochs 1 --train-limit 64 --test-limit 500 --batch 64
        --width 4 --schedule constant --lr 0.05 --seed "$seed")
