@@ -60,12 +60,15 @@ VaeEval evaluate_vae(Context& ctx, ConvVAE& model, const Dataset& data, int64_t 
   check_data_matches(data, model.config(), "data set '" + data.name + "'");
   const int64_t n = (limit > 0 && limit < data.n) ? limit : data.n;
   CUVAE_CHECK(n > 0 && batch > 0, "evaluate_vae: nothing to evaluate");
-  const Dataset shard = shard_of(data, n, comm);
+  const bool sharded = comm != nullptr && comm->distributed();
+  const Dataset shard = sharded ? shard_of(data, n, comm) : Dataset{};  // one process: no copy
+  const Dataset& rows = sharded ? shard : data;
+  const int64_t count = sharded ? shard.n : n;
   const VaeConfig& c = model.config();
   double sums[2] = {0, 0};  // recon, KL summed over images
-  if (shard.n > 0) {
-    const DeviceDataset dd(shard, ctx.device());
-    for_each_batch(ctx, dd, batch, 0, [&](const Batch& b) {
+  if (count > 0) {
+    const DeviceDataset dd(rows, ctx.device());
+    for_each_batch(ctx, dd, batch, count, [&](const Batch& b) {
       model.forward(ctx, b.x, false, 0, 0, &b.labels);
       model.loss(ctx, b.x, false, 0, 0);
       for (float v : model.recon().to_vector()) sums[0] += v;
@@ -88,13 +91,16 @@ ClassifierEval evaluate_classifier(Context& ctx, ResNet18& model, const Dataset&
   const int64_t n = (limit > 0 && limit < data.n) ? limit : data.n;
   CUVAE_CHECK(n > 0 && batch > 0, "evaluate_classifier: nothing to evaluate");
   const int64_t K = c.classes;
-  const Dataset shard = shard_of(data, n, comm);
+  const bool sharded = comm != nullptr && comm->distributed();
+  const Dataset shard = sharded ? shard_of(data, n, comm) : Dataset{};  // one process: no copy
+  const Dataset& rows = sharded ? shard : data;
+  const int64_t count = sharded ? shard.n : n;
   // sums[0]: cross-entropy summed over images; sums[1 + t·K + p]: images of class t predicted p
   // (counts in doubles: exact far beyond any test set, and one reduction for all).
   std::vector<double> sums(static_cast<size_t>(1 + K * K), 0.0);
-  if (shard.n > 0) {
-    const DeviceDataset dd(shard, ctx.device());
-    for_each_batch(ctx, dd, batch, 0, [&](const Batch& b) {
+  if (count > 0) {
+    const DeviceDataset dd(rows, ctx.device());
+    for_each_batch(ctx, dd, batch, count, [&](const Batch& b) {
       model.forward(ctx, b.x, false);
       model.loss(ctx, b.labels, false);
       const std::vector<float> l = model.loss_value().to_vector();
@@ -103,7 +109,7 @@ ClassifierEval evaluate_classifier(Context& ctx, ResNet18& model, const Dataset&
         sums[0] += l[static_cast<size_t>(i)];
         const float* r = logits.data() + i * K;
         const int64_t pred = std::max_element(r, r + K) - r;
-        const int64_t truth = shard.labels[static_cast<size_t>(b.first + i)];
+        const int64_t truth = rows.labels[static_cast<size_t>(b.first + i)];
         sums[static_cast<size_t>(1 + truth * K + pred)] += 1;
       }
     });

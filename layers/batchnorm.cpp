@@ -256,7 +256,8 @@ void BatchNorm2d::forward_sync(const Tensor& x) {
   grow_to(save_mean_, c_, Device::CPU);
   grow_to(save_invstd_, c_, Device::CPU);
   // Per channel: Σx and Σx² over this rank's batch, then over every rank's (in double).
-  std::vector<double> sums(static_cast<size_t>(2 * c_), 0.0);
+  std::vector<double>& sums = sync_sums_;
+  sums.assign(static_cast<size_t>(2 * c_), 0.0);  // allocates on the first step only
   for (int64_t k = 0; k < c_; ++k) {
     double s = 0.0, s2 = 0.0;
     for (int64_t i = 0; i < n; ++i) {
@@ -293,7 +294,8 @@ void BatchNorm2d::backward_sync(const Tensor& dy, float* dx) {
   const int64_t n = y_.dim(0), hw = y_.dim(2) * y_.dim(3);
   const float* dyp = dy.data();
   // Per channel: Σdy and Σdy·xhat over this rank (its dbeta, dgamma), then over every rank (for dx).
-  std::vector<double> sums(static_cast<size_t>(2 * c_), 0.0);
+  std::vector<double>& sums = sync_sums_;
+  sums.assign(static_cast<size_t>(2 * c_), 0.0);
   for (int64_t k = 0; k < c_; ++k) {
     const double mean = save_mean_.data()[k], invstd = save_invstd_.data()[k];
     double sdy = 0.0, sdy_xhat = 0.0;

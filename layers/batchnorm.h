@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 #include <string>
 
 #include "core/distributed.h"
@@ -104,6 +105,7 @@ class BatchNorm2d {
   bool onednn_fwd_ = false;  // the last forward ran through oneDNN (its backward does too)
   const Communicator* sync_ = nullptr;
   bool synced_fwd_ = false;  // the last forward used the global batch statistics
+  std::vector<double> sync_sums_;  // [2·channels] per-channel sums reduced over the ranks (reused)
   void forward_sync(const Tensor& x);
   void backward_sync(const Tensor& dy, float* dx);
   Tensor y_store_, dx_store_, save_mean_, save_invstd_, save_var_;
