@@ -9,46 +9,19 @@
 
 #include <memory>
 
-#include "core/context.h"
-#include "jobs/batching.h"
-#include "kernels/adam.h"
-#include "kernels/sgd.h"
-#include "models/conv_vae.h"
-#include "models/resnet18.h"
+#include "bench/step_fixtures.h"
 
 #ifdef CUVAE_HAS_CUDA
 #include "core/cuda_check.h"
 #endif
 
 using namespace cuvae;
+using namespace cuvae::bench;
 
 namespace {
 
-struct StepFixture {
-  Context ctx;
-  ConvVAE model;
-  Tensor x, m, v;
-  AdamConfig ac;
-  int64_t step = 0;
-  StepFixture(DeviceRequest dev, int64_t batch, CpuBackend cpu = default_cpu_backend())
-      : ctx(dev, cpu), model(VaeConfig{}, ctx.device()), x({batch, 1, 28, 28}, ctx.device()),
-        m({model.params().flat_values().numel()}, ctx.device()), v({model.params().flat_values().numel()}, ctx.device()) {
-    model.init(0);
-    std::vector<float> host(static_cast<size_t>(x.numel()));
-    for (size_t i = 0; i < host.size(); ++i) host[i] = static_cast<float>((i * 2654435761u) % 256) / 255.0f;
-    memcpy_any(x.data(), x.device(), host.data(), Device::CPU, x.bytes());
-  }
-  void run() {
-    model.forward(ctx, x, true, 1, 2 * static_cast<uint64_t>(step));
-    model.loss(ctx, x, true, 1, 2 * static_cast<uint64_t>(step) + 1);
-    model.backward(ctx);
-    ac.step = ++step;
-    adam_step(ctx, model.params().flat_values(), model.params().flat_grads(), m, v, ac);
-  }
-};
-
 void BM_VaeTrainStepCpu(benchmark::State& state) {
-  StepFixture f(DeviceRequest::CPU, state.range(0), state.range(1) ? CpuBackend::OneDNN : CpuBackend::Reference);
+  VaeStepFixture f(DeviceRequest::CPU, state.range(0), state.range(1) ? CpuBackend::OneDNN : CpuBackend::Reference);
   f.run();  // warm-up: buffers and scratch allocated
   for (auto _ : state) f.run();
   state.SetItemsProcessed(state.iterations() * state.range(0));
@@ -98,43 +71,11 @@ void BM_VaeTrainStepCuda(benchmark::State& state) {
     state.SkipWithError("no CUDA GPU");
     return;
   }
-  StepFixture f(DeviceRequest::CUDA, state.range(0));
+  VaeStepFixture f(DeviceRequest::CUDA, state.range(0));
   time_cuda_steps(state, f, state.range(0));
 }
 BENCHMARK(BM_VaeTrainStepCuda)->Name("vae_step/cuda")->Arg(64)->Arg(128)->Arg(256)->Arg(1024)->UseManualTime()->Unit(benchmark::kMillisecond);
 #endif
-
-ResNetConfig resnet_config(int64_t width) {
-  ResNetConfig c;
-  c.base_width = width;
-  return c;
-}
-
-struct ResNetFixture {
-  Context ctx;
-  ResNet18 model;
-  Tensor x, buf;
-  IntBuffer labels;
-  SgdConfig sc;
-  ResNetFixture(DeviceRequest dev, int64_t width, int64_t batch, CpuBackend cpu = default_cpu_backend())
-      : ctx(dev, cpu), model(resnet_config(width), ctx.device()), x({batch, 1, 28, 28}, ctx.device()),
-        buf({model.params().flat_values().numel()}, ctx.device()), labels(batch, ctx.device()) {
-    model.init(0);
-    std::vector<float> host(static_cast<size_t>(x.numel()));
-    for (size_t i = 0; i < host.size(); ++i) host[i] = static_cast<float>((i * 2654435761u) % 256) / 255.0f;
-    memcpy_any(x.data(), x.device(), host.data(), Device::CPU, x.bytes());
-    std::vector<int32_t> l(static_cast<size_t>(batch));
-    for (size_t i = 0; i < l.size(); ++i) l[i] = static_cast<int32_t>(i % 10);
-    labels.upload(l);
-    sc.lr = 0.01f;
-  }
-  void run() {
-    model.forward(ctx, x, true);
-    model.loss(ctx, labels, true);
-    model.backward(ctx);
-    sgd_step(ctx, model.params().flat_values(), model.params().flat_grads(), buf, sc);
-  }
-};
 
 void BM_ResNetTrainStepCpu(benchmark::State& state) {
   ResNetFixture f(DeviceRequest::CPU, state.range(0), state.range(1),

@@ -443,6 +443,29 @@ def cmd_resnet_train(args):
     return 0
 
 
+def cmd_sgemm(args):
+    """PyTorch's FP32 matrix product C = A @ B on square matrices (torch.mm on the CPU, 2·n³ FLOPs
+    per call), timed as cuvae_bench_roofline times oneDNN's SGEMM: warm-up calls, then the median
+    of at least --reps calls lasting at least --min-s seconds. One JSON line per size."""
+    torch.set_num_threads(args.threads)
+    for n in args.sizes:
+        a = torch.rand(n, n) - 0.5
+        b = torch.rand(n, n) - 0.5
+        for _ in range(2):
+            torch.mm(a, b)
+        times, t_start = [], time.perf_counter()
+        while len(times) < args.reps or time.perf_counter() - t_start < args.min_s:
+            t0 = time.perf_counter()
+            torch.mm(a, b)
+            times.append(time.perf_counter() - t0)
+        times.sort()
+        med = times[len(times) // 2]
+        print(json.dumps({"what": "torch_sgemm", "n": n, "median_s": med, "gflops": 2.0 * n ** 3 / med / 1e9,
+                          "reps": len(times), "threads": args.threads, "torch": torch.__version__,
+                          "blas": loaded_blas()}), flush=True)
+    return 0
+
+
 def cmd_step(args):
     """Training steps of the same architectures cuvae trains (the ConvVAE with Adam and the fused
     ELBO's terms; torchvision's resnet18 with the small stem, SGD with Nesterov momentum) on one
@@ -728,6 +751,12 @@ def main(argv=None):
     st.add_argument("--compile", action="store_true", help="run the forward and loss through torch.compile")
     st.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (CPU)")
 
+    g = sub.add_parser("sgemm", help="time torch.mm on square float32 matrices on the CPU (GFLOP/s)")
+    g.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 3072])
+    g.add_argument("--reps", type=int, default=5, help="timed calls at least (the median is reported)")
+    g.add_argument("--min-s", type=float, default=3.0, help="seconds each size runs at least")
+    g.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+
     args = p.parse_args(argv)
     if torch is None:
         print("error: numpy/PyTorch are not importable by this Python; use Debian's /usr/bin/python3 "
@@ -736,7 +765,7 @@ def main(argv=None):
     try:
         return {"check": cmd_check, "train": cmd_train, "nll": cmd_nll, "resnet-check": cmd_resnet_check,
                 "resnet-step": cmd_resnet_step, "resnet-train": cmd_resnet_train, "export": cmd_export,
-                "step": cmd_step}[args.cmd](args)
+                "step": cmd_step, "sgemm": cmd_sgemm}[args.cmd](args)
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -34,6 +34,8 @@ class Conv2d {
   Tensor& output() { return y_; }
   /// The geometry of the last forward call.
   const ConvGeom& geom() const { return g_; }
+  /// FLOPs of the last forward's product (ConvGeom::flops; 0 before the first forward).
+  double flops() const { return g_.n > 0 ? g_.flops() : 0.0; }
 
  private:
   ParamStore& ps_;
@@ -62,6 +64,9 @@ class ConvTranspose2d {
   Tensor& backward(Context& ctx, Tensor& dy, bool need_dx);
   /// The output of the last forward().
   Tensor& output() { return y_; }
+  /// FLOPs of the last forward's product: that of the convolution it is the adjoint of (0 before
+  /// the first forward).
+  double flops() const { return g_.n > 0 ? g_.flops() : 0.0; }
 
  private:
   ParamStore& ps_;

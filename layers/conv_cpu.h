@@ -23,6 +23,9 @@ struct ConvGeom {
   int64_t x_numel() const { return n * c * h * w; }
   int64_t y_numel() const { return n * k_out * ho() * wo(); }
   int64_t w_numel() const { return k_out * c * kernel * kernel; }
+  /// Floating-point operations of the forward product (2 per multiply-add):
+  /// 2 · n · k_out · ho · wo · c · kernel². The data and filter gradients cost the same each.
+  double flops() const { return 2.0 * static_cast<double>(y_numel()) * static_cast<double>(col_rows()); }
   /// Scratch the CPU functions need, in elements: col matrix + one [k_out, n·ho·wo] matrix.
   int64_t scratch_numel() const { return col_rows() * col_cols() + k_out * col_cols(); }
   /// Throws cuvae::Error unless all sizes are positive and the output is non-empty.

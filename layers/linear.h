@@ -44,6 +44,9 @@ class Linear {
   /// Input / output feature counts.
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
+  /// FLOPs of the last forward's product x · Wᵀ: 2 · n · in · out (0 before the first forward).
+  /// The data and weight gradients cost the same each.
+  double flops() const { return 2.0 * static_cast<double>(n_) * static_cast<double>(in_) * static_cast<double>(out_); }
 
  private:
   ParamStore& ps_;

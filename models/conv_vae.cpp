@@ -235,6 +235,20 @@ void ConvVAE::loss(Context& ctx, const Tensor& x, bool grads, uint64_t seed, uin
               step_state_);
 }
 
+StepFlops ConvVAE::step_flops() const {
+  StepFlops f;
+  f.add(enc_conv1_.flops(), false);
+  f.add(enc_conv2_.flops(), true);
+  f.add(enc_fc_.flops(), true);
+  f.add(enc_mu_.flops(), true);
+  if (enc_logvar_) f.add(enc_logvar_->flops(), true);
+  f.add(dec_fc1_.flops(), true);
+  f.add(dec_fc2_.flops(), true);
+  f.add(dec_deconv1_.flops(), true);
+  f.add(dec_deconv2_.flops(), true);
+  return f;
+}
+
 void ConvVAE::backward(Context& ctx) {
   CUVAE_CHECK(sampled_, "ConvVAE::backward needs a forward with sample = true");
   Tensor& d3 = dec_deconv2_.backward(ctx, dlogits_view_, true);

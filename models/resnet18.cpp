@@ -90,6 +90,12 @@ std::vector<Conv2d*> BasicBlock::convs() {
   return v;
 }
 
+void BasicBlock::add_flops(StepFlops& f) const {
+  f.add(conv1_.flops(), true);
+  f.add(conv2_.flops(), true);
+  if (ds_conv_) f.add(ds_conv_->flops(), true);
+}
+
 Tensor& BasicBlock::forward(Context& ctx, const Tensor& x, bool training) {
   Tensor& a1 = bn1_.forward(ctx, conv1_.forward(ctx, x), training);
   Tensor& a2 = bn2_.forward(ctx, conv2_.forward(ctx, a1), training);
@@ -223,6 +229,14 @@ void ResNet18::backward(Context& ctx) {
   }
   Tensor& dh = bn1_.backward(ctx, *d, true);
   conv1_.backward(ctx, dh, false);
+}
+
+StepFlops ResNet18::step_flops() const {
+  StepFlops f;
+  f.add(conv1_.flops(), false);
+  for (const auto& b : blocks_) b->add_flops(f);
+  f.add(fc_->flops(), true);
+  return f;
 }
 
 Tensor& ResNet18::layer_output(int L) {

@@ -13,6 +13,7 @@
 #include "core/context.h"
 #include "layers/batchnorm.h"
 #include "layers/conv2d.h"
+#include "layers/flops.h"
 #include "layers/linear.h"
 #include "layers/param.h"
 
@@ -57,6 +58,8 @@ class BasicBlock {
   std::vector<BatchNorm2d*> batchnorms();
   /// Every Conv2d of the block (conv1, conv2, downsample.0 if present).
   std::vector<Conv2d*> convs();
+  /// Adds the block's convolutions, at the shapes of its last forward, to `f` (StepFlops).
+  void add_flops(StepFlops& f) const;
 
  private:
   Conv2d conv1_;
@@ -91,6 +94,10 @@ class ResNet18 {
   /// Synchronised batch norm over `comm`'s ranks in every BatchNorm2d (BatchNorm2d::set_sync);
   /// nullptr: each rank's own batch statistics.
   void set_sync_batchnorm(const Communicator* comm);
+  /// FLOPs of one training step at the batch of the last forward: every convolution and the
+  /// fc layer, forward and backward (StepFlops; conv1 computes no data gradient). All zero before
+  /// the first forward. For width 64 at 28×28: 0.912 GFLOP per image forward, 2.73 per step.
+  StepFlops step_flops() const;
   /// Names of the BatchNorm2d layers ("bn1", "layer1.0.bn1", …): each has a num_batches_tracked.
   const std::vector<std::string>& batchnorm_names() const { return bn_names_; }
   Device device() const { return device_; }

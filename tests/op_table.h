@@ -207,7 +207,7 @@ inline double layer_bytes(int64_t x, int64_t y, int64_t w, int64_t b) {
 /// adjoint): three products (forward, data gradient, filter gradient) of
 /// 2 · n · k_out · ho · wo · c · kernel² each.
 inline double conv_layer_flops(const ConvGeom& geom) {
-  return 3 * 2.0 * static_cast<double>(geom.y_numel()) * static_cast<double>(geom.c * geom.kernel * geom.kernel);
+  return 3 * geom.flops();
 }
 
 }  // namespace detail

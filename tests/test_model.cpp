@@ -54,6 +54,28 @@ TEST(ConvVAE, ParameterNamesAndShapesMatchPyTorch) {
   EXPECT_EQ(m3.params().params()[4].shape, (std::vector<int64_t>{256, 64 * 8 * 8}));
 }
 
+TEST(ConvVAE, StepFlopsCountEveryProductFromTheLayerShapes) {
+  VaeConfig c;
+  ConvVAE m(c, Device::CPU);
+  m.init(1);
+  EXPECT_EQ(m.step_flops().forward, 0.0);  // nothing run yet
+  Context ctx(DeviceRequest::CPU);
+  Tensor x({3, 1, 28, 28});
+  m.forward(ctx, x, false, 1, 0);
+  // Multiply-adds per image, by hand: enc.conv1 32·1·4²·14² = 100,352 (no data gradient);
+  // enc.conv2 64·32·4²·7² = 1,605,632; enc.fc 3136·256 = 802,816; enc.mu, enc.logvar, dec.fc1
+  // 8,192 each; dec.fc2 802,816; dec.deconv1 1,605,632 and dec.deconv2 100,352 (the
+  // convolutions they are the adjoints of). 5,042,176 in all.
+  const StepFlops f = m.step_flops();
+  EXPECT_DOUBLE_EQ(f.forward, 3 * 2 * 5042176.0);
+  EXPECT_DOUBLE_EQ(f.backward, 3 * 2 * (2 * 5042176.0 - 100352.0));
+  VaeConfig ae = c;
+  ae.kind = VaeKind::Ae;
+  ConvVAE a(ae, Device::CPU);
+  a.forward(ctx, x, false, 1, 0);
+  EXPECT_DOUBLE_EQ(a.step_flops().forward, 3 * 2 * (5042176.0 - 8192.0));  // no enc.logvar
+}
+
 TEST(ConvVAE, RejectsBadConfigAndInput) {
   VaeConfig c;
   c.height = 30;

@@ -57,6 +57,22 @@ TEST(ResNet18, StandardNetworkHasTorchvisionNamesAndSize) {
   EXPECT_EQ(m.batchnorm_names().size(), 20u);
 }
 
+TEST(ResNet18, StepFlopsCountEveryProductFromTheLayerShapes) {
+  ResNetConfig c;  // the standard network at 28×28
+  ResNet18 m(c, Device::CPU);
+  m.init(1);
+  EXPECT_EQ(m.step_flops().total(), 0.0);  // nothing run yet
+  Context ctx(DeviceRequest::CPU);
+  m.forward(ctx, random_images(2, c, 5), false);
+  // Per image, counted by hand from the shapes (2 FLOPs per multiply-add): conv1 1→64 at 28²
+  // (451,584 MACs, no data gradient); layer1 4 × 64→64 3×3 at 28²; layer2..4 with their strided
+  // first convs and 1×1 downsamples at 14², 7² and 4²; fc 512→10. 455,800,832 MACs in all.
+  const StepFlops f = m.step_flops();
+  EXPECT_DOUBLE_EQ(f.forward, 2 * 911601664.0);
+  EXPECT_DOUBLE_EQ(f.backward, 2 * (2 * 911601664.0 - 2 * 451584.0));
+  EXPECT_DOUBLE_EQ(f.total(), 2 * 2733901824.0);
+}
+
 TEST(ResNet18, ForwardShapesAndLayerOutputs) {
   ResNetConfig c = tiny_config(4, 28);
   ResNet18 m(c, Device::CPU);
