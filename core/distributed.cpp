@@ -66,7 +66,7 @@ uint64_t fnv1a64(const void* bytes, size_t n, uint64_t h) {
 Communicator& Communicator::world() {
   static Communicator* w = [] {
     const int launched = launched_ranks();
-    if (launched <= 1) return new Communicator(0, 1);
+    if (launched <= 1) return new Communicator(0, 1, 0);
 #ifdef CUVAE_HAS_MPI
     int ready = 0;
     MPI_Initialized(&ready);
@@ -79,7 +79,12 @@ Communicator& Communicator::world() {
     int rank = 0, size = 1;
     check_mpi(MPI_Comm_rank(MPI_COMM_WORLD, &rank), "MPI_Comm_rank");
     check_mpi(MPI_Comm_size(MPI_COMM_WORLD, &size), "MPI_Comm_size");
-    return new Communicator(rank, size);
+    MPI_Comm host;  // the ranks sharing this host's memory: their order picks the GPUs
+    check_mpi(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &host), "MPI_Comm_split_type");
+    int local = 0;
+    check_mpi(MPI_Comm_rank(host, &local), "MPI_Comm_rank");
+    MPI_Comm_free(&host);
+    return new Communicator(rank, size, local);
 #else
     CUVAE_FAIL("this process was started as one of " << launched
                << " MPI ranks, but this build of cuvae has no MPI: each rank would train alone into the same "
@@ -130,6 +135,17 @@ void Communicator::broadcast(float* data, int64_t n) const {
 #ifdef CUVAE_HAS_MPI
   in_chunks(n, [&](int64_t first, int count) {
     check_mpi(MPI_Bcast(data + first, count, MPI_FLOAT, 0, MPI_COMM_WORLD), "MPI_Bcast");
+  });
+#else
+  (void)data;
+#endif
+}
+
+void Communicator::broadcast_bytes(void* data, size_t n) const {
+  if (size_ <= 1 || n == 0) return;
+#ifdef CUVAE_HAS_MPI
+  in_chunks(static_cast<int64_t>(n), [&](int64_t first, int count) {
+    check_mpi(MPI_Bcast(static_cast<char*>(data) + first, count, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast");
   });
 #else
   (void)data;

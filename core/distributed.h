@@ -24,6 +24,8 @@ class Communicator {
   int rank() const { return rank_; }
   /// Number of processes (1 without a launcher).
   int size() const { return size_; }
+  /// This process's rank among the ranks on its host (MPI_COMM_TYPE_SHARED), which picks its GPU.
+  int local_rank() const { return local_rank_; }
   /// True with more than one process.
   bool distributed() const { return size_ > 1; }
   /// True on the rank that writes files and draws progress (rank 0).
@@ -37,6 +39,9 @@ class Communicator {
   void allreduce_sum(double* data, int64_t n) const;
   /// In place, data = rank 0's data for n floats in host memory (MPI_Bcast). No-op for one process.
   void broadcast(float* data, int64_t n) const;
+  /// In place, data = rank 0's n bytes (MPI_Bcast of MPI_BYTE; the NCCL unique id). No-op for one
+  /// process. Throws cuvae::Error on an MPI failure.
+  void broadcast_bytes(void* data, size_t n) const;
   /// Every rank's `value`, in rank order (size() entries). Throws cuvae::Error on an MPI failure.
   std::vector<uint64_t> allgather(uint64_t value) const;
   /// Blocks until every rank has called it.
@@ -51,9 +56,10 @@ class Communicator {
   std::string describe() const;
 
  private:
-  Communicator(int rank, int size) : rank_(rank), size_(size) {}
+  Communicator(int rank, int size, int local_rank) : rank_(rank), size_(size), local_rank_(local_rank) {}
   int rank_ = 0;
   int size_ = 1;
+  int local_rank_ = 0;
 };
 
 /// Ranks launched by the environment's MPI launcher (OMPI_COMM_WORLD_SIZE, PMI_SIZE or

@@ -140,6 +140,9 @@ class ClassifierTrainee final : public Trainee {
 
   void set_communicator(const Communicator* comm) override {
     Trainee::set_communicator(comm);
+    if (opt_.sync_batchnorm && comm != nullptr && comm->distributed() && model_->device() == Device::CUDA)
+      CUVAE_FAIL(option("sync_batchnorm") << " runs on the CPU only in this build (" << option("device")
+                                          << " cpu); on GPUs each rank normalises with its own batch statistics");
     if (opt_.sync_batchnorm) model_->set_sync_batchnorm(comm);
   }
   nlohmann::json config_json() const override {
@@ -184,7 +187,7 @@ class ClassifierTrainee final : public Trainee {
     model_->loss(ctx, labels, true);
     count_correct(ctx, model_->logits(), labels, correct_);
     model_->backward(ctx);
-    reduce_gradients(model_->params().flat_grads());  // data-parallel: the global batch's gradient
+    reduce_gradients(ctx, model_->params().flat_grads());  // data-parallel: the global batch's gradient
     sgd_step(ctx, model_->params().flat_values(), model_->params().flat_grads(), momentum_, sc_);
   }
   std::vector<Tensor*> replicated() override { return {&model_->params().flat_values(), &momentum_}; }

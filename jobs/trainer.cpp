@@ -146,19 +146,33 @@ void require_same_on_ranks(const Communicator& comm, uint64_t value, const std::
     if (all[r] != all[0]) CUVAE_FAIL("rank " << r << " has another " << what << " than rank 0; stopping");
 }
 
-/// Data-parallel: every rank starts from rank 0's parameters and optimizer state.
-void broadcast_replicated(const Communicator& comm, Trainee& trainee, const Context& ctx) {
-  for (Tensor* t : trainee.replicated()) {
-    CUVAE_REQUIRE(t->device() == Device::CPU, "data-parallel training runs on the CPU only in this build (" << option("device")
-                                                  << " cpu); the GPU path through NCCL is not built yet");
-    comm.broadcast(t->data(), t->numel());
+/// Data-parallel: `tensors` become rank 0's, through NCCL for GPU tensors (on the context's
+/// stream, then synchronised) and MPI for host ones.
+void broadcast_from_rank0(const Communicator& comm, const NcclCommunicator* nccl, const std::vector<Tensor*>& tensors,
+                          const Context& ctx) {
+  for (Tensor* t : tensors) {
+    if (t->device() == Device::CUDA) {
+      CUVAE_REQUIRE(nccl != nullptr, "data-parallel training on GPUs needs NCCL (" << nccl_version() << ")");
+      nccl->broadcast(t->data(), t->numel(), ctx.stream());
+    } else {
+      comm.broadcast(t->data(), t->numel());
+    }
   }
-  (void)ctx;
+  ctx.synchronize();
 }
 
 }  // namespace
 
-void Trainee::reduce_gradients(Tensor& grads) {
+void Trainee::reduce_gradients(Context& ctx, Tensor& grads) {
+  if (grads.device() == Device::CUDA) {
+    if (nccl_ != nullptr) {
+      nccl_->allreduce_mean(grads.data(), grads.numel(), ctx.stream());  // enqueued: timed as part of the step
+      return;
+    }
+    CUVAE_REQUIRE(comm_ == nullptr || !comm_->distributed(),
+                  "data-parallel training on GPUs needs an NCCL communicator (" << nccl_version() << ")");
+    return;
+  }
   if (comm_ == nullptr || !comm_->distributed()) return;
   const auto t0 = Clock::now();
   comm_->allreduce_sum(grads.data(), grads.numel());
@@ -188,10 +202,12 @@ int run_training(const RunSpec& spec, Trainee& trainee, std::ostream& log_all) {
   const Dataset& train = data.train;
   const Dataset& test = data.test;
 
+  // Several ranks on one host take one GPU each, in the order of their host-local ranks.
+  if (comm.distributed() && spec.device != DeviceRequest::CPU) select_cuda_device(comm.local_rank());
   Context ctx(spec.device);
-  if (comm.distributed() && ctx.is_cuda())
-    CUVAE_FAIL("data-parallel training runs on the CPU only in this build (" << option("device")
-               << " cpu); the GPU path through NCCL is not built yet");
+  if (comm.distributed() && ctx.is_cuda() && !nccl_available())
+    CUVAE_FAIL("data-parallel training on GPUs needs NCCL, and this build has none (" << nccl_version() << "): train with "
+               << option("device") << " cpu, or rebuild where the CUDA toolkit's NCCL is found");
   log_device(ctx, log);
   if (comm.writes()) prepare_run_folder(spec, log);
   comm.barrier();  // the folder is ready before any rank reads from it
@@ -201,6 +217,7 @@ int run_training(const RunSpec& spec, Trainee& trainee, std::ostream& log_all) {
   const int64_t steps = pos.steps_per_epoch;
   if (!create_or_restore(spec, files, ctx, train, trainee, pos, log, comm.writes())) return 0;
   trainee.check_test_data(test, "test split of '" + spec.dataset + "'");
+  std::unique_ptr<NcclCommunicator> nccl;  // GPU ranks: the gradients' allreduce
   if (comm.distributed()) {
     // Ranks started with other flags are caught before the first step; then all start from
     // rank 0's parameters and optimizer state, and every rank sums the others' gradients.
@@ -210,8 +227,14 @@ int run_training(const RunSpec& spec, Trainee& trainee, std::ostream& log_all) {
                 << '|' << trainee.config_json().dump();
     const std::string fp = fingerprint.str();
     require_same_on_ranks(comm, fnv1a64(fp.data(), fp.size()), "configuration (flags, seed or resumed state)");
-    broadcast_replicated(comm, trainee, ctx);
+    if (ctx.is_cuda()) {
+      nccl = std::make_unique<NcclCommunicator>(comm);
+      log << "gradients: ncclAllReduce over " << comm.size() << " GPUs on the step's stream (" << nccl_version() << ")"
+          << std::endl;
+    }
+    broadcast_from_rank0(comm, nccl.get(), trainee.replicated(), ctx);
     trainee.set_communicator(&comm);
+    trainee.set_gpu_communicator(nccl.get());
   }
 
   std::unique_ptr<MetricsCsv> metrics;
@@ -276,7 +299,7 @@ int run_training(const RunSpec& spec, Trainee& trainee, std::ostream& log_all) {
     if (epoch == first_epoch) log << graph.summary();
     const StepState at = state.read_at(step);  // the device's count agrees with the loop's
     if (comm.distributed())  // the ranks evaluate one shard each of one model: rank 0's running statistics
-      for (Tensor* t : trainee.rank0_buffers()) comm.broadcast(t->data(), t->numel());
+      broadcast_from_rank0(comm, nccl.get(), trainee.rank0_buffers(), ctx);
     const EpochOutcome o = trainee.end_epoch(ctx, test, at, epoch + 1, mean_loss, secs);
     if (!std::isfinite(o.test_loss))
       CUVAE_FAIL("the test loss after epoch " << epoch + 1 << " is not finite; stopping. The last good checkpoint is kept in "
@@ -286,7 +309,7 @@ int run_training(const RunSpec& spec, Trainee& trainee, std::ostream& log_all) {
                             "checksum of the parameters and optimizer state after epoch " + std::to_string(epoch + 1));
     if (comm.writes()) save_epoch(files, *metrics, o, trainee, epoch + 1, step, pos.seed);
     log << "epoch " << epoch + 1 << ": " << o.summary << std::endl;
-    if (comm.distributed()) {
+    if (comm.distributed() && !ctx.is_cuda()) {  // on GPUs the allreduce runs inside the step
       const double r = trainee.take_reduce_seconds();
       log << "  allreduce of the gradients: " << fixed(r, 2) << " s, " << fixed(100.0 * r / std::max(secs, 1e-9), 1)
           << "% of the epoch's steps on rank 0" << std::endl;

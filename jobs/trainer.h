@@ -15,6 +15,7 @@
 #include "core/buffer.h"
 #include "core/context.h"
 #include "core/distributed.h"
+#include "core/gpu_collectives.h"
 #include "io/dataset.h"
 #include "io/safetensors.h"
 #include "kernels/augment.h"
@@ -150,17 +151,23 @@ class Trainee {
   virtual std::vector<Tensor*> rank0_buffers() { return {}; }
   /// Set by run_training: the ranks whose gradients step() sums (null or one rank: none).
   virtual void set_communicator(const Communicator* comm) { comm_ = comm; }
+  /// Set by run_training on CUDA with more than one rank (and by the GPU tests with one): the
+  /// NCCL communicator that averages the gradients on the GPUs; null: none.
+  void set_gpu_communicator(const NcclCommunicator* nccl) { nccl_ = nccl; }
   /// The run's last files (images, confusion matrix) after the last epoch; paths go to `log`.
   virtual void finish(Context& ctx, const Dataset& test, const std::string& out, uint64_t seed, std::ostream& log) = 0;
 
  protected:
-  /// For step(), between backward and the optimizer: `grads` (the flat gradients, host memory)
-  /// becomes their mean over the ranks (one sum-allreduce, then · 1/N). Each rank's loss is the
-  /// mean over its share of the global batch, so the mean over ranks is the global batch's
-  /// gradient. Nothing for one process.
-  void reduce_gradients(Tensor& grads);
+  /// For step(), between backward and the optimizer: `grads` (the flat gradients) becomes their
+  /// mean over the ranks. Each rank's loss is the mean over its share of the global batch, so the
+  /// mean over ranks is the global batch's gradient. On the GPU: one ncclAllReduce (ncclAvg)
+  /// enqueued on the context's stream, inside the captured step; on the CPU: one MPI sum-allreduce
+  /// of host memory, then · 1/N. Nothing for one process without a GPU communicator. Throws
+  /// cuvae::Error for GPU gradients of several ranks without an NCCL communicator.
+  void reduce_gradients(Context& ctx, Tensor& grads);
 
   const Communicator* comm_ = nullptr;
+  const NcclCommunicator* nccl_ = nullptr;
 
  public:
   /// Wall seconds reduce_gradients spent since the last call (run_training reports the share of

@@ -257,7 +257,7 @@ class VaeTrainee final : public Trainee {
     model_->forward(ctx, x, true, seed_, 0, &labels);
     model_->loss(ctx, x, true, seed_, 1);
     model_->backward(ctx);
-    reduce_gradients(model_->params().flat_grads());  // data-parallel: the global batch's gradient
+    reduce_gradients(ctx, model_->params().flat_grads());  // data-parallel: the global batch's gradient
     adam_step(ctx, model_->params().flat_values(), model_->params().flat_grads(), m_, v_, ac_);
   }
   std::vector<Tensor*> replicated() override { return {&model_->params().flat_values(), &m_, &v_}; }

@@ -5,6 +5,9 @@
 #include <vector>
 
 #include "core/distributed.h"
+#include "core/gpu_collectives.h"
+#include "core/tensor.h"
+#include "test_util.h"
 
 namespace cuvae {
 namespace {
@@ -35,9 +38,13 @@ TEST(Distributed, OneProcessIsRankZeroOfOneAndItsCollectivesChangeNothing) {
   EXPECT_FALSE(w.distributed());
   EXPECT_TRUE(w.writes());
   EXPECT_EQ(w.describe(), "");
+  EXPECT_EQ(w.local_rank(), 0);
   std::vector<float> v = {1.5f, -2.0f, 3.25f};
   w.allreduce_sum(v.data(), 3);
   w.broadcast(v.data(), 3);
+  char id[4] = {'n', 'c', 'c', 'l'};
+  w.broadcast_bytes(id, sizeof id);
+  EXPECT_EQ(std::string(id, 4), "nccl");
   EXPECT_EQ(v, (std::vector<float>{1.5f, -2.0f, 3.25f}));
   EXPECT_EQ(w.allgather(42), (std::vector<uint64_t>{42}));
   Communicator::abort_all(1);  // one process: returns
@@ -49,6 +56,21 @@ TEST(Distributed, Fnv1aMatchesTheReferenceValues) {
   EXPECT_EQ(fnv1a64("foobar", 6), 0x85944171f73967e8ull);
   // Chained: the hash of two pieces equals the hash of their concatenation.
   EXPECT_EQ(fnv1a64("bar", 3, fnv1a64("foo", 3)), fnv1a64("foobar", 6));
+}
+
+// What a machine without a GPU (or a build without NCCL) says when asked for NCCL: an error that
+// names what is missing, never a crash inside NCCL.
+TEST(Distributed, NcclWithoutAGpuOrWithoutNcclIsAClearError) {
+  if (cuda_available() && nccl_available()) GTEST_SKIP() << "a GPU and NCCL are here: gpu_nccl.cpp checks the collectives";
+  const std::string e = test::what_of([] { NcclCommunicator::single(); });
+  if (nccl_available()) {
+    EXPECT_CONTAINS(e, "NCCL needs a usable CUDA GPU on every rank");
+    EXPECT_EQ(nccl_version().rfind("NCCL 2.", 0), 0u) << nccl_version();
+  } else {
+    EXPECT_CONTAINS(e, "this build of cuvae has no NCCL");
+    EXPECT_EQ(nccl_version(), "no NCCL");
+  }
+  EXPECT_EQ(select_cuda_device(3), -1);  // no GPU: nothing to select
 }
 
 }  // namespace
