@@ -22,7 +22,8 @@ void linear_bwd_cpu(const T* x, const T* W, const T* dy, T* dx, T* dW, T* db, in
                     int64_t in, int64_t out, bool accumulate_dx);
 
 /// nn.Linear(in, out) + activation. Parameters `<name>.weight` [out, in] and `<name>.bias`
-/// [out] live in the model's ParamStore. CPU: Eigen GEMM; CUDA: cuBLAS SGEMM (fp32,
+/// [out] live in the model's ParamStore. CPU: oneDNN's SGEMM (the oneDNN backend) or Eigen's
+/// GEMM (the reference); CUDA: cuBLAS SGEMM (fp32,
 /// pedantic math) and the bias/activation kernels. Buffers grow to the largest batch seen
 /// and are reused, so a steady-state step allocates nothing.
 class Linear {

@@ -16,6 +16,13 @@ const dnnl::engine& engine() {
   return eng;
 }
 
+void sgemm(bool ta, bool tb, int64_t rows, int64_t cols, int64_t inner, float alpha, const float* a, const float* b,
+           float beta, float* y) {
+  const dnnl::status st = dnnl::sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', rows, cols, inner, alpha, a, ta ? rows : inner, b,
+                                      tb ? inner : cols, beta, y, cols);
+  CUVAE_CHECK(st == dnnl::status::success, "oneDNN sgemm (" << rows << "x" << cols << "x" << inner << ") failed");
+}
+
 dnnl::stream& stream() {
   thread_local dnnl::stream s(engine());
   return s;

@@ -18,6 +18,13 @@ namespace onednn {
 #ifdef CUVAE_HAS_ONEDNN
 /// The process's CPU engine (created on first use).
 const dnnl::engine& engine();
+
+/// gemm_cpu's contract through oneDNN's SGEMM (dnnl_sgemm, row-major, OpenMP threads):
+/// y [rows, cols] = alpha·op(a)·op(b) + beta·y, with a stored [inner, rows] when `ta` and b stored
+/// [cols, inner] when `tb`. The GEMM of the oneDNN backend's fully connected layers. Throws
+/// cuvae::Error if oneDNN reports a failure.
+void sgemm(bool ta, bool tb, int64_t rows, int64_t cols, int64_t inner, float alpha, const float* a, const float* b,
+           float beta, float* y);
 /// This thread's stream on engine() (in-order; oneDNN's OpenMP runtime runs each primitive to
 /// completion on the calling thread's OpenMP team).
 dnnl::stream& stream();
