@@ -195,8 +195,9 @@ Tensor::Tensor(std::vector<int64_t> shape, Device device)
 }
 
 Tensor::Tensor(Tensor&& o) noexcept
-    : data_(o.data_), shape_(std::move(o.shape_)), numel_(o.numel_), device_(o.device_),
+    : data_(o.data_), shape_(std::move(o.shape_)), numel_(o.numel_), device_(o.device_), layout_(o.layout_),
       owns_(o.owns_) {
+  o.layout_ = Layout::Plain;
   o.data_ = nullptr;
   o.numel_ = 0;
   o.owns_ = false;
@@ -210,6 +211,8 @@ Tensor& Tensor::operator=(Tensor&& o) noexcept {
     shape_ = std::move(o.shape_);
     numel_ = o.numel_;
     device_ = o.device_;
+    layout_ = o.layout_;
+    o.layout_ = Layout::Plain;
     owns_ = o.owns_;
     o.data_ = nullptr;
     o.numel_ = 0;
@@ -230,6 +233,14 @@ void Tensor::release() noexcept {
   }
   data_ = nullptr;
   owns_ = false;
+}
+
+const char* layout_name(Layout l) {
+  switch (l) {
+    case Layout::Blocked8c: return "nChw8c";
+    case Layout::Blocked16c: return "nChw16c";
+    default: return "plain";
+  }
 }
 
 Tensor Tensor::view(float* data, std::vector<int64_t> shape, Device device) {
@@ -269,6 +280,8 @@ std::string Tensor::shape_str() const {
 Tensor Tensor::reshaped(std::vector<int64_t> shape) {
   CUVAE_CHECK(shape_numel(shape) == numel_, "cannot reshape " << shape_str() << " to a shape of "
                                                                << shape_numel(shape) << " elements");
+  CUVAE_CHECK(layout_ == Layout::Plain, "cannot reshape " << shape_str() << " held in oneDNN's " << layout_name(layout_)
+                                                          << " layout (reorder it to plain NCHW first)");
   return view(data_, std::move(shape), device_);
 }
 
@@ -278,12 +291,15 @@ Tensor Tensor::rows(int64_t begin, int64_t end) {
   std::vector<int64_t> s = shape_;
   s[0] = end - begin;
   const int64_t row = shape_[0] ? numel_ / shape_[0] : 0;
-  return view(data_ + begin * row, std::move(s), device_);
+  Tensor v = view(data_ + begin * row, std::move(s), device_);
+  v.layout_ = layout_;  // N is the outermost dimension of every layout
+  return v;
 }
 
 Tensor Tensor::to(Device device) const {
   Tensor t(shape_, device);
   memcpy_any(t.data(), device, data_, device_, bytes());
+  t.layout_ = layout_;
   return t;
 }
 

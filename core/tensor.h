@@ -21,7 +21,19 @@ const char* device_name(Device d);
 /// default stream. Declared here so host headers need no CUDA headers.
 using Stream = ::CUstream_st*;
 
-/// A dense row-major float32 tensor (NCHW for images, [N, F] for features).
+/// How a 4-D tensor's values are ordered in memory. Plain is NCHW (row-major), what every
+/// kernel and file reads. Blocked8c / Blocked16c are oneDNN's nChw8c / nChw16c, [N][C/b][H][W][b]
+/// with C a multiple of b: the order its convolutions and batch norm run fastest in on AVX2 /
+/// AVX-512. Only the oneDNN layers write blocked tensors, only where a model asks for them
+/// (ResNet18 between its layers); elementwise kernels work on any layout when all their operands
+/// share it.
+enum class Layout { Plain, Blocked8c, Blocked16c };
+
+/// "plain", "nChw8c" or "nChw16c".
+const char* layout_name(Layout l);
+
+/// A dense row-major float32 tensor (NCHW for images, [N, F] for features), or a 4-D tensor in
+/// one of oneDNN's blocked layouts (layout()).
 ///
 /// Owns its storage (64-byte aligned host memory, or cudaMalloc'd device memory)
 /// unless created with `view()`, in which case it only borrows the pointer. Move-only:
@@ -67,6 +79,11 @@ class Tensor {
   bool owns() const { return owns_; }
   /// "[128, 1, 28, 28]".
   std::string shape_str() const;
+  /// The order of the values in memory (Plain unless a oneDNN layer wrote the tensor blocked).
+  /// The shape is always the logical [N, C, H, W].
+  Layout layout() const { return layout_; }
+  /// Declares the order the values were written in (the writer's job; nothing is moved).
+  void set_layout(Layout l) { layout_ = l; }
 
   /// A non-owning view of the same storage with another shape of equal numel.
   Tensor reshaped(std::vector<int64_t> shape);
@@ -91,6 +108,7 @@ class Tensor {
   std::vector<int64_t> shape_;
   int64_t numel_ = 0;
   Device device_ = Device::CPU;
+  Layout layout_ = Layout::Plain;
   bool owns_ = false;
   void release() noexcept;
 };

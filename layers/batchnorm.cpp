@@ -8,6 +8,7 @@
 
 #include "core/check.h"
 #include "kernels/dispatch_util.h"
+#include "layers/onednn_util.h"
 #include "kernels/bias.h"
 
 #ifdef CUVAE_HAS_CUDA
@@ -214,12 +215,16 @@ Tensor& BatchNorm2d::forward(Context& ctx, const Tensor& x, bool training) {
   CUVAE_CHECK(!training || n * hw >= 2,
               "BatchNorm2d: expected more than 1 value per channel when training, got input "
                   << x.shape_str());
+  CUVAE_CHECK(x.layout() == Layout::Plain || ctx.use_onednn(),
+              "BatchNorm2d: input in oneDNN's " << layout_name(x.layout()) << " layout on a backend without oneDNN");
   trained_fwd_ = false;
   onednn_fwd_ = false;
   synced_fwd_ = false;
   x_ = nullptr;
+  x_layout_ = x.layout();
   grow_view(y_store_, y_, {n, c_, h, w}, ctx.device());
   if (training && sync_ != nullptr && sync_->distributed()) {
+    CUVAE_REQUIRE(x.layout() == Layout::Plain, "synchronised batch norm needs plain NCHW input");
     CUVAE_REQUIRE(ctx.device() == Device::CPU, "synchronised batch norm runs on the CPU only in this build");
     forward_sync(x);
     if (act_ != Activation::None) activation_forward(ctx, act_, y_, y_);
@@ -335,6 +340,8 @@ void BatchNorm2d::backward_sync(const Tensor& dy, float* dx) {
 
 void BatchNorm2d::forward_onednn(const Tensor& x, bool training) {
   const int64_t n = x.dim(0), h = x.dim(2), w = x.dim(3), hw = h * w;
+  onednn_.set_layout(x.layout());
+  y_.set_layout(x.layout());  // y in x's layout
   float* rm = buf_.value(rm_).data();
   float* rv = buf_.value(rv_).data();
   if (training) {
@@ -357,12 +364,30 @@ void BatchNorm2d::forward_onednn(const Tensor& x, bool training) {
   onednn_fwd_ = true;
 }
 
+void BatchNorm2d::backward_eval_blocked(const Tensor& dy, bool need_dx) {
+  const int64_t n = y_.dim(0), h = y_.dim(2), w = y_.dim(3);
+  Tensor xb = Tensor::view(const_cast<float*>(x_), {n, c_, h, w}, Device::CPU);
+  xb.set_layout(x_layout_);
+  const Tensor& xp = onednn::as_layout(xb, Layout::Plain, plain_store_[0], plain_[0]);
+  const Tensor& dyp = onednn::as_layout(dy, Layout::Plain, plain_store_[1], plain_[1]);
+  grow_view(plain_store_[2], plain_[2], {n, c_, h, w}, Device::CPU);
+  backward_eval_cpu<float>(xp.data(), dyp.data(), ps_.value(w_).data(), buf_.value(rm_).data(), buf_.value(rv_).data(),
+                           n, c_, h * w, eps_, need_dx ? plain_[2].data() : nullptr, ps_.grad(w_).data(),
+                           ps_.grad(b_).data());
+  if (!need_dx) return;
+  grow_view(dx_store_, dx_, {n, c_, h, w}, Device::CPU);
+  dx_.set_layout(x_layout_);
+  onednn::reorder(plain_[2], dx_);
+}
+
 Tensor& BatchNorm2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
   CUVAE_CHECK(x_ != nullptr, "BatchNorm2d::backward before forward()");
   CUVAE_CHECK(dy.numel() == y_.numel(), "BatchNorm2d::backward: dy " << dy.shape_str()
                                             << " does not match output " << y_.shape_str());
   CUVAE_CHECK(dy.device() == ctx.device(), "BatchNorm2d::backward: dy on " << device_name(dy.device())
                                                << ", context on " << device_name(ctx.device()));
+  CUVAE_CHECK(dy.layout() == y_.layout(), "BatchNorm2d::backward: dy in the " << layout_name(dy.layout())
+                                               << " layout, the output in " << layout_name(y_.layout()));
   if (act_ != Activation::None) activation_backward(ctx, act_, y_, dy, dy);
   const int64_t n = y_.dim(0), h = y_.dim(2), w = y_.dim(3);
   if (synced_fwd_) {
@@ -385,11 +410,17 @@ Tensor& BatchNorm2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
       ctx, "BatchNorm2d::backward", reference,
       [&] {
         // oneDNN's backward needs its own training forward; after an evaluation-mode forward the
-        // reference runs (the running statistics are constants there).
-        if (!(onednn_fwd_ && trained_fwd_)) return reference();
+        // reference runs (the running statistics are constants there), on plain copies of
+        // blocked tensors (Grad-CAM's backward: not a training step's).
+        if (!(onednn_fwd_ && trained_fwd_)) {
+          if (x_layout_ == Layout::Plain) return reference();
+          return backward_eval_blocked(dy, need_dx);
+        }
         grow_view(dx_store_, dx_, {n, c_, h, w}, ctx.device());  // oneDNN always writes dx
+        onednn_.set_layout(x_layout_);
         onednn_.backward(n, c_, h, w, eps_, x_, dy.data(), ps_.value(w_).data(), save_mean_.data(), save_var_.data(),
                          dx_.data(), ps_.grad(w_).data(), ps_.grad(b_).data());
+        dx_.set_layout(x_layout_);
       },
       [&] {
         grow_view(dx_store_, dx_, {n, c_, h, w}, ctx.device());  // cuDNN always writes dx

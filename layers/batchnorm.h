@@ -107,8 +107,12 @@ class BatchNorm2d {
   bool synced_fwd_ = false;  // the last forward used the global batch statistics
   std::vector<double> sync_sums_;  // [2·channels] per-channel sums reduced over the ranks (reused)
   void forward_sync(const Tensor& x);
+  /// Backward after an evaluation-mode forward on blocked tensors: the reference on plain copies.
+  void backward_eval_blocked(const Tensor& dy, bool need_dx);
   void backward_sync(const Tensor& dy, float* dx);
   Tensor y_store_, dx_store_, save_mean_, save_invstd_, save_var_;
+  Layout x_layout_ = Layout::Plain;  // of the last forward's x (and y, dy, dx)
+  Tensor plain_store_[3], plain_[3];  // plain copies for backward_eval_blocked
   OnednnBatchNorm onednn_;
   Tensor y_, dx_;
   Tensor consts_, scratch_;  // CUDA evaluation-mode backward: [ones(c), zeros(c)], dy·xhat

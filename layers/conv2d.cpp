@@ -36,9 +36,12 @@ Conv2d::Conv2d(ParamStore& ps, const std::string& name, int64_t in, int64_t out,
 
 Tensor& Conv2d::forward(Context& ctx, const Tensor& x) {
   check_input(x, in_, ctx, "Conv2d");
+  CUVAE_CHECK(x.layout() == Layout::Plain || ctx.use_onednn(),
+              "Conv2d: input in oneDNN's " << layout_name(x.layout()) << " layout on a backend without oneDNN");
   g_ = ConvGeom{x.dim(0), in_, x.dim(2), x.dim(3), out_, kernel_, stride_, pad_};
   g_.validate();
   x_ = x.data();
+  x_layout_ = x.layout();
   grow_view(y_store_, y_, {g_.n, out_, g_.ho(), g_.wo()}, ctx.device());
   const float* W = ps_.value(w_).data();
   // oneDNN fuses the bias and a ReLU into its convolution; the other paths add them after it.
@@ -47,8 +50,10 @@ Tensor& Conv2d::forward(Context& ctx, const Tensor& x) {
   detail::dispatch(
       ctx, "Conv2d", [&] { conv_fwd_cpu<float>(g_, x_, W, y_.data(), ctx.host_scratch(g_.scratch_numel())); },
       [&] {
-        onednn_.setup(g_, b_ >= 0, fuse_relu);
+        // A blocked y only without a bias: bias_grad reads dy as NCHW.
+        onednn_.setup(g_, b_ >= 0, fuse_relu, x_layout_, blocked_output_ && b_ < 0);
         onednn_.fwd(x_, W, y_.data(), b_ >= 0 ? ps_.value(b_).data() : nullptr);
+        y_.set_layout(onednn_.y_layout());
         fused = true;
       },
       [&] {
@@ -64,6 +69,8 @@ Tensor& Conv2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
   CUVAE_CHECK(x_ != nullptr, "Conv2d::backward before forward");
   CUVAE_CHECK(dy.numel() == g_.y_numel(), "Conv2d::backward: dy " << dy.shape_str() << " does not match output "
                                                                   << y_.shape_str());
+  CUVAE_CHECK(dy.layout() == y_.layout(), "Conv2d::backward: dy in the " << layout_name(dy.layout())
+                                              << " layout, the output in " << layout_name(y_.layout()));
   if (act_ != Activation::None) activation_backward(ctx, act_, y_, dy, dy);
   if (b_ >= 0) {
     Tensor dyv = Tensor::view(dy.data(), y_.shape(), ctx.device());
@@ -81,6 +88,7 @@ Tensor& Conv2d::backward(Context& ctx, Tensor& dy, bool need_dx) {
       [&] {
         onednn_.bwd_filter(x_, dy.data(), dW);
         if (need_dx) onednn_.bwd_data(dy.data(), W, dx_.data());
+        if (need_dx) dx_.set_layout(x_layout_);  // dx in x's layout
       },
       [&] {
         cudnn_.setup(ctx, g_);

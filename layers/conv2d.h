@@ -36,6 +36,10 @@ class Conv2d {
   const ConvGeom& geom() const { return g_; }
   /// FLOPs of the last forward's product (ConvGeom::flops; 0 before the first forward).
   double flops() const { return g_.n > 0 ? g_.flops() : 0.0; }
+  /// With `on` (and the oneDNN backend, no bias) forward() leaves y in the blocked layout oneDNN's
+  /// convolution writes (y.layout() says which) instead of reordering it to NCHW; backward() then
+  /// takes dy in that layout. For models whose next layers read blocked tensors (ResNet18).
+  void set_blocked_output(bool on) { blocked_output_ = on; }
 
  private:
   ParamStore& ps_;
@@ -44,6 +48,8 @@ class Conv2d {
   Activation act_;
   ConvGeom g_;
   const float* x_ = nullptr;
+  Layout x_layout_ = Layout::Plain;
+  bool blocked_output_ = false;
   Tensor y_store_, dx_store_;
   Tensor y_, dx_;
   CudnnConv cudnn_;

@@ -19,6 +19,7 @@ using tag = memory::format_tag;
 struct BnPrims {
   int64_t n, c, h, w;
   double eps;
+  Layout layout;  // of x, y, dy and dx
   memory::desc x_md, stat_md;
   dnnl::batch_normalization_forward::primitive_desc train_pd, eval_pd;
   dnnl::batch_normalization_forward train, eval;
@@ -35,15 +36,18 @@ memory wrap(const memory::desc& md, const float* p) {
 struct OnednnBatchNorm::Impl {
   std::vector<std::unique_ptr<BnPrims>> shapes;
   BnPrims* cur = nullptr;
+  Layout layout = Layout::Plain;  // set_layout()
 
   BnPrims& get(int64_t n, int64_t c, int64_t h, int64_t w, double eps) {
-    auto same = [&](const BnPrims& p) { return p.n == n && p.c == c && p.h == h && p.w == w && p.eps == eps; };
+    auto same = [&](const BnPrims& p) {
+      return p.n == n && p.c == c && p.h == h && p.w == w && p.eps == eps && p.layout == layout;
+    };
     if (cur != nullptr && same(*cur)) return *cur;
     for (auto& p : shapes)
       if (same(*p)) return *(cur = p.get());
     auto p = std::make_unique<BnPrims>();
-    p->n = n, p->c = c, p->h = h, p->w = w, p->eps = eps;
-    p->x_md = memory::desc({n, c, h, w}, dt::f32, tag::nchw);
+    p->n = n, p->c = c, p->h = h, p->w = w, p->eps = eps, p->layout = layout;
+    p->x_md = onednn::md_of({n, c, h, w}, layout);
     p->stat_md = memory::desc({c}, dt::f32, tag::a);
     const auto flags = normalization_flags::use_scale | normalization_flags::use_shift;
     const dnnl::engine& eng = onednn::engine();
@@ -81,6 +85,7 @@ OnednnBatchNorm::OnednnBatchNorm() : impl_(std::make_unique<Impl>()) {}
 OnednnBatchNorm::~OnednnBatchNorm() = default;
 OnednnBatchNorm::OnednnBatchNorm(OnednnBatchNorm&&) noexcept = default;
 OnednnBatchNorm& OnednnBatchNorm::operator=(OnednnBatchNorm&&) noexcept = default;
+void OnednnBatchNorm::set_layout(Layout l) { impl_->layout = l; }
 
 namespace {
 // Both forwards take the same arguments: statistics written (training) or read (evaluation).
@@ -137,6 +142,7 @@ OnednnBatchNorm::OnednnBatchNorm() = default;
 OnednnBatchNorm::~OnednnBatchNorm() = default;
 OnednnBatchNorm::OnednnBatchNorm(OnednnBatchNorm&&) noexcept = default;
 OnednnBatchNorm& OnednnBatchNorm::operator=(OnednnBatchNorm&&) noexcept = default;
+void OnednnBatchNorm::set_layout(Layout) { onednn::fail_unavailable(); }
 void OnednnBatchNorm::forward_train(int64_t, int64_t, int64_t, int64_t, double, const float*, const float*,
                                     const float*, float*, float*, float*) {
   onednn::fail_unavailable();

@@ -1,12 +1,15 @@
-// oneDNN batch normalization for the CPU backend (BatchNorm2d's onednn path). Float32, NCHW.
+// oneDNN batch normalization for the CPU backend (BatchNorm2d's onednn path). Float32, NCHW or
+// oneDNN's blocked layouts.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 
+#include "core/tensor.h"
+
 namespace cuvae {
 
-/// oneDNN's spatial batch normalization (Ioffe & Szegedy 2015) on plain NCHW tensors, with
+/// oneDNN's spatial batch normalization (Ioffe & Szegedy 2015) on NCHW or blocked tensors, with
 /// scale (gamma) and shift (beta). Primitives are made the first time a shape [n, c, h, w] is
 /// seen and kept. The statistics are oneDNN's: the batch mean and the biased variance.
 /// Throws cuvae::Error when a primitive cannot be created or the build has no oneDNN.
@@ -19,6 +22,8 @@ class OnednnBatchNorm {
   OnednnBatchNorm(const OnednnBatchNorm&) = delete;
   OnednnBatchNorm& operator=(const OnednnBatchNorm&) = delete;
 
+  /// The layout of x, y, dy and dx in the calls that follow (Plain until set).
+  void set_layout(Layout l);
   /// Training: y = gamma·(x − mean)/sqrt(var + eps) + beta with the batch's mean [c] and biased
   /// variance [c] (written to `mean`, `var`); x, y [n, c, h, w].
   void forward_train(int64_t n, int64_t c, int64_t h, int64_t w, double eps, const float* x,

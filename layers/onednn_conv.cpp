@@ -19,7 +19,10 @@ using dt = memory::data_type;
 struct ConvPrims {
   ConvGeom g;
   bool bias = false, relu = false;  // fused into the forward
-  memory::desc x_md, w_md, y_md, b_md;  // the layer's plain layouts
+  Layout x_layout = Layout::Plain;  // of x and dx
+  bool blocked_y = false;           // asked for y in the primitive's blocked layout
+  Layout y_layout = Layout::Plain;  // of y and dy
+  memory::desc x_md, w_md, y_md, b_md;  // the layer's layouts of its arguments
   memory b_mem;                         // wraps the caller's bias
   dnnl::convolution_forward::primitive_desc fwd_pd;
   dnnl::convolution_forward fwd;
@@ -36,21 +39,23 @@ struct OnednnConv::Impl {
 };
 
 namespace {
-bool same_geom(const ConvPrims& p, const ConvGeom& b, bool bias, bool relu) {
+bool same_geom(const ConvPrims& p, const ConvGeom& b, bool bias, bool relu, Layout x_layout, bool blocked_y) {
   const ConvGeom& a = p.g;
-  return p.bias == bias && p.relu == relu && a.n == b.n && a.c == b.c && a.h == b.h && a.w == b.w && a.k_out == b.k_out &&
+  return p.bias == bias && p.relu == relu && p.x_layout == x_layout && p.blocked_y == blocked_y && a.n == b.n && a.c == b.c && a.h == b.h && a.w == b.w && a.k_out == b.k_out &&
          a.kernel == b.kernel && a.stride == b.stride && a.pad == b.pad;
 }
 
-std::unique_ptr<ConvPrims> make_prims(const ConvGeom& g, bool bias, bool relu) {
+std::unique_ptr<ConvPrims> make_prims(const ConvGeom& g, bool bias, bool relu, Layout x_layout, bool blocked_y) {
   auto p = std::make_unique<ConvPrims>();
   p->g = g;
   p->bias = bias;
   p->relu = relu;
+  p->x_layout = x_layout;
+  p->blocked_y = blocked_y;
   const dnnl::engine& eng = onednn::engine();
   const memory::dims xd{g.n, g.c, g.h, g.w}, wd{g.k_out, g.c, g.kernel, g.kernel},
       yd{g.n, g.k_out, g.ho(), g.wo()}, strides{g.stride, g.stride}, pad{g.pad, g.pad};
-  p->x_md = memory::desc(xd, dt::f32, tag::nchw);
+  p->x_md = onednn::md_of(xd, x_layout);
   p->w_md = memory::desc(wd, dt::f32, tag::oihw);
   p->y_md = memory::desc(yd, dt::f32, tag::nchw);
   p->b_md = memory::desc({g.k_out}, dt::f32, tag::x);
@@ -71,6 +76,14 @@ std::unique_ptr<ConvPrims> make_prims(const ConvGeom& g, bool bias, bool relu) {
     }
     p->fwd_pd = dnnl::convolution_forward::primitive_desc(fd, attr, eng);
     p->fwd = dnnl::convolution_forward(p->fwd_pd);
+    if (blocked_y) {  // keep y in the primitive's own layout when a Tensor can say it
+      bool found = false;
+      const Layout l = onednn::layout_of(p->fwd_pd.dst_desc(), yd, &found);
+      if (found && l != Layout::Plain) {
+        p->y_layout = l;
+        p->y_md = p->fwd_pd.dst_desc();
+      }
+    }
     dnnl::convolution_backward_data::desc dd(dnnl::algorithm::convolution_direct, xa, wa, ya, strides, pad, pad);
     p->bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(dd, eng, p->fwd_pd);
     p->bwd_data = dnnl::convolution_backward_data(p->bwd_data_pd);
@@ -93,19 +106,21 @@ OnednnConv::OnednnConv(OnednnConv&&) noexcept = default;
 OnednnConv& OnednnConv::operator=(OnednnConv&&) noexcept = default;
 bool OnednnConv::available() { return true; }
 
-void OnednnConv::setup(const ConvGeom& g, bool bias, bool relu) {
+void OnednnConv::setup(const ConvGeom& g, bool bias, bool relu, Layout x_layout, bool blocked_y) {
   Impl& m = *impl_;
-  if (m.cur == nullptr || !same_geom(*m.cur, g, bias, relu)) {
+  if (m.cur == nullptr || !same_geom(*m.cur, g, bias, relu, x_layout, blocked_y)) {
     m.cur = nullptr;
     for (auto& p : m.geoms)
-      if (same_geom(*p, g, bias, relu)) m.cur = p.get();
+      if (same_geom(*p, g, bias, relu, x_layout, blocked_y)) m.cur = p.get();
     if (m.cur == nullptr) {
-      m.geoms.push_back(make_prims(g, bias, relu));
+      m.geoms.push_back(make_prims(g, bias, relu, x_layout, blocked_y));
       m.cur = m.geoms.back().get();
     }
   }
   m.cur->cache.new_pass();
 }
+
+Layout OnednnConv::y_layout() const { return impl_->cur != nullptr ? impl_->cur->y_layout : Layout::Plain; }
 
 void OnednnConv::fwd(const float* x, const float* w, float* y, const float* b) {
   CUVAE_CHECK(impl_->cur != nullptr, "OnednnConv::fwd before setup");
@@ -160,7 +175,8 @@ OnednnConv::~OnednnConv() = default;
 OnednnConv::OnednnConv(OnednnConv&&) noexcept = default;
 OnednnConv& OnednnConv::operator=(OnednnConv&&) noexcept = default;
 bool OnednnConv::available() { return false; }
-void OnednnConv::setup(const ConvGeom&, bool, bool) { onednn::fail_unavailable(); }
+void OnednnConv::setup(const ConvGeom&, bool, bool, Layout, bool) { onednn::fail_unavailable(); }
+Layout OnednnConv::y_layout() const { return Layout::Plain; }
 void OnednnConv::fwd(const float*, const float*, float*, const float*) { onednn::fail_unavailable(); }
 void OnednnConv::bwd_data(const float*, const float*, float*) { onednn::fail_unavailable(); }
 void OnednnConv::bwd_filter(const float*, const float*, float*) { onednn::fail_unavailable(); }

@@ -4,13 +4,15 @@
 
 #include <memory>
 
+#include "core/tensor.h"
 #include "layers/conv_cpu.h"
 
 namespace cuvae {
 
 /// oneDNN primitives for one convolution layer on the CPU (the same library and version PyTorch's
-/// CPU convolutions use). The layer's tensors stay plain NCHW / OIHW; oneDNN chooses its own
-/// (blocked) layouts and the inputs are reordered into them.
+/// CPU convolutions use). Weights stay OIHW; activations are NCHW or, where the layer asks, one of
+/// oneDNN's blocked layouts (Layout). oneDNN chooses its own layouts and the arguments in other
+/// layouts are reordered into them.
 ///
 /// `setup()` creates the forward, backward-data and backward-weights primitives the first time a
 /// geometry is seen and keeps them (a few geometries per layer: the training batch, a last partial
@@ -32,8 +34,13 @@ class OnednnConv {
   static bool available();
   /// Prepares geometry `g` (weight [k_out, c, kernel, kernel]) and starts a new pass. With
   /// `bias` the forward adds a bias [k_out], with `relu` it applies ReLU after it, both fused
-  /// into the convolution (oneDNN's bias argument and eltwise post-op).
-  void setup(const ConvGeom& g, bool bias = false, bool relu = false);
+  /// into the convolution (oneDNN's bias argument and eltwise post-op). x (and dx) are in
+  /// `x_layout`. With `blocked_y`, y (and dy) stay in the blocked layout the forward primitive
+  /// chooses when it is one of Tensor's (y_layout() says which), instead of being reordered to NCHW.
+  void setup(const ConvGeom& g, bool bias = false, bool relu = false, Layout x_layout = Layout::Plain,
+             bool blocked_y = false);
+  /// The layout fwd() writes y in (and bwd_* read dy in) for the geometry set up last.
+  Layout y_layout() const;
   /// y [n, k_out, ho, wo] = conv(x [n, c, h, w], w) (+ b, then ReLU, as set up; `b` [k_out] is
   /// needed only with bias).
   void fwd(const float* x, const float* w, float* y, const float* b = nullptr);

@@ -1,5 +1,7 @@
 #include "layers/onednn_util.h"
 
+#include <cstring>
+
 #include "core/check.h"
 
 namespace cuvae {
@@ -21,6 +23,23 @@ void sgemm(bool ta, bool tb, int64_t rows, int64_t cols, int64_t inner, float al
   const dnnl::status st = dnnl::sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', rows, cols, inner, alpha, a, ta ? rows : inner, b,
                                       tb ? inner : cols, beta, y, cols);
   CUVAE_CHECK(st == dnnl::status::success, "oneDNN sgemm (" << rows << "x" << cols << "x" << inner << ") failed");
+}
+
+dnnl::memory::desc md_of(const dnnl::memory::dims& dims, Layout l) {
+  using tag = dnnl::memory::format_tag;
+  const tag t = l == Layout::Blocked16c ? tag::nChw16c : l == Layout::Blocked8c ? tag::nChw8c : tag::nchw;
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, t);
+}
+
+Layout layout_of(const dnnl::memory::desc& md, const dnnl::memory::dims& dims, bool* found) {
+  if (found) *found = true;
+  if (md == md_of(dims, Layout::Plain)) return Layout::Plain;
+  for (Layout l : {Layout::Blocked16c, Layout::Blocked8c}) {
+    const int64_t block = l == Layout::Blocked16c ? 16 : 8;
+    if (dims.size() == 4 && dims[1] % block == 0 && md == md_of(dims, l)) return l;
+  }
+  if (found) *found = false;
+  return Layout::Plain;
 }
 
 dnnl::stream& stream() {
@@ -73,6 +92,34 @@ Output ArgCache::output(Slot slot, const dnnl::memory::desc& user_md, const dnnl
   return Output(&e.internal, &e.reorder, &u);
 }
 #endif
+
+void reorder(const Tensor& src, Tensor& dst) {
+  CUVAE_CHECK(src.ndim() == 4 && src.shape() == dst.shape(),
+              "oneDNN reorder: " << src.shape_str() << " into " << dst.shape_str() << " (expected two equal 4-D shapes)");
+  CUVAE_CHECK(src.device() == Device::CPU && dst.device() == Device::CPU, "oneDNN reorder: CPU tensors only");
+  if (src.layout() == dst.layout()) {
+    std::memcpy(dst.data(), src.data(), src.bytes());
+    return;
+  }
+#ifdef CUVAE_HAS_ONEDNN
+  const dnnl::memory::dims dims(src.shape().begin(), src.shape().end());
+  dnnl::memory a(md_of(dims, src.layout()), engine(), const_cast<float*>(src.data()));
+  dnnl::memory b(md_of(dims, dst.layout()), engine(), dst.data());
+  dnnl::stream& s = stream();
+  dnnl::reorder(a, b).execute(s, a, b);
+  s.wait();
+#else
+  fail_unavailable();
+#endif
+}
+
+const Tensor& as_layout(const Tensor& t, Layout want, Tensor& store, Tensor& view) {
+  if (t.layout() == want) return t;
+  grow_view(store, view, t.shape(), t.device());
+  view.set_layout(want);
+  reorder(t, view);
+  return view;
+}
 
 }  // namespace onednn
 }  // namespace cuvae

@@ -2,6 +2,8 @@
 // between the layers' plain NCHW tensors and the layouts oneDNN's primitives choose.
 #pragma once
 
+#include "core/tensor.h"
+
 #ifdef CUVAE_HAS_ONEDNN
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -15,9 +17,24 @@ namespace onednn {
 /// Throws cuvae::Error saying this build has no oneDNN and how to get it.
 [[noreturn]] void fail_unavailable();
 
+/// Copies the values of the 4-D CPU tensor `src` into `dst` (same shape) in dst.layout(), through
+/// a oneDNN reorder. Throws cuvae::Error on a shape or device mismatch, or without oneDNN when
+/// the layouts differ.
+void reorder(const Tensor& src, Tensor& dst);
+/// `t` itself when it is in layout `want`; else its values reordered into `view` (a view of
+/// `store`, grown as needed: Layer buffers), which is returned. Throws as reorder() does.
+const Tensor& as_layout(const Tensor& t, Layout want, Tensor& store, Tensor& view);
+
 #ifdef CUVAE_HAS_ONEDNN
 /// The process's CPU engine (created on first use).
 const dnnl::engine& engine();
+
+/// The descriptor of a float tensor [n, c, h, w] (`dims`) in layout `l`.
+dnnl::memory::desc md_of(const dnnl::memory::dims& dims, Layout l);
+/// The Layout whose descriptor for `dims` equals `md` (Plain, Blocked8c or Blocked16c, the
+/// blocked ones only when c is a multiple of the block, so that numel values fill the memory);
+/// Plain with `found` false when it is none of them.
+Layout layout_of(const dnnl::memory::desc& md, const dnnl::memory::dims& dims, bool* found = nullptr);
 
 /// gemm_cpu's contract through oneDNN's SGEMM (dnnl_sgemm, row-major, OpenMP threads):
 /// y [rows, cols] = alpha·op(a)·op(b) + beta·y, with a stored [inner, rows] when `ta` and b stored

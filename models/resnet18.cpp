@@ -7,6 +7,7 @@
 #include "kernels/pool.h"
 #include "kernels/residual.h"
 #include "kernels/softmax_xent.h"
+#include "layers/onednn_util.h"
 
 namespace cuvae {
 
@@ -76,6 +77,17 @@ void ResNet18::set_sync_batchnorm(const Communicator* comm) {
   bn1_.set_sync(comm);
   for (auto& b : blocks_)
     for (BatchNorm2d* bn : b->batchnorms()) bn->set_sync(comm);
+  if (comm != nullptr && comm->distributed()) set_blocked_layouts(false);  // its sums read NCHW
+}
+
+void ResNet18::set_blocked_layouts(bool on) {
+  conv1_.set_blocked_output(on);
+  for (auto& b : blocks_) b->set_blocked(on);
+}
+
+Layout ResNet18::layer_layout(int L) {
+  CUVAE_CHECK(L >= 1 && L <= 4, "ResNet18: layer must be 1..4, got " << L);
+  return blocks_[static_cast<size_t>(2 * L - 1)]->output().layout();
 }
 
 std::vector<BatchNorm2d*> BasicBlock::batchnorms() {
@@ -96,17 +108,27 @@ void BasicBlock::add_flops(StepFlops& f) const {
   if (ds_conv_) f.add(ds_conv_->flops(), true);
 }
 
+void BasicBlock::set_blocked(bool on) {
+  for (Conv2d* c : convs()) c->set_blocked_output(on);
+}
+
 Tensor& BasicBlock::forward(Context& ctx, const Tensor& x, bool training) {
   Tensor& a1 = bn1_.forward(ctx, conv1_.forward(ctx, x), training);
   Tensor& a2 = bn2_.forward(ctx, conv2_.forward(ctx, a1), training);
-  const Tensor& sc = ds_conv_ ? ds_bn_->forward(ctx, ds_conv_->forward(ctx, x), training) : x;
+  const Tensor& sc0 = ds_conv_ ? ds_bn_->forward(ctx, ds_conv_->forward(ctx, x), training) : x;
+  // The elementwise add needs both branches in one layout (a plain input to a blocked block: forward_from).
+  const Tensor& sc = onednn::as_layout(sc0, a2.layout(), sc_store_, sc_);
   grow_view(out_store_, out_, a2.shape(), ctx.device());
+  out_.set_layout(a2.layout());
   residual_add(ctx, a2, sc, out_, true);
   return out_;
 }
 
 Tensor& BasicBlock::backward(Context& ctx, Tensor& dy, bool need_dx) {
+  CUVAE_CHECK(dy.layout() == out_.layout(), "BasicBlock::backward: dy in the " << layout_name(dy.layout())
+                                                << " layout, the output in " << layout_name(out_.layout()));
   grow_view(dsum_store_, dsum_, out_.shape(), ctx.device());
+  dsum_.set_layout(out_.layout());
   residual_add_backward(ctx, out_, dy, dsum_, true);  // both branches receive dsum
   Tensor* dsc = &dsum_;
   if (ds_conv_) dsc = &ds_conv_->backward(ctx, ds_bn_->backward(ctx, dsum_, true), need_dx);
@@ -114,7 +136,7 @@ Tensor& BasicBlock::backward(Context& ctx, Tensor& dy, bool need_dx) {
   Tensor& d1 = conv2_.backward(ctx, d2, true);
   Tensor& d0 = bn1_.backward(ctx, d1, true);
   Tensor& dx = conv1_.backward(ctx, d0, need_dx);
-  if (need_dx) accumulate(ctx, dx, *dsc);
+  if (need_dx) accumulate(ctx, dx, onednn::as_layout(*dsc, dx.layout(), dsc_store_, dsc_));
   return dx;
 }
 
@@ -143,6 +165,7 @@ ResNet18::ResNet18(const ResNetConfig& cfg, Device device)
   ps_.finalize(device);
   buf_.finalize(device);
   init(0);
+  set_blocked_layouts(true);  // takes effect on the oneDNN backend only
 }
 
 void ResNet18::init(uint64_t seed) {
@@ -184,7 +207,7 @@ void ResNet18::ensure(int64_t n) {
 
 Tensor& ResNet18::head_forward(Context& ctx, const Tensor& a4) {
   ensure(a4.dim(0));
-  global_avg_pool(ctx, a4, feat_view_);
+  global_avg_pool(ctx, onednn::as_layout(a4, Layout::Plain, a4_store_, a4_plain_), feat_view_);
   logits_ = &fc_->forward(ctx, feat_view_);
   return *logits_;
 }
@@ -223,6 +246,12 @@ void ResNet18::backward(Context& ctx) {
   global_avg_pool_backward(ctx, dfeat, dpool_view_);
   layer_grads_[4] = &dpool_view_;
   Tensor* d = &dpool_view_;
+  if (a4.layout() != Layout::Plain) {  // back into layer4's layout
+    grow_view(dpool_store_, dpool_blocked_, a4.shape(), device_);
+    dpool_blocked_.set_layout(a4.layout());
+    onednn::reorder(dpool_view_, dpool_blocked_);
+    d = &dpool_blocked_;
+  }
   for (size_t i = blocks_.size(); i-- > 0;) {
     d = &blocks_[i]->backward(ctx, *d, true);
     if (i % 2 == 0 && i > 0) layer_grads_[i / 2] = d;  // gradient w.r.t. layer (i/2)'s output
@@ -239,15 +268,23 @@ StepFlops ResNet18::step_flops() const {
   return f;
 }
 
+namespace {
+// `t` itself when plain, else its plain copy in `view` (grown from `store`).
+Tensor& plain_of(Tensor& t, Tensor& store, Tensor& view) {
+  if (t.layout() == Layout::Plain) return t;
+  return const_cast<Tensor&>(onednn::as_layout(t, Layout::Plain, store, view));
+}
+}  // namespace
+
 Tensor& ResNet18::layer_output(int L) {
   CUVAE_CHECK(L >= 1 && L <= 4, "ResNet18: layer must be 1..4, got " << L);
-  return blocks_[static_cast<size_t>(2 * L - 1)]->output();
+  return plain_of(blocks_[static_cast<size_t>(2 * L - 1)]->output(), plain_store_[0][L], plain_[0][L]);
 }
 
 Tensor& ResNet18::layer_grad(int L) {
   CUVAE_CHECK(L >= 1 && L <= 4, "ResNet18: layer must be 1..4, got " << L);
   CUVAE_CHECK(layer_grads_[L] != nullptr, "ResNet18::layer_grad before backward");
-  return *layer_grads_[L];
+  return plain_of(*layer_grads_[L], plain_store_[1][L], plain_[1][L]);
 }
 
 std::vector<float> ResNet18::classify(Context& ctx, const Tensor& x) {

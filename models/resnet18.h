@@ -60,6 +60,8 @@ class BasicBlock {
   std::vector<Conv2d*> convs();
   /// Adds the block's convolutions, at the shapes of its last forward, to `f` (StepFlops).
   void add_flops(StepFlops& f) const;
+  /// Whether its convolutions leave their outputs in oneDNN's blocked layout (Conv2d::set_blocked_output).
+  void set_blocked(bool on);
 
  private:
   Conv2d conv1_;
@@ -69,6 +71,7 @@ class BasicBlock {
   std::unique_ptr<Conv2d> ds_conv_;
   std::unique_ptr<BatchNorm2d> ds_bn_;
   Tensor out_store_, out_, dsum_store_, dsum_;
+  Tensor sc_store_, sc_, dsc_store_, dsc_;  // the shortcut (and its gradient) in the other branch's layout
 };
 
 /// ResNet-18 for small images: conv1 (3×3, s1, p1, no bias) → bn1 → ReLU → layer1 (2 blocks,
@@ -91,6 +94,14 @@ class ResNet18 {
   /// Training-mode forward passes so far (each BatchNorm's num_batches_tracked).
   int64_t num_batches_tracked() const { return num_batches_tracked_; }
   void set_num_batches_tracked(int64_t v) { num_batches_tracked_ = v; }
+  /// On the oneDNN backend the activations stay in oneDNN's blocked layout (nChw16c on AVX-512)
+  /// from conv1 to layer4: convolutions, batch norms, ReLUs and residual adds read and write it,
+  /// and only pooling to the head, layer_output() and layer_grad() see plain NCHW (reordered).
+  /// On by default; `false` keeps every activation NCHW (as the reference and CUDA paths do).
+  void set_blocked_layouts(bool on);
+  /// The layout layer L's output (1..4) was written in by the last forward (Layout::Plain on the
+  /// reference and CUDA backends).
+  Layout layer_layout(int L);
   /// Synchronised batch norm over `comm`'s ranks in every BatchNorm2d (BatchNorm2d::set_sync);
   /// nullptr: each rank's own batch statistics.
   void set_sync_batchnorm(const Communicator* comm);
@@ -130,7 +141,7 @@ class ResNet18 {
   Tensor& mean_loss() { return mean_loss_; }
   /// Penultimate features [N, 8w] (the global average pool output) of the last forward.
   Tensor& features() { return feat_view_; }
-  /// Output of layer L (1..4) of the last forward [N, 2^(L−1)·w, h_L, w_L].
+  /// Output of layer L (1..4) of the last forward [N, 2^(L−1)·w, h_L, w_L], plain NCHW.
   Tensor& layer_output(int L);
   /// ∂(Σ dlogits·logits)/∂ layer_output(L) from the last backward().
   Tensor& layer_grad(int L);
@@ -150,6 +161,8 @@ class ResNet18 {
   Tensor feat_view_, dfeat_view_, loss_view_, dlogits_view_, dpool_view_;
   Tensor* logits_ = nullptr;
   Tensor* layer_grads_[5] = {nullptr, nullptr, nullptr, nullptr, nullptr};
+  Tensor a4_store_, a4_plain_, dpool_store_, dpool_blocked_;  // the head's plain view of layer4, and back
+  Tensor plain_store_[2][5], plain_[2][5];  // plain copies of layer outputs [0] and gradients [1]
   void ensure(int64_t n);
   Tensor& head_forward(Context& ctx, const Tensor& a4);
 };

@@ -343,7 +343,8 @@ Steps vae_steps(CpuBackend backend, VaeKind kind) {
 }
 
 // Three SGD steps of a width-8 ResNet-18; the weights and running statistics after the last.
-Steps resnet_steps(CpuBackend backend) {
+// `blocked`: the oneDNN backend keeps the activations in its blocked layouts (the default).
+Steps resnet_steps(CpuBackend backend, bool blocked = true) {
   Context ctx(DeviceRequest::CPU, backend);
   ResNetConfig c;
   c.channels = 1;
@@ -351,6 +352,7 @@ Steps resnet_steps(CpuBackend backend) {
   c.base_width = 8;
   ResNet18 m(c, Device::CPU);
   m.init(2);
+  m.set_blocked_layouts(blocked);
   Tensor x = Tensor::from_vector(random_values(8 * 256, 0, 1, 12), {8, 1, 16, 16});
   const IntBuffer labels = IntBuffer::from_vector({0, 1, 2, 3, 4, 5, 6, 7});
   Tensor buf({m.params().flat_values().numel()});
@@ -395,5 +397,59 @@ TEST(Onednn, ResNetTrainingStepsMatchTheReference) {
   const Steps one = resnet_steps(CpuBackend::OneDNN);
   const Steps ref = resnet_steps(CpuBackend::Reference);
   expect_steps_close(one, ref, 1e-4);
+  expect_steps_close(resnet_steps(CpuBackend::OneDNN, false), ref, 1e-4);  // every activation NCHW
   EXPECT_EQ(one.weights, resnet_steps(CpuBackend::OneDNN).weights) << "oneDNN is not bit-identical run to run";
+}
+
+// The blocked layouts between the ResNet's layers: in use on the oneDNN backend (nChw16c on
+// AVX-512, nChw8c on AVX2 for 16 channels and more), plain on the reference; what leaves the model
+// (logits, layer outputs and Grad-CAM's layer gradients, through an evaluation-mode backward) is
+// plain NCHW and equals the reference's.
+TEST(Onednn, ResNetKeepsBlockedLayoutsInsideAndPlainOutside) {
+  SKIP_WITHOUT_ONEDNN();
+  ResNetConfig c;
+  c.channels = 1;
+  c.height = c.width = 12;
+  c.base_width = 16;
+  struct Out {
+    std::vector<float> logits, grad_logits_wrt_x;
+    std::vector<std::vector<float>> outputs, grads;
+    std::vector<Layout> layouts;
+  };
+  auto run = [&](CpuBackend backend) {
+    Context ctx(DeviceRequest::CPU, backend);
+    ResNet18 m(c, Device::CPU);
+    m.init(4);
+    Tensor x = Tensor::from_vector(random_values(3 * 144, 0, 1, 31), {3, 1, 12, 12});
+    m.forward(ctx, x, true);  // running statistics that differ from the initial ones
+    Out o;
+    o.logits = m.forward(ctx, x, false).to_vector();
+    std::vector<float> onehot(3 * 10, 0.0f);
+    for (int i = 0; i < 3; ++i) onehot[static_cast<size_t>(i * 10 + i + 2)] = 1.0f;  // class i+2's score
+    memcpy_any(m.dlogits().data(), Device::CPU, onehot.data(), Device::CPU, onehot.size() * sizeof(float));
+    m.backward(ctx);
+    for (int L = 1; L <= 4; ++L) {
+      o.layouts.push_back(m.layer_layout(L));
+      EXPECT_EQ(m.layer_output(L).layout(), Layout::Plain);
+      EXPECT_EQ(m.layer_grad(L).layout(), Layout::Plain);
+      o.outputs.push_back(m.layer_output(L).to_vector());
+      o.grads.push_back(m.layer_grad(L).to_vector());
+    }
+    // forward_from on a plain activation (Grad-CAM's checks) gives the same logits.
+    Tensor a2 = m.layer_output(2).clone();
+    o.grad_logits_wrt_x = m.forward_from(ctx, 2, a2).to_vector();
+    return o;
+  };
+  const Out one = run(CpuBackend::OneDNN), ref = run(CpuBackend::Reference);
+  for (int L = 1; L <= 4; ++L) {
+    SCOPED_TRACE(::testing::Message() << "layer " << L);
+    EXPECT_EQ(ref.layouts[static_cast<size_t>(L - 1)], Layout::Plain);
+    EXPECT_NE(one.layouts[static_cast<size_t>(L - 1)], Layout::Plain) << "oneDNN left layer " << L << " in NCHW";
+    EXPECT_TRUE(all_close(one.outputs[static_cast<size_t>(L - 1)], ref.outputs[static_cast<size_t>(L - 1)], 1e-4, 1e-3));
+    EXPECT_TRUE(all_close(one.grads[static_cast<size_t>(L - 1)], ref.grads[static_cast<size_t>(L - 1)],
+                          1e-4 * max_abs(ref.grads[static_cast<size_t>(L - 1)]), 1e-3));
+  }
+  EXPECT_TRUE(all_close(one.logits, ref.logits, 1e-4, 1e-3));
+  EXPECT_TRUE(all_close(one.grad_logits_wrt_x, one.logits, 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(ref.grad_logits_wrt_x, ref.logits, 1e-5, 1e-5));
 }
