@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -99,7 +100,15 @@ int main(int argc, char** argv) {
   double min_s = 3.0;
   int min_reps = 5, steps = 0;
   std::string backend = "onednn";
-  app.add_option("--only", only, "comma-separated: sgemm, vae, resnet")->capture_default_str();
+  app.add_option("--only", only, "comma-separated: sgemm, vae, resnet")
+      ->capture_default_str()
+      ->check([](const std::string& v) {
+        std::string item;
+        for (std::istringstream in(v); std::getline(in, item, ',');)
+          if (item != "sgemm" && item != "vae" && item != "resnet")
+            return "'" + item + "' is not one of sgemm, vae, resnet";
+        return std::string();
+      });
   app.add_option("--sgemm-sizes", sizes, "square SGEMM sizes n; the fastest is the peak")->capture_default_str();
   app.add_option("--vae-batch", vae_batch, "images per VAE step")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--resnet-batch", resnet_batch, "images per ResNet-18 step")->check(CLI::PositiveNumber)->capture_default_str();

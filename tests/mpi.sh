@@ -2,9 +2,9 @@
 # Data-parallel training over MPI (ctest label mpi), on the real cuvae binary, CPU, real MNIST,
 # with `mpirun --oversubscribe -np 2` (and --allow-run-as-root where this runs as root):
 #   1. two ranks equal one process: after one VAE step of the global batch the test loss agrees to
-#      1e-6 and every parameter to 1e-4 or to the difference between 1 and 2 threads of one
-#      process (max-norm relative, per tensor), so the ranks draw exactly the batch and the ε of
-#      the one process; after an epoch of 6,400 images the test losses agree to 1%;
+#      1e-6 and every parameter to 1e-3 (max-norm relative, per tensor; the wrong ε for half the
+#      batch moves them by 0.57), so the ranks draw exactly the batch and the ε of the one
+#      process; after an epoch of 6,400 images the test losses agree to 1%;
 #   2. with the same seed and the same N the weights are bit-identical from run to run;
 #   3. the classifier trains on 2 ranks, and the test set evaluated in shards over the ranks gives
 #      what one process measures on the written model (VAE and classifier);
@@ -55,9 +55,11 @@ vae=(train-vae --data "$m" --device cpu --no-progress --seed 3)
 # ---- 1. two ranks equal one process ------------------------------------------------------
 # Adam's first update is lr · g / (|g| + ε) per weight, so where a gradient is near 0 the last bits
 # of its sum (which the summation order sets) decide the step: one process on 1 thread and on 2
-# threads already differ there. The noise floor is measured here too, and the ranks must not
-# exceed it (or 1e-4); the test loss after the step, which such weights barely move, must agree
-# to 1e-6, which the wrong ε or the wrong rows for half the batch would not.
+# threads already differ there (reported), and two ranks' sums of 64 rows added by the allreduce
+# round otherwise than oneDNN's SGEMM over 128 rows (1.5e-4 measured). The weights must agree to
+# 1e-3, which the wrong ε for half the batch (0.57) is far from; the test loss after the step,
+# which such weights barely move, must agree to 1e-6, which the wrong ε or the wrong rows for
+# half the batch would not.
 for seed in 3 5; do
   one=(train-vae --data "$m" --device cpu --no-progress --seed "$seed" --train-limit 128 --test-limit 256 --batch 128)
   "$bin" "${one[@]}" --out "$tmp/one$seed" >/dev/null 2>&1
@@ -66,7 +68,7 @@ for seed in 3 5; do
   floor=$(max_rel_diff "$tmp/one$seed/model.safetensors" "$tmp/threads$seed/model.safetensors")
   d=$(max_rel_diff "$tmp/one$seed/model.safetensors" "$tmp/two$seed/model.safetensors")
   l1=$(test_loss "$tmp/one$seed"); l2=$(test_loss "$tmp/two$seed"); r=$(rel "$l1" "$l2")
-  if le "$r" 1e-6 && { le "$d" 1e-4 || le "$d" "$floor"; }; then
+  if le "$r" 1e-6 && le "$d" 1e-3; then
     ok "seed $seed, one VAE step: 2 ranks = 1 process (test loss $l1 vs $l2, relative $r; weights $d, 1 vs 2 threads $floor)"
   else
     bad "seed $seed, one VAE step: test loss $l1 vs $l2 (relative $r), weights $d (1 vs 2 threads: $floor)"
