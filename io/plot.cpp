@@ -115,7 +115,7 @@ bool draw_panel(const std::vector<PlotSeries>& series, const PlotLabels& labels,
   rx.pad(lines ? 0.02 : 0.04, 0.5);
   ry.pad(0.05, logy ? 1.0 : std::max(1e-3, 0.1 * std::abs(ry.lo)));
   pladv(0);
-  plvpor(0.16, 0.68, 0.2, 0.88);
+  plvpor(0.22, 0.68, 0.2, 0.88);  // room on the left for the y label beside the tick labels
   plwind(rx.lo, rx.hi, ry.lo, ry.hi);
   plcol0(1);
   plschr(0, 0.9);
@@ -272,10 +272,15 @@ void heatmap_png(const std::string& path, const std::vector<double>& values, con
   plcol0(1);
   plschr(0, 0.8);
   plbox("bc", 0, 0, "bc", 0, 0);
-  for (int p = 0; p < cols; ++p) plmtex("b", 1.2, (p + 0.5) / cols, 0.5, col_names[static_cast<size_t>(p)].c_str());
+  // Long column names alternate between two rows so that neighbours do not overlap.
+  size_t longest = 0;
+  for (const std::string& n : col_names) longest = std::max(longest, n.size());
+  const bool stagger = cols > 1 && static_cast<double>(longest) * cols > 60.0;
+  for (int p = 0; p < cols; ++p)
+    plmtex("b", stagger && p % 2 ? 2.4 : 1.2, (p + 0.5) / cols, 0.5, col_names[static_cast<size_t>(p)].c_str());
   for (int t = 0; t < rows; ++t) plmtex("lv", 0.6, 1.0 - (t + 0.5) / rows, 1.0, row_names[static_cast<size_t>(t)].c_str());
   plschr(0, 1.0);
-  plmtex("b", 3.2, 0.5, 0.5, labels.xlabel.c_str());
+  plmtex("b", stagger ? 4.2 : 3.2, 0.5, 0.5, labels.xlabel.c_str());
   plmtex("l", 7.5, 0.5, 0.5, labels.ylabel.c_str());
   plmtex("t", 1.5, 0.5, 0.5, labels.title.c_str());
   end_page(tmp, path);
