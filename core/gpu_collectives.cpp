@@ -73,32 +73,20 @@ int select_cuda_device(int local_rank) {
 #endif
 }
 
-NcclCommunicator::NcclCommunicator(const Communicator& comm) : rank_(comm.rank()), size_(comm.size()) {
+NcclCommunicator::NcclCommunicator(const Communicator& comm) : NcclCommunicator(&comm) {}
+
+NcclCommunicator NcclCommunicator::single() { return NcclCommunicator(nullptr); }
+
+NcclCommunicator::NcclCommunicator(const Communicator* comm)
+    : rank_(comm != nullptr ? comm->rank() : 0), size_(comm != nullptr ? comm->size() : 1) {
 #ifdef CUVAE_HAS_NCCL
   require_gpu();
   ncclUniqueId id{};
   if (rank_ == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
-  comm.broadcast_bytes(&id, sizeof id);  // MPI carries the id; NCCL connects the GPUs
+  if (comm != nullptr) comm->broadcast_bytes(&id, sizeof id);  // MPI carries the id; NCCL connects the GPUs
   ncclComm_t c = nullptr;
   check_nccl(ncclCommInitRank(&c, size_, id, rank_), "ncclCommInitRank");
   comm_ = c;
-#else
-  fail_no_nccl();
-#endif
-}
-
-NcclCommunicator::NcclCommunicator(int rank, int size) : rank_(rank), size_(size) {}
-
-NcclCommunicator NcclCommunicator::single() {
-#ifdef CUVAE_HAS_NCCL
-  require_gpu();
-  NcclCommunicator one(0, 1);
-  ncclUniqueId id{};
-  check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
-  ncclComm_t c = nullptr;
-  check_nccl(ncclCommInitRank(&c, 1, id, 0), "ncclCommInitRank");
-  one.comm_ = c;
-  return one;
 #else
   fail_no_nccl();
 #endif

@@ -52,7 +52,8 @@ class NcclCommunicator {
   void broadcast(float* data, int64_t n, Stream stream) const;
 
  private:
-  NcclCommunicator(int rank, int size);
+  /// The ranks of `comm`, or this process alone when null (single()).
+  explicit NcclCommunicator(const Communicator* comm);
   ncclComm* comm_ = nullptr;
   int rank_ = 0, size_ = 1;
 };

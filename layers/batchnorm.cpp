@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "core/check.h"
+#include "kernels/bias.h"
 #include "kernels/dispatch_util.h"
 #include "layers/onednn_util.h"
-#include "kernels/bias.h"
 
 #ifdef CUVAE_HAS_CUDA
 #include "core/cuda_check.h"

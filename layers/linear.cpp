@@ -12,18 +12,33 @@
 
 namespace cuvae {
 
+namespace {
+// The fully connected layer's arithmetic with a given GEMM (gemm_cpu's contract): Eigen's for the
+// reference, oneDNN's for the oneDNN backend.
+template <typename T, class Gemm>
+void linear_fwd_with(Gemm gemm, const T* x, const T* W, const T* b, T* y, int64_t n, int64_t in, int64_t out) {
+  gemm(false, true, n, out, in, T(1), x, W, T(0), y);
+  if (b) add_bias_nchw_cpu<T>(y, b, n, out, 1);
+}
+
+template <typename T, class Gemm>
+void linear_bwd_with(Gemm gemm, const T* x, const T* W, const T* dy, T* dx, T* dW, T* db, int64_t n, int64_t in,
+                     int64_t out, bool accumulate_dx) {
+  gemm(true, false, out, in, n, T(1), dy, x, T(0), dW);
+  if (db) bias_grad_nchw_cpu<T>(dy, db, n, out, 1);
+  if (dx) gemm(false, false, n, in, out, T(1), dy, W, accumulate_dx ? T(1) : T(0), dx);
+}
+}  // namespace
+
 template <typename T>
 void linear_fwd_cpu(const T* x, const T* W, const T* b, T* y, int64_t n, int64_t in, int64_t out) {
-  gemm_cpu<T>(false, true, n, out, in, T(1), x, W, T(0), y);
-  if (b) add_bias_nchw_cpu<T>(y, b, n, out, 1);
+  linear_fwd_with<T>(gemm_cpu<T>, x, W, b, y, n, in, out);
 }
 
 template <typename T>
 void linear_bwd_cpu(const T* x, const T* W, const T* dy, T* dx, T* dW, T* db, int64_t n,
                     int64_t in, int64_t out, bool accumulate_dx) {
-  gemm_cpu<T>(true, false, out, in, n, T(1), dy, x, T(0), dW);
-  if (db) bias_grad_nchw_cpu<T>(dy, db, n, out, 1);
-  if (dx) gemm_cpu<T>(false, false, n, in, out, T(1), dy, W, accumulate_dx ? T(1) : T(0), dx);
+  linear_bwd_with<T>(gemm_cpu<T>, x, W, dy, dx, dW, db, n, in, out, accumulate_dx);
 }
 
 template void linear_fwd_cpu<float>(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t);
@@ -39,8 +54,8 @@ namespace {
 // `cuvae_bench_ops --backend reference,onednn --filter Linear`).
 constexpr int64_t kOnednnGemmMinMacs = 1 << 14;
 
-// The oneDNN backend's fully connected layer: the reference's arithmetic with oneDNN's SGEMM in
-// place of Eigen's for all but the smallest products.
+// The oneDNN backend's GEMM for the fully connected layer: oneDNN's SGEMM in place of Eigen's
+// for all but the smallest products.
 void onednn_gemm(bool ta, bool tb, int64_t rows, int64_t cols, int64_t inner, float alpha, const float* a,
                  const float* b, float beta, float* y) {
 #ifdef CUVAE_HAS_ONEDNN
@@ -53,18 +68,6 @@ void onednn_gemm(bool ta, bool tb, int64_t rows, int64_t cols, int64_t inner, fl
   (void)ta, (void)tb, (void)rows, (void)cols, (void)inner, (void)alpha, (void)a, (void)b, (void)beta, (void)y;
   onednn::fail_unavailable();
 #endif
-}
-
-void linear_fwd_onednn(const float* x, const float* W, const float* b, float* y, int64_t n, int64_t in, int64_t out) {
-  onednn_gemm(false, true, n, out, in, 1.0f, x, W, 0.0f, y);
-  if (b) add_bias_nchw_cpu<float>(y, b, n, out, 1);
-}
-
-void linear_bwd_onednn(const float* x, const float* W, const float* dy, float* dx, float* dW, float* db, int64_t n,
-                       int64_t in, int64_t out, bool accumulate_dx) {
-  onednn_gemm(true, false, out, in, n, 1.0f, dy, x, 0.0f, dW);
-  if (db) bias_grad_nchw_cpu<float>(dy, db, n, out, 1);
-  if (dx) onednn_gemm(false, false, n, in, out, 1.0f, dy, W, accumulate_dx ? 1.0f : 0.0f, dx);
 }
 
 }  // namespace
@@ -90,7 +93,7 @@ Tensor& Linear::forward(Context& ctx, const Tensor& x) {
   detail::dispatch(
       ctx, "Linear",
       [&] { linear_fwd_cpu<float>(x_, W, b, y_.data(), n_, in_, out_); },
-      [&] { linear_fwd_onednn(x_, W, b, y_.data(), n_, in_, out_); },
+      [&] { linear_fwd_with<float>(onednn_gemm, x_, W, b, y_.data(), n_, in_, out_); },
       CUVAE_CUDA_ONLY([&] {
         const float one = 1.0f, zero = 0.0f;
         CUBLAS_CHECK(cublasSgemm(ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(out_),
@@ -125,7 +128,7 @@ Tensor& Linear::backward(Context& ctx, Tensor& dy, bool need_dx, Tensor* accumul
   detail::dispatch(
       ctx, "Linear::backward",
       [&] { linear_bwd_cpu<float>(x_, W, dy.data(), dxp, dW, db, n_, in_, out_, accumulate_into != nullptr); },
-      [&] { linear_bwd_onednn(x_, W, dy.data(), dxp, dW, db, n_, in_, out_, accumulate_into != nullptr); },
+      [&] { linear_bwd_with<float>(onednn_gemm, x_, W, dy.data(), dxp, dW, db, n_, in_, out_, accumulate_into != nullptr); },
       CUVAE_CUDA_ONLY([&] {
         const float one = 1.0f, zero = 0.0f;
         const int n = static_cast<int>(n_), in = static_cast<int>(in_), out = static_cast<int>(out_);
