@@ -2,7 +2,9 @@
 """PyTorch reference for cuvae's pinned ConvVAE and its ResNet-18 classifier.
 
 Defines the ConvVAE as a torch.nn.Module whose state_dict keys are exactly the
-tensor names cuvae writes (enc.conv1.weight, ..., dec.deconv2.bias), a loader
+tensor names cuvae writes (enc.conv1.weight, ..., dec.deconv2.bias; with arch "resnet" the
+residual network of cuvae train-vae --arch resnet: enc.conv_in, enc.res1.conv1, ...,
+dec.conv_out), a loader
 for gzipped IDX files (gzip + numpy), a reader for safetensors checkpoints
 (plain json + numpy, validated like the format's reference reader), and two
 subcommands:
@@ -113,48 +115,105 @@ def data_dir(args):
 
 # ----------------------------------------------------------------------------- model
 
-class Encoder(_Module):
-    def __init__(self, channels, height, width, latent, logvar=True):
+class ResBlock(_Module):
+    """cuvae's layers/res_block.h: y = relu(x + conv2(relu(conv1(x)))), 3x3 convolutions with bias,
+    no normalisation."""
+
+    def __init__(self, c):
         super().__init__()
-        self.conv1 = nn.Conv2d(channels, 32, 4, 2, 1)
-        self.conv2 = nn.Conv2d(32, 64, 4, 2, 1)
-        self.fc = nn.Linear(64 * (height // 4) * (width // 4), 256)
+        self.conv1 = nn.Conv2d(c, c, 3, 1, 1)
+        self.conv2 = nn.Conv2d(c, c, 3, 1, 1)
+
+    def forward(self, x):
+        return F.relu(x + self.conv2(F.relu(self.conv1(x))))
+
+
+FEATURES = {"conv": 64, "resnet": 128}  # channels of the encoder's last maps (cuvae's VaeConfig::feature_channels)
+
+
+class Encoder(_Module):
+    """arch "conv": the pinned conv1, conv2; arch "resnet": conv_in, res1 (28x28), down1, res2 (14x14),
+    down2, res3 (7x7) with 32/64/128 channels (cuvae's models/vae_bodies.h). Then fc (+K one-hot
+    columns for a CVAE), mu and, unless an AE, logvar."""
+
+    def __init__(self, channels, height, width, latent, logvar=True, arch="conv", classes=0):
+        super().__init__()
+        if arch not in FEATURES:
+            raise ValueError(f"arch must be conv or resnet, got {arch!r}")
+        self.arch = arch
+        if arch == "conv":
+            self.conv1 = nn.Conv2d(channels, 32, 4, 2, 1)
+            self.conv2 = nn.Conv2d(32, 64, 4, 2, 1)
+        else:
+            self.conv_in = nn.Conv2d(channels, 32, 3, 1, 1)
+            self.res1 = ResBlock(32)
+            self.down1 = nn.Conv2d(32, 64, 4, 2, 1)
+            self.res2 = ResBlock(64)
+            self.down2 = nn.Conv2d(64, 128, 4, 2, 1)
+            self.res3 = ResBlock(128)
+        self.fc = nn.Linear(FEATURES[arch] * (height // 4) * (width // 4) + classes, 256)
         self.mu = nn.Linear(256, latent)
         if logvar:  # the plain autoencoder (ConvAE) has no enc.logvar
             self.logvar = nn.Linear(256, latent)
 
-    def forward(self, x):
-        h = F.relu(self.conv1(x))
-        h = F.relu(self.conv2(h))
-        h = F.relu(self.fc(h.flatten(1)))
+    def features(self, x):
+        """The flattened feature maps that enter enc.fc."""
+        if self.arch == "conv":
+            return F.relu(self.conv2(F.relu(self.conv1(x)))).flatten(1)
+        h = self.res1(F.relu(self.conv_in(x)))
+        h = self.res2(F.relu(self.down1(h)))
+        return self.res3(F.relu(self.down2(h))).flatten(1)
+
+    def head(self, h):
+        h = F.relu(self.fc(h))
         mu = self.mu(h)
         return mu, (self.logvar(h) if hasattr(self, "logvar") else torch.zeros_like(mu))
 
+    def forward(self, x):
+        return self.head(self.features(x))
+
 
 class Decoder(_Module):
-    def __init__(self, channels, height, width, latent):
+    """fc1 (+K one-hot columns for a CVAE), fc2, then arch "conv": deconv1, deconv2; arch "resnet":
+    res3 (7x7), up2, res2 (14x14), up1, res1 (28x28), conv_out. Returns logits."""
+
+    def __init__(self, channels, height, width, latent, arch="conv", classes=0):
         super().__init__()
+        if arch not in FEATURES:
+            raise ValueError(f"arch must be conv or resnet, got {arch!r}")
+        self.arch, self.f = arch, FEATURES[arch]
         self.h4, self.w4 = height // 4, width // 4
-        self.fc1 = nn.Linear(latent, 256)
-        self.fc2 = nn.Linear(256, 64 * self.h4 * self.w4)
-        self.deconv1 = nn.ConvTranspose2d(64, 32, 4, 2, 1)
-        self.deconv2 = nn.ConvTranspose2d(32, channels, 4, 2, 1)
+        self.fc1 = nn.Linear(latent + classes, 256)
+        self.fc2 = nn.Linear(256, self.f * self.h4 * self.w4)
+        if arch == "conv":
+            self.deconv1 = nn.ConvTranspose2d(64, 32, 4, 2, 1)
+            self.deconv2 = nn.ConvTranspose2d(32, channels, 4, 2, 1)
+        else:
+            self.res3 = ResBlock(128)
+            self.up2 = nn.ConvTranspose2d(128, 64, 4, 2, 1)
+            self.res2 = ResBlock(64)
+            self.up1 = nn.ConvTranspose2d(64, 32, 4, 2, 1)
+            self.res1 = ResBlock(32)
+            self.conv_out = nn.Conv2d(32, channels, 3, 1, 1)
 
     def forward(self, z):
         h = F.relu(self.fc1(z))
-        h = F.relu(self.fc2(h)).view(-1, 64, self.h4, self.w4)
-        h = F.relu(self.deconv1(h))
-        return self.deconv2(h)  # logits
+        h = F.relu(self.fc2(h)).view(-1, self.f, self.h4, self.w4)
+        if self.arch == "conv":
+            return self.deconv2(F.relu(self.deconv1(h)))  # logits
+        h = F.relu(self.up2(self.res3(h)))
+        h = F.relu(self.up1(self.res2(h)))
+        return self.conv_out(self.res1(h))  # logits
 
 
 class ConvVAE(_Module):
-    def __init__(self, channels=1, height=28, width=28, latent=32, beta=1.0):
+    def __init__(self, channels=1, height=28, width=28, latent=32, beta=1.0, arch="conv"):
         super().__init__()
         if height % 4 or width % 4:
             raise ValueError(f"image size {height}x{width} is not a multiple of 4")
-        self.beta = float(beta)
-        self.enc = Encoder(channels, height, width, latent)
-        self.dec = Decoder(channels, height, width, latent)
+        self.beta, self.arch = float(beta), arch
+        self.enc = Encoder(channels, height, width, latent, arch=arch)
+        self.dec = Decoder(channels, height, width, latent, arch=arch)
 
     def forward(self, x, sample=True):
         mu, logvar = self.enc(x)
@@ -164,22 +223,18 @@ class ConvVAE(_Module):
 
 class ConvCVAE(_Module):
     """The conditional VAE (Sohn et al. 2015) as cuvae trains it: the one-hot label appended after
-    the flattened encoder features (enc.fc is Linear(64*h/4*w/4 + K, 256)) and after z (dec.fc1 is
+    the flattened encoder features (enc.fc is Linear(F*h/4*w/4 + K, 256)) and after z (dec.fc1 is
     Linear(D + K, 256)); the rest as ConvVAE."""
 
-    def __init__(self, channels=1, height=28, width=28, latent=32, beta=1.0, classes=10):
+    def __init__(self, channels=1, height=28, width=28, latent=32, beta=1.0, classes=10, arch="conv"):
         super().__init__()
-        self.beta, self.classes = float(beta), int(classes)
-        self.enc = Encoder(channels, height, width, latent)
-        self.enc.fc = nn.Linear(64 * (height // 4) * (width // 4) + classes, 256)
-        self.dec = Decoder(channels, height, width, latent)
-        self.dec.fc1 = nn.Linear(latent + classes, 256)
+        self.beta, self.classes, self.arch = float(beta), int(classes), arch
+        self.enc = Encoder(channels, height, width, latent, arch=arch, classes=classes)
+        self.dec = Decoder(channels, height, width, latent, arch=arch, classes=classes)
 
     def encode(self, x, y):
-        e = self.enc
-        h = F.relu(e.conv2(F.relu(e.conv1(x)))).flatten(1)
-        h = F.relu(e.fc(torch.cat([h, F.one_hot(y, self.classes).to(h.dtype)], 1)))
-        return e.mu(h), e.logvar(h)
+        h = self.enc.features(x)
+        return self.enc.head(torch.cat([h, F.one_hot(y, self.classes).to(h.dtype)], 1))
 
     def decode(self, z, y):
         return self.dec(torch.cat([z, F.one_hot(y, self.classes).to(z.dtype)], 1))
@@ -193,9 +248,9 @@ class ConvCVAE(_Module):
 class ConvAE(ConvVAE):
     """The plain autoencoder: ConvVAE's layers without enc.logvar; z = enc.mu, no KL."""
 
-    def __init__(self, channels=1, height=28, width=28, latent=32, beta=0.0):
-        super().__init__(channels, height, width, latent, 0.0)
-        self.enc = Encoder(channels, height, width, latent, logvar=False)
+    def __init__(self, channels=1, height=28, width=28, latent=32, beta=0.0, arch="conv"):
+        super().__init__(channels, height, width, latent, 0.0, arch)
+        self.enc = Encoder(channels, height, width, latent, logvar=False, arch=arch)
 
     def forward(self, x, sample=False):
         mu, logvar = self.enc(x)
@@ -242,10 +297,11 @@ def load_checkpoint_model(path):
     if kind not in ("ConvVAE", "ConvAE", "ConvCVAE"):
         raise ValueError(f"{path}: model is {kind}, not ConvVAE, ConvAE or ConvCVAE")
     args = (int(cfg["channels"]), int(cfg["height"]), int(cfg["width"]), int(cfg["latent"]), float(cfg.get("beta", 1.0)))
+    arch = cfg.get("arch", "conv")  # checkpoints from before --arch hold the pinned network
     if kind == "ConvCVAE":
-        model = ConvCVAE(*args, classes=int(cfg["classes"]))
+        model = ConvCVAE(*args, classes=int(cfg["classes"]), arch=arch)
     else:
-        model = (ConvAE if kind == "ConvAE" else ConvVAE)(*args)
+        model = (ConvAE if kind == "ConvAE" else ConvVAE)(*args, arch=arch)
     state = {k: torch.from_numpy(v.copy()) for k, v in tensors.items()}
     model.load_state_dict(state, strict=True)  # raises on any missing/unexpected key or shape mismatch
     return model, cfg
@@ -573,6 +629,7 @@ def cmd_check(args):
         r32 = {"recon": r32["recon"], "loss": r32["recon"]}
     out.update({"n": int(images.shape[0]), "strict_load": True, "beta": model.beta,
                 "model": "ae" if isinstance(model, ConvAE) else "cvae" if isinstance(model, ConvCVAE) else "vae",
+                "arch": model.arch, "parameters": sum(p.numel() for p in model.parameters()),
                 "float32": r32, "torch": torch.__version__})
     print(json.dumps(out))
     return 0
@@ -636,13 +693,14 @@ def cmd_train(args):
     train = torch.from_numpy(load_images(folder, "train", args.limit)).float().div_(255.0)
     test = load_images(folder, "t10k", args.test_limit)
     n, c, h, w = train.shape
-    model = ConvVAE(c, h, w, args.latent, 1.0)
+    model = ConvVAE(c, h, w, args.latent, 1.0, arch=args.arch)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     steps = n // args.batch
     if steps == 0:
         raise ValueError(f"{n} training images are fewer than one batch of {args.batch}")
     blas = loaded_blas()
     print(f"torch {torch.__version__} (BLAS {', '.join(blas) or 'unknown'}), {torch.get_num_threads()} threads: ConvVAE "
+          f"--arch {args.arch} "
           f"({sum(p.numel() for p in model.parameters())} parameters) on {n} {args.dataset} images, "
           f"batch {args.batch}, {steps} steps/epoch", flush=True)
     records = []
@@ -669,7 +727,7 @@ def cmd_train(args):
               f"{e['kl']:.2f} = {e['loss']:.2f} nats/image ({secs:.1f} s, {rec['images_per_s']:.0f} img/s)",
               flush=True)
     if args.json:
-        result = {"torch": torch.__version__, "blas": blas, "threads": torch.get_num_threads(), "dataset": args.dataset,
+        result = {"torch": torch.__version__, "arch": args.arch, "blas": blas, "threads": torch.get_num_threads(), "dataset": args.dataset,
                   "train_images": n, "test_images": int(test.shape[0]), "batch": args.batch, "lr": args.lr,
                   "seed": args.seed, "epochs": records}
         tmp = args.json + ".tmp"
@@ -698,6 +756,8 @@ def main(argv=None):
     t.add_argument("--batch", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--latent", type=int, default=32)
+    t.add_argument("--arch", choices=["conv", "resnet"], default="conv",
+                   help="conv (the pinned network) or resnet (the residual encoder and decoder of cuvae --arch resnet)")
     t.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=int, default=0, help="use only the first N training images (0 = all)")

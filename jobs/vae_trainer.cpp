@@ -170,8 +170,9 @@ class VaeTrainee final : public Trainee {
     }
     const VaeConfig& c = model_->config();
     if (c.latent != cfg_.latent || c.beta != cfg_.beta || c.channels != cfg_.channels || c.height != cfg_.height ||
-        c.kind != cfg_.kind || c.recon_loss != cfg_.recon_loss)
-      log << "note: --resume uses the checkpoint's config (" << c.model_name() << ", latent " << c.latent
+        c.kind != cfg_.kind || c.recon_loss != cfg_.recon_loss || c.arch != cfg_.arch)
+      log << "note: --resume uses the checkpoint's config (" << c.model_name() << ", --arch " << vae_arch_name(c.arch)
+          << ", latent " << c.latent
           << ", beta " << c.beta << ")\n";
     cfg_ = c;
     const int64_t total = model_->params().flat_values().numel();
@@ -225,7 +226,7 @@ class VaeTrainee final : public Trainee {
   }
   std::string describe() const override {
     std::ostringstream os;
-    os << cfg_.model_name() << " (latent " << cfg_.latent;
+    os << cfg_.model_name() << " (" << (cfg_.arch == VaeArch::Resnet ? "residual, " : "") << "latent " << cfg_.latent;
     if (cfg_.is_ae())
       os << ", recon loss " << (cfg_.recon_loss == ReconLoss::Mse ? "mse" : "bce");
     else
@@ -317,6 +318,7 @@ class VaeTrainee final : public Trainee {
     cfg_.width = train.w;
     cfg_.latent = opt_.latent;
     cfg_.kind = opt_.model;
+    cfg_.arch = opt_.arch;
     cfg_.recon_loss = opt_.recon_loss;
     cfg_.beta = opt_.model == VaeKind::Ae ? 0.0f : opt_.beta;
     sched_ = schedule_for(train);

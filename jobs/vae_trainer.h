@@ -25,6 +25,7 @@ struct VaeTrainOptions {
   int64_t latent = 32;
   float beta = 1.0f;              ///< KL weight (ignored by the AE)
   VaeKind model = VaeKind::Vae;   ///< --model vae|ae
+  VaeArch arch = VaeArch::Conv;   ///< --arch conv|resnet
   ReconLoss recon_loss = ReconLoss::Bce;  ///< --recon-loss bce|mse (mse: AE only)
   double kl_warmup = 0;     ///< --kl-warmup E: β rises linearly from 0 over E epochs (0 = off)
   int kl_cycles = 0;        ///< --kl-cycles C: cyclical β over the whole run (0 = off)

@@ -98,7 +98,7 @@ bool has_config(const SafetensorsFile& f) { return f.metadata.count("config") !=
 
 bool looks_like_resnet(const SafetensorsFile& f) { return f.has("conv1.weight") && f.has("fc.weight"); }
 
-bool looks_like_vae(const SafetensorsFile& f) { return f.has("enc.conv1.weight"); }
+bool looks_like_vae(const SafetensorsFile& f) { return f.has("enc.conv1.weight") || f.has("enc.conv_in.weight"); }
 
 // A file without cuvae's config that is neither model: name its first tensor.
 [[noreturn]] void matches_no_model(const SafetensorsFile& f, const char* wanted) {
@@ -111,19 +111,24 @@ bool looks_like_vae(const SafetensorsFile& f) { return f.has("enc.conv1.weight")
 
 VaeConfig infer_vae_config(const SafetensorsFile& f) {
   const char* m = "ConvVAE";
-  const SafetensorsEntry& c1 = shaped(f, "enc.conv1.weight", 4, m, "[32, C, 4, 4]");
-  const SafetensorsEntry& mu = shaped(f, "enc.mu.weight", 2, m, "[D, 256]");
-  const SafetensorsEntry& fc2 = shaped(f, "dec.fc2.weight", 2, m, "[64*(H/4)*(W/4), 256]");
-  const SafetensorsEntry& fc = shaped(f, "enc.fc.weight", 2, m, "[256, 64*(H/4)*(W/4) (+K for a CVAE)]");
   VaeConfig c;
+  c.arch = f.has("enc.conv_in.weight") ? VaeArch::Resnet : VaeArch::Conv;
+  const bool res = c.arch == VaeArch::Resnet;
+  const int64_t F = c.feature_channels();
+  const SafetensorsEntry& c1 = res ? shaped(f, "enc.conv_in.weight", 4, m, "[32, C, 3, 3]")
+                                   : shaped(f, "enc.conv1.weight", 4, m, "[32, C, 4, 4]");
+  const SafetensorsEntry& mu = shaped(f, "enc.mu.weight", 2, m, "[D, 256]");
+  const SafetensorsEntry& fc2 = shaped(f, "dec.fc2.weight", 2, m, res ? "[128*(H/4)*(W/4), 256]" : "[64*(H/4)*(W/4), 256]");
+  const SafetensorsEntry& fc = shaped(f, "enc.fc.weight", 2, m, res ? "[256, 128*(H/4)*(W/4) (+K for a CVAE)]"
+                                                                     : "[256, 64*(H/4)*(W/4) (+K for a CVAE)]");
   c.channels = c1.shape[1];
   c.latent = mu.shape[0];
-  const int64_t cells = fc2.shape[0] / 64;
+  const int64_t cells = fc2.shape[0] / F;
   int64_t side = 0;
   while ((side + 1) * (side + 1) <= cells) ++side;
-  if (fc2.shape[0] % 64 != 0 || side * side != cells)
-    CUVAE_FAIL(f.path << ": tensor 'dec.fc2.weight' has shape " << dims_str(fc2.shape)
-                      << ", expected [64*s*s, 256] (square images of side 4*s) for a ConvVAE");
+  if (fc2.shape[0] % F != 0 || side * side != cells)
+    CUVAE_FAIL(f.path << ": tensor 'dec.fc2.weight' has shape " << dims_str(fc2.shape) << ", expected [" << F
+                      << "*s*s, 256] (square images of side 4*s) for a ConvVAE" << (res ? " with --arch resnet" : ""));
   c.height = c.width = 4 * side;
   const int64_t k = fc.shape[1] - fc2.shape[0];
   if (k < 0)

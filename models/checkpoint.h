@@ -42,7 +42,9 @@ void load_params(const SafetensorsFile& file, ParamStore& ps);
 /// The config of a ConvVAE state dict saved without cuvae's metadata (e.g. by PyTorch's
 /// safetensors writers): C from enc.conv1.weight [32, C, 4, 4], D from enc.mu.weight [D, 256],
 /// H = W = 4·s from dec.fc2.weight [64·s·s, 256], K = columns of enc.fc.weight − 64·s·s (K > 0: a
-/// CVAE), an AE when there is no enc.logvar.weight; beta 1 (AE 0), BCE, data set unknown.
+/// CVAE), an AE when there is no enc.logvar.weight; beta 1 (AE 0), BCE, data set unknown. A file
+/// with enc.conv_in.weight [32, C, 3, 3] is the residual network (VaeArch::Resnet, F = 128 in
+/// place of 64 above).
 /// Throws cuvae::Error naming the file, the first tensor that does not fit and the shape expected.
 VaeConfig infer_vae_config(const SafetensorsFile& file);
 

@@ -11,6 +11,14 @@
 
 namespace cuvae {
 
+VaeArch parse_vae_arch(const std::string& s) {
+  if (s == "conv") return VaeArch::Conv;
+  if (s == "resnet") return VaeArch::Resnet;
+  CUVAE_FAIL(option("arch") << " must be conv or resnet, got '" << s << "'");
+}
+
+const char* vae_arch_name(VaeArch arch) { return arch == VaeArch::Resnet ? "resnet" : "conv"; }
+
 VaeKind parse_vae_kind(const std::string& s) {
   if (s == "vae") return VaeKind::Vae;
   if (s == "ae") return VaeKind::Ae;
@@ -40,7 +48,7 @@ void VaeConfig::validate() const {
 nlohmann::json VaeConfig::to_json() const {
   nlohmann::json j = {{"model", model_name()}, {"channels", channels}, {"height", height},
                       {"width", width},        {"latent", latent},     {"beta", typed_decimal(beta)},
-                      {"binarize", binarize},  {"dataset", dataset}};
+                      {"binarize", binarize},  {"dataset", dataset}, {"arch", vae_arch_name(arch)}};
   if (is_ae()) j["recon_loss"] = recon_loss == ReconLoss::Mse ? "mse" : "bce";
   if (is_cvae()) j["classes"] = classes;
   return j;
@@ -59,6 +67,11 @@ VaeConfig VaeConfig::from_json(const nlohmann::json& j, const std::string& sourc
     if (!j["recon_loss"].is_string() || (j["recon_loss"] != "bce" && j["recon_loss"] != "mse"))
       CUVAE_FAIL(source << ": model config field \"recon_loss\" must be \"bce\" or \"mse\"");
     c.recon_loss = j["recon_loss"] == "mse" ? ReconLoss::Mse : ReconLoss::Bce;
+  }
+  if (j.contains("arch")) {  // checkpoints from before --arch existed hold the pinned conv network
+    if (!j["arch"].is_string() || (j["arch"] != "conv" && j["arch"] != "resnet"))
+      CUVAE_FAIL(source << ": model config field \"arch\" must be \"conv\" or \"resnet\", got " << j["arch"].dump());
+    c.arch = j["arch"] == "resnet" ? VaeArch::Resnet : VaeArch::Conv;
   }
   auto get_int = [&](const char* k) -> int64_t {
     if (!j.contains(k) || !j[k].is_number_integer())
@@ -100,16 +113,16 @@ ConvVAE::ConvVAE(const VaeConfig& cfg, Device device)
       device_(device),
       fh_(cfg.height / 4),
       fw_(cfg.width / 4),
-      enc_conv1_(ps_, "enc.conv1", cfg.channels, 32, 4, 2, 1, Activation::ReLU),
-      enc_conv2_(ps_, "enc.conv2", 32, 64, 4, 2, 1, Activation::ReLU),
-      flat_(64 * fh_ * fw_),
+      encoder_(cfg.arch == VaeArch::Resnet ? make_resnet_encoder(ps_, cfg.channels)
+                                           : make_conv_encoder(ps_, cfg.channels)),
+      flat_(cfg.feature_channels() * fh_ * fw_),
       enc_fc_(ps_, "enc.fc", flat_ + cfg.label_width(), 256, Activation::ReLU),
       enc_mu_(ps_, "enc.mu", 256, cfg.latent),
       enc_logvar_(make_logvar(ps_, cfg)),
       dec_fc1_(ps_, "dec.fc1", cfg.latent + cfg.label_width(), 256, Activation::ReLU),
-      dec_fc2_(ps_, "dec.fc2", 256, 64 * fh_ * fw_, Activation::ReLU),
-      dec_deconv1_(ps_, "dec.deconv1", 64, 32, 4, 2, 1, Activation::ReLU),
-      dec_deconv2_(ps_, "dec.deconv2", 32, cfg.channels, 4, 2, 1) {
+      dec_fc2_(ps_, "dec.fc2", 256, flat_, Activation::ReLU),
+      decoder_(cfg.arch == VaeArch::Resnet ? make_resnet_decoder(ps_, cfg.channels)
+                                           : make_conv_decoder(ps_, cfg.channels)) {
   ps_.finalize(device);
   loss_ = Tensor({1}, device);
   kl_dim_ = Tensor({cfg_.latent}, device);
@@ -181,8 +194,7 @@ void ConvVAE::encode(Context& ctx, const Tensor& x, const IntBuffer* labels) {
                                 << cfg_.height << ", " << cfg_.width << "]");
   check_labels(ctx, labels, x.dim(0), "encode");
   ensure(x.dim(0));
-  Tensor& h1 = enc_conv1_.forward(ctx, x);
-  Tensor& h2 = enc_conv2_.forward(ctx, h1);
+  Tensor& h2 = encoder_->forward(ctx, x);
   Tensor flat = Tensor::view(h2.data(), {n_, flat_}, ctx.device());
   Tensor& h3 = enc_fc_.forward(ctx, with_label(ctx, flat, labels, enc_in_));
   mu_view_ = Tensor::view(enc_mu_.forward(ctx, h3).data(), {n_, cfg_.latent}, ctx.device());
@@ -199,9 +211,8 @@ Tensor& ConvVAE::decode(Context& ctx, const Tensor& z, const IntBuffer* labels) 
   ensure(z.dim(0));
   Tensor& g1 = dec_fc1_.forward(ctx, with_label(ctx, z, labels, dec_in_));
   Tensor& g2 = dec_fc2_.forward(ctx, g1);
-  Tensor map = Tensor::view(g2.data(), {n_, 64, fh_, fw_}, ctx.device());
-  Tensor& g3 = dec_deconv1_.forward(ctx, map);
-  logits_ = &dec_deconv2_.forward(ctx, g3);
+  Tensor map = Tensor::view(g2.data(), {n_, cfg_.feature_channels(), fh_, fw_}, ctx.device());
+  logits_ = &decoder_->forward(ctx, map);
   return *logits_;
 }
 
@@ -237,23 +248,20 @@ void ConvVAE::loss(Context& ctx, const Tensor& x, bool grads, uint64_t seed, uin
 
 StepFlops ConvVAE::step_flops() const {
   StepFlops f;
-  f.add(enc_conv1_.flops(), false);
-  f.add(enc_conv2_.flops(), true);
+  encoder_->add_flops(f);
   f.add(enc_fc_.flops(), true);
   f.add(enc_mu_.flops(), true);
   if (enc_logvar_) f.add(enc_logvar_->flops(), true);
   f.add(dec_fc1_.flops(), true);
   f.add(dec_fc2_.flops(), true);
-  f.add(dec_deconv1_.flops(), true);
-  f.add(dec_deconv2_.flops(), true);
+  decoder_->add_flops(f);
   return f;
 }
 
 void ConvVAE::backward(Context& ctx) {
   CUVAE_CHECK(sampled_, "ConvVAE::backward needs a forward with sample = true");
-  Tensor& d3 = dec_deconv2_.backward(ctx, dlogits_view_, true);
-  Tensor& d2 = dec_deconv1_.backward(ctx, d3, true);
-  Tensor d2flat = Tensor::view(d2.data(), {n_, 64 * fh_ * fw_}, ctx.device());
+  Tensor& d2 = decoder_->backward(ctx, dlogits_view_);
+  Tensor d2flat = Tensor::view(d2.data(), {n_, flat_}, ctx.device());
   Tensor& d1 = dec_fc2_.backward(ctx, d2flat, true);
   Tensor* dzp = &dec_fc1_.backward(ctx, d1, true);
   Tensor dz_cut;
@@ -280,9 +288,8 @@ void ConvVAE::backward(Context& ctx) {
     take_columns(ctx, *dflatp, cfg_.classes, dflat_cut);
     dflatp = &dflat_cut;
   }
-  Tensor dmap = Tensor::view(dflatp->data(), {n_, 64, fh_, fw_}, ctx.device());
-  Tensor& dx1 = enc_conv2_.backward(ctx, dmap, true);
-  enc_conv1_.backward(ctx, dx1, false);
+  Tensor dmap = Tensor::view(dflatp->data(), {n_, cfg_.feature_channels(), fh_, fw_}, ctx.device());
+  encoder_->backward(ctx, dmap);
 }
 
 Tensor ConvVAE::decode_images(Context& ctx, const std::vector<float>& z, int64_t n,

@@ -19,6 +19,7 @@
 #include "layers/flops.h"
 #include "layers/linear.h"
 #include "layers/param.h"
+#include "models/vae_bodies.h"
 
 namespace cuvae {
 
@@ -30,6 +31,14 @@ enum class VaeKind { Vae, Ae, Cvae };
 /// or the sum over pixels of squared errors of sigmoid(logits) against x in [0, 1] (AE only).
 enum class ReconLoss { Bce, Mse };
 
+/// The convolutional network around the fully connected layers: the pinned two-layer encoder and
+/// decoder (Conv), or the deeper residual ones (Resnet; models/vae_bodies.h).
+enum class VaeArch { Conv, Resnet };
+
+/// "conv" or "resnet"; throws cuvae::Error naming --arch otherwise.
+VaeArch parse_vae_arch(const std::string& s);
+/// "conv" or "resnet": the "arch" field of the checkpoint config and the --arch value.
+const char* vae_arch_name(VaeArch arch);
 /// "vae", "ae" or "cvae"; throws cuvae::Error naming --model otherwise.
 VaeKind parse_vae_kind(const std::string& s);
 /// "bce" or "mse"; throws cuvae::Error naming --recon-loss otherwise.
@@ -48,6 +57,7 @@ struct VaeConfig {
   VaeKind kind = VaeKind::Vae;          ///< VAE, plain AE (beta ignored, no KL) or CVAE
   ReconLoss recon_loss = ReconLoss::Bce;  ///< training reconstruction term (Mse: AE only)
   int64_t classes = 10;                 ///< K, the one-hot width of a CVAE (unused otherwise)
+  VaeArch arch = VaeArch::Conv;         ///< the pinned convolutional network or the residual one
 
   /// True for the plain autoencoder.
   bool is_ae() const { return kind == VaeKind::Ae; }
@@ -58,6 +68,8 @@ struct VaeConfig {
   /// "ConvVAE", "ConvAE" or "ConvCVAE": the "model" field of the checkpoint config.
   const char* model_name() const { return is_ae() ? "ConvAE" : is_cvae() ? "ConvCVAE" : "ConvVAE"; }
 
+  /// F, the channels of the encoder's last feature maps and of dec.fc2's maps: 64 (conv), 128 (resnet).
+  int64_t feature_channels() const { return arch == VaeArch::Resnet ? 128 : 64; }
   /// Pixels per image, C·H·W.
   int64_t pixels() const { return channels * height * width; }
   /// Throws cuvae::Error naming the field when a value is out of range.
@@ -69,13 +81,17 @@ struct VaeConfig {
   static VaeConfig from_json(const nlohmann::json& j, const std::string& source);
 };
 
-/// The pinned default VAE:
+/// The pinned default VAE (VaeArch::Conv):
 ///   enc.conv1 Conv2d(C,32,4,2,1)+ReLU → enc.conv2 Conv2d(32,64,4,2,1)+ReLU → flatten →
 ///   enc.fc Linear(64·h/4·w/4, 256)+ReLU → enc.mu, enc.logvar Linear(256, D);
 ///   z = μ + exp(½·logσ²)·ε;
 ///   dec.fc1 Linear(D,256)+ReLU → dec.fc2 Linear(256, 64·h/4·w/4)+ReLU → view →
 ///   dec.deconv1 ConvTranspose2d(64,32,4,2,1)+ReLU → dec.deconv2 ConvTranspose2d(32,C,4,2,1)
 ///   → logits [N, C, H, W].
+/// With config().arch == Resnet the convolutions are make_resnet_encoder's and make_resnet_decoder's
+/// (models/vae_bodies.h: one unnormalised residual block at each of H, H/2 and H/4, 32/64/128
+/// channels) and the flattened features are 128·h/4·w/4; the fully connected layers, the latent and
+/// everything below are the same.
 /// With config().kind == Cvae it is the conditional VAE: enc.fc is Linear(64·h/4·w/4 + K, 256) over
 /// [flattened features | onehot(y)] (label in weight columns 3136…3136+K−1 for 28×28) and dec.fc1
 /// Linear(D + K, 256) over [z | onehot(y)]; encode/decode/forward then need the labels (n int32 in
@@ -143,9 +159,10 @@ class ConvVAE {
   void backward(Context& ctx);
 
   /// FLOPs of one training step (forward, fused ELBO, backward) at the batch of the last
-  /// forward: the two convolutions, the fully connected layers and the two transposed
-  /// convolutions, forward and backward (StepFlops; enc.conv1 computes no data gradient). All
-  /// zero before the first forward. The pinned VAE at 28×28: 10.1 MFLOP per image forward, 30.1 per step.
+  /// forward: the convolutions, the fully connected layers and the transposed convolutions,
+  /// forward and backward (StepFlops; the first convolution computes no data gradient). All
+  /// zero before the first forward. At 28×28 the pinned VAE costs 10.1 MFLOP per image forward
+  /// (30.1 per step), the residual one (--arch resnet) 232 MFLOP (696 per step).
   StepFlops step_flops() const;
 
   /// Views of the last forward's tensors: mu, logvar, z [N, D]; logits [N, C, H, W];
@@ -163,12 +180,12 @@ class ConvVAE {
   Device device_;
   int64_t fh_, fw_;  // encoder feature map size (H/4, W/4)
   ParamStore ps_;
-  Conv2d enc_conv1_, enc_conv2_;
-  int64_t flat_;  // 64·fh·fw, the encoder's flattened features
+  std::unique_ptr<VaeEncoderBody> encoder_;
+  int64_t flat_;  // F·fh·fw, the encoder's flattened features
   Linear enc_fc_, enc_mu_;
   std::optional<Linear> enc_logvar_;  // VAE only
   Linear dec_fc1_, dec_fc2_;
-  ConvTranspose2d dec_deconv1_, dec_deconv2_;
+  std::unique_ptr<VaeDecoderBody> decoder_;
   int64_t cap_ = 0, n_ = 0;
   Tensor zero_logvar_;  // AE: the zeros read through logvar()
   Tensor enc_in_, dec_in_, dflat_, dz_, kl_dim_;  // CVAE: [flat | onehot], [z | onehot] and their gradients

@@ -48,6 +48,7 @@
 #include "layers/conv_cpu.h"
 #include "layers/linear.h"
 #include "layers/param.h"
+#include "layers/res_block.h"
 #include "tests/test_util.h"
 
 namespace cuvae::test::ops {
@@ -911,6 +912,75 @@ inline std::vector<OpRow> op_table() {
                            conv_bwd_filter_cpu<double>(geom, xd.data(), dyd.data(), dW.data(), scratch.data());
                            bias_grad_nchw_cpu<double>(dyd.data(), db.data(), geom.n, geom.k_out, geom.ho() * geom.wo());
                            return Outs{{"y", y}, {"dx", dx}, {"dW", dW}, {"db", db}};
+                         }});
+    }
+    rows.push_back(std::move(r));
+  }
+  {
+    OpRow r{"ResBlock", "ResBlockLayer", {"ResBlock"}, {}};
+    // (n, c, h, w): a single pixel, odd sizes, and the residual VAE's three blocks (28², 14², 7²).
+    struct G { int64_t n, c, h, w; };
+    for (G g : {G{1, 1, 1, 1}, G{2, 3, 5, 4}, G{4, 32, 28, 28}, G{3, 64, 14, 14}, G{2, 128, 7, 7}}) {
+      ConvGeom geom;
+      geom.n = g.n; geom.c = g.c; geom.h = g.h; geom.w = g.w; geom.k_out = g.c;
+      geom.kernel = 3; geom.stride = 1; geom.pad = 1;
+      const uint64_t s = static_cast<uint64_t>(g.n * 7 + g.c * 5 + g.h * 3 + g.w);
+      const auto x = U(geom.x_numel(), -1, 1, s), dy = U(geom.x_numel(), -1, 1, s + 1);
+      r.cases.push_back({"x=[" + std::to_string(g.n) + "," + std::to_string(g.c) + "," + std::to_string(g.h) + "," +
+                             std::to_string(g.w) + "]",
+                         [=](Context& c) {
+                           Staged st;
+                           ParamStore& ps = st.make<ParamStore>();
+                           ResBlock& block = st.make<ResBlock>(ps, "res", g.c);
+                           ps.finalize(c.device());
+                           set_all(ps, s + 2);
+                           Tensor &tx = held(st, on(c, x, {g.n, g.c, g.h, g.w})), &tdy = held(st, on(c, dy, {g.n, g.c, g.h, g.w}));
+                           auto& out = st.make<std::array<Tensor*, 2>>();
+                           st.op = [&c, &ps, &block, &tx, &tdy, &out] {
+                             out[0] = &block.forward(c, tx);
+                             ps.flat_grads().zero();
+                             out[1] = &block.backward(c, tdy, true);
+                           };
+                           st.outs = [&ps, &out] {
+                             Outs o;
+                             put(o, "y", *out[0]);
+                             put(o, "dx", *out[1]);
+                             put(o, "dW1", ps.grad(0));
+                             put(o, "db1", ps.grad(1));
+                             put(o, "dW2", ps.grad(2));
+                             put(o, "db2", ps.grad(3));
+                             return o;
+                           };
+                           // Two convolution layers, then the add (reads 2, writes 1) and its backward
+                           // (reads 2, writes 1) and the shortcut's accumulation (reads 2, writes 1).
+                           st.bytes = 2 * layer_bytes(geom.x_numel(), geom.x_numel(), geom.w_numel(), g.c) + 9 * f32(geom.x_numel());
+                           st.flops = 2 * conv_layer_flops(geom);
+                           return st;
+                         },
+                         [=] {
+                           // y = ReLU(x + conv2(ReLU(conv1(x) + b1)) + b2), and its backward, in double.
+                           const auto W1 = D(U(geom.w_numel(), -0.5, 0.5, s + 2)), b1 = D(U(g.c, -0.5, 0.5, s + 3)),
+                                      W2 = D(U(geom.w_numel(), -0.5, 0.5, s + 4)), b2 = D(U(g.c, -0.5, 0.5, s + 5));
+                           const int64_t m = geom.x_numel(), hw = g.h * g.w;
+                           std::vector<double> xd = D(x), dyd = D(dy), a1(static_cast<size_t>(m)), y(a1.size()), d(a1.size()),
+                               da1(a1.size()), dx(a1.size()), dW1(W1.size()), db1(b1.size()), dW2(W2.size()), db2(b2.size()),
+                               scratch(static_cast<size_t>(geom.scratch_numel()));
+                           conv_fwd_cpu<double>(geom, xd.data(), W1.data(), a1.data(), scratch.data());
+                           add_bias_nchw_cpu<double>(a1.data(), b1.data(), g.n, g.c, hw);
+                           for (double& v : a1) v = std::max(v, 0.0);
+                           conv_fwd_cpu<double>(geom, a1.data(), W2.data(), y.data(), scratch.data());
+                           add_bias_nchw_cpu<double>(y.data(), b2.data(), g.n, g.c, hw);
+                           for (size_t i = 0; i < y.size(); ++i) y[i] = std::max(y[i] + xd[i], 0.0);
+                           for (size_t i = 0; i < y.size(); ++i) d[i] = y[i] > 0 ? dyd[i] : 0.0;
+                           bias_grad_nchw_cpu<double>(d.data(), db2.data(), g.n, g.c, hw);
+                           conv_bwd_filter_cpu<double>(geom, a1.data(), d.data(), dW2.data(), scratch.data());
+                           conv_bwd_data_cpu<double>(geom, d.data(), W2.data(), da1.data(), scratch.data());
+                           for (size_t i = 0; i < da1.size(); ++i) da1[i] = a1[i] > 0 ? da1[i] : 0.0;
+                           bias_grad_nchw_cpu<double>(da1.data(), db1.data(), g.n, g.c, hw);
+                           conv_bwd_filter_cpu<double>(geom, xd.data(), da1.data(), dW1.data(), scratch.data());
+                           conv_bwd_data_cpu<double>(geom, da1.data(), W1.data(), dx.data(), scratch.data());
+                           for (size_t i = 0; i < dx.size(); ++i) dx[i] += d[i];
+                           return Outs{{"y", y}, {"dx", dx}, {"dW1", dW1}, {"db1", db1}, {"dW2", dW2}, {"db2", db2}};
                          }});
     }
     rows.push_back(std::move(r));

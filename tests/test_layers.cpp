@@ -12,6 +12,7 @@
 #include "layers/conv2d.h"
 #include "layers/conv_cpu.h"
 #include "layers/linear.h"
+#include "layers/res_block.h"
 #include "tests/test_util.h"
 
 using namespace cuvae;
@@ -279,6 +280,57 @@ TEST(ConvTranspose2dLayer, BackwardMatchesFiniteDifferences) {
   check(xd, dxv, "dx");
   check(w, dwv, "dW");
   check(b, dbv, "db");
+}
+
+// The residual VAE's block, y = ReLU(x + conv2(ReLU(conv1(x)))), through the layer class: every
+// gradient (input, both weights and biases) against central differences of L = Σ dy·y computed in
+// double on the same core functions.
+TEST(ResBlockLayer, BackwardMatchesFiniteDifferences) {
+  Context ctx(DeviceRequest::CPU);
+  ParamStore ps;
+  ResBlock block(ps, "res", 3);
+  ps.finalize(Device::CPU);
+  ps.init_default(6);
+  ASSERT_EQ(ps.params().size(), 4u);
+  EXPECT_EQ(ps.params()[0].name, "res.conv1.weight");
+  EXPECT_EQ(ps.params()[3].name, "res.conv2.bias");
+  const ConvGeom g{2, 3, 5, 4, 3, 3, 1, 1};
+  std::vector<double> xd = randn(g.x_numel(), 61), dyd = randn(g.x_numel(), 62);
+  Tensor x = Tensor::from_vector(std::vector<float>(xd.begin(), xd.end()), {2, 3, 5, 4});
+  block.forward(ctx, x);
+  Tensor dy = Tensor::from_vector(std::vector<float>(dyd.begin(), dyd.end()), {2, 3, 5, 4});
+  const std::vector<float> dxv = block.backward(ctx, dy, true).to_vector();
+  EXPECT_EQ(dy.to_vector(), std::vector<float>(dyd.begin(), dyd.end())) << "backward must leave dy unchanged";
+  std::vector<std::vector<double>> p(4);
+  for (size_t k = 0; k < 4; ++k) {
+    const float* v = ps.value(static_cast<int>(k)).data();
+    p[k].assign(v, v + ps.value(static_cast<int>(k)).numel());
+  }
+  std::vector<double> a1(g.x_numel()), y(g.x_numel()), scratch(g.scratch_numel());
+  auto L = [&]() {
+    conv_fwd_cpu<double>(g, xd.data(), p[0].data(), a1.data(), scratch.data());
+    for (size_t i = 0; i < a1.size(); ++i) a1[i] = std::max(a1[i] + p[1][(i / 20) % 3], 0.0);
+    conv_fwd_cpu<double>(g, a1.data(), p[2].data(), y.data(), scratch.data());
+    double s = 0;
+    for (size_t i = 0; i < y.size(); ++i) s += dyd[i] * std::max(y[i] + p[3][(i / 20) % 3] + xd[i], 0.0);
+    return s;
+  };
+  auto check = [&](std::vector<double>& q, const std::vector<float>& ana, const char* what) {
+    int bad = 0;
+    for (size_t i = 0; i < q.size(); ++i) {
+      const double o = q[i];
+      q[i] = o + 1e-6; const double lp = L();
+      q[i] = o - 1e-6; const double lm = L();
+      q[i] = o;
+      const double num = (lp - lm) / 2e-6;
+      if (std::abs(num - ana[i]) > 1e-4 + 1e-3 * std::abs(num) && ++bad <= 5)
+        ADD_FAILURE() << what << "[" << i << "] numeric " << num << " layer " << ana[i];
+    }
+    EXPECT_EQ(bad, 0) << what;
+  };
+  check(xd, dxv, "dx");
+  const char* names[4] = {"dW1", "db1", "dW2", "db2"};
+  for (size_t k = 0; k < 4; ++k) check(p[k], ps.grad(static_cast<int>(k)).to_vector(), names[k]);
 }
 
 TEST(LinearLayer, BackwardThroughReLUMatchesDoubleReference) {

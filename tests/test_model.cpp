@@ -76,6 +76,137 @@ TEST(ConvVAE, StepFlopsCountEveryProductFromTheLayerShapes) {
   EXPECT_DOUBLE_EQ(a.step_flops().forward, 3 * 2 * (5042176.0 - 8192.0));  // no enc.logvar
 }
 
+namespace {
+VaeConfig resnet_config(VaeKind kind = VaeKind::Vae) {
+  VaeConfig c;
+  c.arch = VaeArch::Resnet;
+  c.kind = kind;
+  return c;
+}
+std::string names_and_shapes(ConvVAE& m) {
+  std::ostringstream os;
+  for (const ParamInfo& p : m.params().params()) {
+    os << p.name << "[";
+    for (size_t i = 0; i < p.shape.size(); ++i) os << (i ? "," : "") << p.shape[i];
+    os << "] ";
+  }
+  return os.str();
+}
+}  // namespace
+
+TEST(ConvVAE, ResnetArchHasTheResidualLayersOfThePyTorchModule) {
+  ConvVAE m(resnet_config(), Device::CPU);
+  EXPECT_EQ(names_and_shapes(m),
+            "enc.conv_in.weight[32,1,3,3] enc.conv_in.bias[32] enc.res1.conv1.weight[32,32,3,3] enc.res1.conv1.bias[32] "
+            "enc.res1.conv2.weight[32,32,3,3] enc.res1.conv2.bias[32] enc.down1.weight[64,32,4,4] enc.down1.bias[64] "
+            "enc.res2.conv1.weight[64,64,3,3] enc.res2.conv1.bias[64] enc.res2.conv2.weight[64,64,3,3] enc.res2.conv2.bias[64] "
+            "enc.down2.weight[128,64,4,4] enc.down2.bias[128] enc.res3.conv1.weight[128,128,3,3] enc.res3.conv1.bias[128] "
+            "enc.res3.conv2.weight[128,128,3,3] enc.res3.conv2.bias[128] enc.fc.weight[256,6272] enc.fc.bias[256] "
+            "enc.mu.weight[32,256] enc.mu.bias[32] enc.logvar.weight[32,256] enc.logvar.bias[32] dec.fc1.weight[256,32] "
+            "dec.fc1.bias[256] dec.fc2.weight[6272,256] dec.fc2.bias[6272] dec.res3.conv1.weight[128,128,3,3] "
+            "dec.res3.conv1.bias[128] dec.res3.conv2.weight[128,128,3,3] dec.res3.conv2.bias[128] dec.up2.weight[128,64,4,4] "
+            "dec.up2.bias[64] dec.res2.conv1.weight[64,64,3,3] dec.res2.conv1.bias[64] dec.res2.conv2.weight[64,64,3,3] "
+            "dec.res2.conv2.bias[64] dec.up1.weight[64,32,4,4] dec.up1.bias[32] dec.res1.conv1.weight[32,32,3,3] "
+            "dec.res1.conv1.bias[32] dec.res1.conv2.weight[32,32,3,3] dec.res1.conv2.bias[32] dec.conv_out.weight[1,32,3,3] "
+            "dec.conv_out.bias[1] ");
+  EXPECT_EQ(m.params().count(), 4346305);  // sum(p.numel()) of bench/torch_ref.py's ResVAE
+  EXPECT_LE(m.params().count(), 5000000);
+  // The CVAE widens enc.fc and dec.fc1 by K columns; the AE drops enc.logvar.
+  ConvVAE cv(resnet_config(VaeKind::Cvae), Device::CPU);
+  EXPECT_EQ(cv.params().params()[cv.params().find("enc.fc.weight")].shape, (std::vector<int64_t>{256, 6272 + 10}));
+  EXPECT_EQ(cv.params().params()[cv.params().find("dec.fc1.weight")].shape, (std::vector<int64_t>{256, 32 + 10}));
+  ConvVAE ae(resnet_config(VaeKind::Ae), Device::CPU);
+  EXPECT_LT(ae.params().find("enc.logvar.weight"), 0);
+  EXPECT_EQ(ae.params().count(), 4346305 - 8224);
+  // The config records the architecture; configs without "arch" (older checkpoints) are conv.
+  nlohmann::json j = resnet_config().to_json();
+  EXPECT_EQ(j.at("arch"), "resnet");
+  EXPECT_EQ(VaeConfig::from_json(j, "x").arch, VaeArch::Resnet);
+  j.erase("arch");
+  EXPECT_EQ(VaeConfig::from_json(j, "x").arch, VaeArch::Conv);
+  j["arch"] = "unet";
+  try {
+    VaeConfig::from_json(j, "cfg.json");
+    FAIL() << "expected an error naming the arch field";
+  } catch (const Error& e) {
+    EXPECT_CONTAINS(e.what(), "cfg.json");
+    EXPECT_CONTAINS(e.what(), "\"arch\"");
+  }
+  EXPECT_THROW(parse_vae_arch("unet"), Error);
+}
+
+TEST(ConvVAE, ResnetStepFlopsCountEveryProductFromTheLayerShapes) {
+  ConvVAE m(resnet_config(), Device::CPU);
+  m.init(1);
+  Context ctx(DeviceRequest::CPU);
+  Tensor x({2, 1, 28, 28});
+  m.forward(ctx, x, false, 1, 0);
+  // Multiply-adds per image, by hand: enc.conv_in and dec.conv_out 32·9·28² = 225,792 each
+  // (enc.conv_in computes no data gradient); six residual blocks of two convolutions with
+  // c²·9·hw = 7,225,344 each (32 at 28², 64 at 14², 128 at 7²); enc.down1, enc.down2, dec.up2 and
+  // dec.up1 6,422,528 each (e.g. 64·32·4²·14²); enc.fc and dec.fc2 6272·256 = 1,605,632; enc.mu,
+  // enc.logvar, dec.fc1 8,192 each. 116,081,664 in all.
+  const double macs = 2 * 225792.0 + 12 * 7225344.0 + 4 * 6422528.0 + 2 * 1605632.0 + 3 * 8192.0;
+  EXPECT_DOUBLE_EQ(macs, 116081664.0);
+  const StepFlops f = m.step_flops();
+  EXPECT_DOUBLE_EQ(f.forward, 2 * 2 * macs);
+  EXPECT_DOUBLE_EQ(f.backward, 2 * 2 * (2 * macs - 225792.0));
+}
+
+// The residual VAE's backward (decoder, reparameterization, KL, encoder) against central
+// differences of its ELBO on a fixed ε, along each parameter tensor's own gradient direction
+// (where the derivative must equal that gradient's norm) — as ResNet18's test does, with three
+// step sizes so that a ReLU kink crossed by the largest step cannot fail a right gradient.
+TEST(ConvVAE, ResnetGradientsMatchFiniteDifferences) {
+  for (VaeKind kind : {VaeKind::Vae, VaeKind::Cvae}) {
+    VaeConfig c = resnet_config(kind);
+    c.height = c.width = 8;
+    c.latent = 4;
+    c.classes = 3;
+    c.beta = 300.0f;  // a heavy KL term gives the encoder's layers gradients that float differences resolve
+    ConvVAE m(c, Device::CPU);
+    m.init(3);
+    Context ctx(DeviceRequest::CPU);
+    Tensor x = Tensor::from_vector(test::random_values(6 * 64, 0, 1, 9), {6, 1, 8, 8});
+    const IntBuffer y = IntBuffer::from_vector({0, 1, 2, 2, 1, 0});
+    const IntBuffer* labels = kind == VaeKind::Cvae ? &y : nullptr;
+    m.forward(ctx, x, true, 4, 0, labels);
+    m.loss(ctx, x, true, 4, 1);
+    m.backward(ctx);
+    const std::vector<float> g = m.params().flat_grads().to_vector(), base = m.params().flat_values().to_vector();
+    auto loss_along = [&](const std::vector<double>& v, double t) {
+      std::vector<float> p = base;
+      for (size_t i = 0; i < p.size(); ++i) p[i] = static_cast<float>(base[i] + t * v[i]);
+      test::set_param_values(m, p);
+      m.forward(ctx, x, true, 4, 0, labels);  // the same ε
+      m.loss(ctx, x, false, 4, 1);
+      return static_cast<double>(m.loss_value().to_vector()[0]);
+    };
+    int checked = 0;
+    for (const ParamInfo& p : m.params().params()) {
+      double norm = 0;
+      for (int64_t j = 0; j < p.numel; ++j) norm += double(g[static_cast<size_t>(p.offset + j)]) * g[static_cast<size_t>(p.offset + j)];
+      norm = std::sqrt(norm);
+      if (norm < 1e-2) {  // too small a signal for float differences of a ~40-nat loss
+        std::printf("skipped %s (|g| %.2g)\n", p.name.c_str(), norm);
+        continue;
+      }
+      std::vector<double> v(g.size(), 0.0);
+      for (int64_t j = 0; j < p.numel; ++j) v[static_cast<size_t>(p.offset + j)] = g[static_cast<size_t>(p.offset + j)] / norm;
+      double best = 1e30, best_fd = 0;
+      for (double h : {1e-2, 3e-3, 1e-3}) {
+        const double fd = (loss_along(v, h) - loss_along(v, -h)) / (2 * h);
+        if (std::fabs(fd - norm) < best) best = std::fabs(fd - norm), best_fd = fd;
+      }
+      EXPECT_LE(best, 1e-2 + 0.02 * norm) << vae_arch_name(c.arch) << " " << c.model_name() << " " << p.name
+                                          << ": backward " << norm << ", closest difference " << best_fd;
+      ++checked;
+    }
+    EXPECT_GE(checked, 40) << c.model_name();
+    test::set_param_values(m, base);
+  }
+}
+
 TEST(ConvVAE, RejectsBadConfigAndInput) {
   VaeConfig c;
   c.height = 30;
@@ -125,6 +256,45 @@ TEST(ConvVAE, GradientStepLowersTheLossOnTheSameBatch) {
     last = m.loss_value().to_vector()[0];
   }
   EXPECT_LT(last, first - 5.0f) << "first " << first << " last " << last;
+}
+
+// A residual VAE's checkpoint records its architecture, and a state dict saved without cuvae's
+// config (as PyTorch users save one) is recognised as the residual network by its tensors.
+TEST(Checkpoint, ResnetArchRoundTripsWithAndWithoutConfig) {
+  cuvae::testing::ScopedTempDir tmp;
+  VaeConfig c = resnet_config(VaeKind::Cvae);
+  c.channels = 3;
+  c.height = c.width = 32;
+  ConvVAE m(c, Device::CPU);
+  m.init(5);
+  const std::string p = tmp.file("model.safetensors");
+  save_params(p, m.params(), c.to_json());
+  EXPECT_EQ(load_vae(p, Device::CPU, true)->config().arch, VaeArch::Resnet);
+  SafetensorsWriter w;
+  const SafetensorsFile f = read_safetensors(p);
+  for (const auto& kv : f.tensors) w.add(kv.first, kv.second.dtype, kv.second.shape, kv.second.bytes.data(), kv.second.bytes.size());
+  w.write(tmp.file("bare.safetensors"));
+  auto bare = load_vae(tmp.file("bare.safetensors"), Device::CPU, true);
+  const VaeConfig& b = bare->config();
+  EXPECT_EQ(b.arch, VaeArch::Resnet);
+  EXPECT_TRUE(b.is_cvae());
+  EXPECT_EQ(b.classes, 10);
+  EXPECT_EQ(b.channels, 3);
+  EXPECT_EQ(b.height, 32);
+  EXPECT_EQ(bare->params().flat_values().to_vector(), m.params().flat_values().to_vector());
+  // The same file read as the pinned network would not fit: the config decides the layers.
+  nlohmann::json conv = c.to_json();
+  conv["arch"] = "conv";
+  SafetensorsWriter w2;
+  for (const auto& kv : f.tensors) w2.add(kv.first, kv.second.dtype, kv.second.shape, kv.second.bytes.data(), kv.second.bytes.size());
+  w2.set_metadata("config", conv.dump());
+  w2.write(tmp.file("mislabelled.safetensors"));
+  try {
+    load_vae(tmp.file("mislabelled.safetensors"), Device::CPU, true);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_CONTAINS(e.what(), "mislabelled.safetensors");
+  }
 }
 
 TEST(Checkpoint, RoundTripAndRejections) {

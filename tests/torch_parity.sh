@@ -7,6 +7,7 @@
 # recon, KL and loss agree to 1e-3 relative (PyTorch float64 as the reference). Then the same for a
 # plain autoencoder (--model ae, loaded strictly into the ConvAE module: no enc.logvar), a
 # conditional VAE (--model cvae, into ConvCVAE, evaluated with the true labels), and the
+# residual VAE and CVAE (--arch resnet, into the modules with ResBlocks), the
 # importance-sampled NLL (eval-vae --nll 50 against torch_ref.py nll, independent epsilon) on 200
 # test images, which must agree within the standard error. Finally each checkpoint makes the round
 # trip cuvae -> PyTorch module -> state_dict() saved as PyTorch users do (no cuvae config) -> cuvae
@@ -17,7 +18,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
 }
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then usage; exit 0; fi
 if [[ $# -ne 2 ]]; then usage >&2; exit 2; fi
@@ -75,12 +76,14 @@ print("PASS" if ok else f"FAIL: cuvae and PyTorch disagree (tolerance {tol} rela
 sys.exit(0 if ok else 1)
 EOF
 
-# Trains a `--model $1` for one epoch and evaluates its checkpoint in cuvae and in PyTorch, into
-# $TMP/cuvae-$1.json and $TMP/torch-$1.json.
+# Trains a `--model $1` (with `--arch $2`, default conv; run folder $TMP/$3, default $1) for one
+# epoch and evaluates its checkpoint in cuvae and in PyTorch, into $TMP/cuvae-$3.json and
+# $TMP/torch-$3.json.
 train_and_evaluate() {
-  local model=$1
-  "$CUVAE" train-vae --model "$model" --dataset mnist --data "$DATA" --epochs 1 --train-limit 3200 --test-limit 500 \
-    --no-progress --out "$TMP/$model" >/dev/null
+  local kind=$1 arch=${2:-conv} name=${3:-$1}
+  "$CUVAE" train-vae --model "$kind" --arch "$arch" --dataset mnist --data "$DATA" --epochs 1 --train-limit 3200 \
+    --test-limit 500 --no-progress --out "$TMP/$name" >/dev/null
+  local model=$name
   "$CUVAE" eval-vae --checkpoint "$TMP/$model/model.safetensors" --data "$DATA" --limit 1000 | tail -n 1 >"$TMP/cuvae-$model.json"
   "$PY" "$SRC/bench/torch_ref.py" check --checkpoint "$TMP/$model/model.safetensors" --data "$DATA" --limit 1000 \
     | tail -n 1 >"$TMP/torch-$model.json"
@@ -93,13 +96,17 @@ train_and_evaluate ae
 echo "== conditional VAE: cuvae train-vae --model cvae, then both evaluations with the true labels"
 train_and_evaluate cvae
 
+echo "== residual VAE and CVAE: cuvae train-vae --arch resnet, loaded strictly into the ResBlock modules"
+train_and_evaluate vae resnet resnet-vae
+train_and_evaluate cvae resnet resnet-cvae
+
 echo "== NLL: cuvae eval-vae --nll 50 and torch_ref.py nll --k 50 (200 test images)"
 "$CUVAE" eval-vae --checkpoint "$CKPT" --data "$DATA" --limit 200 --nll 50 --no-progress | tail -n 1 >"$TMP/cuvae-nll.json"
 "$PY" "$SRC/bench/torch_ref.py" nll --checkpoint "$CKPT" --data "$DATA" --limit 200 --k 50 | tail -n 1 >"$TMP/torch-nll.json"
 cat "$TMP/cuvae-nll.json" "$TMP/torch-nll.json"
 
 echo "== round trip: each checkpoint into PyTorch, state_dict() saved as PyTorch users do, back into cuvae"
-for kind in vae ae cvae; do
+for kind in vae ae cvae resnet-vae resnet-cvae; do
   case $kind in vae) ck=$CKPT; lim=2000; ref=$TMP/cuvae.json ;; *) ck=$TMP/$kind/model.safetensors; lim=1000; ref=$TMP/cuvae-$kind.json ;; esac
   fmt=(); [[ $kind == ae ]] && fmt=(--format-pt)  # both layouts: no __metadata__, and {"format": "pt"} only
   "$PY" "$SRC/bench/torch_ref.py" export --checkpoint "$ck" --out "$TMP/torch-$kind.safetensors" "${fmt[@]}" >/dev/null
@@ -112,7 +119,7 @@ done
 import json, sys
 d, tol = sys.argv[1], float(sys.argv[2])
 ok = True
-for kind in ("vae", "ae", "cvae"):
+for kind in ("vae", "ae", "cvae", "resnet-vae", "resnet-cvae"):
     a, b = json.load(open(f"{d}/original-{kind}.json")), json.load(open(f"{d}/roundtrip-{kind}.json"))
     same = all(a.get(k) == b.get(k) for k in ("model", "recon", "kl", "loss", "n"))
     print(f"round trip {kind}: cuvae {a['loss']!r}, after PyTorch save_file {b['loss']!r}: {'same' if same else 'DIFFERENT'}")
@@ -130,6 +137,14 @@ for key in ("recon", "kl", "loss"):
     rel = abs(cu[key] - th[key]) / max(abs(th[key]), 1e-12)
     print(f"CVAE {key} cuvae {cu[key]:.6f} torch-f64 {th[key]:.6f} rel {rel:.2e}")
     ok = ok and rel <= tol
+for kind, want in (("resnet-vae", "vae"), ("resnet-cvae", "cvae")):
+    cu, th = json.load(open(f"{d}/cuvae-{kind}.json")), json.load(open(f"{d}/torch-{kind}.json"))
+    if th.get("strict_load") is not True or th.get("model") != want or th.get("arch") != "resnet":
+        print(f"FAIL: the {kind} checkpoint did not load strictly as a residual {want}"); ok = False
+    for key in ("recon", "kl", "loss"):
+        rel = abs(cu[key] - th[key]) / max(abs(th[key]), 1e-12)
+        print(f"{kind} {key} cuvae {cu[key]:.6f} torch-f64 {th[key]:.6f} rel {rel:.2e}")
+        ok = ok and rel <= tol
 cn, tn = json.load(open(f"{d}/cuvae-nll.json")), json.load(open(f"{d}/torch-nll.json"))
 diff = abs(cn["nll"] - tn["nll"])
 print(f"NLL cuvae {cn['nll']:.3f} +- {cn['nll_stderr']:.3f}, torch {tn['nll']:.3f} +- {tn['nll_stderr']:.3f}, diff {diff:.3f}")

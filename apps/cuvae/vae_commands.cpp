@@ -30,6 +30,10 @@ void add_train_vae_command(CLI::App& app, std::vector<Command>& commands) {
   add_choice_option<VaeKind>(c, "--model", o.model, {"vae", "ae", "cvae"}, parse_vae_kind, "vae",
                              "vae (the ConvVAE), ae (plain autoencoder: same layers without enc.logvar, no sampling, "
                              "no KL) or cvae (conditional VAE: a one-hot class appended before enc.fc and dec.fc1)");
+  add_choice_option<VaeArch>(c, "--arch", o.arch, {"conv", "resnet"}, parse_vae_arch, "conv",
+                             "conv (the pinned network: two convolutions, two transposed convolutions) or resnet (a "
+                             "residual encoder and decoder: one block at each of 28x28, 14x14, 7x7 with 32/64/128 "
+                             "channels; 4.2 M parameters); for --model vae, ae and cvae");
   c->add_option("--kl-warmup", o.kl_warmup,
                 "KL warm-up: beta rises linearly from 0 over E epochs (Bowman et al. 2016; 0 = off)")
       ->check(CLI::NonNegativeNumber);
