@@ -336,7 +336,8 @@ Server::Server(const ServeOptions& opt, std::ostream& log) : impl_(std::make_uni
   s.limits.width = static_cast<int>(s.vc.width);
   s.info = {{"vae",
              {{"latent", s.vc.latent}, {"channels", s.vc.channels}, {"height", s.vc.height}, {"width", s.vc.width},
-              {"dataset", s.dataset}, {"kind", "vae"}, {"kl_per_dim", kl}, {"checkpoint", opt.vae}}},
+              {"dataset", s.dataset}, {"kind", "vae"}, {"arch", vae_arch_name(s.vc.arch)}, {"kl_per_dim", kl},
+              {"checkpoint", opt.vae}}},
             {"classifier", s.clf ? json{{"classes", s.clf->config().classes},
                                         {"width", s.clf->config().base_width},
                                         {"dataset", s.clf->config().dataset}}
