@@ -157,33 +157,38 @@ TEST(EmuCoverage, EveryKernelOfTheSourcesIsLaunchedByTheTable) {
 }
 
 // A ConvVAE training step (forward, fused ELBO, backward, Adam) with every custom kernel on the
-// emulated device and the convolutions and GEMMs on the reference, against the reference backend.
+// emulated device and the convolutions and GEMMs on the reference, against the reference backend;
+// the pinned network and the residual one (--arch resnet: its residual adds and their backward).
 TEST(EmuModelStep, ConvVaeStepMatchesTheReference) {
-  auto run = [](CpuBackend backend) {
-    Context ctx(DeviceRequest::CPU, backend);
-    VaeConfig cfg;
-    cfg.latent = 8;
-    ConvVAE model(cfg, ctx.device());
-    model.init(3);
-    const int64_t n = 3;
-    const std::vector<float> x = test::random_values<float>(static_cast<size_t>(n * 28 * 28), 0, 1, 11);
-    Tensor tx = Tensor::from_vector(x, {n, 1, 28, 28}, ctx.device());
-    model.forward(ctx, tx, true, 5, 0);
-    model.loss(ctx, tx, true, 5, 1);
-    model.backward(ctx);
-    Tensor& p = model.params().flat_values();
-    Tensor m(p.shape(), ctx.device()), v(p.shape(), ctx.device());
-    AdamConfig adam;
-    adam_step(ctx, p, model.params().flat_grads(), m, v, adam);
-    std::vector<float> out = p.to_vector();
-    out.push_back(model.loss_value().to_vector()[0]);
-    return out;
-  };
-  const std::vector<float> ref = run(CpuBackend::Reference), emu_out = run(CpuBackend::Emu);
-  ASSERT_EQ(ref.size(), emu_out.size());
-  const double e = nmse({emu_out.begin(), emu_out.end()}, {ref.begin(), ref.end()});
-  EXPECT_LE(e, 1e-10) << "parameters after one step";
-  EXPECT_NEAR(emu_out.back(), ref.back(), 1e-3 * std::abs(ref.back())) << "loss";
+  for (VaeArch arch : {VaeArch::Conv, VaeArch::Resnet}) {
+    SCOPED_TRACE(std::string("--arch ") + vae_arch_name(arch));
+    auto run = [arch](CpuBackend backend) {
+      Context ctx(DeviceRequest::CPU, backend);
+      VaeConfig cfg;
+      cfg.latent = 8;
+      cfg.arch = arch;
+      ConvVAE model(cfg, ctx.device());
+      model.init(3);
+      const int64_t n = 3;
+      const std::vector<float> x = test::random_values<float>(static_cast<size_t>(n * 28 * 28), 0, 1, 11);
+      Tensor tx = Tensor::from_vector(x, {n, 1, 28, 28}, ctx.device());
+      model.forward(ctx, tx, true, 5, 0);
+      model.loss(ctx, tx, true, 5, 1);
+      model.backward(ctx);
+      Tensor& p = model.params().flat_values();
+      Tensor m(p.shape(), ctx.device()), v(p.shape(), ctx.device());
+      AdamConfig adam;
+      adam_step(ctx, p, model.params().flat_grads(), m, v, adam);
+      std::vector<float> out = p.to_vector();
+      out.push_back(model.loss_value().to_vector()[0]);
+      return out;
+    };
+    const std::vector<float> ref = run(CpuBackend::Reference), emu_out = run(CpuBackend::Emu);
+    ASSERT_EQ(ref.size(), emu_out.size());
+    const double e = nmse({emu_out.begin(), emu_out.end()}, {ref.begin(), ref.end()});
+    EXPECT_LE(e, 1e-10) << "parameters after one step";
+    EXPECT_NEAR(emu_out.back(), ref.back(), 1e-3 * std::abs(ref.back())) << "loss";
+  }
 }
 
 // A ResNet-18 training step (augmented batch, forward, cross-entropy, backward through the residual
