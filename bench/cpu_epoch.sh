@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# cpu_epoch.sh — CPU speed benchmark: one MNIST epoch of the default ConvVAE at batch 128, cuvae vs PyTorch.
+# cpu_epoch.sh — CPU speed benchmark: one MNIST epoch of the ConvVAE at batch 128, cuvae vs PyTorch
+# (the pinned network, or with --arch resnet the residual one, the same module on both sides).
 #
 # Runs `cuvae train-vae --device cpu --epochs 1` (training images/s read from the run's metrics.csv,
 # column images_per_s) on both CPU backends ("cuvae": the default, oneDNN when built with it;
@@ -28,6 +29,9 @@
 #   --python PATH     Python with PyTorch (default /usr/bin/python3, Debian's python3-torch)
 #   --openblas DIR    folder with OpenBLAS's libblas.so.3 for the torch-openblas runs (default: auto)
 #   --no-openblas     skip the torch-openblas runs
+#   --arch A          conv (the pinned network, default) or resnet (train-vae --arch resnet; results in
+#                     cpu-epoch-resnet-<date>.md, and the quality bound is the same 130 nats)
+#   --no-reference    skip the cuvae --cpu-backend reference runs
 #   --limit N         train on the first N images only (a quick smoke test of this script, not a benchmark)
 #   -h, --help        this text
 set -euo pipefail
@@ -43,6 +47,8 @@ MAX_WAIT=600
 PY=/usr/bin/python3
 OPENBLAS=auto
 LIMIT=0
+ARCH=conv
+REFERENCE=1
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 die() { echo "cpu_epoch.sh: $*" >&2; exit 2; }
@@ -59,11 +65,14 @@ while [[ $# -gt 0 ]]; do
     --openblas) OPENBLAS=${2:?}; shift 2 ;;
     --no-openblas) OPENBLAS=none; shift ;;
     --limit) LIMIT=${2:?}; shift 2 ;;
+    --arch) ARCH=${2:?}; shift 2 ;;
+    --no-reference) REFERENCE=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown option '$1'" ;;
   esac
 done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
+[[ $ARCH == conv || $ARCH == resnet ]] || die "--arch must be conv or resnet, got '$ARCH'"
 [[ $LIMIT =~ ^[0-9]+$ ]] || die "--limit must be a non-negative integer"
 [[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer"
 [[ -x $CUVAE ]] || die "cuvae binary '$CUVAE' not found (build it: cmake --build build --target cuvae)"
@@ -116,13 +125,13 @@ export OMP_NUM_THREADS=$THREADS
 for ((r = 1; r <= ROUNDS; r++)); do
   l=$(load1)
   echo "== round $r/$ROUNDS: cuvae (load $l)"
-  "$CUVAE" train-vae --dataset mnist --data "$DATA" --epochs 1 --batch 128 --lr 0.001 --device cpu \
+  "$CUVAE" train-vae --dataset mnist --data "$DATA" --epochs 1 --batch 128 --lr 0.001 --device cpu --arch "$ARCH" \
     --train-limit "$LIMIT" --no-progress --out "$TMP/cuvae-$r" | tee "$TMP/cuvae-$r.log"
   printf 'cuvae\t%s\t%s\t%s\n' "$r" "$l" "$TMP/cuvae-$r/metrics.csv" >>"$TMP/measurements.tsv"
-  if grep -q "onednn)" "$TMP/cuvae-$r.log"; then
+  if ((REFERENCE)) && grep -q "onednn)" "$TMP/cuvae-$r.log"; then
     l=$(load1)
     echo "== round $r/$ROUNDS: cuvae --cpu-backend reference (load $l)"
-    "$CUVAE" train-vae --dataset mnist --data "$DATA" --epochs 1 --batch 128 --lr 0.001 --device cpu \
+    "$CUVAE" train-vae --dataset mnist --data "$DATA" --epochs 1 --batch 128 --lr 0.001 --device cpu --arch "$ARCH" \
       --cpu-backend reference --train-limit "$LIMIT" --no-progress --out "$TMP/cuvae-ref-$r" | tee "$TMP/cuvae-ref-$r.log"
     printf 'cuvae-reference\t%s\t%s\t%s\n' "$r" "$l" "$TMP/cuvae-ref-$r/metrics.csv" >>"$TMP/measurements.tsv"
   fi
@@ -130,7 +139,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   l=$(load1)
   echo "== round $r/$ROUNDS: torch (load $l)"
   "$PY" "$SRC/bench/torch_ref.py" train --dataset mnist --data "$DATA" --epochs 1 --batch 128 --lr 1e-3 \
-    --threads "$THREADS" --limit "$LIMIT" --json "$TMP/torch-$r.json" | tee "$TMP/torch-$r.log"
+    --arch "$ARCH" --threads "$THREADS" --limit "$LIMIT" --json "$TMP/torch-$r.json" | tee "$TMP/torch-$r.log"
   printf 'torch\t%s\t%s\t%s\n' "$r" "$l" "$TMP/torch-$r.json" >>"$TMP/measurements.tsv"
 
   if [[ $OPENBLAS != none ]]; then
@@ -138,7 +147,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     echo "== round $r/$ROUNDS: torch with OpenBLAS (load $l)"
     LD_LIBRARY_PATH=$OPENBLAS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} OPENBLAS_NUM_THREADS=$THREADS \
       "$PY" "$SRC/bench/torch_ref.py" train --dataset mnist --data "$DATA" --epochs 1 --batch 128 --lr 1e-3 \
-      --threads "$THREADS" --limit "$LIMIT" --json "$TMP/torch-openblas-$r.json" | tee "$TMP/torch-openblas-$r.log"
+      --arch "$ARCH" --threads "$THREADS" --limit "$LIMIT" --json "$TMP/torch-openblas-$r.json" | tee "$TMP/torch-openblas-$r.log"
     printf 'torch-openblas\t%s\t%s\t%s\n' "$r" "$l" "$TMP/torch-openblas-$r.json" >>"$TMP/measurements.tsv"
   fi
 done
@@ -149,11 +158,11 @@ COMMIT=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null) ]]; then COMMIT="$COMMIT (+ local changes)"; fi
 
 "$PY" - "$TMP" "$RESULTS" "$(date +%F)" "$(nproc)" "$CPU_MODEL" "$THREADS" "$LOAD_INITIAL" "$LOAD_START" \
-  "$LOAD_END" "$waited" "$MAX_LOAD" "$COMMIT" "$CUVAE" "$SYS_BLAS" "$OB_NOTE" "$LIMIT" <<'EOF'
+  "$LOAD_END" "$waited" "$MAX_LOAD" "$COMMIT" "$CUVAE" "$SYS_BLAS" "$OB_NOTE" "$LIMIT" "$ARCH" <<'EOF'
 import csv, json, os, platform, statistics, sys
 import torch
 (tmp, results, date, nproc, cpu, threads, load_initial, load_start, load_end, waited, max_load, commit,
- cuvae, sys_blas, ob_note, limit) = sys.argv[1:]
+ cuvae, sys_blas, ob_note, limit, arch) = sys.argv[1:]
 limit = int(limit)
 rows = []
 for line in open(os.path.join(tmp, "measurements.tsv")):
@@ -209,7 +218,8 @@ result = {
     "benchmark": "cpu-epoch", "date": date, "commit": commit, "cuvae": cuvae,
     "task": ("one MNIST epoch (60000 images, 468 steps of 128, last partial batch dropped)" if not limit else
              f"SMOKE TEST, NOT A BENCHMARK: one epoch on the first {limit} MNIST images, batch 128") +
-            ", ConvVAE latent 32, Adam lr 1e-3, beta 1, float32, on the CPU; images/s over the training loop only",
+            f", ConvVAE --arch {arch} latent 32, Adam lr 1e-3, beta 1, float32, on the CPU; images/s over the training loop only",
+    "arch": arch,
     "machine": {"nproc": int(nproc), "cpu_model": cpu, "threads": int(threads), "python": platform.python_version(),
                 "torch": torch.__version__, "system_libblas": sys_blas,
                 "load_initial": float(load_initial), "load_start": float(load_start),
@@ -224,7 +234,7 @@ result = {
     "other_processes_at_start": open(os.path.join(tmp, "ps.txt")).read().rstrip().splitlines(),
     "notes": notes,
 }
-base = os.path.join(results, f"cpu-epoch-{date}" + (f"-smoke{limit}" if limit else ""))
+base = os.path.join(results, "cpu-epoch-" + ("resnet-" if arch == "resnet" else "") + date + (f"-smoke{limit}" if limit else ""))
 md = [f"# CPU epoch benchmark, {date}", "",
       f"{result['task']}.", "",
       f"- machine: {cpu}, nproc {nproc}, {threads} threads for each program; torch {torch.__version__} "
@@ -246,7 +256,7 @@ md += ["", "**Median images/s: " + ", ".join(f"{i} {ips[i]:.1f}" for i in impls)
 if notes:
     md += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
 md += ["Busiest processes at start (%CPU, command):", "", "```"] + result["other_processes_at_start"] + ["```", "",
-       "Reproduce: `bench/cpu_epoch.sh` (see `--help`).", ""]
+       "Reproduce: `bench/cpu_epoch.sh" + (" --arch resnet" if arch == "resnet" else "") + "` (see `--help`).", ""]
 for ext, text in (("json", json.dumps(result, indent=2) + "\n"), ("md", "\n".join(md))):
     with open(f"{base}.{ext}.tmp", "w") as f:
         f.write(text)
