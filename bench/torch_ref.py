@@ -337,7 +337,8 @@ def evaluate(model, images_u8, dtype, batch=500, labels=None):
 # ----------------------------------------------------------------------------- safetensors
 
 def read_safetensors(path):
-    """Returns (tensors {name: np.ndarray float32}, metadata dict); raises ValueError on a malformed file."""
+    """Returns (tensors {name: np.ndarray float32, F16 widened; int64}, metadata dict); raises ValueError on a
+    malformed file."""
     with open(path, "rb") as f:
         raw = f.read()
     if len(raw) < 8:
@@ -382,10 +383,11 @@ def read_safetensors(path):
         raise ValueError(f"{path}: tensors cover {pos} data bytes, file has {len(data)}")
     tensors = {}
     for begin, end, name, dt, shape in entries:
-        if dt not in ("F32", "I64"):
-            raise ValueError(f"{path}: tensor '{name}' is {dt}; cuvae checkpoints hold F32 and I64 only")
-        np_dt = "<f4" if dt == "F32" else "<i8"
-        tensors[name] = np.frombuffer(data, dtype=np_dt, count=math.prod(shape), offset=begin).reshape(shape)
+        if dt not in ("F32", "F16", "I64"):
+            raise ValueError(f"{path}: tensor '{name}' is {dt}; cuvae checkpoints hold F32 (or F16) and I64 only")
+        np_dt = {"F32": "<f4", "F16": "<f2", "I64": "<i8"}[dt]
+        v = np.frombuffer(data, dtype=np_dt, count=math.prod(shape), offset=begin).reshape(shape)
+        tensors[name] = v.astype(np.float32) if dt == "F16" else v  # F16 widens exactly, as cuvae reads it
     return tensors, meta
 
 
@@ -429,6 +431,37 @@ def cmd_export(args):
         model, _ = load_checkpoint_model(args.checkpoint)
     save_file(model.state_dict(), args.out, {"format": "pt"} if args.format_pt else None)
     print(json.dumps({"out": args.out, "model": type(model).__name__, "tensors": len(model.state_dict())}))
+    return 0
+
+
+def cmd_half(args):
+    """Rewrites a cuvae checkpoint with every float32 tensor stored as float16 (half the bytes; cuvae
+    widens F16 back to float32 exactly when it loads), keeping its metadata (the cuvae config) and
+    every other tensor as it is. Prints the largest relative rounding of any tensor."""
+    tensors, meta = read_safetensors(args.checkpoint)
+    out, worst = {}, 0.0
+    for name, v in tensors.items():
+        t = torch.from_numpy(v.copy())
+        if t.dtype == torch.float32:
+            if not torch.isfinite(t).all() or t.abs().max() > 65504:
+                raise ValueError(f"{args.checkpoint}: tensor {name} has values float16 cannot hold")
+            h = t.half()
+            norm = float(t.norm())
+            worst = max(worst, float((h.float() - t).norm()) / norm if norm > 0 else 0.0)
+            t = h
+        out[name] = t
+    tmp = args.out + ".tmp"
+    save_file(out, tmp, meta or None)
+    if "sha256" in meta:  # cuvae's checksum of the data section: recompute it for the new bytes
+        import hashlib
+        with open(tmp, "rb") as f:
+            raw = f.read()
+        hlen = struct.unpack("<Q", raw[:8])[0]
+        meta = dict(meta, sha256=hashlib.sha256(raw[8 + hlen:]).hexdigest())
+        save_file(out, tmp, meta)
+    os.replace(tmp, args.out)
+    print(json.dumps({"out": args.out, "bytes": os.path.getsize(args.out), "tensors": len(out),
+                      "max_relative_rounding": worst}))
     return 0
 
 
@@ -789,6 +822,11 @@ def main(argv=None):
     e.add_argument("--out", required=True, help="the safetensors file to write")
     e.add_argument("--format-pt", action="store_true", help='write __metadata__ {"format": "pt"} (default: none)')
 
+    h = sub.add_parser("half", help="store a cuvae checkpoint's float32 tensors as float16, its config kept "
+                                    "(half the bytes; cuvae loads F16 exactly)")
+    h.add_argument("--checkpoint", required=True, help="a cuvae model.safetensors")
+    h.add_argument("--out", required=True, help="the safetensors file to write")
+
     b = sub.add_parser("resnet-step", help="time training steps of torchvision's resnet18 (small stem) on the CPU")
     b.add_argument("--batch", type=int, default=64)
     b.add_argument("--steps", type=int, default=5, help="timed steps (the median is reported)")
@@ -825,6 +863,7 @@ def main(argv=None):
     try:
         return {"check": cmd_check, "train": cmd_train, "nll": cmd_nll, "resnet-check": cmd_resnet_check,
                 "resnet-step": cmd_resnet_step, "resnet-train": cmd_resnet_train, "export": cmd_export,
+                "half": cmd_half,
                 "step": cmd_step, "sgemm": cmd_sgemm}[args.cmd](args)
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)

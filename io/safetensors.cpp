@@ -209,9 +209,45 @@ std::vector<T> typed(const SafetensorsFile& f, const std::string& name,
 
 }  // namespace
 
+// IEEE 754 binary16 → binary32, exactly (subnormals, infinities and NaN included).
+static float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1Fu, mant = h & 0x3FFu, bits;
+  if (exp == 0x1F) {
+    bits = sign | 0x7F800000u | (mant << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112u) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else {  // subnormal: normalise
+    exp = 113;
+    while ((mant & 0x400u) == 0) {
+      mant <<= 1;
+      --exp;
+    }
+    bits = sign | (exp << 23) | ((mant & 0x3FFu) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
 std::vector<float> SafetensorsFile::f32(const std::string& name,
                                         const std::vector<int64_t>& expected_shape) const {
-  return typed<float>(*this, name, expected_shape, "F32");
+  const SafetensorsEntry& e = at(name);
+  if (e.dtype != "F16" && e.dtype != "BF16") return typed<float>(*this, name, expected_shape, "F32");
+  // Half-precision files (weights stored small) widen exactly to float32.
+  const std::vector<uint16_t> h = typed<uint16_t>(*this, name, expected_shape, e.dtype.c_str());
+  std::vector<float> out(h.size());
+  for (size_t i = 0; i < h.size(); ++i) {
+    if (e.dtype == "F16") {
+      out[i] = half_to_float(h[i]);
+    } else {
+      const uint32_t bits = static_cast<uint32_t>(h[i]) << 16;
+      std::memcpy(&out[i], &bits, sizeof(float));
+    }
+  }
+  return out;
 }
 
 std::vector<int64_t> SafetensorsFile::i64(const std::string& name,

@@ -79,8 +79,9 @@ struct SafetensorsFile {
   bool has(const std::string& name) const;
   /// Tensor `name`; throws cuvae::Error "<path>: no tensor '<name>'".
   const SafetensorsEntry& at(const std::string& name) const;
-  /// Tensor `name` as float32 values; throws cuvae::Error "<path>: tensor '<name>' has shape
-  /// [..], expected [..]" or "... has dtype X, expected F32".
+  /// Tensor `name` as float32 values (F32, or F16 / BF16 widened exactly: weights stored at half
+  /// size); throws cuvae::Error "<path>: tensor '<name>' has shape [..], expected [..]" or "... has
+  /// dtype X, expected F32".
   std::vector<float> f32(const std::string& name,
                          const std::vector<int64_t>& expected_shape) const;
   /// Tensor `name` as int64 values, checked as f32() is but for dtype I64.

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <string>
@@ -137,6 +138,33 @@ TEST(Safetensors, AccessorsNameTheTensor) {
   msg = error_of([&] { f.at("dec.fc1.bias"); });
   EXPECT_EQ(msg, "ck.st: no tensor 'dec.fc1.bias'");
   EXPECT_CONTAINS(error_of([&] { f.f32("x", {2}); }), "no tensor 'x'");
+}
+
+// Weights stored in half precision (F16, BF16) read back as float32, exactly: normal and
+// subnormal halves, signed zero, the largest half, infinity; other dtypes are still refused.
+TEST(Safetensors, HalfPrecisionTensorsWidenExactlyToFloat32) {
+  cuvae::testing::ScopedTempDir tmp;
+  const std::vector<uint16_t> f16 = {0x3C00, 0xC000, 0x3800, 0x0001, 0x8000, 0x7BFF, 0x7C00, 0x3555};
+  const std::vector<uint16_t> bf16 = {0x3F80, 0xC040, 0x0000, 0x7F80};
+  SafetensorsWriter w;
+  w.add("h", "F16", {8}, f16.data(), f16.size() * 2);
+  w.add("b", "BF16", {2, 2}, bf16.data(), bf16.size() * 2);
+  w.add("i", "I64", {1}, "\1\0\0\0\0\0\0\0", 8);
+  w.write(tmp.file("half.safetensors"));
+  const SafetensorsFile f = read_safetensors(tmp.file("half.safetensors"));
+  const std::vector<float> h = f.f32("h", {8});
+  EXPECT_EQ(h[0], 1.0f);
+  EXPECT_EQ(h[1], -2.0f);
+  EXPECT_EQ(h[2], 0.5f);
+  EXPECT_EQ(h[3], std::ldexp(1.0f, -24));  // the smallest subnormal half
+  EXPECT_EQ(h[4], 0.0f);
+  EXPECT_TRUE(std::signbit(h[4]));
+  EXPECT_EQ(h[5], 65504.0f);
+  EXPECT_TRUE(std::isinf(h[6]));
+  EXPECT_EQ(h[7], 0.333251953125f);  // 0x3555: 1/3 rounded to 10 mantissa bits
+  EXPECT_EQ(f.f32("b", {2, 2}), (std::vector<float>{1.0f, -3.0f, 0.0f, INFINITY}));
+  EXPECT_THROW(f.f32("h", {4, 2}), Error);  // shapes are still checked
+  EXPECT_THROW(f.f32("i", {1}), Error);
 }
 
 TEST(Safetensors, WriterRejectsBadInput) {
