@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# The pinned ConvVAE (--arch conv) against the residual one (--arch resnet), on the CPU.
+#   bench/study_arch.sh fashion   FashionMNIST: a CVAE and a beta = 0.1 VAE of each arch (EPOCHS,
+#                                 default 8, seed 0), each judged by the committed width-32 ResNet-18
+#                                 (bench/models/fashion-mnist-resnet18-w32.safetensors, 93.92%):
+#                                 100 CVAE samples and 100 anchored VAE samples per class at s = 0.5,
+#                                 and the reconstructions of all 10,000 test images; one per-class
+#                                 table with both archs side by side
+#   bench/study_arch.sh mnist     dynamically binarized MNIST: each arch trained for the same
+#                                 MNIST_MINUTES of CPU time (default 120; --epochs from a one-epoch
+#                                 probe), then eval-vae --binarize --nll K (K = NLL_K, default 1000) on
+#                                 the first NLL_LIMIT test images (default 0 = all 10,000)
+# Logs and tables go to bench/results/, run folders to runs/arch/. THREADS (default 2) sets
+# OMP_NUM_THREADS; two parts may share a 2-core machine with THREADS=1 each (ARCHS=conv or
+# ARCHS=resnet runs one arch of the mnist part, so that both can train side by side).
+set -euo pipefail
+if [[ ${1:-} == -h || ${1:-} == --help || $# -ne 1 ]]; then
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  [[ $# -eq 1 ]] && exit 0 || exit 2
+fi
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS=${THREADS:-2}
+B=${CUVAE:-build/cuvae}
+R=bench/results
+D=$(date +%Y-%m-%d)
+S=runs/arch
+JUDGE=bench/models/fashion-mnist-resnet18-w32.safetensors
+mkdir -p "$S" "$R"
+run() { echo "+ $*"; /usr/bin/time -f "(%e s wall)" "$@"; }
+
+case $1 in
+  fashion)
+    E=${EPOCHS:-8}
+    {
+      for arch in conv resnet; do
+        [ -f $S/cvae-fashion-$arch/model.safetensors ] ||
+          run $B train-vae --dataset fashion-mnist --model cvae --arch $arch --epochs "$E" --seed 0 \
+            --out $S/cvae-fashion-$arch --no-progress
+        [ -f $S/vae-fashion-$arch-b0.1/model.safetensors ] ||
+          run $B train-vae --dataset fashion-mnist --beta 0.1 --arch $arch --epochs "$E" --seed 0 \
+            --out $S/vae-fashion-$arch-b0.1 --no-progress
+        run $B validate --vae $S/cvae-fashion-$arch/model.safetensors --compare-vae $S/vae-fashion-$arch-b0.1/model.safetensors \
+          --classifier $JUDGE --recon 10000 --out $S/validate-cvae-fashion-$arch --no-progress
+        run $B validate --vae $S/vae-fashion-$arch-b0.1/model.safetensors --classifier $JUDGE --recon 10000 \
+          --out $S/validate-vae-fashion-$arch --no-progress
+        cp $S/validate-cvae-fashion-$arch/validation.md "$R/arch-fashion-$arch-cvae-validation-cpu-$D.md"
+        cp $S/validate-vae-fashion-$arch/validation.md "$R/arch-fashion-$arch-vae-validation-cpu-$D.md"
+      done
+      python3 - "$S" "$R/arch-fashion-per-class-cpu-$D.md" "$E" <<'EOF'
+import csv, json, sys
+S, out, epochs = sys.argv[1], sys.argv[2], sys.argv[3]
+def load(name):
+    return json.load(open(f"{S}/{name}/validation.json"))
+def elbo(run):
+    rows = list(csv.DictReader(open(f"{S}/{run}/metrics.csv")))
+    return float(rows[-1]["test_loss"])
+v = {a: (load(f"validate-cvae-fashion-{a}"), load(f"validate-vae-fashion-{a}")) for a in ("conv", "resnet")}
+names = [c["name"] for c in v["conv"][0]["anchored"]["per_class"]]
+pct = lambda x: f"{100 * x:.1f}%"
+cols = ["CVAE samples", "anchored VAE samples", "CVAE recon / originals", "VAE recon / originals"]
+lines = [f"# FashionMNIST: --arch conv against --arch resnet ({epochs} epochs each, seed 0)", "",
+         "Judge: bench/models/fashion-mnist-resnet18-w32.safetensors (ResNet-18 width 32, 93.92% on the test set). "
+         "Samples: 100 per class at s = 0.5 (CVAE: z ~ N(0, 0.25 I) with the label; VAE (beta = 0.1): z ~ N(m_c, 0.25 Sigma_c)). "
+         "Reconstructions: all 10,000 test images at z = mu (the CVAE with the true label), as a share of the originals "
+         "the judge gets right (target: at least 95% in every class).", "",
+         "| class | " + " | ".join(f"{c}: conv | {c}: resnet" for c in cols) + " | originals |",
+         "|---|" + "---|" * (2 * len(cols) + 1)]
+def recon_ratio(j, k):
+    r = j["reconstructions"]
+    return r["per_class_accuracy"][k] / r["per_class_originals_accuracy"][k]
+for k, name in enumerate(names):
+    cells = []
+    cells += [pct(v[a][0]["anchored"]["per_class"][k]["accuracy"]) for a in ("conv", "resnet")]
+    cells += [pct(v[a][1]["anchored"]["per_class"][k]["accuracy"]) for a in ("conv", "resnet")]
+    cells += [pct(recon_ratio(v[a][0], k)) for a in ("conv", "resnet")]
+    cells += [pct(recon_ratio(v[a][1], k)) for a in ("conv", "resnet")]
+    cells.append(pct(v["conv"][0]["reconstructions"]["per_class_originals_accuracy"][k]))
+    lines.append(f"| {k} {name} | " + " | ".join(cells) + " |")
+tot = []
+tot += [pct(v[a][0]["anchored"]["accuracy"]) for a in ("conv", "resnet")]
+tot += [pct(v[a][1]["anchored"]["accuracy"]) for a in ("conv", "resnet")]
+tot += [pct(v[a][0]["reconstructions"]["accuracy"] / v[a][0]["reconstructions"]["originals_accuracy"]) for a in ("conv", "resnet")]
+tot += [pct(v[a][1]["reconstructions"]["accuracy"] / v[a][1]["reconstructions"]["originals_accuracy"]) for a in ("conv", "resnet")]
+tot.append(pct(v["conv"][0]["reconstructions"]["originals_accuracy"]))
+lines.append("| **all** | " + " | ".join(f"**{c}**" for c in tot) + " |")
+lines += ["", "Test -ELBO (nats per image, z = mu): " + ", ".join(
+    f"{a} CVAE {elbo(f'cvae-fashion-{a}'):.2f}, {a} VAE (beta 0.1) {elbo(f'vae-fashion-{a}-b0.1'):.2f}" for a in ("conv", "resnet")),
+    "", "Reproduce: `bench/study_arch.sh fashion`.", ""]
+open(out, "w").write("\n".join(lines))
+print("\n".join(lines))
+print(f"wrote {out}")
+EOF
+    } 2>&1 | tee "$R/arch-fashion-cpu-$D.log" ;;
+  mnist)
+    MIN=${MNIST_MINUTES:-120}
+    K=${NLL_K:-1000}
+    LIM=${NLL_LIMIT:-0}
+    {
+      for arch in ${ARCHS:-conv resnet}; do
+        out=$S/mnist-bin-$arch
+        if [ ! -f $out/model.safetensors ]; then
+          # One epoch tells the epoch time; the rest of the budget goes to --resume.
+          run $B train-vae --dataset mnist --binarize --arch $arch --epochs 1 --seed 0 --out $out --no-progress
+          secs=$(tail -n 1 $out/metrics.csv | cut -d, -f6)
+          epochs=$(python3 -c "print(max(1, int($MIN * 60 / $secs)))")
+          echo "epoch of --arch $arch: $secs s, so $epochs epochs fit in $MIN minutes"
+          run $B train-vae --dataset mnist --binarize --arch $arch --epochs "$epochs" --seed 0 --out $out --resume --no-progress
+        fi
+        run $B eval-vae --checkpoint $out/model.safetensors --dataset mnist --binarize --nll "$K" --limit "$LIM" --no-progress |
+          tail -n 1 | tee "$R/arch-mnist-$arch-nll-k$K-cpu-$D.json"
+      done
+    } 2>&1 | tee "$R/arch-mnist-$(echo ${ARCHS:-conv resnet} | tr " " -)-cpu-$D.log" ;;
+  *) echo "usage: bench/study_arch.sh fashion|mnist" >&2; exit 2 ;;
+esac
