@@ -15,7 +15,7 @@
 # ARCHS=resnet runs one arch of the mnist part, so that both can train side by side).
 set -euo pipefail
 if [[ ${1:-} == -h || ${1:-} == --help || $# -ne 1 ]]; then
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
   [[ $# -eq 1 ]] && exit 0 || exit 2
 fi
 cd "$(dirname "$0")/.."
