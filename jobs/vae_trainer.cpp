@@ -359,8 +359,11 @@ nlohmann::json eval_vae_job(const EvalVaeJob& job) {
     CUVAE_FAIL(option("nll") << " needs a VAE checkpoint: " << job.checkpoint << " is a plain autoencoder (no q(z|x) to sample from)");
   if (job.binarize && !model->config().binarize)
     CUVAE_FAIL(option("binarize") << " evaluates models trained with " << option("binarize") << "; " << job.checkpoint << " was trained on grey levels");
-  const std::string dir = job.data.empty() ? default_data_dir(job.dataset) : job.data;
-  Dataset test = load_dataset(job.dataset, dir, false);
+  // The data set the model was trained on unless one is named (files without cuvae's config: MNIST).
+  std::string dataset = job.dataset.empty() ? model->config().dataset : job.dataset;
+  if (dataset.empty()) dataset = "mnist";
+  const std::string dir = job.data.empty() ? default_data_dir(dataset) : job.data;
+  Dataset test = load_dataset(dataset, dir, false);
   if (job.binarize) test = binarized_copy(test);
   const VaeEval r = evaluate_vae(ctx, *model, test, job.batch, job.limit);
   nlohmann::json j;
@@ -380,7 +383,7 @@ nlohmann::json eval_vae_job(const EvalVaeJob& job) {
     j["nll_seconds"] = nr.seconds;
   }
   j["n"] = r.n;
-  j["dataset"] = job.dataset;
+  j["dataset"] = dataset;
   j["binarized"] = job.binarize;
   j["device"] = ctx.description();
   return j;

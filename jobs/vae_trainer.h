@@ -85,7 +85,7 @@ std::vector<std::string> write_vae_images(Context& ctx, ConvVAE& model, const Da
 /// What `cuvae eval-vae` evaluates.
 struct EvalVaeJob {
   std::string checkpoint;           ///< model.safetensors of a VAE, AE or CVAE
-  std::string dataset = "mnist";    ///< test split of this data set
+  std::string dataset;              ///< test split of this data set (empty: the checkpoint's, else mnist)
   std::string data;                 ///< its folder (empty: default_data_dir(dataset))
   DeviceRequest device = DeviceRequest::Auto;
   int64_t batch = 500;              ///< images per evaluation batch

@@ -440,6 +440,26 @@ TEST(Trainer, BadOptionsAreRejectedBeforeAnythingIsWritten) {
 }
 
 // CIFAR-10 binary batches written here: a 3×32×32 model trains on them end to end.
+// eval-vae evaluates on the data set the checkpoint was trained on unless --dataset names another
+// (a FashionMNIST model was once silently evaluated on MNIST by default).
+TEST(EvalVae, DefaultsToTheCheckpointsDataSet) {
+  cuvae::testing::ScopedTempDir tmp;
+  write_synthetic_idx(tmp.path(), "t10k", 32, 2);
+  VaeConfig c;
+  c.latent = 4;
+  c.dataset = "fashion-mnist";
+  ConvVAE m(c, Device::CPU);
+  m.init(1);
+  save_params(tmp.file("model.safetensors"), m.params(), c.to_json());
+  EvalVaeJob job;
+  job.checkpoint = tmp.file("model.safetensors");
+  job.data = tmp.path();
+  job.device = DeviceRequest::CPU;
+  EXPECT_EQ(eval_vae_job(job).at("dataset"), "fashion-mnist");
+  job.dataset = "mnist";
+  EXPECT_EQ(eval_vae_job(job).at("dataset"), "mnist");
+}
+
 TEST(Trainer, TrainsARgbModelOnCifarBinaryFiles) {
   cuvae::testing::ScopedTempDir tmp;
   std::mt19937 g(5);

@@ -80,7 +80,7 @@ void add_eval_vae_command(CLI::App& app, std::vector<Command>& commands) {
               "Evaluate on test images binarized with a fixed seed (x ~ Bernoulli(pixel)), for models trained with "
               "--binarize, as the IWAE paper does");
   add_no_progress_flag(c, o.progress, "No progress bar (for --nll)");
-  add_dataset_flag(c, o.dataset);
+  add_dataset_flag(c, o.dataset, "Data set: " + dataset_list() + " (default: the one the VAE was trained on)");
   add_data_flag(c, o.data);
   add_device_flag(c, o.device);
   c->add_option("--batch", o.batch, "Images per evaluation batch")->check(CLI::Range(1, 65536))->capture_default_str();
