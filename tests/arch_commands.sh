@@ -56,14 +56,14 @@ step "validate: the residual VAE, and the residual CVAE beside it"
 need "$tmp/validate/validation.json" "$tmp/validate-cvae/validation.md"
 
 step "interpolate, arithmetic, traverse, embed"
-"$bin" interpolate --vae "$vae" --out "$tmp/interp" "${common[@]}" >/dev/null
+"$bin" interpolate --vae "$vae" --pairs 0:1 --out "$tmp/interp" "${common[@]}" >/dev/null
 "$bin" arithmetic --vae "$vae" --index 0 1 --from-class 1 --to-class 7 --out "$tmp/arith" "${common[@]}" >/dev/null
 "$bin" traverse --vae "$vae" --out "$tmp/trav" "${common[@]}" >/dev/null
 "$bin" embed --vae "$vae" --n 300 --out "$tmp/embed" "${common[@]}" >/dev/null
 need "$tmp/interp/interpolation.png" "$tmp/arith/arithmetic.png" "$tmp/trav/traversal.png" "$tmp/embed/embedding.png"
 
 step "gradcam on anchored samples of the residual VAE; compare the residual VAE and AE runs"
-"$bin" gradcam --classifier "$clf" --vae "$vae" --anchor 2 --n 2 --out "$tmp/gradcam" "${common[@]}" >/dev/null
+"$bin" gradcam --classifier "$clf" --vae "$vae" --anchor 2 --n 2 --out "$tmp/gradcam" --data "$data" --device cpu >/dev/null
 need "$tmp/gradcam/gradcam.json"
 "$bin" compare --runs "$tmp/vae" "$tmp/ae" --limit 128 --out "$tmp/compare" "${common[@]}" >/dev/null
 need "$tmp/compare/compare.md"
