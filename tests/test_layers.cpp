@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -43,6 +44,24 @@ void expect_grad_close(const std::vector<double>& num, const std::vector<double>
     if (std::abs(num[i] - ana[i]) > 1e-5 + 1e-3 * std::abs(ana[i])) {
       if (++bad <= 5) ADD_FAILURE() << what << "[" << i << "]: numeric " << num[i] << " analytic " << ana[i];
     }
+  }
+  EXPECT_EQ(bad, 0) << what;
+}
+
+// Central differences (h = 1e-6) of the double function L with respect to each element of p,
+// against a float layer's gradient `ana`: |num − ana| ≤ 1e-4 + 1e-3·|num|; reports the first few.
+void expect_layer_grad(std::vector<double>& p, const std::vector<float>& ana, const std::function<double()>& L,
+                       const char* what) {
+  ASSERT_EQ(p.size(), ana.size()) << what;
+  int bad = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const double o = p[i];
+    p[i] = o + 1e-6; const double lp = L();
+    p[i] = o - 1e-6; const double lm = L();
+    p[i] = o;
+    const double num = (lp - lm) / 2e-6;
+    if (std::abs(num - ana[i]) > 1e-4 + 1e-3 * std::abs(num) && ++bad <= 5)
+      ADD_FAILURE() << what << "[" << i << "] numeric " << num << " layer " << ana[i];
   }
   EXPECT_EQ(bad, 0) << what;
 }
@@ -264,22 +283,9 @@ TEST(ConvTranspose2dLayer, BackwardMatchesFiniteDifferences) {
     for (size_t i = 0; i < y.size(); ++i) s += dyd[i] / (1.0 + std::exp(-(y[i] + b[(i / 64) % 2])));
     return s;
   };
-  auto check = [&](std::vector<double>& p, const std::vector<float>& ana, const char* what) {
-    int bad = 0;
-    for (size_t i = 0; i < p.size(); ++i) {
-      const double o = p[i];
-      p[i] = o + 1e-6; const double lp = L();
-      p[i] = o - 1e-6; const double lm = L();
-      p[i] = o;
-      const double num = (lp - lm) / 2e-6;
-      if (std::abs(num - ana[i]) > 1e-4 + 1e-3 * std::abs(num) && ++bad <= 5)
-        ADD_FAILURE() << what << "[" << i << "] numeric " << num << " layer " << ana[i];
-    }
-    EXPECT_EQ(bad, 0) << what;
-  };
-  check(xd, dxv, "dx");
-  check(w, dwv, "dW");
-  check(b, dbv, "db");
+  expect_layer_grad(xd, dxv, L, "dx");
+  expect_layer_grad(w, dwv, L, "dW");
+  expect_layer_grad(b, dbv, L, "db");
 }
 
 // The residual VAE's block, y = ReLU(x + conv2(ReLU(conv1(x)))), through the layer class: every
@@ -315,22 +321,9 @@ TEST(ResBlockLayer, BackwardMatchesFiniteDifferences) {
     for (size_t i = 0; i < y.size(); ++i) s += dyd[i] * std::max(y[i] + p[3][(i / 20) % 3] + xd[i], 0.0);
     return s;
   };
-  auto check = [&](std::vector<double>& q, const std::vector<float>& ana, const char* what) {
-    int bad = 0;
-    for (size_t i = 0; i < q.size(); ++i) {
-      const double o = q[i];
-      q[i] = o + 1e-6; const double lp = L();
-      q[i] = o - 1e-6; const double lm = L();
-      q[i] = o;
-      const double num = (lp - lm) / 2e-6;
-      if (std::abs(num - ana[i]) > 1e-4 + 1e-3 * std::abs(num) && ++bad <= 5)
-        ADD_FAILURE() << what << "[" << i << "] numeric " << num << " layer " << ana[i];
-    }
-    EXPECT_EQ(bad, 0) << what;
-  };
-  check(xd, dxv, "dx");
+  expect_layer_grad(xd, dxv, L, "dx");
   const char* names[4] = {"dW1", "db1", "dW2", "db2"};
-  for (size_t k = 0; k < 4; ++k) check(p[k], ps.grad(static_cast<int>(k)).to_vector(), names[k]);
+  for (size_t k = 0; k < 4; ++k) expect_layer_grad(p[k], ps.grad(static_cast<int>(k)).to_vector(), L, names[k]);
 }
 
 TEST(LinearLayer, BackwardThroughReLUMatchesDoubleReference) {
