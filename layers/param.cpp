@@ -76,6 +76,8 @@ void ParamStore::init_normal(int i, double std, uint64_t seed, uint64_t stream) 
   CUVAE_CHECK(finalized_, "ParamStore::init_normal() before finalize()");
   const ParamInfo& p = info_.at(static_cast<size_t>(i));
   std::vector<float> host(static_cast<size_t>(p.numel));
+  // Element j depends on (seed, stream, j) alone, so the threads give the same values as one.
+#pragma omp parallel for schedule(static) if (p.numel >= (1 << 16))
   for (int64_t j = 0; j < p.numel; ++j)
     host[static_cast<size_t>(j)] = static_cast<float>(std * philox_normal(seed, stream, static_cast<uint64_t>(j)));
   upload(values_.at(static_cast<size_t>(i)), host);
@@ -85,6 +87,7 @@ void ParamStore::init_uniform(int i, double bound, uint64_t seed, uint64_t strea
   CUVAE_CHECK(finalized_, "ParamStore::init_uniform() before finalize()");
   const ParamInfo& p = info_.at(static_cast<size_t>(i));
   std::vector<float> host(static_cast<size_t>(p.numel));
+#pragma omp parallel for schedule(static) if (p.numel >= (1 << 16))
   for (int64_t j = 0; j < p.numel; ++j) {
     const float u = philox_uniform_at(seed, stream, static_cast<uint64_t>(j));
     host[static_cast<size_t>(j)] = static_cast<float>((2.0 * u - 1.0) * bound);

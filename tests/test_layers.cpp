@@ -8,8 +8,11 @@
 #include <random>
 #include <vector>
 
+#include <omp.h>
+
 #include "core/check.h"
 #include "core/context.h"
+#include "core/philox.h"
 #include "layers/conv2d.h"
 #include "layers/conv_cpu.h"
 #include "layers/linear.h"
@@ -371,4 +374,28 @@ TEST(ParamStore, DefaultInitIsUniformWithinFanInBound) {
   EXPECT_EQ(ps.count(), 64 * 32 * 16 + 64);
   EXPECT_EQ(ps.params()[1].offset % 64, 0);
   EXPECT_THROW(ps.add("late", {1}, 1), Error);
+}
+
+// The initialisers fill large tensors on all threads; every element must still be the Philox
+// draw at its own index, whatever the thread count (runs stay bit-identical across machines).
+TEST(ParamStore, InitIsTheSameOnOneThreadAndOnMany) {
+  auto make = [](int threads) {
+    omp_set_num_threads(threads);
+    ParamStore ps;
+    ps.add("w", {300, 400}, 400);  // above the parallel threshold
+    ps.add("v", {200, 500}, 500);
+    ps.finalize(Device::CPU);
+    ps.init_normal(0, 0.02, 7, 3);
+    ps.init_uniform(1, 0.5, 7, 4);
+    return std::make_pair(ps.value(0).to_vector(), ps.value(1).to_vector());
+  };
+  const int before = omp_get_max_threads();
+  const auto one = make(1), many = make(4);
+  omp_set_num_threads(before);
+  EXPECT_EQ(one.first, many.first);
+  EXPECT_EQ(one.second, many.second);
+  for (uint64_t j : {0ull, 1ull, 59999ull, 99999ull}) {
+    EXPECT_EQ(many.first[j], static_cast<float>(0.02 * philox_normal(7, 3, j)));
+    EXPECT_EQ(many.second[j], static_cast<float>((2.0 * philox_uniform_at(7, 4, j) - 1.0) * 0.5));
+  }
 }
