@@ -14,14 +14,16 @@
 #   bench/study_arch.sh mnist     dynamically binarized MNIST: each arch trained for the same
 #                                 MNIST_MINUTES of CPU time (default 120; --epochs from a one-epoch
 #                                 probe), then eval-vae --binarize --nll K (K = NLL_K, default 1000) on
-#                                 the first NLL_LIMIT test images (default 0 = all 10,000)
+#                                 the first NLL_LIMIT test images (default 0 = all 10,000; NLL_K=0
+#                                 trains only, and a second call with the model in place only
+#                                 evaluates, so each step may get its own THREADS)
 # Logs and tables go to bench/results/, run folders to runs/arch/ (a part skips the training of a
 # run whose model.safetensors exists). THREADS (default 2) sets
 # OMP_NUM_THREADS; two parts may share a 2-core machine with THREADS=1 each (ARCHS=conv or
 # ARCHS=resnet runs one arch of the mnist part, so that both can train side by side).
 set -euo pipefail
 if [[ ${1:-} == -h || ${1:-} == --help || $# -ne 1 ]]; then
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
   [[ $# -eq 1 ]] && exit 0 || exit 2
 fi
 cd "$(dirname "$0")/.."
@@ -159,9 +161,9 @@ EOF
     MIN=${MNIST_MINUTES:-120}
     K=${NLL_K:-1000}
     LIM=${NLL_LIMIT:-0}
-    {
-      for arch in ${ARCHS:-conv resnet}; do
-        out=$S/mnist-bin-$arch
+    for arch in ${ARCHS:-conv resnet}; do
+      out=$S/mnist-bin-$arch-${MIN}min
+      {
         if [ ! -f $out/model.safetensors ]; then
           # One epoch tells the epoch time; the rest of the budget goes to --resume.
           run $B train-vae --dataset mnist --binarize --arch $arch --epochs 1 --seed 0 --out $out --no-progress
@@ -169,10 +171,13 @@ EOF
           epochs=$(python3 -c "print(max(1, int($MIN * 60 / $secs)))")
           echo "epoch of --arch $arch: $secs s, so $epochs epochs fit in $MIN minutes"
           run $B train-vae --dataset mnist --binarize --arch $arch --epochs "$epochs" --seed 0 --out $out --resume --no-progress
+          cp $out/metrics.csv "$R/arch-mnist-$arch-${MIN}min-metrics-cpu-$D.csv"
         fi
-        run $B eval-vae --checkpoint $out/model.safetensors --dataset mnist --binarize --nll "$K" --limit "$LIM" --no-progress |
-          tail -n 1 | tee "$R/arch-mnist-$arch-nll-k$K-cpu-$D.json"
-      done
-    } 2>&1 | tee "$R/arch-mnist-$(echo ${ARCHS:-conv resnet} | tr " " -)-cpu-$D.log" ;;
+        if [ "$K" -gt 0 ]; then
+          run $B eval-vae --checkpoint $out/model.safetensors --dataset mnist --binarize --nll "$K" --limit "$LIM" --no-progress |
+            tail -n 1 | tee "$R/arch-mnist-$arch-${MIN}min-nll-k$K-n$LIM-cpu-$D.json"
+        fi
+      } 2>&1 | tee -a "$R/arch-mnist-$arch-${MIN}min-cpu-$D.log"
+    done ;;
   *) echo "usage: bench/study_arch.sh fashion|fashion-epochs|mnist" >&2; exit 2 ;;
 esac
