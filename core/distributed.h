@@ -7,9 +7,17 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cuvae {
+
+/// The contiguous share [first, second) of n items that rank `rank` of `size` takes:
+/// ⌊rank·n/size⌋ to ⌊(rank+1)·n/size⌋, so the shares tile [0, n) in rank order and differ in
+/// length by at most one ([0, n) for one process). Needs 0 ≤ rank < size and n ≥ 0.
+inline std::pair<int64_t, int64_t> shard_range(int64_t n, int rank, int size) {
+  return {rank * n / size, (rank + 1) * n / size};
+}
 
 /// The processes of one data-parallel run (MPI_COMM_WORLD), or a single process.
 class Communicator {
@@ -30,6 +38,8 @@ class Communicator {
   bool distributed() const { return size_ > 1; }
   /// True on the rank that writes files and draws progress (rank 0).
   bool writes() const { return rank_ == 0; }
+  /// This rank's share of n items: shard_range(n, rank(), size()).
+  std::pair<int64_t, int64_t> shard(int64_t n) const { return shard_range(n, rank_, size_); }
 
   /// In place, data[i] = Σ over ranks of data[i], for n floats in host memory (MPI_Allreduce,
   /// MPI_SUM; the same order on every rank, so every rank gets identical bits). No-op for one

@@ -396,6 +396,22 @@ Dataset load_dataset(const std::string& name, const std::string& dir, bool train
   return ds;
 }
 
+Dataset dataset_rows(const Dataset& d, int64_t first, int64_t last) {
+  CUVAE_CHECK(0 <= first && first <= last && last <= d.n,
+              "dataset_rows: rows [" << first << ", " << last << ") outside data set '" << d.name << "' of " << d.n);
+  Dataset s;
+  s.name = d.name;
+  s.n = last - first;
+  s.c = d.c;
+  s.h = d.h;
+  s.w = d.w;
+  s.num_classes = d.num_classes;
+  const int64_t P = d.pixels();
+  s.images.assign(d.images.begin() + first * P, d.images.begin() + last * P);
+  s.labels.assign(d.labels.begin() + first, d.labels.begin() + last);
+  return s;
+}
+
 std::string default_data_dir(const std::string& name) {
   check_name(name);
   const char* env = std::getenv("CUVAE_DATA_DIR");

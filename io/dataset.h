@@ -69,6 +69,10 @@ Dataset parse_cifar10_batch(const std::string& bytes, const std::string& what);
 /// FashionMNIST, where to put the CIFAR-10 binary files).
 Dataset load_dataset(const std::string& name, const std::string& dir, bool train);
 
+/// Images [first, last) of `d` with their labels, as a data set of their own (same name, shape
+/// and classes). Throws cuvae::Error unless 0 ≤ first ≤ last ≤ d.n.
+Dataset dataset_rows(const Dataset& d, int64_t first, int64_t last);
+
 /// The folder data set `name` is looked for in by default: `$CUVAE_DATA_DIR/<name>` when
 /// that environment variable is set and non-empty, else `data/<name>` when that folder
 /// exists below the current directory, else `<source dir>/data/<name>` (the repository

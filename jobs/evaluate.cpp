@@ -32,25 +32,10 @@ void check_data_matches(const Dataset& d, const ResNetConfig& c, const std::stri
 
 namespace {
 
-/// Rows [lo, hi) of `d` as a data set of their own.
-Dataset rows_of(const Dataset& d, int64_t lo, int64_t hi) {
-  Dataset s;
-  s.name = d.name;
-  s.n = hi - lo;
-  s.c = d.c;
-  s.h = d.h;
-  s.w = d.w;
-  s.num_classes = d.num_classes;
-  const int64_t P = d.pixels();
-  s.images.assign(d.images.begin() + lo * P, d.images.begin() + hi * P);
-  s.labels.assign(d.labels.begin() + lo, d.labels.begin() + hi);
-  return s;
-}
-
-/// This rank's share of the first n rows: rows [r·n/N, (r+1)·n/N) (all n for one process).
+/// This rank's share of the first n rows (all n for one process).
 Dataset shard_of(const Dataset& d, int64_t n, const Communicator* comm) {
-  const int64_t size = comm != nullptr ? comm->size() : 1, rank = comm != nullptr ? comm->rank() : 0;
-  return rows_of(d, rank * n / size, (rank + 1) * n / size);
+  const auto [first, last] = comm->shard(n);
+  return dataset_rows(d, first, last);
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 
 #include "core/check.h"
 #include "core/decimal.h"
+#include "core/distributed.h"
+#include "core/gpu_collectives.h"
 #include "io/fs.h"
 #include "io/image.h"
 #include "io/plot.h"
@@ -351,6 +353,9 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
 }
 
 nlohmann::json eval_vae_job(const EvalVaeJob& job) {
+  // Under mpirun each rank evaluates its share of the test images and the sums are reduced.
+  const Communicator& comm = Communicator::world();
+  if (comm.distributed() && job.device != DeviceRequest::CPU) select_cuda_device(comm.local_rank());
   Context ctx(job.device);
   auto model = load_vae(job.checkpoint, ctx.device(), true);
   if (job.nll > 0 && model->config().is_cvae())
@@ -365,7 +370,7 @@ nlohmann::json eval_vae_job(const EvalVaeJob& job) {
   const std::string dir = job.data.empty() ? default_data_dir(dataset) : job.data;
   Dataset test = load_dataset(dataset, dir, false);
   if (job.binarize) test = binarized_copy(test);
-  const VaeEval r = evaluate_vae(ctx, *model, test, job.batch, job.limit);
+  const VaeEval r = evaluate_vae(ctx, *model, test, job.batch, job.limit, &comm);
   nlohmann::json j;
   j["model"] = model->config().is_ae() ? "ae" : model->config().is_cvae() ? "cvae" : "vae";
   j["recon"] = r.recon;
@@ -376,6 +381,7 @@ nlohmann::json eval_vae_job(const EvalVaeJob& job) {
     no.k = job.nll;
     no.limit = job.limit;
     no.progress = job.progress;
+    no.comm = &comm;
     const NllResult nr = estimate_nll(ctx, *model, test, no);
     j["nll"] = nr.nll;
     j["nll_stderr"] = nr.nll_stderr;
@@ -386,6 +392,7 @@ nlohmann::json eval_vae_job(const EvalVaeJob& job) {
   j["dataset"] = dataset;
   j["binarized"] = job.binarize;
   j["device"] = ctx.description();
+  j["ranks"] = comm.size();
   return j;
 }
 

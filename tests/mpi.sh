@@ -8,6 +8,7 @@
 #   2. with the same seed and the same N the weights are bit-identical from run to run;
 #   3. the classifier trains on 2 ranks, and the test set evaluated in shards over the ranks gives
 #      what one process measures on the written model (VAE and classifier);
+#   3a. eval-vae --nll and eval-classifier under mpirun print one line, the numbers of one process;
 #   3b. with --sync-batchnorm the classifier's step on 2 ranks equals one process's (to the
 #      rounding between the reference and the oneDNN backend);
 #   4. faults: a batch that does not split over the ranks and ranks with another seed are refused
@@ -115,6 +116,32 @@ sharded=$(test_loss "$tmp/vae701")
 loss=$("$bin" eval-vae --checkpoint "$tmp/vae701/model.safetensors" --data "$m" --limit 701 --device cpu 2>/dev/null | json_field loss)
 le "$(rel "$sharded" "$loss")" 1e-7 && ok "sharded evaluation = one process's: VAE test loss $sharded vs $loss" \
   || bad "sharded VAE evaluation $sharded vs one process $loss"
+
+# ---- 3a. eval-vae (with --nll) and eval-classifier under mpirun ---------------------------
+# Each rank evaluates its share of the images and prints nothing; rank 0 prints the reduced
+# numbers once. The importance samples of image g are drawn from its global index, so the
+# sharded NLL is one process's (the two differ only by the rounding of other batch sizes).
+one=$("$bin" eval-vae --checkpoint "$tmp/vae701/model.safetensors" --data "$m" --limit 701 --nll 30 --device cpu --no-progress 2>/dev/null)
+two=$(mpi 2 "$bin" eval-vae --checkpoint "$tmp/vae701/model.safetensors" --data "$m" --limit 701 --nll 30 --device cpu --no-progress 2>/dev/null)
+n1=$(echo "$one" | json_field nll); n2=$(echo "$two" | json_field nll)
+l1=$(echo "$one" | json_field loss); l2=$(echo "$two" | json_field loss)
+if [ "$(echo "$two" | grep -c '^{')" = 1 ] && [ "$(echo "$two" | json_field ranks)" = 2 ] && le "$(rel "$n1" "$n2")" 1e-6 \
+   && le "$(rel "$l1" "$l2")" 1e-7; then
+  ok "eval-vae --nll 30 on 2 ranks = 1 process: NLL $n2 vs $n1, loss $l2 vs $l1, printed once"
+else
+  bad "eval-vae on 2 ranks: NLL $n2 vs $n1, loss $l2 vs $l1; output: $two"
+fi
+if [ -f "$tmp/clf/model.safetensors" ]; then
+  one=$("$bin" eval-classifier --checkpoint "$tmp/clf/model.safetensors" --data "$m" --limit 701 --device cpu 2>/dev/null)
+  two=$(mpi 2 "$bin" eval-classifier --checkpoint "$tmp/clf/model.safetensors" --data "$m" --limit 701 --device cpu 2>/dev/null)
+  a1=$(echo "$one" | json_field accuracy); a2=$(echo "$two" | json_field accuracy)
+  l1=$(echo "$one" | json_field loss); l2=$(echo "$two" | json_field loss)
+  if [ "$(echo "$two" | grep -c '^{')" = 1 ] && [ "$a1" = "$a2" ] && le "$(rel "$l1" "$l2")" 1e-7; then
+    ok "eval-classifier on 2 ranks = 1 process: accuracy $a2 vs $a1, loss $l2 vs $l1, printed once"
+  else
+    bad "eval-classifier on 2 ranks: accuracy $a2 vs $a1, loss $l2 vs $l1; output: $two"
+  fi
+fi
 
 # ---- 3b. --sync-batchnorm: the classifier's batch norm over the global batch -------------
 # One SGD step (lr 0.05): 2 ranks with --sync-batchnorm against one process. The reference and

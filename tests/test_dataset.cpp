@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <numeric>
@@ -292,6 +293,24 @@ TEST(Cifar10, RoundTripAndPlanes) {
             << "record " << r << " channel " << ch << " pixel " << p;
   // Pixel (y=1, x=2) of the green plane of record 1 sits at [1][1][1][2].
   EXPECT_EQ(ds.images[((1 * 3 + 1) * 32 + 1) * 32 + 2], (50 + 7 + 34) & 0xff);
+}
+
+TEST(DatasetRows, CopiesTheImagesAndLabelsOfTheRange) {
+  ScopedTempDir dir;
+  write_file_atomic(dir.file("a.bin"), cifar_file({3, 9, 1, 7}, 0));
+  const Dataset ds = read_cifar10({dir.file("a.bin")});
+  const Dataset mid = dataset_rows(ds, 1, 3);
+  EXPECT_EQ(mid.n, 2);
+  EXPECT_EQ(mid.name, ds.name);
+  EXPECT_EQ(mid.c * mid.h * mid.w, 3072);
+  EXPECT_EQ(mid.num_classes, 10);
+  EXPECT_EQ(mid.labels, (std::vector<uint8_t>{9, 1}));
+  EXPECT_TRUE(std::equal(mid.images.begin(), mid.images.end(), ds.images.begin() + 3072));
+  EXPECT_EQ(mid.images.size(), 2u * 3072u);
+  EXPECT_EQ(dataset_rows(ds, 4, 4).n, 0);
+  EXPECT_THROW(dataset_rows(ds, 3, 5), Error);
+  EXPECT_THROW(dataset_rows(ds, 2, 1), Error);
+  EXPECT_THROW(dataset_rows(ds, -1, 2), Error);
 }
 
 TEST(Cifar10, Rejects) {

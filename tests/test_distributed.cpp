@@ -50,6 +50,25 @@ TEST(Distributed, OneProcessIsRankZeroOfOneAndItsCollectivesChangeNothing) {
   Communicator::abort_all(1);  // one process: returns
 }
 
+TEST(Distributed, ShardsTileTheItemsInRankOrder) {
+  EXPECT_EQ(shard_range(10000, 0, 1), (std::pair<int64_t, int64_t>{0, 10000}));
+  EXPECT_EQ(shard_range(701, 0, 2), (std::pair<int64_t, int64_t>{0, 350}));
+  EXPECT_EQ(shard_range(701, 1, 2), (std::pair<int64_t, int64_t>{350, 701}));
+  for (int size : {1, 2, 3, 7, 16})
+    for (int64_t n : {0, 1, 5, 701, 10000}) {
+      int64_t next = 0;
+      for (int r = 0; r < size; ++r) {
+        const auto [first, last] = shard_range(n, r, size);
+        EXPECT_EQ(first, next) << "n " << n << ", rank " << r << " of " << size;
+        EXPECT_LE(last - first, n / size + 1);
+        EXPECT_GE(last - first, n / size);
+        next = last;
+      }
+      EXPECT_EQ(next, n) << "n " << n << " over " << size << " ranks";
+    }
+  EXPECT_EQ(Communicator::world().shard(123), (std::pair<int64_t, int64_t>{0, 123}));
+}
+
 TEST(Distributed, Fnv1aMatchesTheReferenceValues) {
   EXPECT_EQ(fnv1a64("", 0), 0xcbf29ce484222325ull);
   EXPECT_EQ(fnv1a64("a", 1), 0xaf63dc4c8601ec8cull);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "core/distributed.h"
 #include "flags.h"
 #include "jobs/anchor_job.h"
 #include "jobs/classifier_trainer.h"
@@ -63,14 +64,18 @@ void add_eval_classifier_command(CLI::App& app, std::vector<Command>& commands) 
   CLI::App* c = app.add_subcommand(
       "eval-classifier",
       "Evaluate a classifier checkpoint on a test set; prints {\"accuracy\", \"loss\" (nats/image), \"n\", "
-      "\"per_class\", ...} as one JSON line");
+      "\"per_class\", ...} as one JSON line. Under mpirun -np N each rank evaluates 1/N of the images and rank 0 "
+      "prints the reduced numbers");
   c->add_option("--checkpoint", o.checkpoint, "model.safetensors written by train-classifier")->required();
   add_dataset_flag(c, o.dataset, "Data set: " + dataset_list() + " (default: the one it was trained on)");
   add_data_flag(c, o.data);
   add_device_flag(c, o.device);
   c->add_option("--batch", o.batch, "Images per evaluation batch")->check(CLI::Range(1, 65536))->capture_default_str();
   c->add_option("--limit", o.limit, "Evaluate only the first N test images (0 = all)")->check(CLI::NonNegativeNumber);
-  commands.push_back({c, [job] { std::cout << eval_classifier_job(*job).dump() << std::endl; }});
+  commands.push_back({c, [job] {
+                        const nlohmann::json j = eval_classifier_job(*job);
+                        if (Communicator::world().writes()) std::cout << j.dump() << std::endl;  // once under mpirun
+                      }});
 }
 
 void add_anchor_command(CLI::App& app, std::vector<Command>& commands) {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "commands.h"
+#include "core/distributed.h"
 #include "core/check.h"
 #include "flags.h"
 #include "jobs/vae_trainer.h"
@@ -70,7 +71,8 @@ void add_eval_vae_command(CLI::App& app, std::vector<Command>& commands) {
       "eval-vae",
       "Evaluate a VAE, AE or CVAE checkpoint on a test set (z = mu; a CVAE with the true labels); prints {\"recon\", "
       "\"kl\", \"loss\"} in nats per image as one JSON line (an AE: recon and loss only), with --nll K also the "
-      "importance-sampled negative log-likelihood");
+      "importance-sampled negative log-likelihood. Under mpirun -np N each rank evaluates 1/N of the images and rank 0 "
+      "prints the reduced numbers");
   c->add_option("--checkpoint", o.checkpoint, "model.safetensors written by train-vae (--model vae, ae or cvae)")
       ->required();
   CLI::Option* nll = c->add_option("--nll", o.nll,
@@ -89,7 +91,8 @@ void add_eval_vae_command(CLI::App& app, std::vector<Command>& commands) {
                         // The job reads nll = 0 as "no estimate"; only the command line tells a 0 given apart.
                         if (nll->count() > 0 && job->nll < 1)
                           CUVAE_FAIL("--nll must be at least 1 importance sample, got " << job->nll);
-                        std::cout << eval_vae_job(*job).dump() << std::endl;
+                        const nlohmann::json j = eval_vae_job(*job);
+                        if (Communicator::world().writes()) std::cout << j.dump() << std::endl;  // once under mpirun
                       }});
 }
 

@@ -86,52 +86,62 @@ NllResult estimate_nll(Context& ctx, ConvVAE& model, const Dataset& data, const 
   Tensor loss({1}, ctx.device());
   std::vector<float> zh(static_cast<size_t>(B * S * D)), eh(static_cast<size_t>(B * S * D)),
       xrep(static_cast<size_t>(B * S * P));
-  ProgressBar bar("nll K=" + std::to_string(opt.k), n, opt.progress);
+  // This process's images [lo, hi): all n, or its share of them over the ranks.
+  const bool sharded = opt.comm != nullptr && opt.comm->distributed();
+  const auto [lo, hi] = sharded ? opt.comm->shard(n) : std::pair<int64_t, int64_t>{0, n};
+  const Dataset shard = sharded ? dataset_rows(data, lo, hi) : Dataset{};  // one process: no copy
+  ProgressBar bar("nll K=" + std::to_string(opt.k), hi - lo, opt.progress && (!sharded || opt.comm->writes()));
   double sum_k1 = 0;
-  const DeviceDataset dd(data, ctx.device());
-  for_each_batch(ctx, dd, B, n, [&](const Batch& batch) {
-    const int64_t first = batch.first, b = batch.size;
-    const std::vector<float> xh = batch.x.to_vector();  // each image is repeated for its samples
-    model.encode(ctx, batch.x);
-    const std::vector<float> mu = model.mu().to_vector(), lv = model.logvar().to_vector();
-    std::vector<LogMeanExp> acc(static_cast<size_t>(b));
-    for (int64_t s0 = 0; s0 < opt.k; s0 += S) {
-      const int64_t s = std::min(S, opt.k - s0), rows = b * s;
-      for (int64_t i = 0; i < b; ++i) {
-        const int64_t g = first + i;
-        for (int64_t j = 0; j < s; ++j) {
-          const size_t row = static_cast<size_t>(i * s + j);
-          for (int64_t d = 0; d < D; ++d) {
-            const size_t q = static_cast<size_t>(i * D + d);
-            const float e = philox_normal(opt.seed, opt.offset + static_cast<uint64_t>(s0 + j),
-                                          static_cast<uint64_t>(g * D + d));
-            eh[row * D + d] = e;
-            zh[row * D + d] = mu[q] + std::exp(0.5f * lv[q]) * e;
+  if (hi > lo) {
+    const DeviceDataset dd(sharded ? shard : data, ctx.device());
+    for_each_batch(ctx, dd, B, hi - lo, [&](const Batch& batch) {
+      const int64_t first = lo + batch.first, b = batch.size;  // first: the global index of the batch's first image
+      const std::vector<float> xh = batch.x.to_vector();  // each image is repeated for its samples
+      model.encode(ctx, batch.x);
+      const std::vector<float> mu = model.mu().to_vector(), lv = model.logvar().to_vector();
+      std::vector<LogMeanExp> acc(static_cast<size_t>(b));
+      for (int64_t s0 = 0; s0 < opt.k; s0 += S) {
+        const int64_t s = std::min(S, opt.k - s0), rows = b * s;
+        for (int64_t i = 0; i < b; ++i) {
+          const int64_t g = first + i;
+          for (int64_t j = 0; j < s; ++j) {
+            const size_t row = static_cast<size_t>(i * s + j);
+            for (int64_t d = 0; d < D; ++d) {
+              const size_t q = static_cast<size_t>(i * D + d);
+              const float e = philox_normal(opt.seed, opt.offset + static_cast<uint64_t>(s0 + j),
+                                            static_cast<uint64_t>(g * D + d));
+              eh[row * D + d] = e;
+              zh[row * D + d] = mu[q] + std::exp(0.5f * lv[q]) * e;
+            }
+            std::copy_n(xh.begin() + i * P, P, xrep.begin() + static_cast<int64_t>(row) * P);
           }
-          std::copy_n(xh.begin() + i * P, P, xrep.begin() + static_cast<int64_t>(row) * P);
         }
+        Tensor z = zt.rows(0, rows), xr = xt.rows(0, rows);
+        memcpy_any(z.data(), ctx.device(), zh.data(), Device::CPU, static_cast<size_t>(rows * D) * sizeof(float));
+        memcpy_any(xr.data(), ctx.device(), xrep.data(), Device::CPU, static_cast<size_t>(rows * P) * sizeof(float));
+        Tensor& logits = model.decode(ctx, z);
+        Tensor rc = recon.rows(0, rows), kt = kl.rows(0, rows), zr = zeros.rows(0, rows);
+        ElboConfig ec;
+        ec.beta = 0.0f;
+        elbo(ctx, logits, xr, z, zr, &rc, &kt, loss, nullptr, nullptr, nullptr, ec);
+        const std::vector<float> rec = rc.to_vector();
+        for (int64_t i = 0; i < b; ++i)
+          for (int64_t j = 0; j < s; ++j) {
+            const size_t row = static_cast<size_t>(i * s + j);
+            const double lw = iwae_log_weight(rec[row], mu.data() + i * D, lv.data() + i * D, eh.data() + row * D, D);
+            if (s0 + j == 0) sum_k1 += -lw;
+            acc[static_cast<size_t>(i)].add(lw);
+          }
       }
-      Tensor z = zt.rows(0, rows), xr = xt.rows(0, rows);
-      memcpy_any(z.data(), ctx.device(), zh.data(), Device::CPU, static_cast<size_t>(rows * D) * sizeof(float));
-      memcpy_any(xr.data(), ctx.device(), xrep.data(), Device::CPU, static_cast<size_t>(rows * P) * sizeof(float));
-      Tensor& logits = model.decode(ctx, z);
-      Tensor rc = recon.rows(0, rows), kt = kl.rows(0, rows), zr = zeros.rows(0, rows);
-      ElboConfig ec;
-      ec.beta = 0.0f;
-      elbo(ctx, logits, xr, z, zr, &rc, &kt, loss, nullptr, nullptr, nullptr, ec);
-      const std::vector<float> rec = rc.to_vector();
-      for (int64_t i = 0; i < b; ++i)
-        for (int64_t j = 0; j < s; ++j) {
-          const size_t row = static_cast<size_t>(i * s + j);
-          const double lw = iwae_log_weight(rec[row], mu.data() + i * D, lv.data() + i * D, eh.data() + row * D, D);
-          if (s0 + j == 0) sum_k1 += -lw;
-          acc[static_cast<size_t>(i)].add(lw);
-        }
-    }
-    for (int64_t i = 0; i < b; ++i) r.per_image[static_cast<size_t>(first + i)] = -acc[static_cast<size_t>(i)].value();
-    bar.update(first + b);
-  });
+      for (int64_t i = 0; i < b; ++i) r.per_image[static_cast<size_t>(first + i)] = -acc[static_cast<size_t>(i)].value();
+      bar.update(first + b - lo);
+    });
+  }
   bar.finish();
+  if (sharded) {  // each rank filled its share of per_image; the rest are zeros
+    opt.comm->allreduce_sum(r.per_image.data(), n);
+    opt.comm->allreduce_sum(&sum_k1, 1);
+  }
   double mean = 0;
   for (double v : r.per_image) mean += v;
   mean /= static_cast<double>(n);

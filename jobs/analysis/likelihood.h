@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/context.h"
+#include "core/distributed.h"
 #include "io/dataset.h"
 #include "models/conv_vae.h"
 
@@ -42,7 +43,11 @@ struct NllOptions {
   int64_t chunk_rows = 2000; ///< decoder rows per pass: memory is bounded for any k
   uint64_t seed = 0x11a3e5ull;  ///< ε for image g, sample s, dim d = philox_normal(seed, offset + s, g·D + d)
   uint64_t offset = 0;
-  bool progress = false;     ///< progress bar with ETA on stderr
+  bool progress = false;     ///< progress bar with ETA on stderr (drawn by the rank that writes)
+  /// With several ranks, each estimates its share Communicator::shard(n) of the images (with the
+  /// ε of their global index, so the values are those of one process) and the per-image values
+  /// are summed over the ranks: every rank returns the whole result. nullptr: one process.
+  const Communicator* comm = nullptr;
 };
 
 /// Per-image and summary results of estimate_nll.
@@ -61,7 +66,8 @@ struct NllResult {
 /// (binarize `data` first, e.g. with binarized_copy, for the binarized benchmark). Samples go
 /// through the decoder opt.chunk_rows rows at a time. With k = 1 and offset o, image g's
 /// bound is the single-sample ELBO with the ε that model.forward(x, true, seed, o) draws for
-/// a batch starting at image 0. Throws cuvae::Error for an AE checkpoint ("--nll needs a
+/// a batch starting at image 0. With opt.comm over N ranks each rank decodes about n/N images
+/// (N times faster) and the ranks must hold one model and one data set. Throws cuvae::Error for an AE checkpoint ("--nll needs a
 /// VAE"), k < 1 ("--nll must be at least 1"), an empty data set or a shape mismatch.
 NllResult estimate_nll(Context& ctx, ConvVAE& model, const Dataset& data, const NllOptions& opt);
 
