@@ -16,14 +16,16 @@
 #                                 probe), then eval-vae --binarize --nll K (K = NLL_K, default 1000) on
 #                                 the first NLL_LIMIT test images (default 0 = all 10,000; NLL_K=0
 #                                 trains only, and a second call with the model in place only
-#                                 evaluates, so each step may get its own THREADS)
+#                                 evaluates, so each step may get its own THREADS; RANKS=N evaluates
+#                                 over N mpirun ranks of THREADS threads each, each rank 1/N of the
+#                                 images)
 # Logs and tables go to bench/results/, run folders to runs/arch/ (a part skips the training of a
 # run whose model.safetensors exists). THREADS (default 2) sets
 # OMP_NUM_THREADS; two parts may share a 2-core machine with THREADS=1 each (ARCHS=conv or
 # ARCHS=resnet runs one arch of the mnist part, so that both can train side by side).
 set -euo pipefail
 if [[ ${1:-} == -h || ${1:-} == --help || $# -ne 1 ]]; then
-  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
   [[ $# -eq 1 ]] && exit 0 || exit 2
 fi
 cd "$(dirname "$0")/.."
@@ -174,7 +176,10 @@ EOF
           cp $out/metrics.csv "$R/arch-mnist-$arch-${MIN}min-metrics-cpu-$D.csv"
         fi
         if [ "$K" -gt 0 ]; then
-          run $B eval-vae --checkpoint $out/model.safetensors --dataset mnist --binarize --nll "$K" --limit "$LIM" --no-progress |
+          mpi=()
+          [ "${RANKS:-1}" -gt 1 ] && mpi=(mpirun --oversubscribe -np "$RANKS" -x OMP_NUM_THREADS)
+          [ "${RANKS:-1}" -gt 1 ] && [ "$(id -u)" = 0 ] && mpi+=(--allow-run-as-root)
+          run "${mpi[@]}" $B eval-vae --checkpoint $out/model.safetensors --dataset mnist --binarize --nll "$K" --limit "$LIM" --no-progress |
             tail -n 1 | tee "$R/arch-mnist-$arch-${MIN}min-nll-k$K-n$LIM-cpu-$D.json"
         fi
       } 2>&1 | tee -a "$R/arch-mnist-$arch-${MIN}min-cpu-$D.log"
