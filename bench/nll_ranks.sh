@@ -38,7 +38,7 @@ python3 - "$log" <<'EOF' | tee -a "$log"
 import json, re, statistics, sys
 one, two, n1, n2 = [], [], [], []
 for line in open(sys.argv[1]):
-    m = re.match(r"round \d+, (1 process|2 ranks)[^:]*: ([\d.]+) s: (\{.*\})", line)
+    m = re.match(r"round \d+, (1 process|2 ranks)[^:]*:\s+([\d.]+) s: (\{.*\})", line)
     if not m: continue
     j = json.loads(m.group(3))
     (one if m.group(1) == "1 process" else two).append(float(m.group(2)))
