@@ -88,7 +88,8 @@ NllResult estimate_nll(Context& ctx, ConvVAE& model, const Dataset& data, const 
       xrep(static_cast<size_t>(B * S * P));
   // This process's images [lo, hi): all n, or its share of them over the ranks.
   const bool sharded = opt.comm != nullptr && opt.comm->distributed();
-  const auto [lo, hi] = sharded ? opt.comm->shard(n) : std::pair<int64_t, int64_t>{0, n};
+  const std::pair<int64_t, int64_t> range = sharded ? opt.comm->shard(n) : std::pair<int64_t, int64_t>{0, n};
+  const int64_t lo = range.first, hi = range.second;  // plain names: the batch lambda captures them
   const Dataset shard = sharded ? dataset_rows(data, lo, hi) : Dataset{};  // one process: no copy
   ProgressBar bar("nll K=" + std::to_string(opt.k), hi - lo, opt.progress && (!sharded || opt.comm->writes()));
   double sum_k1 = 0;
