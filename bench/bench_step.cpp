@@ -97,15 +97,21 @@ void BM_ResNetTrainStepCuda(benchmark::State& state) {
     state.SkipWithError("no CUDA GPU");
     return;
   }
+  // deterministic 0: cuDNN's fastest algorithms by measurement (the CLI's --nondeterministic).
+  const bool deterministic = default_deterministic();
+  set_default_deterministic(state.range(2) != 0);
   ResNetFixture f(DeviceRequest::CUDA, state.range(0), state.range(1));
+  set_default_deterministic(deterministic);
   time_cuda_steps(state, f, state.range(1));
 }
 BENCHMARK(BM_ResNetTrainStepCuda)
     ->Name("resnet_step/cuda")
-    ->ArgNames({"width", "batch"})
-    ->Args({64, 128})
-    ->Args({64, 256})
-    ->Args({64, 512})
+    ->ArgNames({"width", "batch", "deterministic"})
+    ->Args({64, 128, 1})
+    ->Args({64, 128, 0})
+    ->Args({64, 256, 1})
+    ->Args({64, 256, 0})
+    ->Args({64, 512, 1})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 #endif

@@ -564,6 +564,12 @@ def cmd_step(args):
     dev = torch.device(args.device)
     if dev.type == "cpu":
         torch.set_num_threads(args.threads)
+    # cuvae's GPU path computes in float32 (cuDNN FMA math, cuBLAS pedantic math) and picks cuDNN's
+    # algorithms from its heuristics; PyTorch by default lets cuDNN's convolutions use TF32 (10-bit
+    # mantissa products). The same arithmetic unless --tf32 / --cudnn-benchmark ask otherwise.
+    torch.backends.cudnn.allow_tf32 = bool(args.tf32)
+    torch.backends.cuda.matmul.allow_tf32 = bool(args.tf32)
+    torch.backends.cudnn.benchmark = bool(args.cudnn_benchmark)
     if args.model == "vae":
         model = ConvVAE(1, 28, 28, 32, 1.0).to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -607,6 +613,7 @@ def cmd_step(args):
     times.sort()
     med = times[len(times) // 2]
     print(json.dumps({"model": args.model, "device": str(dev), "compile": bool(args.compile), "batch": args.batch,
+                      "tf32": bool(args.tf32), "cudnn_benchmark": bool(args.cudnn_benchmark),
                       "images_per_s": args.batch / med, "median_step_s": med, "steps": args.steps,
                       "torch": torch.__version__,
                       "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None}), flush=True)
@@ -847,6 +854,10 @@ def main(argv=None):
     st.add_argument("--steps", type=int, default=50, help="timed steps (the median is reported)")
     st.add_argument("--warmup", type=int, default=10, help="untimed steps first (torch.compile compiles in the first)")
     st.add_argument("--compile", action="store_true", help="run the forward and loss through torch.compile")
+    st.add_argument("--tf32", action="store_true",
+                    help="let cuDNN and cuBLAS use TF32 (PyTorch's default for convolutions; cuvae computes in float32)")
+    st.add_argument("--cudnn-benchmark", action="store_true",
+                    help="torch.backends.cudnn.benchmark: time cuDNN's algorithms (as cuvae's --nondeterministic)")
     st.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (CPU)")
 
     g = sub.add_parser("sgemm", help="time torch.mm on square float32 matrices on the CPU (GFLOP/s)")

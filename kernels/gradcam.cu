@@ -14,6 +14,14 @@ constexpr int kWarps = kThreads / 32;
 // dynamic shared memory, under the 48 KiB a block gets without opting in.
 constexpr int64_t kMaxShared = 4096;
 
+// Floats of shared memory reserved for n values: n rounded up to whole 16-byte units. ptxas
+// merges the unrolled tail of the eq. 2 loop (alpha[c], alpha[c+1], alpha[c+2]) into one wide
+// load issued before the guards, so it reads up to 3 floats past alpha's end; with alpha padded
+// to 16 bytes those stay inside alpha's own padding, which no thread writes, instead of reading
+// cam while other threads write it (compute-sanitizer's racecheck) or past the allocation when
+// h·w is small (memcheck). The values read there are never used.
+__host__ __device__ constexpr int padded16(int n) { return (n + 3) & ~3; }
+
 struct MinOp {
   __device__ double operator()(double a, double b) const { return fmin(a, b); }
 };
@@ -53,8 +61,8 @@ __global__ void __launch_bounds__(kThreads)
     gradcam_kernel(const float* __restrict__ A, const float* __restrict__ dA, int k, int h, int w,
                    int H, int W, float* __restrict__ heat, float* __restrict__ cam_out) {
   float* smem = detail::dynamic_shared<float>();
-  float* alpha = smem;    // [k]
-  float* cam = smem + k;  // [h·w]
+  float* alpha = smem;                // [k], padded to 16 bytes
+  float* cam = smem + padded16(k);    // [h·w], padded to 16 bytes
   using Reduce = cub::BlockReduce<double, kThreads>;
   __shared__ typename Reduce::TempStorage tmp;
   __shared__ double s_lo, s_hi;
@@ -128,7 +136,8 @@ void gradcam_cuda(const float* A, const float* dA, int64_t n, int64_t k, int64_t
                                  << " (shared memory)");
   CUVAE_CHECK(n <= INT_MAX && H * W <= INT_MAX,
               "gradcam_cuda: too large: n=" << n << " H=" << H << " W=" << W);
-  const size_t shared = static_cast<size_t>(k + h * w) * sizeof(float);
+  const size_t shared =
+      static_cast<size_t>(padded16(static_cast<int>(k)) + padded16(static_cast<int>(h * w))) * sizeof(float);
   detail::launch<gradcam_kernel>(static_cast<unsigned>(n), kThreads, shared, s, A, dA, static_cast<int>(k), static_cast<int>(h), static_cast<int>(w), static_cast<int>(H), static_cast<int>(W), heat, cam_out);
 }
 
