@@ -8,17 +8,25 @@
 namespace cuvae {
 namespace {
 
-constexpr int kGradThreads = 256;
+constexpr int kGradThreads = 512;
+constexpr int kColWidth = 32;                       // channels per block of the hw = 1 kernel
+constexpr int kColRows = kGradThreads / kColWidth;  // its row groups
 
-__global__ void add_bias_kernel(float* __restrict__ y, const float* __restrict__ bias,
-                                int64_t total, int64_t c, int64_t hw) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
-       idx += stride)
+// y[idx] += bias[channel of idx]. I is uint32_t when the tensor has at most INT32_MAX elements:
+// two 64-bit divisions per element would make this memory-bound add compute-bound.
+template <typename I>
+__global__ void add_bias_kernel(float* __restrict__ y, const float* __restrict__ bias, I total, I c,
+                                I hw) {
+  const I stride = static_cast<I>(gridDim.x) * blockDim.x;
+  for (I idx = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total; idx += stride)
     y[idx] += bias[(idx / hw) % c];
 }
 
-// Block k sums channel k over the n*hw elements dy[i, k, j].
+// hw >= 2 (convolutions, batch norm). Block k sums channel k over its n·hw elements dy[i, k, j].
+// Thread t takes the channel's flattened elements e = t, t + T, t + 2T, ... (e = i·hw + j), so
+// neighbouring threads read neighbouring floats of a row; (i, j) and the offset advance by fixed
+// steps instead of a division per element, and the unrolled loop keeps several loads in flight.
+// Each thread's order is fixed and cub's block reduction is too: deterministic, no atomics.
 __global__ void __launch_bounds__(kGradThreads)
     bias_grad_kernel(const float* __restrict__ dy, float* __restrict__ dbias, int64_t n, int64_t c,
                      int64_t hw) {
@@ -26,13 +34,51 @@ __global__ void __launch_bounds__(kGradThreads)
   __shared__ typename Reduce::TempStorage tmp;
   const int64_t k = blockIdx.x;
   const int64_t count = n * hw;
+  const int64_t plane = c * hw;  // from dy[i, k, j] to dy[i + 1, k, j]
+  const int64_t dj = kGradThreads % hw;
+  const int64_t doff = (kGradThreads / hw) * plane + dj;  // from element e to e + T
+  int64_t e = threadIdx.x;
+  int64_t j = e % hw;
+  int64_t off = (e / hw) * plane + k * hw + j;
   float acc = 0.0f;
-  for (int64_t e = threadIdx.x; e < count; e += kGradThreads) {
-    const int64_t i = e / hw, j = e - i * hw;
-    acc += dy[(i * c + k) * hw + j];
+#pragma unroll 4
+  for (; e < count; e += kGradThreads) {
+    acc += dy[off];
+    off += doff;
+    j += dj;
+    if (j >= hw) {  // the step crossed into the next row
+      j -= hw;
+      off += plane - hw;
+    }
   }
   const float total = Reduce(tmp).Sum(acc);
   if (threadIdx.x == 0) dbias[k] = total;
+}
+
+// hw = 1 (a Linear layer's [n, c]): block b sums the 32 columns k = 32b..32b+31 over the rows,
+// each of 16 row groups taking rows y, y + 16, ... (a warp reads 32 neighbouring floats of a row),
+// then one thread per column adds the 16 partial sums in order. Deterministic, no atomics.
+__global__ void __launch_bounds__(kGradThreads)
+    bias_grad_rows_kernel(const float* __restrict__ dy, float* __restrict__ dbias, int64_t n, int64_t c) {
+  __shared__ float part[kColRows][kColWidth + 1];
+  const int x = static_cast<int>(threadIdx.x) % kColWidth, y = static_cast<int>(threadIdx.x) / kColWidth;
+  const int64_t k = static_cast<int64_t>(blockIdx.x) * kColWidth + x;
+  // Every thread runs the same number of iterations to the barrier (the emulated device tells
+  // barriers apart by call site, which a host compiler may duplicate for a loop skipped by some).
+  const int64_t iters = (n + kColRows - 1) / kColRows;
+  float acc = 0.0f;
+#pragma unroll 4
+  for (int64_t r = 0; r < iters; ++r) {
+    const int64_t i = y + r * kColRows;
+    if (k < c && i < n) acc += dy[i * c + k];
+  }
+  part[y][x] = acc;
+  __syncthreads();
+  if (y == 0 && k < c) {
+    float sum = 0.0f;
+    for (int r = 0; r < kColRows; ++r) sum += part[r][x];
+    dbias[k] = sum;
+  }
 }
 
 }  // namespace
@@ -43,7 +89,12 @@ void add_bias_nchw_cuda(float* y, const float* bias, int64_t n, int64_t c, int64
               "add_bias_nchw_cuda: negative size n=" << n << " c=" << c << " hw=" << hw);
   const int64_t total = n * c * hw;
   if (total == 0) return;
-  detail::launch<add_bias_kernel>(detail::grid_for(total), detail::kBlock, 0, s, y, bias, total, c, hw);
+  if (total <= INT32_MAX)
+    detail::launch<add_bias_kernel<uint32_t>>(detail::grid_for(total), detail::kBlock, 0, s, y, bias,
+                                              static_cast<uint32_t>(total), static_cast<uint32_t>(c),
+                                              static_cast<uint32_t>(hw));
+  else
+    detail::launch<add_bias_kernel<int64_t>>(detail::grid_for(total), detail::kBlock, 0, s, y, bias, total, c, hw);
 }
 
 template <>
@@ -53,7 +104,11 @@ void bias_grad_nchw_cuda(const float* dy, float* dbias, int64_t n, int64_t c, in
               "bias_grad_nchw_cuda: negative size n=" << n << " c=" << c << " hw=" << hw);
   CUVAE_CHECK(c <= INT_MAX, "bias_grad_nchw_cuda: too many channels " << c);
   if (c == 0) return;
-  detail::launch<bias_grad_kernel>(static_cast<unsigned>(c), kGradThreads, 0, s, dy, dbias, n, c, hw);
+  if (hw <= 1)  // hw = 0: no elements, so zeros, as n = 0 rows give
+    detail::launch<bias_grad_rows_kernel>(static_cast<unsigned>((c + kColWidth - 1) / kColWidth), kGradThreads, 0, s,
+                                          dy, dbias, hw == 0 ? int64_t{0} : n, c);
+  else
+    detail::launch<bias_grad_kernel>(static_cast<unsigned>(c), kGradThreads, 0, s, dy, dbias, n, c, hw);
 }
 
 }  // namespace cuvae

@@ -26,9 +26,10 @@ void bias_grad_nchw_cpu(const T* dy, T* dbias, int64_t n, int64_t c, int64_t hw)
 template <class S>
 void add_bias_nchw_cuda(float* y, const float* bias, int64_t n, int64_t c, int64_t hw, S s);
 
-/// CUDA version of bias_grad_nchw_cpu: one block per channel, each thread summing a fixed
-/// strided subset and a cub::BlockReduce combining them (deterministic, no atomics). Writes
-/// dbias[k] = 0 when n*hw = 0. Throws cuvae::Error on a negative size or a launch error.
+/// CUDA version of bias_grad_nchw_cpu: for hw > 1 one block per channel, each thread summing a
+/// fixed strided subset and a cub::BlockReduce combining them; for hw = 1 (a Linear layer) one
+/// block per 32 channels, 16 row groups each and their partial sums added in order. Deterministic,
+/// no atomics. Writes dbias[k] = 0 when n*hw = 0. Throws cuvae::Error on a negative size or a launch error.
 /// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
 template <class S>
 void bias_grad_nchw_cuda(const float* dy, float* dbias, int64_t n, int64_t c, int64_t hw, S s);
