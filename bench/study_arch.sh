@@ -19,17 +19,20 @@
 #                                 evaluates, so each step may get its own THREADS; RANKS=N evaluates
 #                                 over N mpirun ranks of THREADS threads each, each rank 1/N of the
 #                                 images)
+# On a GPU (CUVAE=build-carry/cuvae, which takes the GPU when there is one) set TAG=h200 or the
+# like: it replaces "cpu" in the result files' names.
 # Logs and tables go to bench/results/, run folders to runs/arch/ (a part skips the training of a
 # run whose model.safetensors exists). THREADS (default 2) sets
 # OMP_NUM_THREADS; two parts may share a 2-core machine with THREADS=1 each (ARCHS=conv or
 # ARCHS=resnet runs one arch of the mnist part, so that both can train side by side).
 set -euo pipefail
 if [[ ${1:-} == -h || ${1:-} == --help || $# -ne 1 ]]; then
-  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
   [[ $# -eq 1 ]] && exit 0 || exit 2
 fi
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${THREADS:-2}
+TAG=${TAG:-cpu}
 B=${CUVAE:-build/cuvae}
 R=bench/results
 D=$(date +%Y-%m-%d)
@@ -53,10 +56,10 @@ case $1 in
           --classifier $JUDGE --recon 10000 --out $S/validate-cvae-fashion-$arch --no-progress
         run $B validate --vae $S/vae-fashion-$arch-b0.1/model.safetensors --classifier $JUDGE --recon 10000 \
           --out $S/validate-vae-fashion-$arch --no-progress
-        cp $S/validate-cvae-fashion-$arch/validation.md "$R/arch-fashion-$arch-cvae-validation-cpu-$D.md"
-        cp $S/validate-vae-fashion-$arch/validation.md "$R/arch-fashion-$arch-vae-validation-cpu-$D.md"
+        cp $S/validate-cvae-fashion-$arch/validation.md "$R/arch-fashion-$arch-cvae-validation-$TAG-$D.md"
+        cp $S/validate-vae-fashion-$arch/validation.md "$R/arch-fashion-$arch-vae-validation-$TAG-$D.md"
       done
-      python3 - "$S" "$R/arch-fashion-per-class-cpu-$D.md" "$E" <<'EOF'
+      python3 - "$S" "$R/arch-fashion-per-class-$TAG-$D.md" "$E" <<'EOF'
 import csv, json, sys
 S, out, epochs = sys.argv[1], sys.argv[2], sys.argv[3]
 def load(name):
@@ -100,7 +103,7 @@ open(out, "w").write("\n".join(lines))
 print("\n".join(lines))
 print(f"wrote {out}")
 EOF
-    } 2>&1 | tee "$R/arch-fashion-cpu-$D.log" ;;
+    } 2>&1 | tee "$R/arch-fashion-$TAG-$D.log" ;;
   fashion-epochs)
     {
       [ -f $S/cvae-fashion-conv-b1-e30/model.safetensors ] ||
@@ -122,7 +125,7 @@ EOF
       done
       run $B validate --vae $S/cvae-fashion-conv-b0.5-e100/model.safetensors --classifier $JUDGE --n 1000 --recon 2 \
         --out $S/validate-cvae-fashion-conv-b0.5-e100-n1000 --no-progress
-      python3 - "$S" "$R/arch-fashion-epochs-cpu-$D.md" $runs <<'EOF'
+      python3 - "$S" "$R/arch-fashion-epochs-$TAG-$D.md" $runs <<'EOF'
 import csv, json, sys
 S, out, runs = sys.argv[1], sys.argv[2], sys.argv[3:]
 cols = runs + ["cvae-fashion-conv-b0.5-e100-n1000"]
@@ -158,7 +161,7 @@ open(out, "w").write("\n".join(lines))
 print("\n".join(lines))
 print(f"wrote {out}")
 EOF
-    } 2>&1 | tee "$R/arch-fashion-epochs-cpu-$D.log" ;;
+    } 2>&1 | tee "$R/arch-fashion-epochs-$TAG-$D.log" ;;
   mnist)
     MIN=${MNIST_MINUTES:-120}
     K=${NLL_K:-1000}
@@ -173,16 +176,16 @@ EOF
           epochs=$(python3 -c "print(max(1, int($MIN * 60 / $secs)))")
           echo "epoch of --arch $arch: $secs s, so $epochs epochs fit in $MIN minutes"
           run $B train-vae --dataset mnist --binarize --arch $arch --epochs "$epochs" --seed 0 --out $out --resume --no-progress
-          cp $out/metrics.csv "$R/arch-mnist-$arch-${MIN}min-metrics-cpu-$D.csv"
+          cp $out/metrics.csv "$R/arch-mnist-$arch-${MIN}min-metrics-$TAG-$D.csv"
         fi
         if [ "$K" -gt 0 ]; then
           mpi=()
           [ "${RANKS:-1}" -gt 1 ] && mpi=(mpirun --oversubscribe -np "$RANKS" -x OMP_NUM_THREADS)
           [ "${RANKS:-1}" -gt 1 ] && [ "$(id -u)" = 0 ] && mpi+=(--allow-run-as-root)
           run "${mpi[@]}" $B eval-vae --checkpoint $out/model.safetensors --dataset mnist --binarize --nll "$K" --limit "$LIM" --no-progress |
-            tail -n 1 | tee "$R/arch-mnist-$arch-${MIN}min-nll-k$K-n$LIM-cpu-$D.json"
+            tail -n 1 | tee "$R/arch-mnist-$arch-${MIN}min-nll-k$K-n$LIM-$TAG-$D.json"
         fi
-      } 2>&1 | tee -a "$R/arch-mnist-$arch-${MIN}min-cpu-$D.log"
+      } 2>&1 | tee -a "$R/arch-mnist-$arch-${MIN}min-$TAG-$D.log"
     done ;;
   *) echo "usage: bench/study_arch.sh fashion|fashion-epochs|mnist" >&2; exit 2 ;;
 esac
