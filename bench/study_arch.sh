@@ -39,7 +39,17 @@ D=$(date +%Y-%m-%d)
 S=runs/arch
 JUDGE=bench/models/fashion-mnist-resnet18-w32.safetensors
 mkdir -p "$S" "$R"
-run() { echo "+ $*"; /usr/bin/time -f "(%e s wall)" "$@"; }
+# Echoes and times a command (GNU time where installed; bare GPU hosts lack it).
+run() {
+  echo "+ $*"
+  if [ -x /usr/bin/time ]; then
+    /usr/bin/time -f "(%e s wall)" "$@"
+  else
+    local t0=$EPOCHREALTIME
+    "$@"
+    awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "(%.2f s wall)\n", b - a }' >&2
+  fi
+}
 
 case $1 in
   fashion)
