@@ -63,14 +63,10 @@ __global__ void __launch_bounds__(kGradThreads)
   __shared__ float part[kColRows][kColWidth + 1];
   const int x = static_cast<int>(threadIdx.x) % kColWidth, y = static_cast<int>(threadIdx.x) / kColWidth;
   const int64_t k = static_cast<int64_t>(blockIdx.x) * kColWidth + x;
-  // Every thread runs the same number of iterations to the barrier (the emulated device tells
-  // barriers apart by call site, which a host compiler may duplicate for a loop skipped by some).
-  const int64_t iters = (n + kColRows - 1) / kColRows;
   float acc = 0.0f;
+  if (k < c) {
 #pragma unroll 4
-  for (int64_t r = 0; r < iters; ++r) {
-    const int64_t i = y + r * kColRows;
-    if (k < c && i < n) acc += dy[i * c + k];
+    for (int64_t i = y; i < n; i += kColRows) acc += dy[i * c + k];
   }
   part[y][x] = acc;
   __syncthreads();

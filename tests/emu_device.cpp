@@ -71,6 +71,31 @@ __global__ void early_exit_kernel(float* out) {
   out[threadIdx.x] = 1.0f;
 }
 
+// Even threads wait at one barrier, odd threads at another: two barriers in the source.
+__global__ void split_barrier_kernel(float* out) {
+  if (threadIdx.x % 2 == 0) {
+    __syncthreads();
+  } else {
+    __syncthreads();
+  }
+  out[threadIdx.x] = 1.0f;
+}
+
+// One barrier after a loop that only some threads run (the shape of the Linear layers' bias
+// gradient): an optimising host compiler may reach the call by two paths, still one barrier.
+__global__ void loop_then_barrier_kernel(const float* in, int64_t n, float* out) {
+  __shared__ float part[64];
+  const int64_t t = threadIdx.x;
+  float acc = 0.0f;
+  if (t < 40) {
+#pragma unroll 4
+    for (int64_t i = t; i < n; i += 64) acc += in[i];
+  }
+  part[t] = acc;
+  __syncthreads();
+  if (t < 64) out[t] = part[63 - t];
+}
+
 // Reads shared memory nobody wrote.
 __global__ void read_unwritten_kernel(float* out) {
   __shared__ float never_written[4];
@@ -225,6 +250,28 @@ TEST(EmuDevice, ABarrierSomeThreadsNeverReachIsAnError) {
   const std::string m = message_of([&] { detail::launch<early_exit_kernel>(1, 64, 0, EmuStream{}, out.data()); });
   EXPECT_NE(m.find("__syncthreads"), std::string::npos) << m;
   EXPECT_NE(m.find("exited"), std::string::npos) << m;
+}
+
+TEST(EmuDevice, ThreadsAtTwoDifferentBarriersAreAnError) {
+  std::vector<float> out(64);
+  const std::string m = message_of([&] { detail::launch<split_barrier_kernel>(1, 64, 0, EmuStream{}, out.data()); });
+  EXPECT_NE(m.find("different __syncthreads() calls"), std::string::npos) << m;
+}
+
+TEST(EmuDevice, OneBarrierAfterALoopSomeThreadsSkipIsOneBarrier) {
+  std::vector<float> in(100), out(64);
+  for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<float>(i);
+  for (const emu::Schedule& s : kSchedules) {
+    ScheduleGuard g;
+    emu::set_schedule(s);
+    detail::launch<loop_then_barrier_kernel>(1, 64, 0, EmuStream{}, in.data(), 100, out.data());
+    // part[t] = in[t] + in[t + 64] for t < 36, in[t] for 36 ≤ t < 40, 0 from 40 on.
+    for (int t = 0; t < 64; ++t) {
+      const int src = 63 - t;
+      const float want = src < 36 ? in[src] + in[src + 64] : src < 40 ? in[src] : 0.0f;
+      EXPECT_EQ(out[static_cast<size_t>(t)], want) << "thread " << t;
+    }
+  }
 }
 
 TEST(EmuDevice, SharedMemoryReadBeforeItIsWrittenIsNaN) {

@@ -78,8 +78,15 @@ inline uint3 u3(const Dim3& d) { return {d.x, d.y, d.z}; }
 constexpr int warpSize = 32;
 
 // ---- barriers and warp collectives -------------------------------------------------------------------
-/// Block barrier; the call site (return address) tells two __syncthreads apart.
-__attribute__((noinline)) inline void __syncthreads() { ::cuvae::emu::syncthreads(__builtin_return_address(0)); }
+/// Block barrier. Each __syncthreads() in the source is told apart from the others by a static of
+/// its own (one per expansion of the macro, through a lambda), not by its return address: an
+/// optimising host compiler may duplicate one call into several paths (a loop some threads skip),
+/// which must still count as one barrier, as it is one on the GPU.
+#define __syncthreads()                            \
+  ::cuvae::emu::syncthreads([] {                   \
+    static const char cuvae_emu_barrier_site = 0;  \
+    return static_cast<const void*>(&cuvae_emu_barrier_site); \
+  }())
 inline void __syncwarp(unsigned mask = 0xffffffffu) {
   ::cuvae::emu::warp_collective(::cuvae::emu::WarpOp::Sync, mask, 0, 0, 32);
 }
