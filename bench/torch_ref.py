@@ -508,7 +508,9 @@ def cmd_resnet_step(args):
 
 def cmd_resnet_train(args):
     """A whole training process as a user runs it: load MNIST, train torchvision's resnet18 (small
-    stem) for --steps steps of --batch shuffled training images (SGD, Nesterov momentum)."""
+    stem) for --steps steps of --batch shuffled training images (SGD, Nesterov momentum), then, with
+    --save, write the checkpoint a user would keep (torch.save of the model's and the optimizer's
+    state_dict, as cuvae writes its model and training state)."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     folder = data_dir(args)
@@ -527,8 +529,14 @@ def cmd_resnet_train(args):
         loss.backward()
         opt.step()
     dt = time.perf_counter() - t0
+    save_s = None
+    if args.save:
+        t1 = time.perf_counter()
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, args.save)
+        save_s = time.perf_counter() - t1
     print(json.dumps({"steps": args.steps, "batch": args.batch, "train_s": dt, "images_per_s": n / dt,
-                      "last_loss": float(loss), "threads": args.threads, "torch": torch.__version__}))
+                      "save_s": save_s, "last_loss": float(loss), "threads": args.threads,
+                      "torch": torch.__version__}))
     return 0
 
 
@@ -846,6 +854,8 @@ def main(argv=None):
     tr.add_argument("--batch", type=int, default=64)
     tr.add_argument("--steps", type=int, default=30)
     tr.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    tr.add_argument("--save", metavar="PATH", help="after training, torch.save the model's and the optimizer's "
+                                                   "state_dict to PATH (the checkpoint)")
 
     st = sub.add_parser("step", help="time training steps of the VAE or ResNet-18 on a device, eager or torch.compile")
     st.add_argument("--model", choices=["vae", "resnet"], default="vae")

@@ -53,6 +53,9 @@ std::string read_data_file(const std::string& path, const char* expected) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) CUVAE_FAIL(path << ": cannot open: " << (errno ? std::strerror(errno) : "out of memory"));
   std::string bytes;
+  std::error_code size_ec;
+  const auto size = std::filesystem::file_size(path, size_ec);
+  if (!size_ec && size < (uint64_t{1} << 36)) bytes.reserve(static_cast<size_t>(size));
   char buf[1 << 16];
   for (;;) {
     const size_t r = std::fread(buf, 1, sizeof buf, f);
@@ -93,6 +96,8 @@ class IdxStream {
   bool raw() const { return !gzip_; }
   // Bytes not yet read of raw data (for raw data only: known without reading it).
   uint64_t raw_left() const { return bytes_.size() - pos_; }
+  // Size of the data as stored (compressed, for gzip).
+  uint64_t stored_size() const { return bytes_.size(); }
 
   // Reads up to `n` bytes; fewer only at the end of the data. Throws on corrupt gzip.
   uint64_t read(void* dst, uint64_t n) {
@@ -178,7 +183,15 @@ void read_payload(IdxStream& f, std::vector<uint8_t>& dst, uint64_t bytes, uint6
     } else {
       got = f.raw_left();
     }
+  } else if (bytes <= 1032 * f.stored_size() + (1 << 16) && bytes <= (uint64_t{1} << 30)) {
+    // Deflate expands at most 1032-fold, so a header that promises no more than that gets its
+    // buffer at once: one allocation, each page touched once (growing it doubled the memory
+    // the process touched, and on a VM each new page is slow).
+    dst.resize(bytes);
+    got = f.read(dst.data(), bytes);
   } else {
+    // A header promising more than the file can hold (or over 1 GiB): grow as the data comes,
+    // so a forged header cannot make us allocate it, and report the truncation below.
     dst.clear();
     while (got < bytes) {
       const uint64_t step = std::min<uint64_t>(bytes - got, std::max<uint64_t>(got, 1 << 16));

@@ -28,6 +28,10 @@ struct FdGuard {
 }  // namespace
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
+  write_file_atomic(path, std::vector<ByteSpan>{{bytes.data(), bytes.size()}});
+}
+
+void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& pieces) {
   CUVAE_CHECK(!path.empty(), "write_file_atomic: empty path");
   const std::string tmp = path + ".tmp." + std::to_string(static_cast<long>(::getpid()));
   FdGuard g;
@@ -40,16 +44,18 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
     ::unlink(tmp.c_str());
     CUVAE_FAIL("cannot write " << path << ": " << what << ": " << std::strerror(err));
   };
-  const char* p = bytes.data();
-  size_t left = bytes.size();
-  while (left > 0) {
-    const ssize_t w = ::write(g.fd, p, left);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      fail("write");
+  for (const ByteSpan& piece : pieces) {
+    const char* p = static_cast<const char*>(piece.data);
+    size_t left = piece.size;
+    while (left > 0) {
+      const ssize_t w = ::write(g.fd, p, left);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        fail("write");
+      }
+      p += w;
+      left -= static_cast<size_t>(w);
     }
-    p += w;
-    left -= static_cast<size_t>(w);
   }
   if (::fsync(g.fd) != 0) fail("fsync");
   const int fd = g.fd;

@@ -1,15 +1,26 @@
 // Small file-system helpers: atomic writes, whole-file reads, folder creation.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <vector>
 
 namespace cuvae {
+
+/// A run of bytes somewhere in memory (not owned).
+struct ByteSpan {
+  const void* data = nullptr;
+  size_t size = 0;
+};
 
 /// Writes `bytes` to `path` so that `path` holds either its old contents or all of the
 /// new ones, never a partial file: writes `<path>.tmp.<pid>` in the same folder, flushes
 /// it to disk (fsync), closes it and renames it over `path`. On any failure the temporary
 /// file is removed and cuvae::Error is thrown naming `path` and the reason (strerror).
 void write_file_atomic(const std::string& path, const std::string& bytes);
+/// write_file_atomic of the concatenation of `pieces`, written one after another without
+/// building it in memory.
+void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& pieces);
 
 /// The whole contents of `path` as bytes. Throws cuvae::Error
 /// "cannot open <path>: <strerror>" (or "cannot read <path>: ...") on failure.

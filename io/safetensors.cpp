@@ -81,8 +81,9 @@ size_t safetensors_dtype_size(const std::string& dtype) {
 
 // ---- writer ---------------------------------------------------------------------------
 
-void SafetensorsWriter::add(const std::string& name, const std::string& dtype,
-                            std::vector<int64_t> shape, const void* data, size_t bytes) {
+void SafetensorsWriter::add_view(const std::string& name, const std::string& dtype,
+                                 std::vector<int64_t> shape, const void* data, size_t bytes,
+                                 std::shared_ptr<const void> keep) {
   CUVAE_CHECK(!name.empty(), "safetensors: empty tensor name");
   CUVAE_CHECK(name != kMetadataKey, "safetensors: tensor name '" << name << "' is reserved");
   for (const auto& it : items_)
@@ -103,13 +104,33 @@ void SafetensorsWriter::add(const std::string& name, const std::string& dtype,
   it.name = name;
   it.dtype = dtype;
   it.shape = std::move(shape);
-  if (bytes) it.bytes.assign(static_cast<const char*>(data), bytes);
+  it.data = static_cast<const char*>(data);
+  it.size = bytes;
+  it.keep = std::move(keep);
   items_.push_back(std::move(it));
+}
+
+void SafetensorsWriter::add(const std::string& name, const std::string& dtype,
+                            std::vector<int64_t> shape, const void* data, size_t bytes) {
+  auto copy = std::make_shared<std::string>();
+  if (bytes && data != nullptr) copy->assign(static_cast<const char*>(data), bytes);
+  const char* p = copy->data();
+  add_view(name, dtype, std::move(shape), bytes && data != nullptr ? p : data, bytes, std::move(copy));
 }
 
 void SafetensorsWriter::add_f32(const std::string& name, const Tensor& t) {
   const std::vector<float> v = t.to_vector();
   add(name, "F32", t.shape(), v.data(), v.size() * sizeof(float));
+}
+
+void SafetensorsWriter::add_f32_view(const std::string& name, const Tensor& t) {
+  if (t.device() == Device::CPU) {  // raw bytes, as to_vector() gives them
+    add_view(name, "F32", t.shape(), t.data(), static_cast<size_t>(t.numel()) * sizeof(float));
+    return;
+  }
+  auto host = std::make_shared<std::vector<float>>(t.to_vector());
+  const float* p = host->data();
+  add_view(name, "F32", t.shape(), p, host->size() * sizeof(float), std::move(host));
 }
 
 void SafetensorsWriter::add_f32(const std::string& name, std::vector<int64_t> shape,
@@ -132,12 +153,12 @@ void SafetensorsWriter::set_metadata(const std::string& key, const std::string& 
   metadata_.emplace_back(key, value);
 }
 
-std::string SafetensorsWriter::serialize() const {
+std::string SafetensorsWriter::prefix() const {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   std::vector<std::pair<std::string, std::string>> metadata = metadata_;
   if (checksum_ && sha256_available()) {
     Sha256 digest;
-    for (const auto& it : items_) digest.update(it.bytes.data(), it.bytes.size());
+    for (const auto& it : items_) digest.update(it.data, it.size);
     metadata.erase(std::remove_if(metadata.begin(), metadata.end(),
                                   [](const auto& kv) { return kv.first == kChecksumKey; }),
                    metadata.end());
@@ -153,9 +174,9 @@ std::string SafetensorsWriter::serialize() const {
     nlohmann::ordered_json e = nlohmann::ordered_json::object();
     e["dtype"] = it.dtype;
     e["shape"] = it.shape;
-    e["data_offsets"] = {offset, offset + it.bytes.size()};
+    e["data_offsets"] = {offset, offset + it.size};
     header[it.name] = std::move(e);
-    offset += it.bytes.size();
+    offset += it.size;
   }
   std::string text;
   try {
@@ -168,16 +189,29 @@ std::string SafetensorsWriter::serialize() const {
   CUVAE_CHECK(text.size() <= kMaxHeader,
               "safetensors: header of " << text.size() << " bytes exceeds the 100 MB limit");
   std::string out;
-  out.reserve(8 + text.size() + offset);
+  out.reserve(8 + text.size());
   const uint64_t n = text.size();
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
   out += text;
-  for (const auto& it : items_) out += it.bytes;
+  return out;
+}
+
+std::string SafetensorsWriter::serialize() const {
+  std::string out = prefix();
+  size_t total = out.size();
+  for (const auto& it : items_) total += it.size;
+  out.reserve(total);
+  for (const auto& it : items_) out.append(it.data, it.size);
   return out;
 }
 
 void SafetensorsWriter::write(const std::string& path) const {
-  write_file_atomic(path, serialize());
+  const std::string head = prefix();
+  std::vector<ByteSpan> pieces;
+  pieces.reserve(items_.size() + 1);
+  pieces.push_back({head.data(), head.size()});
+  for (const auto& it : items_) pieces.push_back({it.data, it.size});
+  write_file_atomic(path, pieces);
 }
 
 // ---- reader ---------------------------------------------------------------------------

@@ -217,7 +217,7 @@ class ClassifierTrainee final : public Trainee {
   void add_state(SafetensorsWriter& w) const override {
     add_params(w, model_->params(), kStateWeightsPrefix);
     add_params(w, model_->buffers(), kStateWeightsPrefix);
-    w.add_f32("sgd.momentum", momentum_);
+    w.add_f32_view("sgd.momentum", momentum_);
     w.set_metadata("config", model_->config().to_json().dump());
     w.set_metadata("optimizer", "SGD");
     w.set_metadata("schedule", opt_.schedule);

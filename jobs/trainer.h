@@ -138,7 +138,8 @@ class Trainee {
   virtual EpochOutcome end_epoch(Context& ctx, const Dataset& test, const StepState& at, int epoch,
                                  double mean_loss, double seconds) = 0;
   /// The training state's tensors and metadata beyond the skeleton's (format, epoch, step,
-  /// seed): weights, buffers, optimizer moments, config, schedule.
+  /// seed): weights, buffers, optimizer moments, config, schedule. The tensors may be borrowed
+  /// (SafetensorsWriter::add_view): `w` is written before this trainee changes.
   virtual void add_state(SafetensorsWriter& w) const = 0;
   /// The tensors every data-parallel rank must hold equal: the flat parameters and the optimizer
   /// state (not BatchNorm's running statistics, which each rank keeps from its own batches, as

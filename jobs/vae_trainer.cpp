@@ -288,8 +288,8 @@ class VaeTrainee final : public Trainee {
   }
   void add_state(SafetensorsWriter& w) const override {
     add_params(w, model_->params(), kStateWeightsPrefix);
-    w.add_f32("adam.m", m_);
-    w.add_f32("adam.v", v_);
+    w.add_f32_view("adam.m", m_);
+    w.add_f32_view("adam.v", v_);
     w.set_metadata("config", cfg_.to_json().dump());
     w.set_metadata("optimizer", "Adam");
     w.set_metadata("lr", fixed(opt_.lr, 8));

@@ -8,22 +8,25 @@
 namespace cuvae {
 
 void save_params(const std::string& path, const ParamStore& ps, const nlohmann::json& config) {
-  const std::vector<float> all = ps.flat_values().to_vector();
   SafetensorsWriter w;
-  for (const ParamInfo& p : ps.params()) {
-    std::vector<float> v(all.begin() + p.offset, all.begin() + p.offset + p.numel);
-    w.add_f32(p.name, p.shape, v);
-  }
+  add_params(w, ps, "");
   w.set_metadata("format", "pt");
   w.set_metadata("config", config.dump());
   w.write(path);
 }
 
 void add_params(SafetensorsWriter& w, const ParamStore& ps, const std::string& prefix) {
-  const std::vector<float> all = ps.flat_values().to_vector();
+  // Each parameter is a view of the flat block (host memory), or of one host copy of it (GPU):
+  // the file is written from there, with no copy per tensor.
+  const Tensor& flat = ps.flat_values();
+  std::shared_ptr<const std::vector<float>> host;
+  const float* all = flat.data();
+  if (flat.device() != Device::CPU) {
+    host = std::make_shared<const std::vector<float>>(flat.to_vector());
+    all = host->data();
+  }
   for (const ParamInfo& p : ps.params())
-    w.add_f32(prefix + p.name, p.shape,
-              std::vector<float>(all.begin() + p.offset, all.begin() + p.offset + p.numel));
+    w.add_view(prefix + p.name, "F32", p.shape, all + p.offset, static_cast<size_t>(p.numel) * sizeof(float), host);
 }
 
 bool load_params_prefixed(const SafetensorsFile& file, ParamStore& ps, const std::string& prefix) {
@@ -203,13 +206,9 @@ std::unique_ptr<ConvVAE> load_vae(const std::string& path, Device device, bool a
 
 
 void save_resnet(const std::string& path, ResNet18& model) {
-  const std::vector<float> all = model.params().flat_values().to_vector();
-  const std::vector<float> buf = model.buffers().flat_values().to_vector();
   SafetensorsWriter w;
-  for (const ParamInfo& p : model.params().params())
-    w.add_f32(p.name, p.shape, std::vector<float>(all.begin() + p.offset, all.begin() + p.offset + p.numel));
-  for (const ParamInfo& p : model.buffers().params())
-    w.add_f32(p.name, p.shape, std::vector<float>(buf.begin() + p.offset, buf.begin() + p.offset + p.numel));
+  add_params(w, model.params(), "");
+  add_params(w, model.buffers(), "");
   for (const std::string& bn : model.batchnorm_names())
     w.add_i64(bn + ".num_batches_tracked", {}, {model.num_batches_tracked()});
   w.set_metadata("format", "pt");

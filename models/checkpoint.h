@@ -22,7 +22,8 @@ void save_params(const std::string& path, const ParamStore& ps, const nlohmann::
 /// optimizer buffers, position), e.g. "model.enc.conv1.weight".
 inline constexpr const char* kStateWeightsPrefix = "model.";
 
-/// Adds every parameter of `ps` to `w` as F32 under `prefix` + its name.
+/// Adds every parameter of `ps` to `w` as F32 under `prefix` + its name. Host parameters are
+/// borrowed, not copied: `ps` must outlive `w`'s write and not change before it.
 void add_params(SafetensorsWriter& w, const ParamStore& ps, const std::string& prefix);
 
 /// Copies every parameter of `ps` from the tensors `prefix` + name of `file` and returns true;

@@ -159,6 +159,22 @@ TEST(Idx, TruncatedPixels) {
   write_gz(dir.file("img.gz"), img);
   msg = error_of([&] { read_idx(dir.file("img.gz"), dir.file("lab")); });
   EXPECT_STARTS_WITH(msg, dir.file("img.gz") + ": truncated: expected 18 bytes of pixel data, found 17");
+  // A gzip header promising more than deflate could expand its file to (10 × 4096 × 4096 pixels from
+  // a few bytes) takes the path that grows with the data, and fails the same way.
+  write_gz(dir.file("big.gz"), idx_images(0x803, 10, 4096, 4096, s.px));
+  write_file_atomic(dir.file("lab10"), idx_labels(0x801, 10, std::vector<uint8_t>(10, 1)));
+  msg = error_of([&] { read_idx(dir.file("big.gz"), dir.file("lab10")); });
+  EXPECT_STARTS_WITH(msg, dir.file("big.gz") + ": truncated: expected 167772160 bytes of pixel data, found 18");
+  // A large gzip file within the bound is read whole: 40 images of 100 × 100 zeros (about 400 KB from a
+  // few hundred bytes).
+  {
+    const std::vector<uint8_t> zeros(40 * 100 * 100, 0);
+    write_gz(dir.file("zeros.gz"), idx_images(0x803, 40, 100, 100, zeros));
+    write_file_atomic(dir.file("lab40"), idx_labels(0x801, 40, std::vector<uint8_t>(40, 3)));
+    const Dataset z = read_idx(dir.file("zeros.gz"), dir.file("lab40"));
+    EXPECT_EQ(z.n, 40);
+    EXPECT_EQ(z.images, zeros);
+  }
   // Labels.
   std::string lab = s.label_file();
   lab.pop_back();

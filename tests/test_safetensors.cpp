@@ -71,6 +71,46 @@ TEST(Safetensors, ByteExactSmallFile) {
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"m.safetensors"});  // no temp file left
 }
 
+TEST(Safetensors, ViewsAreBorrowedAndWrittenAsSerializeGives) {
+  std::vector<float> block = {1.0f, 2.0f, 3.0f};
+  Tensor t({2, 2}, Device::CPU);
+  for (int i = 0; i < 4; ++i) t.data()[i] = 0.5f * static_cast<float>(i);
+  SafetensorsWriter w;
+  w.add_view("block", "F32", {3}, block.data(), block.size() * sizeof(float));
+  w.add_f32_view("t", t);
+  w.add_f32("copy", {3}, block);
+  auto held = std::make_shared<std::vector<float>>(std::vector<float>{7.0f});
+  w.add_view("held", "F32", {1}, held->data(), sizeof(float), held);
+  held.reset();  // the writer keeps it alive
+  // Borrowed data is read when the file is written, copies when they were added.
+  block[0] = -1.0f;
+  t.data()[3] = 9.0f;
+  const std::string bytes = w.serialize();
+  const SafetensorsFile f = parse_safetensors(bytes, "v.st");
+  EXPECT_EQ(f.f32("block", {3}), (std::vector<float>{-1.0f, 2.0f, 3.0f}));
+  EXPECT_EQ(f.f32("t", {2, 2}), (std::vector<float>{0.0f, 0.5f, 1.0f, 9.0f}));
+  EXPECT_EQ(f.f32("copy", {3}), (std::vector<float>{1.0f, 2.0f, 3.0f}));
+  EXPECT_EQ(f.f32("held", {1}), std::vector<float>{7.0f});
+  // write() streams the same bytes, checksum included, with no temporary file left behind.
+  ScopedTempDir dir;
+  w.write(dir.file("v.safetensors"));
+  EXPECT_EQ(read_file(dir.file("v.safetensors")), bytes);
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"v.safetensors"});
+  // add_view checks its arguments as add() does.
+  EXPECT_CONTAINS(error_of([&] { w.add_view("short", "F32", {2}, block.data(), 4); }), "needs 8 bytes, got 4");
+}
+
+TEST(Fs, WriteFileAtomicConcatenatesPieces) {
+  ScopedTempDir dir;
+  const std::string a = "head", b, c(100000, 'x');
+  write_file_atomic(dir.file("p"), std::vector<ByteSpan>{{a.data(), a.size()}, {b.data(), 0}, {c.data(), c.size()}});
+  EXPECT_EQ(read_file(dir.file("p")), a + c);
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"p"});
+  // A folder that does not exist: nothing written, the error names the path.
+  EXPECT_CONTAINS(error_of([&] { write_file_atomic(dir.file("no/p"), std::vector<ByteSpan>{{a.data(), a.size()}}); }),
+                  "cannot write " + dir.file("no/p"));
+}
+
 TEST(Safetensors, HeaderPaddedToMultipleOf8) {
   for (int len = 1; len <= 9; ++len) {
     SafetensorsWriter w;
