@@ -74,10 +74,24 @@ void BM_VaeTrainStepCuda(benchmark::State& state) {
     state.SkipWithError("no CUDA GPU");
     return;
   }
+  // deterministic 0: cuDNN's fastest algorithms by measurement (the CLI's --nondeterministic).
+  const bool deterministic = default_deterministic();
+  set_default_deterministic(state.range(1) != 0);
   VaeStepFixture f(DeviceRequest::CUDA, state.range(0));
+  set_default_deterministic(deterministic);
   time_cuda_steps(state, f, state.range(0));
 }
-BENCHMARK(BM_VaeTrainStepCuda)->Name("vae_step/cuda")->Arg(64)->Arg(128)->Arg(256)->Arg(1024)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_VaeTrainStepCuda)
+    ->Name("vae_step/cuda")
+    ->ArgNames({"batch", "deterministic"})
+    ->Args({64, 1})
+    ->Args({128, 1})
+    ->Args({256, 1})
+    ->Args({1024, 1})
+    ->Args({128, 0})
+    ->Args({1024, 0})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 #endif
 
 void BM_ResNetTrainStepCpu(benchmark::State& state) {
