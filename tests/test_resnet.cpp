@@ -198,6 +198,28 @@ TEST(ResNet18, TrainingStepIsDeterministicAndAllocationFree) {
   }
 }
 
+// The oneDNN backend keeps the activations in its blocked layout (width 16: 16 or 32 channels per
+// layer), where every layer's buffers must also be reused from step to step.
+TEST(ResNet18, OnednnTrainingStepIsAllocationFree) {
+  if (!onednn_built()) GTEST_SKIP() << "SKIPPED: this build has no oneDNN (libdnnl-dev)";
+  ResNetConfig c = tiny_config(16, 12);
+  Context ctx(DeviceRequest::CPU, CpuBackend::OneDNN);
+  Tensor x = random_images(4, c, 5);
+  const IntBuffer labels = IntBuffer::from_vector({0, 1, 2, 3});
+  ResNet18 m(c, Device::CPU);
+  m.init(1);
+  m.forward(ctx, x, true);
+  m.loss(ctx, labels, true);
+  m.backward(ctx);
+  const int64_t before = allocation_count();
+  for (int s = 0; s < 2; ++s) {
+    m.forward(ctx, x, true);
+    m.loss(ctx, labels, true);
+    m.backward(ctx);
+  }
+  EXPECT_EQ(allocation_count(), before) << "a steady-state step allocated";
+}
+
 TEST(ResNet18, CheckpointRoundTripAndWrongKind) {
   cuvae::testing::ScopedTempDir dir;
   ResNetConfig c = tiny_config(2, 12);
