@@ -292,10 +292,18 @@ inline std::vector<OpRow> op_table() {
   }
   {
     OpRow r{"bias", "Bias", {"add_bias_nchw_cpu", "bias_grad_nchw_cpu"}, {}};
-    // hw = 1 takes the Linear kernel (70: a partial block of 32 channels); hw = 700 steps past a
-    // whole row per thread stride (512), hw = 7 over many rows per stride.
-    for (const auto& sh : std::vector<std::array<int64_t, 3>>{
-             {1, 1, 1}, {3, 5, 7}, {128, 32, 196}, {2, 256, 1}, {33, 70, 1}, {3, 2, 700}}) {
+    // hw = 1 takes the Linear kernel (70: a partial block of 32 channels); hw = 7 the scalar one, over
+    // many rows per thread stride (512); hw a multiple of 4 the float4 one: 700 (175 float4s) steps
+    // past whole rows per stride (1024), 8 (2 float4s) over many rows with no remainder, 784 with one
+    // channel over 64 rows (the VAE's last layer).
+    for (const auto& sh : std::vector<std::array<int64_t, 3>>{{1, 1, 1},
+                                                              {3, 5, 7},
+                                                              {128, 32, 196},
+                                                              {2, 256, 1},
+                                                              {33, 70, 1},
+                                                              {3, 2, 700},
+                                                              {37, 3, 8},
+                                                              {64, 1, 784}}) {
       const int64_t n = sh[0], ch = sh[1], hw = sh[2];
       const uint64_t s = static_cast<uint64_t>(n * 31 + ch * 7 + hw);
       const auto y0 = U(n * ch * hw, -1, 1, s), b = U(ch, -1, 1, s + 1), dy = U(n * ch * hw, -1, 1, s + 2);
