@@ -23,31 +23,6 @@
 
 namespace cuvae {
 
-namespace {
-
-constexpr double kPi = 3.14159265358979323846;
-
-
-
-}  // namespace
-
-double lr_at(const std::string& name, double max_lr, int64_t step, int64_t total) {
-  CUVAE_CHECK(total >= 1, "lr schedule: total steps must be at least 1, got " << total);
-  step = std::clamp<int64_t>(step, 0, total - 1);
-  if (name == "constant") return max_lr;
-  if (name == "cosine") return max_lr * 0.5 * (1.0 + std::cos(kPi * static_cast<double>(step) / static_cast<double>(total)));
-  if (name == "onecycle") {
-    // OneCycleLR's two phases end at steps 0.3·total − 1 and total − 1 (anneal = cosine).
-    const double initial = max_lr / 25.0, final_lr = initial / 1e4;
-    const double end1 = 0.3 * static_cast<double>(total) - 1.0, end2 = static_cast<double>(total) - 1.0;
-    auto cos_anneal = [](double start, double end, double pct) { return end + (start - end) / 2.0 * (1.0 + std::cos(kPi * pct)); };
-    const double s = static_cast<double>(step);
-    if (s <= end1 || end2 <= end1) return cos_anneal(initial, max_lr, end1 > 0 ? s / end1 : 1.0);
-    return cos_anneal(max_lr, final_lr, (s - end1) / (end2 - end1));
-  }
-  CUVAE_FAIL("unknown learning-rate schedule '" << name << "': expected onecycle, cosine or constant");
-}
-
 bool flip_keeps_class(const std::string& dataset) { return dataset == "fashion-mnist" || dataset == "cifar10"; }
 
 

@@ -10,18 +10,10 @@
 #include "core/context.h"
 #include "io/dataset.h"
 #include "jobs/evaluate.h"
+#include "jobs/trainer.h"
 #include "models/resnet18.h"
 
 namespace cuvae {
-
-/// Learning rate at optimizer step `step` (0-based) of `total` for schedule `name`:
-///   "onecycle": torch.optim.lr_scheduler.OneCycleLR (Smith & Topin, "Super-Convergence", 2019)
-///     with its defaults (pct_start 0.3, cosine annealing, div_factor 25, final_div_factor 1e4):
-///     from max_lr/25 up to max_lr over the first 30% of the steps, then down to max_lr/2.5e5;
-///   "cosine": max_lr·½(1 + cos(π·step/total)) (Loshchilov & Hutter, SGDR, ICLR 2017, one cycle);
-///   "constant": max_lr.
-/// Throws cuvae::Error naming the schedule when it is unknown, or on total < 1.
-double lr_at(const std::string& name, double max_lr, int64_t step, int64_t total);
 
 /// Everything `cuvae train-classifier` takes.
 struct ClassifierTrainOptions {

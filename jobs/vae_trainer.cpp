@@ -119,6 +119,8 @@ void check_vae_options(const VaeTrainOptions& opt) {
   if (opt.epochs < 1) CUVAE_FAIL(option("epochs") << " must be at least 1, got " << opt.epochs);
   if (opt.batch < 1 || opt.batch > 65536) CUVAE_FAIL(option("batch") << " must be in [1, 65536], got " << opt.batch);
   if (!(opt.lr > 0.0f) || !std::isfinite(opt.lr)) CUVAE_FAIL(option("lr") << " must be a positive number, got " << opt.lr);
+  if (opt.schedule != "constant" && opt.schedule != "cosine" && opt.schedule != "onecycle")
+    CUVAE_FAIL(option("schedule") << " must be constant, cosine or onecycle, got '" << opt.schedule << "'");
   if (!(opt.beta >= 0.0f) || !std::isfinite(opt.beta)) CUVAE_FAIL(option("beta") << " must be >= 0, got " << opt.beta);
   if (opt.latent < 1 || opt.latent > 4096) CUVAE_FAIL(option("latent") << " must be in [1, 4096], got " << opt.latent);
   if (opt.scale < 1 || opt.scale > 16) CUVAE_FAIL(option("scale") << " must be in [1, 16], got " << opt.scale);
@@ -181,6 +183,11 @@ class VaeTrainee final : public Trainee {
     m_ = Tensor::from_vector(of.f32("adam.m", {total}), {total}, ctx.device());
     v_ = Tensor::from_vector(of.f32("adam.v", {total}), {total}, ctx.device());
     ac_.lr = opt_.lr;
+    // The learning-rate schedule is the run's own (files from before it: constant).
+    const std::string stored_schedule = of.metadata.count("schedule") ? of.metadata.at("schedule") : "constant";
+    if (stored_schedule != opt_.schedule)
+      CUVAE_FAIL(option("resume") << ": the run used " << option("schedule") << " " << stored_schedule << ", not "
+                                  << opt_.schedule);
     // The schedules continue exactly as they began (files from before schedules: none).
     KlSchedule stored;
     float stored_fb = 0.0f;
@@ -213,6 +220,7 @@ class VaeTrainee final : public Trainee {
     return {{"latent", cfg_.latent},
             {"beta", typed_decimal(cfg_.beta)},
             {"lr", typed_decimal(opt_.lr)},
+            {"schedule", opt_.schedule},
             {"binarize", cfg_.binarize},
             {"model", cfg_.to_json()},
             {"parameters", model_->params().count()},
@@ -236,6 +244,7 @@ class VaeTrainee final : public Trainee {
     if (sched_.warmup_steps > 0) os << ", KL warm-up over " << sched_.warmup_steps << " steps";
     if (sched_.cycle_steps > 0) os << ", cyclical KL weight with a period of " << sched_.cycle_steps << " steps";
     if (free_bits_ > 0) os << ", free bits " << free_bits_ << " nats per dimension";
+    if (opt_.schedule != "constant") os << ", Adam lr " << opt_.lr << " on a " << opt_.schedule << " schedule";
     os << ", " << model_->params().count() << " parameters)";
     return os.str();
   }
@@ -243,9 +252,10 @@ class VaeTrainee final : public Trainee {
     std::vector<StepScalars> table(static_cast<size_t>(total - first));
     for (int64_t t = first; t < total; ++t) {
       StepScalars& r = table[static_cast<size_t>(t - first)];
-      r.lr = opt_.lr;
+      const double lr = lr_at(opt_.schedule, opt_.lr, t, total);
+      r.lr = static_cast<float>(lr);
       r.kl_weight = kl_beta_at(sched_, cfg_.beta, t);
-      const AdamCorrections c = adam_corrections(opt_.lr, ac_.beta1, ac_.beta2, t + 1);
+      const AdamCorrections c = adam_corrections(lr, ac_.beta1, ac_.beta2, t + 1);
       r.adam_step_size = static_cast<float>(c.step_size);
       r.adam_bc2_sqrt = static_cast<float>(c.bc2_sqrt);
     }
@@ -293,6 +303,7 @@ class VaeTrainee final : public Trainee {
     w.set_metadata("config", cfg_.to_json().dump());
     w.set_metadata("optimizer", "Adam");
     w.set_metadata("lr", fixed(opt_.lr, 8));
+    w.set_metadata("schedule", opt_.schedule);
     w.set_metadata("kl_warmup_steps", std::to_string(sched_.warmup_steps));
     w.set_metadata("kl_cycle_steps", std::to_string(sched_.cycle_steps));
     w.set_metadata("free_bits", fixed(free_bits_, 9));
@@ -346,7 +357,8 @@ std::vector<VaeEpochRecord> train_vae(const VaeTrainOptions& opt, std::ostream& 
   if (opt.free_bits > 0 && Communicator::world().distributed())
     CUVAE_FAIL(option("free_bits") << " is not supported with data-parallel ranks yet: its per-dimension KL is a "
                                       "statistic of the whole batch, which the ranks split");
-  const RunSpec spec = run_spec_of("train-vae", opt);
+  RunSpec spec = run_spec_of("train-vae", opt);
+  spec.stop_after = opt.stop_after;
   VaeTrainee trainee(opt);
   run_training(spec, trainee, log);
   return trainee.records();

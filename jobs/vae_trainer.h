@@ -31,6 +31,9 @@ struct VaeTrainOptions {
   int kl_cycles = 0;        ///< --kl-cycles C: cyclical β over the whole run (0 = off)
   float free_bits = 0;      ///< --free-bits λ: per-dimension KL floor in nats (0 = off)
   float lr = 1e-3f;
+  /// --schedule: the Adam learning rate over the run's steps, lr_at(schedule, lr, step, total):
+  /// constant (the default), cosine (SGDR's one cycle down to 0) or onecycle.
+  std::string schedule = "constant";
   uint64_t seed = 0;
   DeviceRequest device = DeviceRequest::Auto;
   bool resume = false;
@@ -41,6 +44,9 @@ struct VaeTrainOptions {
   bool progress = true;     ///< progress bar on stderr
   bool images = true;       ///< write samples/reconstructions/traversal PNGs at the end
   bool cuda_graph = true;   ///< --cuda-graph on|off: on CUDA, replay one captured training step
+  /// Stop after this many epochs as an interrupted run would (the run folder stays resumable);
+  /// 0 = train every epoch. For tests of --resume.
+  int stop_after = 0;
 };
 
 /// One row of metrics.csv. Losses in nats per image.

@@ -257,6 +257,62 @@ TEST(KlSchedule, ResumeContinuesTheScheduleExactly) {
   EXPECT_FALSE(file_exists(bad.out));
 }
 
+// --schedule cosine on train-vae: 2 epochs straight, and the same run interrupted after epoch 1 and
+// resumed, give the same weights bit for bit; a 1-epoch run extended to 2 lays the schedule over
+// the new length (other weights); a constant learning rate gives other weights; the schedule is
+// recorded; resuming with another schedule is refused naming both; an unknown one is refused
+// before any work.
+TEST(VaeLrSchedule, CosineResumesExactlyAndIsTheRunsOwn) {
+  cuvae::testing::ScopedTempDir tmp;
+  test::write_synthetic_idx(tmp.path(), "train", 128, 1);
+  test::write_synthetic_idx(tmp.path(), "t10k", 40, 2);
+  std::ostringstream log;
+  VaeTrainOptions a = tiny(tmp.path(), tmp.file("a"));
+  a.schedule = "cosine";
+  a.lr = 3e-3f;
+  train_vae(a, log);
+  VaeTrainOptions b = a;
+  b.out = tmp.file("b");
+  b.stop_after = 1;
+  ASSERT_EQ(train_vae(b, log).size(), 1u);
+  b.stop_after = 0;
+  b.resume = true;
+  ASSERT_EQ(train_vae(b, log).size(), 1u);
+  const auto weights = [](const std::string& run) {
+    return load_vae(run + "/model.safetensors", Device::CPU, true)->params().flat_values().to_vector();
+  };
+  const std::vector<float> wa = weights(a.out);
+  EXPECT_EQ(wa, weights(b.out));
+  EXPECT_EQ(read_file(a.out + "/optim.safetensors"), read_file(b.out + "/optim.safetensors"));
+  VaeTrainOptions x = a;
+  x.out = tmp.file("x");
+  x.epochs = 1;
+  train_vae(x, log);
+  x.epochs = 2;
+  x.resume = true;
+  train_vae(x, log);
+  EXPECT_NE(wa, weights(x.out));
+  VaeTrainOptions c = a;
+  c.out = tmp.file("c");
+  c.schedule = "constant";
+  train_vae(c, log);
+  EXPECT_NE(wa, weights(c.out));
+  EXPECT_EQ(read_safetensors(a.out + "/optim.safetensors").metadata.at("schedule"), "cosine");
+  EXPECT_NE(read_file(a.out + "/config.json").find("\"schedule\": \"cosine\""), std::string::npos);
+  // Resuming the cosine run with a constant rate is refused, naming both.
+  VaeTrainOptions d = a;
+  d.epochs = 3;
+  d.resume = true;
+  d.schedule = "constant";
+  const std::string msg = test::error_of([&] { train_vae(d, log); });
+  EXPECT_NE(msg.find("--schedule cosine, not constant"), std::string::npos) << msg;
+  VaeTrainOptions e = tiny(tmp.path(), tmp.file("e"));
+  e.schedule = "linear";
+  EXPECT_NE(test::error_of([&] { train_vae(e, log); }).find("--schedule must be constant, cosine or onecycle"),
+            std::string::npos);
+  EXPECT_FALSE(file_exists(e.out));
+}
+
 TEST(Sample, CvaeModesAndErrorsWriteNothingOnBadInput) {
   cuvae::testing::ScopedTempDir tmp;
   test::write_synthetic_idx(tmp.path(), "train", 64, 1);

@@ -52,6 +52,11 @@ void add_train_vae_command(CLI::App& app, std::vector<Command>& commands) {
       ->check(CLI::Range(0.0, 1e6))
       ->capture_default_str();
   c->add_option("--lr", o.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--schedule", o.schedule,
+                "Adam learning rate over the run: constant, cosine (lr·½(1 + cos(π·step/steps)), SGDR's one cycle, "
+                "down to 0 at the last step) or onecycle (OneCycleLR, as train-classifier); --resume keeps the run's own")
+      ->check(CLI::IsMember({"constant", "cosine", "onecycle"}))
+      ->capture_default_str();
   add_seed_flag(c, o.seed, "Seed for initialisation, shuffling and sampling");
   add_device_flag(c, o.device, kDeviceHelpAuto);
   add_out_flag(c, o.out, "Run folder");
