@@ -23,28 +23,28 @@ __global__ void add_bias_kernel(float* __restrict__ y, const float* __restrict__
     y[idx] += bias[(idx / hw) % c];
 }
 
-// hw >= 2 (convolutions, batch norm). Block k sums channel k over its n·hw elements dy[i, k, j].
-// Thread t takes the channel's flattened elements e = t, t + T, t + 2T, ... (e = i·hw + j), so
-// neighbouring threads read neighbouring floats of a row; (i, j) and the offset advance by fixed
-// steps instead of a division per element, and the unrolled loop keeps several loads in flight.
-// Each thread's order is fixed and cub's block reduction is too: deterministic, no atomics.
-__global__ void __launch_bounds__(kGradThreads)
-    bias_grad_kernel(const float* __restrict__ dy, float* __restrict__ dbias, int64_t n, int64_t c,
-                     int64_t hw) {
-  using Reduce = cub::BlockReduce<float, kGradThreads>;
-  __shared__ typename Reduce::TempStorage tmp;
-  const int64_t k = blockIdx.x;
+// The sum of one loaded element: a float, or the four floats of a float4 as (x + y) + (z + w).
+__device__ __forceinline__ float element_sum(float v) { return v; }
+__device__ __forceinline__ float element_sum(float4 v) { return (v.x + v.y) + (v.z + v.w); }
+
+// This thread's part of channel k's sum over dy [n, c, hw] (V = float, or V = float4 with hw
+// counting float4s), for a block of T threads. Thread t takes the channel's flattened elements
+// e = t, t + T, t + 2T, ... (e = i·hw + j), so neighbouring threads read neighbouring elements of
+// a row; (i, j) and the offset advance by fixed steps instead of a division per element, and the
+// unrolled loop keeps several loads in flight. Each thread's order is fixed.
+template <typename V, int T>
+__device__ __forceinline__ float channel_part(const V* __restrict__ dy, int64_t n, int64_t c, int64_t hw, int64_t k) {
   const int64_t count = n * hw;
   const int64_t plane = c * hw;  // from dy[i, k, j] to dy[i + 1, k, j]
-  const int64_t dj = kGradThreads % hw;
-  const int64_t doff = (kGradThreads / hw) * plane + dj;  // from element e to e + T
+  const int64_t dj = T % hw;
+  const int64_t doff = (T / hw) * plane + dj;  // from element e to e + T
   int64_t e = threadIdx.x;
   int64_t j = e % hw;
   int64_t off = (e / hw) * plane + k * hw + j;
   float acc = 0.0f;
 #pragma unroll 4
-  for (; e < count; e += kGradThreads) {
-    acc += dy[off];
+  for (; e < count; e += T) {
+    acc += element_sum(dy[off]);
     off += doff;
     j += dj;
     if (j >= hw) {  // the step crossed into the next row
@@ -52,44 +52,33 @@ __global__ void __launch_bounds__(kGradThreads)
       off += plane - hw;
     }
   }
-  const float total = Reduce(tmp).Sum(acc);
-  if (threadIdx.x == 0) dbias[k] = total;
+  return acc;
 }
 
-// hw % 4 == 0 and dy 16-byte aligned (the 28×28 and 14×14 maps): bias_grad_kernel's walk over
-// float4s, with 1024 threads. One block must keep many loads in flight to stream its channel:
-// with 512 scalar loads of 4 bytes and 4 unrolled, a block holds 8 KB in flight, which
-// at the GPU's memory latency caps it near 16 GB/s, the rate ncu measured for the VAE's last layer
-// at batch 1024 (one channel of 3.2 MB in 203 µs). 1024 threads × 4 float4s hold 64 KB. Each
-// thread adds (x + y) + (z + w) of each float4 in its fixed order: deterministic, no atomics.
+// hw >= 2 (convolutions, batch norm). Block k sums channel k over its n·hw elements dy[i, k, j]
+// (channel_part, then cub's block reduction, whose order is fixed too: deterministic, no atomics).
+__global__ void __launch_bounds__(kGradThreads)
+    bias_grad_kernel(const float* __restrict__ dy, float* __restrict__ dbias, int64_t n, int64_t c,
+                     int64_t hw) {
+  using Reduce = cub::BlockReduce<float, kGradThreads>;
+  __shared__ typename Reduce::TempStorage tmp;
+  const float total = Reduce(tmp).Sum(channel_part<float, kGradThreads>(dy, n, c, hw, blockIdx.x));
+  if (threadIdx.x == 0) dbias[blockIdx.x] = total;
+}
+
+// hw % 4 == 0 and dy 16-byte aligned (the 28×28 and 14×14 maps): the same over float4s, with 1024
+// threads. A block must keep many loads in flight to stream its channel: 512 threads with 4
+// unrolled scalar loads hold 8 KB, which at the GPU's memory latency caps a block near 16 GB/s,
+// the rate ncu measured for the VAE's last layer at batch 1024 (one channel of 3.2 MB in 203 µs);
+// 1024 threads × 4 float4s hold 64 KB.
 __global__ void __launch_bounds__(kVecThreads)
     bias_grad_vec4_kernel(const float* __restrict__ dy, float* __restrict__ dbias, int64_t n, int64_t c,
                           int64_t hw4) {
   using Reduce = cub::BlockReduce<float, kVecThreads>;
   __shared__ typename Reduce::TempStorage tmp;
-  const float4* __restrict__ d = reinterpret_cast<const float4*>(dy);
-  const int64_t k = blockIdx.x;
-  const int64_t count = n * hw4;  // float4s of channel k
-  const int64_t plane = c * hw4;  // from dy[i, k, j] to dy[i + 1, k, j], in float4s
-  const int64_t dj = kVecThreads % hw4;
-  const int64_t doff = (kVecThreads / hw4) * plane + dj;
-  int64_t e = threadIdx.x;
-  int64_t j = e % hw4;
-  int64_t off = (e / hw4) * plane + k * hw4 + j;
-  float acc = 0.0f;
-#pragma unroll 4
-  for (; e < count; e += kVecThreads) {
-    const float4 v = d[off];
-    acc += (v.x + v.y) + (v.z + v.w);
-    off += doff;
-    j += dj;
-    if (j >= hw4) {
-      j -= hw4;
-      off += plane - hw4;
-    }
-  }
-  const float total = Reduce(tmp).Sum(acc);
-  if (threadIdx.x == 0) dbias[k] = total;
+  const float total =
+      Reduce(tmp).Sum(channel_part<float4, kVecThreads>(reinterpret_cast<const float4*>(dy), n, c, hw4, blockIdx.x));
+  if (threadIdx.x == 0) dbias[blockIdx.x] = total;
 }
 
 // hw = 1 (a Linear layer's [n, c]): block b sums the 32 columns k = 32b..32b+31 over the rows,

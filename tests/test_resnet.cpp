@@ -167,6 +167,21 @@ TEST(ResNet18, GradientsMatchFiniteDifferences) {
   }
 }
 
+namespace {
+
+// One training step's forward, loss and backward, `steps` times; returns the tensors allocated.
+int64_t allocations_in_steps(ResNet18& m, Context& ctx, Tensor& x, const IntBuffer& labels, int steps) {
+  const int64_t before = allocation_count();
+  for (int s = 0; s < steps; ++s) {
+    m.forward(ctx, x, true);
+    m.loss(ctx, labels, true);
+    m.backward(ctx);
+  }
+  return allocation_count() - before;
+}
+
+}  // namespace
+
 // A training step from the same weights and data is deterministic, updates the running
 // statistics and num_batches_tracked, and once warm allocates nothing.
 TEST(ResNet18, TrainingStepIsDeterministicAndAllocationFree) {
@@ -178,16 +193,8 @@ TEST(ResNet18, TrainingStepIsDeterministicAndAllocationFree) {
   for (int run = 0; run < 2; ++run) {
     ResNet18 m(c, Device::CPU);
     m.init(1);
-    m.forward(ctx, x, true);
-    m.loss(ctx, labels, true);
-    m.backward(ctx);
-    const int64_t before = allocation_count();
-    for (int s = 0; s < 2; ++s) {
-      m.forward(ctx, x, true);
-      m.loss(ctx, labels, true);
-      m.backward(ctx);
-    }
-    EXPECT_EQ(allocation_count(), before) << "a steady-state step allocated";
+    allocations_in_steps(m, ctx, x, labels, 1);
+    EXPECT_EQ(allocations_in_steps(m, ctx, x, labels, 2), 0) << "a steady-state step allocated";
     EXPECT_EQ(m.num_batches_tracked(), 3);
     std::vector<float> rm = m.buffers().value(m.buffers().find("bn1.running_mean")).to_vector();
     EXPECT_NE(rm[0], 0.0f);
@@ -208,16 +215,8 @@ TEST(ResNet18, OnednnTrainingStepIsAllocationFree) {
   const IntBuffer labels = IntBuffer::from_vector({0, 1, 2, 3});
   ResNet18 m(c, Device::CPU);
   m.init(1);
-  m.forward(ctx, x, true);
-  m.loss(ctx, labels, true);
-  m.backward(ctx);
-  const int64_t before = allocation_count();
-  for (int s = 0; s < 2; ++s) {
-    m.forward(ctx, x, true);
-    m.loss(ctx, labels, true);
-    m.backward(ctx);
-  }
-  EXPECT_EQ(allocation_count(), before) << "a steady-state step allocated";
+  allocations_in_steps(m, ctx, x, labels, 1);
+  EXPECT_EQ(allocations_in_steps(m, ctx, x, labels, 2), 0) << "a steady-state step allocated";
 }
 
 TEST(ResNet18, CheckpointRoundTripAndWrongKind) {
