@@ -19,7 +19,7 @@ AnchorJobResult anchor_job(const AnchorJob& job, std::ostream& log) {
   const int classes = static_cast<int>(names.size());
   CUVAE_REQUIRE(job.klass >= 0 && job.klass < classes,  // before the class statistics are computed
                 option("class") << " " << job.klass << " is out of range: expected a class in 0.." << classes - 1);
-  const AnchorStats stats = anchor_stats_for(ctx, *vae, job.vae, job.data, log, job.progress);
+  const AnchorStats stats = anchor_stats_for(ctx, *vae, job.vae, job.data, log, job.progress, job.components);
   const std::vector<float> z = sample_anchored(stats, job.klass, job.n, job.noise, job.seed);
   Tensor images = vae->decode_images(ctx, z, job.n);
   ensure_dir(job.out);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/context.h"
+#include "jobs/anchor.h"
 
 namespace cuvae {
 
@@ -15,6 +16,7 @@ struct AnchorJob {
   int klass = -1;                   ///< class K to sample, one of the VAE's data set's classes
   int64_t n = 64;                   ///< images to generate
   double noise = 0.5;               ///< s in z ~ N(mean_K, s²·Σ_K): 0 the class mean only, 1 its full spread
+  int components = kDefaultAnchorComponents;  ///< mixture components per class (1: the class Gaussian)
   std::string out = "runs/anchor";  ///< output folder
   uint64_t seed = 0;                ///< seed of the samples
   std::string data;                 ///< folder of the VAE's training data (empty: its default folder)

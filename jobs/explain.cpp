@@ -134,7 +134,7 @@ void gradcam_job(const GradcamJob& o, std::ostream& log) {
                         << " classifies " << rc.channels << "x" << rc.height << "x" << rc.width);
     CUVAE_REQUIRE(o.anchor >= 0 && o.anchor < rc.classes,
                 option("anchor") << " " << o.anchor << " is out of range: expected a class in 0.." << rc.classes - 1);
-    AnchorStats s = anchor_stats_for(ctx, *v, o.vae, o.data, log, true);
+    AnchorStats s = anchor_stats_for(ctx, *v, o.vae, o.data, log, true, o.components);
     Tensor gen = v->decode_images(ctx, sample_anchored(s, o.anchor, o.n, o.noise, o.seed), o.n);
     pixels = gen.to_vector();
     for (int64_t i = 0; i < o.n; ++i) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/context.h"
+#include "jobs/anchor.h"
 #include "models/resnet18.h"
 
 namespace cuvae {
@@ -48,6 +49,7 @@ struct GradcamJob {
   int anchor = -1;                    ///< class of the anchored samples
   int64_t n = 8;                      ///< anchored samples
   double noise = 0.5;                 ///< noise scale of the anchored samples
+  int components = kDefaultAnchorComponents;  ///< mixture components per class of the anchored samples
   uint64_t seed = 0;                  ///< seed of the anchored samples
   int scale = 8;                      ///< PNG enlargement
   bool save_maps = false;             ///< also write maps.safetensors (cam [N, H, W], index [N])

@@ -82,7 +82,7 @@ SampleResult sample_images(const SampleOptions& opt, std::ostream& log) {
     r.cols = opt.klass >= 0 ? std::min<int64_t>(8, n) : per;  // without --class: one row per class
   } else if (opt.klass >= 0) {
     const double s = opt.noise >= 0 ? opt.noise : 0.5;
-    const AnchorStats stats = anchor_stats_for(ctx, *vae, opt.vae, opt.data_dir, log, opt.progress);
+    const AnchorStats stats = anchor_stats_for(ctx, *vae, opt.vae, opt.data_dir, log, opt.progress, opt.components);
     const std::vector<float> z = sample_anchored(stats, opt.klass, opt.n, s, opt.seed);
     images = decode_to_host(ctx, *vae, z, opt.n);
     r.mode = "anchored";

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/context.h"
+#include "jobs/anchor.h"
 
 namespace cuvae {
 
@@ -22,6 +23,7 @@ struct SampleOptions {
   int klass = -1;                   ///< --class K (−1: none)
   int64_t n = 64;                   ///< images (per class when a CVAE samples every class)
   double noise = -1;                ///< s; < 0: 1 for prior/CVAE samples, 0.5 for anchored ones
+  int components = kDefaultAnchorComponents;  ///< anchored samples: mixture components per class (1: the class Gaussian)
   std::vector<int64_t> style_index; ///< --style-index I…: test images whose μ is decoded with each class (CVAE)
   uint64_t seed = 0;
   DeviceRequest device = DeviceRequest::Auto;

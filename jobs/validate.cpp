@@ -188,6 +188,7 @@ struct ValidationModels {
 void check_validate_options(const ValidateOptions& opt) {
   CUVAE_REQUIRE(opt.per_class >= 2 && opt.per_class <= 100000, option("n") << " must be in [2, 100000], got " << opt.per_class);
   CUVAE_REQUIRE(opt.noise >= 0 && std::isfinite(opt.noise), option("noise") << " must be >= 0, got " << opt.noise);
+  CUVAE_REQUIRE(opt.components >= 1 && opt.components <= 64, option("components") << " must be in [1, 64], got " << opt.components);
   CUVAE_REQUIRE(opt.prior >= 2 && opt.recon >= 2 && opt.reference >= 2, option("prior") << ", " << option("recon") << " and " << option("reference") << " must be at least 2");
 }
 
@@ -297,8 +298,13 @@ void write_class_table(std::ostream& md, const nlohmann::json& j, const Validate
   if (conditional)
     md << "## Class-conditioned samples of the CVAE (z ~ N(0, s^2 I) with the class's label, s = " << opt.noise << ", "
        << opt.per_class << " per class)\n\n";
+  else if (opt.components > 1)
+    md << "## Class-anchored samples (a component m of class c's " << opt.components
+       << "-component Gaussian mixture by its weight, z ~ N(mean_cm, s^2 Sigma_cm), s = " << opt.noise << ", "
+       << opt.per_class << " per class)\n\n";
   else
-    md << "## Class-anchored samples (z ~ N(mean_c, s^2 Sigma_c), " << opt.per_class << " per class)\n\n";
+    md << "## Class-anchored samples (z ~ N(mean_c, s^2 Sigma_c), s = " << opt.noise << ", " << opt.per_class
+       << " per class)\n\n";
   md << "| class | name | accuracy | mean confidence (intended class) | mean top-1 confidence |";
   if (other) md << " anchored VAE accuracy | anchored VAE confidence |";
   md << "\n|---|---|---|---|---|" << (other ? "---|---|" : "") << "\n";
@@ -383,9 +389,9 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
   if (vc.is_cvae())
     stats.classes = vc.classes;
   else
-    stats = anchor_stats_for(ctx, vae, opt.vae, opt.data_dir, log, opt.progress);
+    stats = anchor_stats_for(ctx, vae, opt.vae, opt.data_dir, log, opt.progress, opt.components);
   AnchorStats other_stats;
-  if (models.other) other_stats = anchor_stats_for(ctx, *models.other, opt.compare_vae, opt.data_dir, log, opt.progress);
+  if (models.other) other_stats = anchor_stats_for(ctx, *models.other, opt.compare_vae, opt.data_dir, log, opt.progress, opt.components);
   const int64_t K = stats.classes, F = rc.feature_dim();
   CUVAE_REQUIRE(K == rc.classes, opt.vae << "'s data set has " << K << " classes, " << opt.classifier << " " << rc.classes);
   const std::vector<std::string> names = class_names(dataset);
@@ -404,6 +410,7 @@ nlohmann::json validate_generation(const ValidateOptions& opt, std::ostream& log
   j["classifier"] = opt.classifier;
   j["dataset"] = dataset;
   j["noise"] = opt.noise;
+  j["components"] = opt.components;
   j["seed"] = opt.seed;
   j["device"] = ctx.description();
 

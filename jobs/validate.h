@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/context.h"
+#include "jobs/anchor.h"
 
 namespace cuvae {
 
@@ -25,6 +26,7 @@ struct ValidateOptions {
   std::string data_dir;            ///< empty: the data set's default folder
   int64_t per_class = 100;         ///< anchored samples per class
   double noise = 0.5;              ///< s in z ~ N(mean_c, s²·Σ_c)
+  int components = kDefaultAnchorComponents;  ///< mixture components per class of the anchored samples (1: the class Gaussian)
   int64_t prior = 1000;            ///< prior samples z ~ N(0, I)
   int64_t recon = 1000;            ///< test images reconstructed (z = μ)
   int64_t reference = 2000;        ///< test images whose features are the Fréchet reference

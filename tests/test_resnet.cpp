@@ -365,6 +365,75 @@ TEST(Anchor, StatsRoundTripAndPath) {
   EXPECT_EQ(anchor_stats_path("runs/v/model.bin"), "runs/v/model.bin.anchors.safetensors");
 }
 
+TEST(Anchor, MixtureSamplesFollowTheComponentsAndTheirWeights) {
+  AnchorStats s;
+  s.classes = 2;
+  s.latent = 1;
+  s.count = {100, 100};
+  s.mean = {0.0, 0.0};
+  s.cov = {1.0, 1.0};
+  s.components = 3;
+  // class 1: 1/4 at −10 (variance 4), 3/4 at +10 (variance 1), the third component unused
+  s.mix_weight = {1.0, 0.0, 0.0, 0.25, 0.75, 0.0};
+  s.mix_mean = {0.0, 0.0, 0.0, -10.0, 10.0, 1000.0};
+  s.mix_cov = {1.0, 1.0, 1.0, 4.0, 1.0, 1.0};
+  const int64_t n = 20000;
+  const std::vector<float> z = sample_anchored(s, 1, n, 0.5, 3);
+  int64_t low = 0;
+  double sum_low = 0, sq_low = 0, sum_high = 0, sq_high = 0;
+  for (float v : z) {
+    ASSERT_LT(std::abs(v), 100.0f) << "the zero-weight component was drawn";
+    if (v < 0) {
+      ++low;
+      sum_low += v;
+      sq_low += double(v) * v;
+    } else {
+      sum_high += v;
+      sq_high += double(v) * v;
+    }
+  }
+  const double high = static_cast<double>(n - low);
+  EXPECT_NEAR(double(low) / n, 0.25, 0.01);
+  EXPECT_NEAR(sum_low / low, -10.0, 0.03);
+  EXPECT_NEAR(sq_low / low - (sum_low / low) * (sum_low / low), 0.25 * 4.0, 0.05);  // s² Σ_m
+  EXPECT_NEAR(sum_high / high, 10.0, 0.02);
+  EXPECT_NEAR(sq_high / high - (sum_high / high) * (sum_high / high), 0.25 * 1.0, 0.02);
+  // noise 0: the drawn components' means exactly; the same seed gives the same vectors
+  for (float v : sample_anchored(s, 1, 50, 0.0, 4)) EXPECT_TRUE(v == -10.0f || v == 10.0f) << v;
+  EXPECT_EQ(sample_anchored(s, 1, 64, 0.5, 9), sample_anchored(s, 1, 64, 0.5, 9));
+  EXPECT_NE(sample_anchored(s, 1, 64, 0.5, 9), sample_anchored(s, 1, 64, 0.5, 10));
+}
+
+TEST(Anchor, MixtureStatsRoundTripAndBadWeightsAreRefused) {
+  cuvae::testing::ScopedTempDir dir;
+  AnchorStats s;
+  s.classes = 2;
+  s.latent = 1;
+  s.count = {3, 4};
+  s.mean = {0.25, -1.5};
+  s.cov = {2.0, 0.125};
+  s.components = 2;
+  s.mix_weight = {0.5, 0.5, 1.0, 0.0};
+  s.mix_mean = {0.0, 0.5, -1.5, -1.5};
+  s.mix_cov = {1.0, 1.5, 0.125, 0.125};
+  s.vae_fingerprint = "abc";
+  const std::string path = dir.path() + "/a.safetensors";
+  save_anchor_stats(path, s);
+  AnchorStats r = load_anchor_stats(path);
+  EXPECT_EQ(r.components, 2);
+  EXPECT_EQ(r.mix_weight, s.mix_weight);
+  EXPECT_EQ(r.mix_mean, s.mix_mean);
+  EXPECT_EQ(r.mix_cov, s.mix_cov);
+  EXPECT_EQ(r.mean, s.mean);
+  s.mix_weight = {0.5, 0.25, 1.0, 0.0};
+  save_anchor_stats(path, s);
+  EXPECT_CONTAINS(error_of([&] { load_anchor_stats(path); }), "'mix_weight' of class 0 sums to 0.75, not 1");
+  // a file without mixture tensors (written before them, or with M = 1) reads as M = 1
+  s.components = 1;
+  save_anchor_stats(path, s);
+  EXPECT_EQ(load_anchor_stats(path).components, 1);
+}
+
 TEST(Frechet, KnownValues) {
   // 1-D: (m1 − m2)² + (σ1 − σ2)².
   EXPECT_NEAR(frechet_distance({1.0}, {4.0}, {3.0}, {9.0}), 4.0 + 1.0, 1e-12);

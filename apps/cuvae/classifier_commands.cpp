@@ -83,14 +83,16 @@ void add_anchor_command(CLI::App& app, std::vector<Command>& commands) {
   AnchorJob& o = *job;
   CLI::App* c = app.add_subcommand(
       "anchor",
-      "Class-anchored generation: sample z ~ N(mean_c, s^2 Sigma_c) from the per-class statistics of mu over the "
-      "training set (computed once, kept beside the VAE checkpoint) and write the decoded images as a grid");
+      "Class-anchored generation: fit a Gaussian mixture to class c's codes mu over the training set (computed once, "
+      "kept beside the VAE checkpoint), draw a component m by its weight and z ~ N(mean_cm, s^2 Sigma_cm), and write "
+      "the decoded images as a grid (--components 1: z ~ N(mean_c, s^2 Sigma_c))");
   c->add_option("--vae", o.vae, "VAE model.safetensors written by train-vae")->required();
   c->add_option("--class", o.klass, "Class K to sample (0-9)")->required();
   c->add_option("--n", o.n, "Images to generate")->check(CLI::Range(1, 4096))->capture_default_str();
   c->add_option("--noise", o.noise, "Noise scale s (0: the class mean only; 1: the class's full spread)")
       ->check(CLI::Range(0.0, 100.0))
       ->capture_default_str();
+  add_components_flag(c, o.components);
   add_out_flag(c, o.out);
   add_seed_flag(c, o.seed, "Seed of the samples");
   add_data_flag(c, o.data, "Folder with the VAE's training data (default: data/<dataset>)");
@@ -123,6 +125,7 @@ void add_validate_command(CLI::App& app, std::vector<Command>& commands) {
   c->add_option("--noise", o.noise, "Noise scale s of the anchored samples")
       ->check(CLI::Range(0.0, 100.0))
       ->capture_default_str();
+  add_components_flag(c, o.components);
   c->add_option("--prior", o.prior, "Prior samples z ~ N(0, I)")->check(CLI::Range(2, 1000000))->capture_default_str();
   c->add_option("--recon", o.recon, "Test images to reconstruct")->check(CLI::Range(2, 1000000))->capture_default_str();
   c->add_option("--reference", o.reference, "Test images whose classifier features are the Frechet reference")
@@ -159,6 +162,7 @@ void add_gradcam_command(CLI::App& app, std::vector<Command>& commands) {
   c->add_option("--noise", o.noise, "Noise scale of the anchored samples")
       ->check(CLI::Range(0.0, 100.0))
       ->capture_default_str();
+  add_components_flag(c, o.components);
   c->add_option("--layer", o.layer, "Layer whose activations are weighted: layer3 or layer4 (also layer1, layer2)")
       ->check(CLI::IsMember({"layer1", "layer2", "layer3", "layer4"}))
       ->capture_default_str();

@@ -67,6 +67,15 @@ CLI::Option* add_seed_flag(CLI::App* c, uint64_t& seed, const std::string& help)
   return c->add_option("--seed", seed, help)->capture_default_str();
 }
 
+CLI::Option* add_components_flag(CLI::App* c, int& components) {
+  return c
+      ->add_option("--components", components,
+                   "Anchored samples: Gaussian-mixture components fitted to each class's codes (1: the class's own "
+                   "mean and covariance); kept beside the checkpoint with the class statistics")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+}
+
 CLI::Option* add_scale_flag(CLI::App* c, int& scale, const std::string& help) {
   return c->add_option("--scale", scale, help)->capture_default_str();
 }

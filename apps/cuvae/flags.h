@@ -70,6 +70,10 @@ CLI::Option* add_out_flag(CLI::App* c, std::string& out, const std::string& help
 /// --seed into `seed`, its initial value shown as the default.
 CLI::Option* add_seed_flag(CLI::App* c, uint64_t& seed, const std::string& help);
 
+/// --components into `components`: mixture components per class that class-anchored sampling
+/// fits to the codes of each class (1..64; 1: the class's own Gaussian), default shown.
+CLI::Option* add_components_flag(CLI::App* c, int& components);
+
 /// --scale into `scale` (PNG enlargement), its initial value shown as the default. Callers add
 /// the range check their job allows.
 CLI::Option* add_scale_flag(CLI::App* c, int& scale, const std::string& help = "Enlarge PNG images by this factor");

@@ -52,6 +52,7 @@ void add_sample_command(CLI::App& app, std::vector<Command>& commands) {
   c->add_option("--class", o.klass, "Class to generate (CVAE: the label; VAE: class-anchored sampling)");
   c->add_option("--n", o.n, "Images (a CVAE without --class: per class)")->capture_default_str();
   c->add_option("--noise", o.noise, "Noise scale s (default 1 for the prior and a CVAE, 0.5 for anchored samples)");
+  add_components_flag(c, o.components);
   c->add_option("--style-index", o.style_index, "CVAE: test images whose mu is decoded with each class (one row each)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   add_seed_flag(c, o.seed, "Seed of the samples");

@@ -66,7 +66,7 @@ std::unique_ptr<AnchorStats> class_stats_for_base(LoadedVae& m, const Dataset& t
   if (base.kind != TraverseBase::Class) return nullptr;
   if (base.arg >= test.num_classes)
     CUVAE_FAIL(option("base") << " class:" << base.arg << " is out of range: expected a class in 0.." << test.num_classes - 1);
-  return std::make_unique<AnchorStats>(anchor_stats_for(m.ctx, *m.vae, common.vae, common.data, log, common.progress));
+  return std::make_unique<AnchorStats>(anchor_stats_for(m.ctx, *m.vae, common.vae, common.data, log, common.progress, 0));
 }
 
 /// "active units: A of D (...)", the summary of a traversal.
@@ -135,7 +135,7 @@ LatentJobResult arithmetic_job(const ArithmeticJob& job, std::ostream& log) {
   LoadedVae m(job.common);
   const Dataset test = m.split(false);
   job.arithmetic.validate(test.num_classes, test.n);  // before the class statistics are computed
-  const AnchorStats stats = anchor_stats_for(m.ctx, *m.vae, job.common.vae, job.common.data, log, job.common.progress);
+  const AnchorStats stats = anchor_stats_for(m.ctx, *m.vae, job.common.vae, job.common.data, log, job.common.progress, 0);
   const ArithmeticResult r = latent_arithmetic(m.ctx, *m.vae, test, stats, job.arithmetic);
   return {write_arithmetic(job.out, r, job.arithmetic, test, job.common.scale), ""};
 }
