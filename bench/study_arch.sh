@@ -8,14 +8,20 @@
 #                                 table with both archs side by side
 #   bench/study_arch.sh fashion-epochs
 #                                 the conv CVAE trained longer: beta = 1 for 30 epochs, and beta = 0.5
-#                                 for 30, 60 and 100 epochs (one run continued with --resume, a copy
-#                                 kept at each stop; 100 epochs take 32 min on one core), each judged
-#                                 as above (plus 1000 samples per class for the last), in one table
+#                                 for 30, 60, 100 and 200 epochs (one run continued with --resume, a
+#                                 copy kept at each stop; 100 epochs take 32-47 min on one core), each
+#                                 judged as above (plus 1000 samples per class for the last two), in
+#                                 one table
 #   bench/study_arch.sh fashion-cosine
 #                                 the conv networks with a cosine learning rate (--schedule cosine):
 #                                 the beta = 0.5 CVAE for 60 epochs and the beta = 0.1 VAE for 30,
 #                                 side by side with one thread each, judged as above (the CVAE also
 #                                 with 1000 samples per class; the VAE's anchored samples)
+#   bench/study_arch.sh fashion-mixture
+#                                 anchored samples from a per-class Gaussian mixture (validate
+#                                 --components M, M = 1, 3, 10, 20; 1000 samples per class at s = 0.5)
+#                                 for the beta = 0.1 VAE of 8 epochs (trained here when missing) and,
+#                                 when fashion-cosine has trained it, the 30-epoch cosine one; one table
 #   bench/study_arch.sh mnist     dynamically binarized MNIST: each arch trained for the same
 #                                 MNIST_MINUTES of CPU time (default 120; --epochs from a one-epoch
 #                                 probe), then eval-vae --binarize --nll K (K = NLL_K, default 1000) on
@@ -32,7 +38,7 @@
 # ARCHS=resnet runs one arch of the mnist part, so that both can train side by side).
 set -euo pipefail
 if [[ ${1:-} == -h || ${1:-} == --help || $# -ne 1 ]]; then
-  sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'
   [[ $# -eq 1 ]] && exit 0 || exit 2
 fi
 cd "$(dirname "$0")/.."
@@ -125,7 +131,7 @@ EOF
         run $B train-vae --dataset fashion-mnist --model cvae --arch conv --beta 1 --epochs 30 --seed 0 \
           --out $S/cvae-fashion-conv-b1-e30 --no-progress
       prev=
-      for e in 30 60 100; do
+      for e in 30 60 100 200; do
         out=$S/cvae-fashion-conv-b0.5-e$e
         if [ ! -f $out/model.safetensors ]; then
           [ -n "$prev" ] && { rm -rf $out; cp -r $prev $out; }
@@ -135,18 +141,23 @@ EOF
         prev=$out
       done
       runs="cvae-fashion-conv-b1-e30 cvae-fashion-conv-b0.5-e30 cvae-fashion-conv-b0.5-e60 cvae-fashion-conv-b0.5-e100"
-      for r in $runs; do
-        run $B validate --vae $S/$r/model.safetensors --classifier $JUDGE --recon 10000 --out $S/validate-$r --no-progress
+      runs="$runs cvae-fashion-conv-b0.5-e200"
+      for r in $runs; do  # a validation already written is kept
+        [ -f $S/validate-$r/validation.json ] ||
+          run $B validate --vae $S/$r/model.safetensors --classifier $JUDGE --recon 10000 --out $S/validate-$r --no-progress
       done
-      run $B validate --vae $S/cvae-fashion-conv-b0.5-e100/model.safetensors --classifier $JUDGE --n 1000 --recon 2 \
-        --out $S/validate-cvae-fashion-conv-b0.5-e100-n1000 --no-progress
+      for e in 100 200; do
+        [ -f $S/validate-cvae-fashion-conv-b0.5-e$e-n1000/validation.json ] ||
+          run $B validate --vae $S/cvae-fashion-conv-b0.5-e$e/model.safetensors --classifier $JUDGE --n 1000 --recon 2 \
+            --out $S/validate-cvae-fashion-conv-b0.5-e$e-n1000 --no-progress
+      done
       python3 - "$S" "$R/arch-fashion-epochs-$TAG-$D.md" $runs <<'EOF'
 import csv, json, sys
 S, out, runs = sys.argv[1], sys.argv[2], sys.argv[3:]
-cols = runs + ["cvae-fashion-conv-b0.5-e100-n1000"]
+cols = runs + ["cvae-fashion-conv-b0.5-e100-n1000", "cvae-fashion-conv-b0.5-e200-n1000"]
 v = {r: json.load(open(f"{S}/validate-{r}/validation.json")) for r in cols}
 def label(r):
-    if r.endswith("-n1000"): return "beta 0.5, 100 ep, 1000/class"
+    if r.endswith("-n1000"): return f"beta 0.5, {r.split('-e')[-1][:-6]} ep, 1000/class"
     b, e = r.split("-b")[1].split("-e")
     return f"beta {b}, {e} ep"
 pct = lambda x: f"{100 * x:.1f}%"
@@ -157,7 +168,7 @@ def recon(r, k=None):
     return x["per_class_accuracy"][k] / x["per_class_originals_accuracy"][k]
 lines = ["# FashionMNIST: the conv CVAE trained longer (seed 0, one thread per run)", "",
          "Judge: bench/models/fashion-mnist-resnet18-w32.safetensors (93.92% on the test set). Samples: 100 per class "
-         "(1000 in the last sample column) at s = 0.5, z ~ N(0, 0.25 I) with the label. Reconstructions: all 10,000 "
+         "(1000 in the last two sample columns) at s = 0.5, z ~ N(0, 0.25 I) with the label. Reconstructions: all 10,000 "
          "test images at z = mu with the true label, as a share of the originals the judge gets right. "
          "Targets: samples 90% with no class under 70%; reconstructions 95% of the originals in every class.", "",
          "| class | " + " | ".join(f"samples: {label(r)}" for r in cols) + " | " +
@@ -177,6 +188,46 @@ print("\n".join(lines))
 print(f"wrote {out}")
 EOF
     } 2>&1 | tee "$R/arch-fashion-epochs-$TAG-$D.log" ;;
+  fashion-mixture)
+    {
+      m=$S/vae-fashion-conv-b0.1
+      [ -f $m/model.safetensors ] || OMP_NUM_THREADS=1 run $B train-vae --dataset fashion-mnist --beta 0.1 --arch conv \
+        --epochs 8 --seed 0 --out $m --no-progress
+      vaes=$m
+      [ -f $S/vae-fashion-conv-b0.1-cos30/model.safetensors ] && vaes="$vaes $S/vae-fashion-conv-b0.1-cos30"
+      for v in $vaes; do
+        for k in 1 3 10 20; do  # a validation already written is kept
+          [ -f $S/validate-$(basename $v)-mix$k/validation.json ] ||
+            run $B validate --vae $v/model.safetensors --classifier $JUDGE --n 1000 --recon 2 --components $k \
+              --out $S/validate-$(basename $v)-mix$k --no-progress
+        done
+      done
+      python3 - "$S" "$R/arch-fashion-mixture-$TAG-$D.md" $vaes <<'EOF'
+import json, os, sys
+S, out, vaes = sys.argv[1], sys.argv[2], [os.path.basename(v) for v in sys.argv[3:]]
+label = {"vae-fashion-conv-b0.1": "8 epochs", "vae-fashion-conv-b0.1-cos30": "30 epochs, cosine"}
+ks = [1, 3, 10, 20]
+v = {(m, k): json.load(open(f"{S}/validate-{m}-mix{k}/validation.json")) for m in vaes for k in ks}
+pct = lambda x: f"{100 * x:.1f}%"
+names = [c["name"] for c in v[(vaes[0], 1)]["anchored"]["per_class"]]
+cols = [(m, k) for m in vaes for k in ks]
+lines = ["# FashionMNIST: anchored samples from a per-class Gaussian mixture", "",
+         "The beta = 0.1 conv VAE; `validate --n 1000 --components M`: class c's codes mu over the 60,000 training "
+         "images get an M-component Gaussian mixture (EM, full covariances; M = 1 is the class's own Gaussian), and "
+         "each sample draws a component by its weight, then z ~ N(mean_cm, 0.25 Sigma_cm) (s = 0.5). Judge: "
+         "bench/models/fashion-mnist-resnet18-w32.safetensors (93.92%). Target: 85%.", "",
+         "| class | " + " | ".join(f"{label.get(m, m)}, M = {k}" for m, k in cols) + " |", "|---|" + "---|" * len(cols)]
+for c, name in enumerate(names):
+    lines.append(f"| {c} {name} | " + " | ".join(pct(v[x]["anchored"]["per_class"][c]["accuracy"]) for x in cols) + " |")
+lines.append("| **all** | " + " | ".join(f"**{pct(v[x]['anchored']['accuracy'])}**" for x in cols) + " |")
+lines.append("| Frechet distance to test features | " + " | ".join(f"{v[x]['anchored']['frechet']:.3f}" for x in cols) + " |")
+lines += ["", "Reproduce: `bench/study_arch.sh fashion-mixture` (after `fashion-cosine` for the 30-epoch model).", ""]
+open(out, "w").write("\n".join(lines))
+print("\n".join(lines))
+print(f"wrote {out}")
+EOF
+    } 2>&1 | tee "$R/arch-fashion-mixture-$TAG-$D.log"
+    ;;
   fashion-cosine)
     {
       c=$S/cvae-fashion-conv-b0.5-cos60 v=$S/vae-fashion-conv-b0.1-cos30

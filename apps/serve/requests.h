@@ -58,7 +58,7 @@ EncodeRequest parse_encode_request(const std::string& body, const RequestLimits&
 struct AnchorRequest {
   int64_t cls = 0;     ///< in 0..lim.num_classes−1
   int64_t n = 16;      ///< samples
-  double noise = 0.5;  ///< s in z ~ N(m_K, s²Σ_K)
+  double noise = 0.5;  ///< s in z ~ N(m_Km, s²Σ_Km), component m of class K's mixture (kDefaultAnchorComponents)
   uint64_t seed = 0;
 };
 /// Throws HttpError 400 naming the field.
