@@ -49,6 +49,8 @@ expect_error "is a VAE checkpoint"        gradcam --classifier "$vae" --index 0 
 expect_error "is a classifier checkpoint" validate --vae "$clf" --classifier "$clf" --data "$src/data/mnist" --out "$tmp/r6"
 expect_error "is a VAE checkpoint"        validate --vae "$vae" --classifier "$vae" --data "$src/data/mnist" --out "$tmp/r6"
 expect_error "out of range"  anchor --vae "$vae" --class 12 --data "$src/data/mnist" --out "$tmp/r7"
+expect_error "components"    anchor --vae "$vae" --class 1 --components 0 --data "$src/data/mnist" --out "$tmp/r7"
+expect_error "components"    validate --vae "$vae" --classifier x.safetensors --components 65 --out "$tmp/r7"
 # A flipped byte inside the tensor data of a checkpoint is caught by its SHA-256.
 python3 - "$vae" "$tmp/flipped.safetensors" <<'PYEOF'
 import sys
