@@ -346,14 +346,20 @@ TEST(Anchor, SamplesFollowTheClassGaussian) {
   EXPECT_CONTAINS(error_of([&] { sample_anchored(s, -1, 1, 0.5, 0); }), "out of range");
 }
 
-TEST(Anchor, StatsRoundTripAndPath) {
-  cuvae::testing::ScopedTempDir dir;
+/// Two classes in one latent dimension, no mixture.
+AnchorStats two_class_stats() {
   AnchorStats s;
   s.classes = 2;
   s.latent = 1;
   s.count = {3, 4};
   s.mean = {0.25, -1.5};
   s.cov = {2.0, 0.125};
+  return s;
+}
+
+TEST(Anchor, StatsRoundTripAndPath) {
+  cuvae::testing::ScopedTempDir dir;
+  AnchorStats s = two_class_stats();
   s.vae_fingerprint = "abc";
   save_anchor_stats(dir.path() + "/a.safetensors", s);
   AnchorStats r = load_anchor_stats(dir.path() + "/a.safetensors");
@@ -406,12 +412,7 @@ TEST(Anchor, MixtureSamplesFollowTheComponentsAndTheirWeights) {
 
 TEST(Anchor, MixtureStatsRoundTripAndBadWeightsAreRefused) {
   cuvae::testing::ScopedTempDir dir;
-  AnchorStats s;
-  s.classes = 2;
-  s.latent = 1;
-  s.count = {3, 4};
-  s.mean = {0.25, -1.5};
-  s.cov = {2.0, 0.125};
+  AnchorStats s = two_class_stats();
   s.components = 2;
   s.mix_weight = {0.5, 0.5, 1.0, 0.0};
   s.mix_mean = {0.0, 0.5, -1.5, -1.5};
