@@ -5,6 +5,7 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 
 #include "core/check.h"
 #include "core/philox.h"
@@ -97,11 +98,23 @@ AnchorStats compute_anchor_stats(Context& ctx, ConvVAE& vae, const Dataset& data
     s.mix_mean.assign(static_cast<size_t>(K * components * D), 0.0);
     s.mix_cov.assign(static_cast<size_t>(K * components * D * D), 0.0);
     ProgressBar fit_bar("fitting " + std::to_string(components) + "-component mixtures per class", K, progress);
+    // The classes are independent: one per thread (each fit is deterministic, so the result does
+    // not depend on the thread count); the first error is rethrown after the loop.
+    int64_t done = 0;
+    std::exception_ptr failure;
+#pragma omp parallel for schedule(dynamic, 1)
     for (int64_t k = 0; k < K; ++k) {
-      fit_class_mixture(s, k, codes[static_cast<size_t>(k)]);
+      try {
+        fit_class_mixture(s, k, codes[static_cast<size_t>(k)]);
+      } catch (...) {
+#pragma omp critical(cuvae_anchor_fit)
+        if (!failure) failure = std::current_exception();
+      }
       std::vector<double>().swap(codes[static_cast<size_t>(k)]);
-      fit_bar.update(k + 1);
+#pragma omp critical(cuvae_anchor_fit)
+      fit_bar.update(++done);
     }
+    if (failure) std::rethrow_exception(failure);
     fit_bar.finish();
   }
   return s;
