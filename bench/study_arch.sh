@@ -211,28 +211,22 @@ EOF
         done
       done
       python3 - "$S" "$R/arch-fashion-mixture-$TAG-$D.md" $vaes <<'EOF'
-import json, os, sys
+import os, sys
+sys.path.insert(0, "bench")
+from study_tables import class_names, load, per_class_table, samples, write
 S, out, vaes = sys.argv[1], sys.argv[2], [os.path.basename(v) for v in sys.argv[3:]]
 label = {"vae-fashion-conv-b0.1": "8 epochs", "vae-fashion-conv-b0.1-cos30": "30 epochs, cosine"}
-ks = [1, 3, 10, 20]
-v = {(m, k): json.load(open(f"{S}/validate-{m}-mix{k}/validation.json")) for m in vaes for k in ks}
-pct = lambda x: f"{100 * x:.1f}%"
-names = [c["name"] for c in v[(vaes[0], 1)]["anchored"]["per_class"]]
-cols = [(m, k) for m in vaes for k in ks]
+cols = [(m, k) for m in vaes for k in [1, 3, 10, 20]]
+v = {x: load(S, f"validate-{x[0]}-mix{x[1]}") for x in cols}
 lines = ["# FashionMNIST: anchored samples from a per-class Gaussian mixture", "",
          "The beta = 0.1 conv VAE; `validate --n 1000 --components M`: class c's codes mu over the 60,000 training "
          "images get an M-component Gaussian mixture (EM, full covariances; M = 1 is the class's own Gaussian), and "
          "each sample draws a component by its weight, then z ~ N(mean_cm, 0.25 Sigma_cm) (s = 0.5). Judge: "
-         "bench/models/fashion-mnist-resnet18-w32.safetensors (93.92%). Target: 85%.", "",
-         "| class | " + " | ".join(f"{label.get(m, m)}, M = {k}" for m, k in cols) + " |", "|---|" + "---|" * len(cols)]
-for c, name in enumerate(names):
-    lines.append(f"| {c} {name} | " + " | ".join(pct(v[x]["anchored"]["per_class"][c]["accuracy"]) for x in cols) + " |")
-lines.append("| **all** | " + " | ".join(f"**{pct(v[x]['anchored']['accuracy'])}**" for x in cols) + " |")
+         "bench/models/fashion-mnist-resnet18-w32.safetensors (93.92%). Target: 85%.", ""]
+lines += per_class_table(class_names(v[cols[0]]), [(f"{label.get(m, m)}, M = {k}", samples(v[(m, k)])) for m, k in cols])
 lines.append("| Frechet distance to test features | " + " | ".join(f"{v[x]['anchored']['frechet']:.3f}" for x in cols) + " |")
 lines += ["", "Reproduce: `bench/study_arch.sh fashion-mixture` (after `fashion-cosine` for the 30-epoch model).", ""]
-open(out, "w").write("\n".join(lines))
-print("\n".join(lines))
-print(f"wrote {out}")
+write(out, lines)
 EOF
     } 2>&1 | tee "$R/arch-fashion-mixture-$TAG-$D.log"
     ;;
@@ -245,32 +239,23 @@ EOF
         run $B validate --vae $a/model.safetensors --classifier $JUDGE --recon 10000 --out $S/validate-ae-fashion-conv-e30 \
           --no-progress
       python3 - "$S" "$R/arch-fashion-ae-recon-$TAG-$D.md" <<'EOF'
-import csv, json, os, sys
+import os, sys
+sys.path.insert(0, "bench")
+from study_tables import class_names, last_metrics, load, per_class_table, recon_share, write
 S, out = sys.argv[1], sys.argv[2]
 cols = {"AE, 30 epochs": "validate-ae-fashion-conv-e30",
         "VAE beta 0.1, 30 epochs, cosine": "validate-vae-fashion-conv-b0.1-cos30",
         "CVAE beta 0.5, 100 epochs": "validate-cvae-fashion-conv-b0.5-e100"}
-v = {k: json.load(open(f"{S}/{d}/validation.json")) for k, d in cols.items() if os.path.exists(f"{S}/{d}/validation.json")}
-pct = lambda x: f"{100 * x:.1f}%"
-def rec(x, k=None):
-    r = x["reconstructions"]
-    if k is None: return r["accuracy"] / r["originals_accuracy"]
-    return r["per_class_accuracy"][k] / r["per_class_originals_accuracy"][k]
-names = [c["name"] for c in v["AE, 30 epochs"]["anchored"]["per_class"]]
+v = {k: load(S, d) for k, d in cols.items() if os.path.exists(f"{S}/{d}/validation.json")}
 lines = ["# FashionMNIST: how well the pinned conv decoder draws each class from a test image's own code", "",
          "Reconstructions of all 10,000 test images (z = mu; the CVAE with the true label), classified by "
          "bench/models/fashion-mnist-resnet18-w32.safetensors, as a share of the originals it gets right. "
-         "The AE has no KL term at all (`--model ae`, latent 32, Bernoulli likelihood). Target: 95% in every class.", "",
-         "| class | " + " | ".join(v) + " |", "|---|" + "---|" * len(v)]
-for k, name in enumerate(names):
-    lines.append(f"| {k} {name} | " + " | ".join(pct(rec(x, k)) for x in v.values()) + " |")
-lines.append("| **all** | " + " | ".join(f"**{pct(rec(x))}**" for x in v.values()) + " |")
-last = list(csv.DictReader(open(f"{S}/ae-fashion-conv-e30/metrics.csv")))[-1]
+         "The AE has no KL term at all (`--model ae`, latent 32, Bernoulli likelihood). Target: 95% in every class.", ""]
+lines += per_class_table(class_names(v["AE, 30 epochs"]), [(h, recon_share(x)) for h, x in v.items()])
+last = last_metrics(S, "ae-fashion-conv-e30")
 lines += ["", f"AE test recon after 30 epochs: {float(last['test_recon']):.2f} nats per image.", "",
           "Reproduce: `bench/study_arch.sh fashion-ae` (the other columns: `fashion-cosine` and `fashion-epochs`).", ""]
-open(out, "w").write("\n".join(lines))
-print("\n".join(lines))
-print(f"wrote {out}")
+write(out, lines)
 EOF
     } 2>&1 | tee "$R/arch-fashion-ae-recon-$TAG-$D.log"
     ;;
@@ -293,35 +278,24 @@ EOF
         run $B validate --vae $S/cvae-fashion-conv-b0.5-e60/model.safetensors --classifier $JUDGE --n 1000 --recon 10000 \
           --out $S/validate-cvae-fashion-conv-b0.5-e60-n1000 --no-progress
       python3 - "$S" "$R/arch-fashion-latent-$TAG-$D.md" <<'EOF'
-import csv, json, sys
+import sys
+sys.path.insert(0, "bench")
+from study_tables import class_names, last_metrics, load, per_class_table, recon_share, samples, write
 S, out = sys.argv[1], sys.argv[2]
 runs = {32: "cvae-fashion-conv-b0.5-e60", 64: "cvae-fashion-conv-b0.5-e60-z64", 128: "cvae-fashion-conv-b0.5-e60-z128"}
-v = {z: json.load(open(f"{S}/validate-{r}-n1000/validation.json")) for z, r in runs.items()}
-pct = lambda x: f"{100 * x:.1f}%"
-def rec(x, k=None):
-    r = x["reconstructions"]
-    if k is None: return r["accuracy"] / r["originals_accuracy"]
-    return r["per_class_accuracy"][k] / r["per_class_originals_accuracy"][k]
-names = [c["name"] for c in v[32]["anchored"]["per_class"]]
+v = {z: load(S, f"validate-{r}-n1000") for z, r in runs.items()}
 lines = ["# FashionMNIST: the conv CVAE with a wider latent (beta 0.5, 60 epochs, seed 0, one thread per run)", "",
          "Judge: bench/models/fashion-mnist-resnet18-w32.safetensors (93.92%). Samples: 1000 per class at s = 0.5, "
          "z ~ N(0, 0.25 I) with the label. Reconstructions: all 10,000 test images at z = mu with the true label, as a "
-         "share of the originals the judge gets right. Latent 32 is the run of `fashion-epochs`.", "",
-         "| class | " + " | ".join(f"samples, latent {z}" for z in v) + " | " + " | ".join(f"recon / originals, latent {z}" for z in v) + " |",
-         "|---|" + "---|" * (2 * len(v))]
-for k, name in enumerate(names):
-    lines.append(f"| {k} {name} | " + " | ".join(pct(x["anchored"]["per_class"][k]["accuracy"]) for x in v.values()) + " | " +
-                 " | ".join(pct(rec(x, k)) for x in v.values()) + " |")
-lines.append("| **all** | " + " | ".join(f"**{pct(x['anchored']['accuracy'])}**" for x in v.values()) + " | " +
-             " | ".join(f"**{pct(rec(x))}**" for x in v.values()) + " |")
+         "share of the originals the judge gets right. Latent 32 is the run of `fashion-epochs`.", ""]
+lines += per_class_table(class_names(v[32]), [(f"samples, latent {z}", samples(x)) for z, x in v.items()] +
+                         [(f"recon / originals, latent {z}", recon_share(x)) for z, x in v.items()])
 def elbo(r):
-    row = list(csv.DictReader(open(f"{S}/{r}/metrics.csv")))[-1]
+    row = last_metrics(S, r)
     return float(row["test_recon"]) + float(row["test_kl"])
 lines += ["", "Test -ELBO (recon + KL, nats per image): " + ", ".join(f"latent {z}: {elbo(r):.2f}" for z, r in runs.items()),
           "", "Reproduce: `bench/study_arch.sh fashion-latent` (after `fashion-epochs` for latent 32).", ""]
-open(out, "w").write("\n".join(lines))
-print("\n".join(lines))
-print(f"wrote {out}")
+write(out, lines)
 EOF
     } 2>&1 | tee "$R/arch-fashion-latent-$TAG-$D.log"
     ;;
