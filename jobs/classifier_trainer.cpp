@@ -37,6 +37,9 @@ SgdConfig check_classifier_options(const ClassifierTrainOptions& opt) {
   if (!(opt.lr > 0.0f) || !std::isfinite(opt.lr)) CUVAE_FAIL(option("lr") << " must be a positive number, got " << opt.lr);
   if (opt.width < 1 || opt.width > 256) CUVAE_FAIL(option("width") << " must be in [1, 256], got " << opt.width);
   if (opt.pad > 16) CUVAE_FAIL(option("pad") << " must be at most 16, got " << opt.pad);
+  if (opt.sync_batchnorm && opt.accumulate > 1)
+    CUVAE_FAIL(option("sync_batchnorm") << " normalises over the whole global batch, which " << option("accumulate") << " "
+                                        << opt.accumulate << " splits into micro-batches: use one or the other");
   SgdConfig sc;
   sc.lr = opt.lr;
   sc.momentum = opt.momentum;
@@ -156,13 +159,15 @@ class ClassifierTrainee final : public Trainee {
   AugmentConfig augment() const override { return aug_; }
 
   void begin_epoch(Context& ctx) override { correct_.zero(ctx.stream()); }
-  void step(Context& ctx, Tensor& x, IntBuffer& labels, const StepState* state) override {
-    sc_.state = state;
+  void forward_backward(Context& ctx, Tensor& x, IntBuffer& labels, const StepState*) override {
     model_->forward(ctx, x, true);
     model_->loss(ctx, labels, true);
     count_correct(ctx, model_->logits(), labels, correct_);
     model_->backward(ctx);
-    reduce_gradients(ctx, model_->params().flat_grads());  // data-parallel: the global batch's gradient
+  }
+  Tensor& gradients() override { return model_->params().flat_grads(); }
+  void update(Context& ctx, const StepState* state) override {
+    sc_.state = state;
     sgd_step(ctx, model_->params().flat_values(), model_->params().flat_grads(), momentum_, sc_);
   }
   std::vector<Tensor*> replicated() override { return {&model_->params().flat_values(), &momentum_}; }

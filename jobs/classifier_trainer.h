@@ -22,6 +22,7 @@ struct ClassifierTrainOptions {
   std::string out = "runs/classifier";
   int epochs = 10;
   int batch = 256;
+  int accumulate = 1;                 ///< --accumulate A: micro-batches of batch/A images whose gradients are summed
   int64_t width = 64;                 ///< ResNet18 base width (64 = standard)
   float lr = 0.1f;                    ///< peak learning rate
   float momentum = 0.9f;

@@ -14,6 +14,7 @@
 #include "jobs/analysis/plots.h"
 #include "jobs/batching.h"
 #include "kernels/loss_monitor.h"
+#include "kernels/residual.h"
 
 namespace cuvae {
 
@@ -106,6 +107,7 @@ void write_config(const RunSpec& spec, const RunFiles& files, const TrainTestDat
   nlohmann::json jc = {{"command", spec.command},        {"dataset", spec.dataset},    {"data", data.dir},
                        {"epochs", spec.epochs},          {"batch", spec.batch},        {"seed", pos.seed},
                        {"device", ctx.description()},    {"train_images", data.train.n}, {"test_images", data.test.n}};
+  if (spec.accumulate > 1) jc["accumulate"] = spec.accumulate;
   jc.update(trainee.config_json());
   write_file_atomic(files.config, jc.dump(2) + "\n");
 }
@@ -213,7 +215,14 @@ int run_training(const RunSpec& spec, Trainee& trainee, std::ostream& log_all) {
       CUVAE_FAIL(option("batch") << " " << spec.batch << " does not split over " << comm.size()
                                  << " ranks: the global batch must be a multiple of the number of ranks");
   }
+  CUVAE_REQUIRE(spec.accumulate >= 1, option("accumulate") << " must be at least 1, got " << spec.accumulate);
   const int64_t local_batch = spec.batch / comm.size();  // this rank's share of every global batch
+  if (local_batch % spec.accumulate != 0 || local_batch / spec.accumulate < 1)
+    CUVAE_FAIL(option("accumulate") << " " << spec.accumulate << " does not split " << option("batch") << " " << spec.batch
+                                    << (comm.distributed() ? " over " + std::to_string(comm.size()) + " ranks" : std::string())
+                                    << ": the " << (comm.distributed() ? "rank's share " : "batch ") << local_batch
+                                    << " must be a multiple of the micro-batches");
+  const int64_t micro_batch = local_batch / spec.accumulate;  // images per forward and backward pass
   const bool progress = spec.progress && comm.writes();
   CUVAE_REQUIRE(!spec.out.empty(), option("out") << " must name a run folder");
   const RunFiles files(spec.out);
@@ -244,7 +253,7 @@ int run_training(const RunSpec& spec, Trainee& trainee, std::ostream& log_all) {
     // rank 0's parameters and optimizer state, and every rank sums the others' gradients.
     std::ostringstream fingerprint;
     fingerprint << spec.command << '|' << spec.dataset << '|' << spec.epochs << '|' << spec.batch << '|'
-                << spec.train_limit << '|' << spec.test_limit << '|' << pos.seed << '|' << pos.epoch << '|' << pos.step
+                << spec.accumulate << '|' << spec.train_limit << '|' << spec.test_limit << '|' << pos.seed << '|' << pos.epoch << '|' << pos.step
                 << '|' << trainee.config_json().dump();
     const std::string fp = fingerprint.str();
     require_same_on_ranks(comm, fnv1a64(fp.data(), fp.size()), "configuration (flags, seed or resumed state)");
@@ -269,25 +278,48 @@ int run_training(const RunSpec& spec, Trainee& trainee, std::ostream& log_all) {
   }
 
   DeviceDataset dd(train, ctx.device());
-  IntBuffer labels(local_batch, ctx.device());
-  Tensor x({local_batch, train.c, train.h, train.w}, ctx.device());
+  IntBuffer labels(micro_batch, ctx.device());
+  Tensor x({micro_batch, train.c, train.h, train.w}, ctx.device());
   Tensor monitor({kMonitorSize}, ctx.device());
   log << "training " << trainee.describe() << " on " << train.n << " " << spec.dataset << " images, batch "
       << spec.batch << ", " << steps << " steps/epoch" << trainee.describe_method() << std::endl;
+  if (spec.accumulate > 1)
+    log << "gradient accumulation: " << spec.accumulate << " micro-batches of " << micro_batch
+        << " images per step" << (comm.distributed() ? " on each rank" : "") << std::endl;
+  Tensor grad_sum;  // gradient accumulation: the micro-batches' gradients summed so far
+  if (spec.accumulate > 1) grad_sum = Tensor(trainee.gradients().shape(), ctx.device());
+  const float inv_accumulate = 1.0f / static_cast<float>(spec.accumulate);
 
   // Everything a step reads that changes from step to step lives in the step state: the batch's
   // rows, the Philox offsets, and the scalars of a table computed here for every step of the run.
+  const int64_t rank_row0 = static_cast<int64_t>(comm.rank()) * local_batch;  // this rank's first row of a global batch
   const int64_t table_end = std::max<int64_t>(pos.step + 1, steps * static_cast<int64_t>(spec.epochs));
   StepStateBuffer state(ctx, pos.step, trainee.num_batches_tracked(pos.step), spec.batch, steps,
-                        trainee.philox_per_step(), trainee.step_table(pos.step, table_end),
-                        static_cast<int64_t>(comm.rank()) * local_batch);
+                        trainee.philox_per_step(), trainee.step_table(pos.step, table_end), rank_row0,
+                        spec.accumulate);
   const AugmentConfig aug = trainee.augment();
   StepGraph graph(spec.cuda_graph);
   // One training step, reading its per-step values from `state` only (so it can be captured).
+  // Micro-batch k of A takes the rows rank_row0 + k·micro_batch … of the global batch (and
+  // draws as those rows); the gradients are summed in order, g₀ + g₁ + …, and the last sum is
+  // scaled by 1/A, so one process with A = N rounds as N ranks' sum-allreduce and · 1/N do.
   const auto train_step = [&] {
-    dd.batch(ctx, 0, aug, pos.seed, 0, x, &labels, state.get());
-    trainee.step(ctx, x, labels, state.get());
-    loss_monitor(ctx, trainee.step_loss(), monitor, 0, state.get());
+    Tensor& g = trainee.gradients();
+    for (int k = 0; k < spec.accumulate; ++k) {
+      if (spec.accumulate > 1) state.set_row_base(ctx, rank_row0 + k * micro_batch);
+      dd.batch(ctx, 0, aug, pos.seed, 0, x, &labels, state.get());
+      trainee.forward_backward(ctx, x, labels, state.get());
+      loss_monitor(ctx, trainee.step_loss(), monitor, 0, state.get());
+      if (spec.accumulate == 1) break;
+      if (k == 0)
+        grad_sum.copy_from(g, ctx.stream());
+      else if (k + 1 < spec.accumulate)
+        accumulate(ctx, grad_sum, g);
+      else
+        add_scaled(ctx, grad_sum, g, inv_accumulate, g);
+    }
+    trainee.reduce_gradients(ctx, g);  // data-parallel: the global batch's gradient
+    trainee.update(ctx, state.get());
     state.advance(ctx);
   };
 

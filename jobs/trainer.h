@@ -40,6 +40,10 @@ struct RunSpec {
   std::string out;           ///< the run folder
   int epochs = 1;            ///< total epochs of the run (with resume: up to this many in all)
   int batch = 1;             ///< images per training step (the last partial batch of an epoch is dropped)
+  /// Gradient accumulation: each rank's share of a step runs as this many micro-batches of
+  /// batch / (ranks · accumulate) images, forward and backward one after another, and the step
+  /// updates once from the mean of their gradients. The training state does not depend on it.
+  int accumulate = 1;
   int stop_after = 0;        ///< stop after this many epochs as an interrupted run would (0 = all)
   int64_t train_limit = 0;   ///< the first N training images (0 = all)
   int64_t test_limit = 0;    ///< the first N test images (0 = all)
@@ -51,7 +55,7 @@ struct RunSpec {
 };
 
 /// The RunSpec of a trainer's options `o` for `command`: its fields of the same names (dataset,
-/// data_dir, out, epochs, batch, train_limit, test_limit, seed, device, resume, progress,
+/// data_dir, out, epochs, batch, accumulate, train_limit, test_limit, seed, device, resume, progress,
 /// cuda_graph); stop_after stays 0 for the caller to set.
 template <class TrainOptions>
 RunSpec run_spec_of(const std::string& command, const TrainOptions& o) {
@@ -62,6 +66,7 @@ RunSpec run_spec_of(const std::string& command, const TrainOptions& o) {
   spec.out = o.out;
   spec.epochs = o.epochs;
   spec.batch = o.batch;
+  spec.accumulate = o.accumulate;
   spec.train_limit = o.train_limit;
   spec.test_limit = o.test_limit;
   spec.seed = o.seed;
@@ -89,9 +94,10 @@ struct EpochOutcome {
 
 /// What one model brings to run_training. The skeleton calls, in order: create or restore,
 /// check_test_data, config_json, metrics_columns, describe, step_table; then per epoch
-/// begin_epoch, per step (possibly captured into a CUDA graph and replayed) the batch and
-/// step, now and then progress; at the epoch's end end_epoch, add_state and save_model; at the
-/// run's end finish.
+/// begin_epoch, per step (possibly captured into a CUDA graph and replayed) for each
+/// micro-batch the batch and forward_backward (the skeleton sums their gradients), then the
+/// ranks' allreduce and update; now and then progress; at the epoch's end end_epoch, add_state
+/// and save_model; at the run's end finish.
 class Trainee {
  public:
   virtual ~Trainee() = default;
@@ -133,11 +139,18 @@ class Trainee {
 
   /// Sets the epoch's counters to zero (enqueued on the context's stream).
   virtual void begin_epoch(Context& ctx) { (void)ctx; }
-  /// One training step on the batch (x [batch, C, H, W] in [0, 1], labels [batch]) under the step
-  /// state `state`: forward, loss, backward, optimizer. Everything that changes from step to step
-  /// must come from `state` (the step is captured into a CUDA graph and replayed).
-  virtual void step(Context& ctx, Tensor& x, IntBuffer& labels, const StepState* state) = 0;
-  /// The loss the step leaves behind, for the loss monitor: [n] per-image or [1] mean, nats.
+  /// Forward, loss and backward of one batch (x [n, C, H, W] in [0, 1], labels [n]) under the
+  /// step state `state`: gradients() becomes the gradient of the batch's mean loss (overwritten,
+  /// not accumulated). Everything that changes from step to step must come from `state` (the
+  /// step is captured into a CUDA graph and replayed). Under gradient accumulation it runs once
+  /// per micro-batch of a step.
+  virtual void forward_backward(Context& ctx, Tensor& x, IntBuffer& labels, const StepState* state) = 0;
+  /// The flat gradients of every parameter: written by forward_backward, reduced by the
+  /// skeleton (micro-batches, ranks), read by update.
+  virtual Tensor& gradients() = 0;
+  /// The optimizer step from gradients() under `state` (the step's learning rate and corrections).
+  virtual void update(Context& ctx, const StepState* state) = 0;
+  /// The loss forward_backward leaves behind, for the loss monitor: [1] mean, nats per image.
   virtual const Tensor& step_loss() const = 0;
   /// The progress bar's text after `steps` of this epoch's steps of `batch` images
   /// (mean_loss: the monitor's mean training loss so far, nats per image).
@@ -168,18 +181,18 @@ class Trainee {
   virtual void finish(Context& ctx, const Dataset& test, const std::string& out, uint64_t seed, std::ostream& log) = 0;
 
  protected:
-  /// For step(), between backward and the optimizer: `grads` (the flat gradients) becomes their
-  /// mean over the ranks. Each rank's loss is the mean over its share of the global batch, so the
-  /// mean over ranks is the global batch's gradient. On the GPU: one ncclAllReduce (ncclAvg)
-  /// enqueued on the context's stream, inside the captured step; on the CPU: one MPI sum-allreduce
-  /// of host memory, then · 1/N. Nothing for one process without a GPU communicator. Throws
-  /// cuvae::Error for GPU gradients of several ranks without an NCCL communicator.
-  void reduce_gradients(Context& ctx, Tensor& grads);
-
   const Communicator* comm_ = nullptr;
   const NcclCommunicator* nccl_ = nullptr;
 
  public:
+  /// Between the backward passes and update: `grads` (the flat gradients) becomes their mean
+  /// over the ranks. Each rank's gradient is the mean over its share of the global batch, so the
+  /// mean over ranks is the global batch's gradient. On the GPU: one ncclAllReduce (ncclAvg)
+  /// enqueued on the context's stream, inside the captured step; on the CPU: one MPI
+  /// sum-allreduce of host memory, then · 1/N. Nothing for one process without a GPU
+  /// communicator. Throws cuvae::Error for GPU gradients of several ranks without an NCCL
+  /// communicator.
+  void reduce_gradients(Context& ctx, Tensor& grads);
   /// Wall seconds reduce_gradients spent since the last call (run_training reports the share of
   /// each epoch's steps), then 0.
   double take_reduce_seconds() {

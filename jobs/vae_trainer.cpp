@@ -263,14 +263,16 @@ class VaeTrainee final : public Trainee {
   }
   uint64_t philox_per_step() const override { return 2; }  // ε, then binarization
 
-  void step(Context& ctx, Tensor& x, IntBuffer& labels, const StepState* state) override {
+  void forward_backward(Context& ctx, Tensor& x, IntBuffer& labels, const StepState* state) override {
     model_->set_free_bits(free_bits_);
     model_->set_step_state(state);
-    ac_.state = state;
     model_->forward(ctx, x, true, seed_, 0, &labels);
     model_->loss(ctx, x, true, seed_, 1);
     model_->backward(ctx);
-    reduce_gradients(ctx, model_->params().flat_grads());  // data-parallel: the global batch's gradient
+  }
+  Tensor& gradients() override { return model_->params().flat_grads(); }
+  void update(Context& ctx, const StepState* state) override {
+    ac_.state = state;
     adam_step(ctx, model_->params().flat_values(), model_->params().flat_grads(), m_, v_, ac_);
   }
   std::vector<Tensor*> replicated() override { return {&model_->params().flat_values(), &m_, &v_}; }

@@ -22,6 +22,7 @@ struct VaeTrainOptions {
   std::string out = "runs/vae";   ///< run folder
   int epochs = 10;                ///< total epochs (with --resume: up to this many in all)
   int batch = 128;
+  int accumulate = 1;             ///< --accumulate A: micro-batches of batch/A images whose gradients are summed
   int64_t latent = 32;
   float beta = 1.0f;              ///< KL weight (ignored by the AE)
   VaeKind model = VaeKind::Vae;   ///< --model vae|ae

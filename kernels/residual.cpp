@@ -49,4 +49,18 @@ void accumulate(Context& ctx, Tensor& dst, const Tensor& src) {
       });
 }
 
+void add_scaled(Context& ctx, const Tensor& a, const Tensor& b, float scale, Tensor& y) {
+  const char* op = "add_scaled";
+  const int64_t n = a.numel();
+  detail::require_all(ctx, n, op, {{"a", &a}, {"b", &b}, {"y", &y}});
+  detail::dispatch(
+      ctx, op,
+      [&] {
+        add_scaled_cpu(a.data(), b.data(), scale, y.data(), n);
+      },
+      [&](auto s) {
+        add_scaled_cuda(a.data(), b.data(), scale, y.data(), n, s);
+      });
+}
+
 }  // namespace cuvae

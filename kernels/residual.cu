@@ -16,6 +16,15 @@ struct AddOp {
   }
 };
 
+// out = (a + b) · scale, the sum rounded first (no contraction into an FMA is possible).
+struct AddScaledOp {
+  float scale;
+  __device__ __forceinline__ float operator()(float a, float b) const {
+    const float s = a + b;
+    return s * scale;
+  }
+};
+
 // out = dy where y > 0 (else 0) when Relu, dy otherwise: arguments (y, dy).
 template <bool Relu>
 struct MaskOp {
@@ -68,6 +77,13 @@ void accumulate_cuda(float* dst, const float* src, int64_t n, detail::DeviceStre
   CUVAE_CHECK(n >= 0, "accumulate_cuda: negative size " << n);
   if (n == 0) return;
   launch_binary(dst, src, dst, n, AddOp<false>(), s);
+}
+
+template <>
+void add_scaled_cuda(const float* a, const float* b, float scale, float* y, int64_t n, detail::DeviceStream s) {
+  CUVAE_CHECK(n >= 0, "add_scaled_cuda: negative size " << n);
+  if (n == 0) return;
+  launch_binary(a, b, y, n, AddScaledOp{scale}, s);
 }
 
 }  // namespace cuvae

@@ -25,6 +25,15 @@ void accumulate_cpu(T* dst, const T* src, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
 }
 
+template <typename T>
+void add_scaled_cpu(const T* a, const T* b, T scale, T* y, int64_t n) {
+  CUVAE_CHECK(n >= 0, "add_scaled: negative size " << n);
+  for (int64_t i = 0; i < n; ++i) {
+    const T sum = a[i] + b[i];  // rounded before the product, as the kernel does
+    y[i] = sum * scale;
+  }
+}
+
 template void residual_add_cpu<float>(const float*, const float*, float*, int64_t, bool);
 template void residual_add_cpu<double>(const double*, const double*, double*, int64_t, bool);
 template void residual_add_backward_cpu<float>(const float*, const float*, float*, int64_t, bool);
@@ -32,5 +41,7 @@ template void residual_add_backward_cpu<double>(const double*, const double*, do
                                                 bool);
 template void accumulate_cpu<float>(float*, const float*, int64_t);
 template void accumulate_cpu<double>(double*, const double*, int64_t);
+template void add_scaled_cpu<float>(const float*, const float*, float, float*, int64_t);
+template void add_scaled_cpu<double>(const double*, const double*, double, double*, int64_t);
 
 }  // namespace cuvae

@@ -38,8 +38,10 @@ StepState run_start(int64_t step, int64_t num_batches_tracked, uint64_t philox_p
   s.philox_offset = static_cast<uint64_t>(step) * philox_per_step;
   return s;
 }
-StepAdvance run_advance(int64_t step, int64_t batch, int64_t steps_per_epoch, uint64_t philox_per_step, size_t rows) {
+StepAdvance run_advance(int64_t step, int64_t batch, int64_t steps_per_epoch, uint64_t philox_per_step, size_t rows,
+                        int64_t forwards_per_step) {
   StepAdvance a;
+  a.forwards_per_step = forwards_per_step;
   a.batch = batch;
   a.steps_per_epoch = steps_per_epoch;
   a.epoch_origin = step;
@@ -52,9 +54,9 @@ StepAdvance run_advance(int64_t step, int64_t batch, int64_t steps_per_epoch, ui
 
 StepStateBuffer::StepStateBuffer(Context& ctx, int64_t step, int64_t num_batches_tracked, int64_t batch,
                                  int64_t steps_per_epoch, uint64_t philox_per_step, const std::vector<StepScalars>& table,
-                                 int64_t row_base)
+                                 int64_t row_base, int64_t forwards_per_step)
     : StepStateBuffer(ctx, run_start(step, num_batches_tracked, philox_per_step, row_base), table,
-                      run_advance(step, batch, steps_per_epoch, philox_per_step, table.size())) {}
+                      run_advance(step, batch, steps_per_epoch, philox_per_step, table.size(), forwards_per_step)) {}
 
 StepStateBuffer::~StepStateBuffer() {
   if (device_ == Device::CUDA) {
@@ -72,6 +74,14 @@ void StepStateBuffer::advance(Context& ctx) {
   detail::dispatch(
       ctx, "step state", [&] { step_state_advance_cpu(state_, table_, advance_); },
       [&](auto s) { step_state_advance_cuda(state_, table_, advance_, s); });
+}
+
+void StepStateBuffer::set_row_base(Context& ctx, int64_t row_base) {
+  CUVAE_CHECK(ctx.device() == device_, "step state: moved on " << device_name(ctx.device()) << " but it lives on "
+                                                               << device_name(device_));
+  detail::dispatch(
+      ctx, "step state", [&] { step_state_set_row_base_cpu(state_, row_base); },
+      [&](auto s) { step_state_set_row_base_cuda(state_, row_base, s); });
 }
 
 StepState StepStateBuffer::read_at(int64_t step) const {

@@ -28,7 +28,9 @@ struct StepState {
   /// Data-parallel training: this process's first row within the global batch (rank · local
   /// batch; 0 in one process). The batch gather reads rows batch_first + row_base …, and the ops
   /// that draw per row (augmentation, ε, binarization) draw as row row_base + i of the global
-  /// batch, so N processes together draw exactly what one process draws. Constant over a run.
+  /// batch, so N processes together draw exactly what one process draws. Constant over a run,
+  /// except with gradient accumulation, where it moves to each micro-batch's first row
+  /// (step_state_set_row_base) before that micro-batch's forward pass.
   int64_t row_base = 0;
 };
 
@@ -49,17 +51,23 @@ struct StepAdvance {
   uint64_t philox_per_step = 1; ///< Philox offsets one step uses
   int64_t table_first = 0;      ///< the step whose scalars are row 0 of the table
   int64_t table_rows = 0;       ///< rows in the table (a later step keeps the last row's values)
+  int64_t forwards_per_step = 1;  ///< training-mode forwards per step (micro-batches): num_batches_tracked's advance
 };
 
-/// CPU reference of the advance at the end of a step: step += 1, num_batches_tracked += 1,
+/// CPU reference of the advance at the end of a step: step += 1, num_batches_tracked +=
+/// forwards_per_step,
 /// batch_first = ((step − epoch_origin) mod steps_per_epoch) · batch, philox_offset +=
 /// philox_per_step, and the
 /// scalars from table row clamp(step − table_first, 0, table_rows − 1) (unchanged when the table
 /// is empty). Throws cuvae::Error on batch or steps_per_epoch < 1.
 void step_state_advance_cpu(StepState* state, const StepScalars* table, const StepAdvance& a);
 
+/// CPU reference of moving the state to a micro-batch (gradient accumulation): row_base =
+/// `row_base`. Throws cuvae::Error on row_base < 0.
+void step_state_set_row_base_cpu(StepState* state, int64_t row_base);
+
 namespace detail {
-/// Throws cuvae::Error unless a.batch, a.steps_per_epoch ≥ 1 and a.table_rows, a.epoch_origin ≥ 0.
+/// Throws cuvae::Error unless a.batch, a.steps_per_epoch, a.forwards_per_step ≥ 1 and a.table_rows, a.epoch_origin ≥ 0.
 void check_step_advance(const StepAdvance& a);
 /// Copies lr, kl_weight and the Adam scalars of s->step's table row (clamped to the table) into *s;
 /// nothing when the table is empty.
@@ -71,6 +79,11 @@ void set_step_scalars(StepState* s, const StepScalars* table, const StepAdvance&
 /// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
 template <class S>
 void step_state_advance_cuda(StepState* state, const StepScalars* table, const StepAdvance& a, S s);
+/// CUDA version of step_state_set_row_base_cpu: one thread, enqueued on `s` (`row_base` is a
+/// kernel argument, so a captured graph replays it for the same micro-batch of every step).
+/// S: Stream on the GPU, EmuStream on the emulated device (kernels/emu/stream.h).
+template <class S>
+void step_state_set_row_base_cuda(StepState* state, int64_t row_base, S s);
 
 /// The step state of one training run and its schedule table, in the context's device memory.
 class StepStateBuffer {
@@ -83,9 +96,11 @@ class StepStateBuffer {
   /// The state of a training run that starts (or resumes) at optimizer step `step`, where an
   /// epoch of `steps_per_epoch` steps of `batch` rows begins: batch_first 0, Philox offset
   /// step · philox_per_step, and `table` holding the scalars of steps step, step + 1, ….
-  /// `batch` is the global batch (all processes'), `row_base` this process's first row in it.
+  /// `batch` is the global batch (all processes'), `row_base` this process's first row in it,
+  /// `forwards_per_step` the training-mode forwards of one step (its micro-batches).
   StepStateBuffer(Context& ctx, int64_t step, int64_t num_batches_tracked, int64_t batch, int64_t steps_per_epoch,
-                  uint64_t philox_per_step, const std::vector<StepScalars>& table, int64_t row_base = 0);
+                  uint64_t philox_per_step, const std::vector<StepScalars>& table, int64_t row_base = 0,
+                  int64_t forwards_per_step = 1);
   ~StepStateBuffer();
   StepStateBuffer(const StepStateBuffer&) = delete;
   StepStateBuffer& operator=(const StepStateBuffer&) = delete;
@@ -94,6 +109,9 @@ class StepStateBuffer {
   const StepState* get() const { return state_; }
   /// Enqueues the advance to the next step on the context's stream (CPU: runs it).
   void advance(Context& ctx);
+  /// Enqueues row_base = `row_base` on the context's stream (CPU: sets it): the next micro-batch
+  /// of a step under gradient accumulation. Throws cuvae::Error on row_base < 0.
+  void set_row_base(Context& ctx, int64_t row_base);
   /// A host copy of the state (synchronous: waits for the work queued before it).
   StepState read() const;
   /// read(), checking that the state is at `step` (the training loop's own count); throws

@@ -38,6 +38,11 @@ if [ -z "$(command -v nvidia-smi)" ] || ! nvidia-smi -L >/dev/null 2>&1; then
 fi
 # Classifier commands: checkpoints of the wrong kind, classes out of range, bad images.
 expect_error "width"         train-classifier --width 0 --out "$tmp/r4"
+# Gradient accumulation: micro-batches that do not split the batch; batch norm over a global batch it splits.
+expect_error "accumulate 3 does not split --batch 64" train-vae --batch 64 --accumulate 3 --data "$src/data/mnist" --out "$tmp/r7"
+expect_error "accumulate"    train-vae --accumulate 0 --out "$tmp/r7"
+expect_error "sync-batchnorm" train-classifier --sync-batchnorm --accumulate 2 --data "$src/data/mnist" --out "$tmp/r7"
+[ -e "$tmp/r7" ] && { echo "FAIL: a refused --accumulate run created its folder"; fail=1; }
 expect_error "schedule"      train-classifier --schedule step --out "$tmp/r4"
 "$bin" train-vae --data "$src/data/mnist" --epochs 1 --train-limit 256 --test-limit 64 --batch 64 --no-progress \
   --out "$tmp/vae" >/dev/null 2>&1 || { echo "FAIL: could not train the small VAE"; fail=1; }

@@ -4,13 +4,15 @@
 #   1. two ranks equal one process: after one VAE step of the global batch the test loss agrees to
 #      1e-6 and every parameter to 1e-3 (max-norm relative, per tensor; the wrong ε for half the
 #      batch moves them by 0.57), so the ranks draw exactly the batch and the ε of the one
-#      process; after an epoch of 6,400 images the test losses agree to 1%;
+#      process; after 10 epochs over 6,400 images the test losses agree to 1%, and one process
+#      with --accumulate 2 (the ranks' shares as micro-batches) equals the 2 ranks bit for bit;
 #   2. with the same seed and the same N the weights are bit-identical from run to run;
 #   3. the classifier trains on 2 ranks, and the test set evaluated in shards over the ranks gives
 #      what one process measures on the written model (VAE and classifier);
 #   3a. eval-vae --nll and eval-classifier under mpirun print one line, the numbers of one process;
 #   3b. with --sync-batchnorm the classifier's step on 2 ranks equals one process's (to the
 #      rounding between the reference and the oneDNN backend);
+#   3c. without it, one process with --accumulate 2 trains the 2 ranks' weights bit for bit;
 #   4. faults: a batch that does not split over the ranks and ranks with another seed are refused
 #      before the first step; a rank killed with SIGKILL stops the run within 60 s, naming it, the
 #      last checkpoint stays intact and --resume with one process continues from it.
@@ -77,14 +79,25 @@ for seed in 3 5; do
 done
 grep -q "ranks: 2 (rank 0 writes)" "$tmp/two3.log" && ok "the run says it has 2 ranks" || bad "no 'ranks: 2' line: $(head -3 "$tmp/two3.log")"
 
-# An epoch of 6,400 images: the same training, though the rounding differences above grow with
-# every step (reported; the test losses must agree to 1%).
+# Ten epochs over 6,400 images (1,000 steps): the same training, though the rounding differences
+# above grow with every step (reported; the test losses must agree to 1%).
 "$bin" "${vae[@]}" --train-limit 6400 --test-limit 500 --batch 64 --out "$tmp/one" >/dev/null 2>&1
 mpi 2 "$bin" "${vae[@]}" --train-limit 6400 --test-limit 500 --batch 64 --out "$tmp/two" >/dev/null 2>&1
 l1=$(test_loss "$tmp/one"); l2=$(test_loss "$tmp/two"); r=$(rel "$l1" "$l2")
 d=$(max_rel_diff "$tmp/one/model.safetensors" "$tmp/two/model.safetensors")
-le "$r" 1e-2 && ok "one epoch of 6,400 images: test loss $l1 (1 process) vs $l2 (2 ranks), relative $r; weights differ by $d" \
-  || bad "one epoch: test loss $l1 vs $l2 (relative $r), weights $d"
+le "$r" 1e-2 && ok "1,000 steps over 6,400 images: test loss $l1 (1 process) vs $l2 (2 ranks), relative $r; weights differ by $d" \
+  || bad "1,000 steps: test loss $l1 vs $l2 (relative $r), weights $d"
+# The same run in one process with --accumulate 2: its two micro-batches of 32 are the ranks'
+# shares, and their gradients are summed and halved as the allreduce sums and halves them, so
+# every weight (and the test loss) is the 2 ranks' bit for bit.
+"$bin" "${vae[@]}" --train-limit 6400 --test-limit 500 --batch 64 --accumulate 2 --out "$tmp/acc" >"$tmp/acc.log" 2>&1
+d=$(max_rel_diff "$tmp/acc/model.safetensors" "$tmp/two/model.safetensors")
+if cmp -s "$tmp/acc/model.safetensors" "$tmp/two/model.safetensors" && [ "$(test_loss "$tmp/acc")" = "$l2" ] \
+   && grep -q "gradient accumulation: 2 micro-batches of 32 images per step" "$tmp/acc.log"; then
+  ok "1,000 steps over 6,400 images: 1 process with --accumulate 2 = 2 ranks, bit for bit (test loss $l2)"
+else
+  bad "1,000 steps, 1 process with --accumulate 2 vs 2 ranks: weights differ by $d, test loss $(test_loss "$tmp/acc") vs $l2"
+fi
 
 # ---- 2. bit-identical from run to run ----------------------------------------------------
 mpi 2 "$bin" "${vae[@]}" --train-limit 1280 --test-limit 64 --batch 128 --out "$tmp/rep1" >/dev/null 2>&1
@@ -165,6 +178,18 @@ for seed in 1 2; do
     bad "seed $seed, --sync-batchnorm: weights $d (reference vs oneDNN $floor), test loss $l1 vs $l2 (relative $r)"
   fi
 done
+
+# ---- 3c. the classifier with --accumulate 2 in one process = 2 ranks -------------------------
+# Without --sync-batchnorm each rank normalises its 32 images as each micro-batch of 32 is
+# normalised, so the convolution and fc weights after 20 steps are the 2 ranks' bit for bit (the
+# running statistics differ: one process updates them from both micro-batches, rank 0 from its own).
+clf=(train-classifier --data "$m" --device cpu --no-progress --epochs 1 --train-limit 1280 --test-limit 64 --batch 64
+     --width 4 --seed 2)
+"$bin" "${clf[@]}" --accumulate 2 --out "$tmp/cacc" >/dev/null 2>&1
+mpi 2 "$bin" "${clf[@]}" --out "$tmp/ctwo" >/dev/null 2>&1
+d=$(conv_fc_diff "$tmp/cacc/model.safetensors" "$tmp/ctwo/model.safetensors")
+[ "$d" = 0 ] && ok "classifier, 20 steps: 1 process with --accumulate 2 = 2 ranks (convolution and fc weights bit for bit)" \
+  || bad "classifier, 1 process with --accumulate 2 vs 2 ranks: convolution and fc weights differ by $d"
 
 # ---- 4. faults ---------------------------------------------------------------------------
 mpi 3 "$bin" "${vae[@]}" --train-limit 1280 --batch 128 --out "$tmp/three" >"$tmp/three.log" 2>&1

@@ -248,7 +248,7 @@ inline std::vector<OpRow> op_table() {
     rows.push_back(std::move(r));
   }
   {
-    OpRow r{"residual", "Residual", {"residual_add_cpu", "residual_add_backward_cpu", "accumulate_cpu"}, {}};
+    OpRow r{"residual", "Residual", {"residual_add_cpu", "residual_add_backward_cpu", "accumulate_cpu", "add_scaled_cpu"}, {}};
     // `skew` 1: every array starts one float past a 16-byte boundary (views into larger tensors),
     // so the elementwise skeleton takes its scalar path instead of float4.
     for (bool relu : {false, true})
@@ -263,17 +263,21 @@ inline std::vector<OpRow> op_table() {
                              Staged st;
                              Tensor &pa = held(st, on(c, a, {m + k})), &pb = held(st, on(c, b, {m + k})),
                                     &py = held(st, Tensor({m + k}, c.device())), &pdy = held(st, on(c, dy, {m + k})),
-                                    &pd = held(st, Tensor({m + k}, c.device()));
+                                    &pd = held(st, Tensor({m + k}, c.device())),
+                                    &ps = held(st, Tensor({m + k}, c.device()));
                              Tensor &ta = held(st, pa.rows(k, m + k)), &tb = held(st, pb.rows(k, m + k)),
                                     &y = held(st, py.rows(k, m + k)), &tdy = held(st, pdy.rows(k, m + k)),
-                                    &d = held(st, pd.rows(k, m + k));
-                             st.op = [&c, &ta, &tb, &y, &tdy, &d, relu] {
+                                    &d = held(st, pd.rows(k, m + k)), &sc = held(st, ps.rows(k, m + k));
+                             st.op = [&c, &ta, &tb, &y, &tdy, &d, &sc, relu] {
                                residual_add(c, ta, tb, y, relu);
                                residual_add_backward(c, y, tdy, d, relu);
+                               add_scaled(c, ta, tb, 1.0f / 3.0f, sc);
                                accumulate(c, ta, tb);
                              };
-                             st.outs = [&y, &d, &ta] { return Outs{{"y", y}, {"d", d}, {"a+b", ta}}; };
-                             st.bytes = 3 * f32(3 * m);  // a, b → y; y, dy → d; a, b → a
+                             st.outs = [&y, &d, &ta, &sc] {
+                               return Outs{{"y", y}, {"d", d}, {"a+b", ta}, {"(a+b)/3", sc}};
+                             };
+                             st.bytes = 4 * f32(3 * m);  // a, b → y; y, dy → d; a, b → (a+b)/3; a, b → a
                              return st;
                            },
                            [=] {
@@ -281,11 +285,12 @@ inline std::vector<OpRow> op_table() {
                              ad.erase(ad.begin(), ad.begin() + k);
                              bd.erase(bd.begin(), bd.begin() + k);
                              dyd.erase(dyd.begin(), dyd.begin() + k);
-                             std::vector<double> y(ad.size()), d(ad.size());
+                             std::vector<double> y(ad.size()), d(ad.size()), sc(ad.size());
                              residual_add_cpu<double>(ad.data(), bd.data(), y.data(), m, relu);
                              residual_add_backward_cpu<double>(y.data(), dyd.data(), d.data(), m, relu);
+                             add_scaled_cpu<double>(ad.data(), bd.data(), 1.0 / 3.0, sc.data(), m);
                              accumulate_cpu<double>(ad.data(), bd.data(), m);
-                             return Outs{{"y", y}, {"d", d}, {"a+b", ad}};
+                             return Outs{{"y", y}, {"d", d}, {"a+b", ad}, {"(a+b)/3", sc}};
                            }});
       }
     rows.push_back(std::move(r));
@@ -747,7 +752,7 @@ inline std::vector<OpRow> op_table() {
 
   // ---- the training loops' step state (exact: integers and copies of table rows) -------------
   {
-    OpRow r{"step_state_advance", "StepState", {"step_state_advance_cpu", "StepStateBuffer"}, {}, 0.0};
+    OpRow r{"step_state_advance", "StepState", {"step_state_advance_cpu", "step_state_set_row_base_cpu", "StepStateBuffer"}, {}, 0.0};
     for (const auto& sh : std::vector<std::array<int64_t, 3>>{{1, 1, 0}, {7, 3, 4}, {1000, 469, 1000}}) {
       const int64_t steps = sh[0], spe = sh[1], nrows = sh[2];
       r.cases.push_back({sz("advances", steps) + " " + sz("steps_per_epoch", spe) + " " + sz("table_rows", nrows),
@@ -763,6 +768,7 @@ inline std::vector<OpRow> op_table() {
                            a.philox_per_step = 2;
                            a.table_first = 5;
                            a.table_rows = nrows;
+                           a.forwards_per_step = spe;  // gradient accumulation: spe micro-batches per step
                            StepState init;
                            init.step = 5;
                            init.philox_offset = 10;
@@ -772,14 +778,16 @@ inline std::vector<OpRow> op_table() {
                            // first 8 advances and the last.
                            sg.op = [&c, &s] { s.advance(c); };
                            sg.outs = nullptr;
-                           sg.run_once = [op = sg.op, &s, steps] {
+                           sg.run_once = [op = sg.op, &c, &s, steps] {
                              Outs o;
                              std::vector<double> trace;
                              for (int64_t k = 0; k < steps; ++k) {
                                op();
+                               s.set_row_base(c, (k % 3) * 64);  // the next micro-batch's rows
                                if (k < 8 || k + 1 == steps) {
                                  const StepState st = s.read();
                                  for (double v : {static_cast<double>(st.step), static_cast<double>(st.batch_first),
+                                                  static_cast<double>(st.row_base),
                                                   static_cast<double>(st.num_batches_tracked), static_cast<double>(st.philox_offset),
                                                   static_cast<double>(st.lr), static_cast<double>(st.kl_weight),
                                                   static_cast<double>(st.adam_step_size), static_cast<double>(st.adam_bc2_sqrt)})

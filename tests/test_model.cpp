@@ -9,6 +9,7 @@
 #include "core/check.h"
 #include "io/fs.h"
 #include "io/safetensors.h"
+#include "jobs/classifier_trainer.h"
 #include "jobs/vae_trainer.h"
 #include "kernels/adam.h"
 #include "models/checkpoint.h"
@@ -442,6 +443,74 @@ TEST(Trainer, BadOptionsAreRejectedBeforeAnythingIsWritten) {
 // CIFAR-10 binary batches written here: a 3×32×32 model trains on them end to end.
 // eval-vae evaluates on the data set the checkpoint was trained on unless --dataset names another
 // (a FashionMNIST model was once silently evaluated on MNIST by default).
+// Gradient accumulation: micro-batches of the same rows, drawing ε as those rows, give the full
+// batch's training to rounding; rows or draws taken twice (a row base that does not move) would
+// move the test loss by percents. The emulated device runs the same loop (its set-row-base and
+// scaled-sum kernels) as the reference backend does.
+TEST(Trainer, GradientAccumulationTrainsTheFullBatch) {
+  cuvae::testing::ScopedTempDir tmp;
+  write_synthetic_idx(tmp.path(), "train", 128, 1);
+  write_synthetic_idx(tmp.path(), "t10k", 64, 2);
+  auto run = [&](const std::string& name, int accumulate, CpuBackend backend, std::string* log_text = nullptr) {
+    const CpuBackend before = default_cpu_backend();
+    set_default_cpu_backend(backend);
+    VaeTrainOptions o = cuvae::test::tiny_vae_options(tmp.path(), tmp.file(name), 1, 8, 3);
+    o.batch = 32;  // 4 steps
+    o.accumulate = accumulate;
+    std::ostringstream log;
+    std::vector<VaeEpochRecord> r;
+    try {
+      r = train_vae(o, log);
+    } catch (...) {
+      set_default_cpu_backend(before);
+      throw;
+    }
+    set_default_cpu_backend(before);
+    if (log_text != nullptr) *log_text = log.str();
+    return std::make_pair(r.back().test_loss, load_vae(o.out + "/model.safetensors", Device::CPU)->params().flat_values().to_vector());
+  };
+  auto max_diff = [](const std::vector<float>& a, const std::vector<float>& b) {
+    double d = 0;
+    for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::fabs(double(a[i]) - double(b[i])));
+    return d;
+  };
+  std::string log4;
+  const auto full = run("full", 1, CpuBackend::Reference);
+  const auto two = run("two", 2, CpuBackend::Reference);
+  const auto four = run("four", 4, CpuBackend::Reference, &log4);
+  EXPECT_NE(log4.find("gradient accumulation: 4 micro-batches of 8 images per step"), std::string::npos) << log4;
+  EXPECT_NEAR(two.first, full.first, 1e-4 * full.first);
+  EXPECT_NEAR(four.first, full.first, 1e-4 * full.first);
+  EXPECT_LT(max_diff(two.second, full.second), 1e-3);
+  EXPECT_LT(max_diff(four.second, full.second), 1e-3);
+  const auto emu = run("emu", 2, CpuBackend::Emu);
+  EXPECT_NEAR(emu.first, two.first, 1e-5 * two.first);
+  EXPECT_LT(max_diff(emu.second, two.second), 1e-4);
+}
+
+// num_batches_tracked counts every micro-batch's forward, as PyTorch's BatchNorm does under
+// gradient accumulation; the accumulated classifier trains the full batch's weights to rounding.
+TEST(Trainer, ClassifierAccumulationCountsEveryForward) {
+  cuvae::testing::ScopedTempDir tmp;
+  write_synthetic_idx(tmp.path(), "train", 128, 1);
+  write_synthetic_idx(tmp.path(), "t10k", 64, 2);
+  ClassifierTrainOptions o = cuvae::test::tiny_classifier_options(tmp.path(), tmp.file("acc"), 1, 2, 4);
+  o.accumulate = 2;  // 4 steps of 2 micro-batches of 16
+  std::ostringstream log;
+  train_classifier(o, log);
+  auto m = load_resnet(o.out + "/model.safetensors", Device::CPU);
+  EXPECT_EQ(m->num_batches_tracked(), 8);
+  o.accumulate = 3;  // 32 images do not split into 3
+  o.out = tmp.file("three");
+  try {
+    train_classifier(o, log);
+    FAIL() << "--accumulate 3 with --batch 32 must be refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("accumulate 3 does not split batch 32"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(file_exists(tmp.file("three")));
+}
+
 TEST(EvalVae, DefaultsToTheCheckpointsDataSet) {
   cuvae::testing::ScopedTempDir tmp;
   write_synthetic_idx(tmp.path(), "t10k", 32, 2);

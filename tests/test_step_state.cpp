@@ -64,6 +64,28 @@ TEST(StepState, AdvanceWrapsTheBatchAtEpochsAndFollowsTheTable) {
   }
 }
 
+// Gradient accumulation: each micro-batch moves row_base, which the advance leaves alone, and
+// num_batches_tracked counts every micro-batch's forward.
+TEST(StepState, MicroBatchesMoveTheRowBaseAndCountTheirForwards) {
+  Context ctx(DeviceRequest::CPU);
+  StepStateBuffer s(ctx, /*step=*/4, /*num_batches_tracked=*/12, /*batch=*/64, /*steps_per_epoch=*/10,
+                    /*philox_per_step=*/2, numbered_table(3), /*row_base=*/32, /*forwards_per_step=*/3);
+  EXPECT_EQ(s.read().row_base, 32);
+  s.set_row_base(ctx, 53);
+  StepState r = s.read();
+  EXPECT_EQ(r.row_base, 53);
+  EXPECT_EQ(r.step, 4);
+  s.advance(ctx);
+  r = s.read();
+  EXPECT_EQ(r.row_base, 53);
+  EXPECT_EQ(r.num_batches_tracked, 15);
+  EXPECT_EQ(r.batch_first, 64);
+  EXPECT_NE(error_of([&] { s.set_row_base(ctx, -1); }).find("negative row base"), std::string::npos);
+  StepAdvance a;
+  a.forwards_per_step = 0;
+  EXPECT_NE(error_of([&] { StepStateBuffer b(ctx, StepState{}, {}, a); }).find("forwards per step 0"), std::string::npos);
+}
+
 TEST(StepState, RejectsABadAdvanceOrTable) {
   Context ctx(DeviceRequest::CPU);
   StepAdvance a;

@@ -31,6 +31,7 @@ void add_train_classifier_command(CLI::App& app, std::vector<Command>& commands)
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   c->add_option("--batch", o.batch, "Images per training step")->check(CLI::Range(2, 65536))->capture_default_str();
+  add_accumulate_flag(c, o.accumulate);
   c->add_option("--width", o.width, "Base width: 64 is the standard ResNet-18; 16 or 32 keep CPU runs practical")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();

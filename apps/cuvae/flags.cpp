@@ -92,6 +92,15 @@ CLI::Option* add_cuda_graph_flag(CLI::App* c, bool& cuda_graph) {
       "off: launch every kernel every step");
 }
 
+void add_accumulate_flag(CLI::App* c, int& accumulate) {
+  c->add_option("--accumulate", accumulate,
+                "Gradient accumulation: run each step (each rank's share of it under mpirun) as A micro-batches "
+                "of batch/A images and update once from their mean gradient; the same training in less memory "
+                "(one process with A = N rounds as N ranks do)")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+}
+
 void add_train_test_limit_flags(CLI::App* c, int64_t& train_limit, int64_t& test_limit) {
   c->add_option("--train-limit", train_limit, "Use only the first N training images (0 = all)")
       ->check(CLI::NonNegativeNumber);

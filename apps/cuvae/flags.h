@@ -84,6 +84,9 @@ CLI::Option* add_no_progress_flag(CLI::App* c, bool& progress, const std::string
 /// --cuda-graph on|off into `cuda_graph`.
 CLI::Option* add_cuda_graph_flag(CLI::App* c, bool& cuda_graph);
 
+/// --accumulate A (gradient accumulation) into `accumulate`, for train-vae and train-classifier.
+void add_accumulate_flag(CLI::App* c, int& accumulate);
+
 /// --train-limit and --test-limit of the trainers (0 = all images).
 void add_train_test_limit_flags(CLI::App* c, int64_t& train_limit, int64_t& test_limit);
 

@@ -27,6 +27,7 @@ void add_train_vae_command(CLI::App& app, std::vector<Command>& commands) {
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   c->add_option("--batch", o.batch, "Images per training step")->check(CLI::Range(1, 65536))->capture_default_str();
+  add_accumulate_flag(c, o.accumulate);
   c->add_option("--latent", o.latent, "Latent dimensions D")->check(CLI::Range(1, 4096))->capture_default_str();
   add_choice_option<VaeKind>(c, "--model", o.model, {"vae", "ae", "cvae"}, parse_vae_kind, "vae",
                              "vae (the ConvVAE), ae (plain autoencoder: same layers without enc.logvar, no sampling, "
