@@ -30,6 +30,9 @@
 #                                 the beta = 0.5 conv CVAE with latent 64 and 128 (60 epochs, side by
 #                                 side with one thread each), 1000 samples per class and all test
 #                                 reconstructions, beside latent 32 from fashion-epochs
+#   bench/study_arch.sh fashion-latent-small
+#                                 the same CVAE with latent 16 and 8 (60 epochs, side by side with one
+#                                 thread each), judged as fashion-latent, beside latent 32
 #   bench/study_arch.sh mnist     dynamically binarized MNIST: each arch trained for the same
 #                                 MNIST_MINUTES of CPU time (default 120; --epochs from a one-epoch
 #                                 probe), then eval-vae --binarize --nll K (K = NLL_K, default 1000) on
@@ -46,7 +49,7 @@
 # ARCHS=resnet runs one arch of the mnist part, so that both can train side by side).
 set -euo pipefail
 if [[ ${1:-} == -h || ${1:-} == --help || $# -ne 1 ]]; then
-  sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,49p' "$0" | sed 's/^# \{0,1\}//'
   [[ $# -eq 1 ]] && exit 0 || exit 2
 fi
 cd "$(dirname "$0")/.."
@@ -299,6 +302,42 @@ write(out, lines)
 EOF
     } 2>&1 | tee "$R/arch-fashion-latent-$TAG-$D.log"
     ;;
+  fashion-latent-small)
+    {
+      for z in 16 8; do
+        c=$S/cvae-fashion-conv-b0.5-e60-z$z
+        [ -f $c/model.safetensors ] || OMP_NUM_THREADS=1 run $B train-vae --dataset fashion-mnist --model cvae --arch conv \
+          --beta 0.5 --latent $z --epochs 60 --seed 0 --out $c --no-progress > $S/train-$(basename $c).log 2>&1 &
+      done
+      wait
+      cat $S/train-cvae-fashion-conv-b0.5-e60-z16.log $S/train-cvae-fashion-conv-b0.5-e60-z8.log
+      for r in cvae-fashion-conv-b0.5-e60-z16 cvae-fashion-conv-b0.5-e60-z8 cvae-fashion-conv-b0.5-e60; do
+        [ -f $S/validate-$r-n1000/validation.json ] ||
+          run $B validate --vae $S/$r/model.safetensors --classifier $JUDGE --n 1000 --recon 10000 \
+            --out $S/validate-$r-n1000 --no-progress
+      done
+      python3 - "$S" "$R/arch-fashion-latent-small-$TAG-$D.md" <<'EOF'
+import sys
+sys.path.insert(0, "bench")
+from study_tables import class_names, last_metrics, load, per_class_table, recon_share, samples, write
+S, out = sys.argv[1], sys.argv[2]
+runs = {8: "cvae-fashion-conv-b0.5-e60-z8", 16: "cvae-fashion-conv-b0.5-e60-z16", 32: "cvae-fashion-conv-b0.5-e60"}
+v = {z: load(S, f"validate-{r}-n1000") for z, r in runs.items()}
+lines = ["# FashionMNIST: the conv CVAE with a narrower latent (beta 0.5, 60 epochs, seed 0, one thread per run)", "",
+         "Judge: bench/models/fashion-mnist-resnet18-w32.safetensors (93.92%). Samples: 1000 per class at s = 0.5, "
+         "z ~ N(0, 0.25 I) with the label. Reconstructions: all 10,000 test images at z = mu with the true label, as a "
+         "share of the originals the judge gets right. Latent 32 is the run of `fashion-epochs`.", ""]
+lines += per_class_table(class_names(v[32]), [(f"samples, latent {z}", samples(x)) for z, x in v.items()] +
+                         [(f"recon / originals, latent {z}", recon_share(x)) for z, x in v.items()])
+def elbo(r):
+    row = last_metrics(S, r)
+    return float(row["test_recon"]) + float(row["test_kl"])
+lines += ["", "Test -ELBO (recon + KL, nats per image): " + ", ".join(f"latent {z}: {elbo(r):.2f}" for z, r in runs.items()),
+          "", "Reproduce: `bench/study_arch.sh fashion-latent-small` (after `fashion-epochs` for latent 32).", ""]
+write(out, lines)
+EOF
+    } 2>&1 | tee "$R/arch-fashion-latent-small-$TAG-$D.log"
+    ;;
   fashion-cosine)
     {
       c=$S/cvae-fashion-conv-b0.5-cos60 v=$S/vae-fashion-conv-b0.1-cos30
@@ -371,5 +410,5 @@ EOF
         fi
       } 2>&1 | tee -a "$R/arch-mnist-$arch-${MIN}min-$TAG-$D.log"
     done ;;
-  *) echo "usage: bench/study_arch.sh fashion|fashion-epochs|fashion-cosine|mnist" >&2; exit 2 ;;
+  *) echo "usage: bench/study_arch.sh fashion|fashion-epochs|fashion-cosine|fashion-mixture|fashion-ae|fashion-latent|fashion-latent-small|mnist" >&2; exit 2 ;;
 esac
