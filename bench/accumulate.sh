@@ -31,20 +31,7 @@ log=bench/results/accumulate-cpu-$(date +%Y-%m-%d).log
 
 # max over tensors of max|a − b| / max|a| (third argument conv_fc: without batch norm's tensors;
 # bn: batch norm's running statistics only).
-diff_w() {
-  /usr/bin/python3 - "$1" "$2" "${3:-all}" <<'PY'
-import json, struct, sys
-import numpy as np
-def load(p):
-    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n]); base = 8 + n
-    return {k: np.frombuffer(b[base + v['data_offsets'][0]:base + v['data_offsets'][1]], dtype=np.float32)
-            for k, v in h.items() if k != '__metadata__' and v['dtype'] == 'F32'}
-a, b = load(sys.argv[1]), load(sys.argv[2])
-bn = lambda k: 'bn' in k or 'downsample.1' in k
-keys = [k for k in a if sys.argv[3] == 'all' or (sys.argv[3] == 'bn') == bn(k)]
-print("%.3g" % max(float(np.abs(a[k].astype(np.float64) - b[k]).max() / max(np.abs(a[k]).max(), 1e-30)) for k in keys))
-PY
-}
+diff_w() { /usr/bin/python3 tests/max_rel_diff.py "$1" "$2" "${3:-all}"; }
 test_loss() { tail -n 1 "$1/metrics.csv" | cut -d, -f5; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 

@@ -34,20 +34,7 @@ export OMP_NUM_THREADS=1
 
 # max over tensors of max|a − b| / max|a|: the checkpoints' largest relative difference (with a
 # third argument "conv_fc": over the convolution and fc tensors only, not batch norm's).
-max_rel_diff() {
-  /usr/bin/python3 - "$1" "$2" "${3:-all}" <<'PY'
-import json, struct, sys
-import numpy as np
-def load(p):
-    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n]); base = 8 + n
-    return {k: np.frombuffer(b[base + v['data_offsets'][0]:base + v['data_offsets'][1]], dtype=np.float32)
-            for k, v in h.items() if k != '__metadata__' and v['dtype'] == 'F32'}
-a, b = load(sys.argv[1]), load(sys.argv[2])
-assert a.keys() == b.keys(), "different tensors"
-keys = [k for k in a if sys.argv[3] == 'all' or ('bn' not in k and 'downsample.1' not in k)]
-print("%.3g" % max(float(np.abs(a[k].astype(np.float64) - b[k]).max() / max(np.abs(a[k]).max(), 1e-30)) for k in keys))
-PY
-}
+max_rel_diff() { /usr/bin/python3 "$src/tests/max_rel_diff.py" "$1" "$2" "${3:-all}"; }
 # rel X Y: |X − Y| / |X|
 rel() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; if (a < 0) a = -a; printf "%.3g", d / a }'; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
