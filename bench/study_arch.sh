@@ -73,6 +73,49 @@ run() {
   fi
 }
 
+# The beta = 0.5 conv CVAE (60 epochs, seed 0) with other latent sizes beside latent 32 (the run of
+# fashion-epochs): trains the missing runs side by side with one thread each, validates each with
+# 1000 samples per class and all 10,000 test reconstructions, and writes one per-class table to
+# $R/arch-PART-$TAG-$D.md.   latent_study PART WORD Z...   (WORD: wider or narrower, for the title)
+latent_study() {
+  local part=$1 word=$2 z c r
+  shift 2
+  for z in "$@"; do
+    c=$S/cvae-fashion-conv-b0.5-e60-z$z
+    [ -f $c/model.safetensors ] || OMP_NUM_THREADS=1 run $B train-vae --dataset fashion-mnist --model cvae --arch conv \
+      --beta 0.5 --latent $z --epochs 60 --seed 0 --out $c --no-progress > $S/train-$(basename $c).log 2>&1 &
+  done
+  wait
+  for z in "$@"; do cat $S/train-cvae-fashion-conv-b0.5-e60-z$z.log; done
+  for r in "${@/#/cvae-fashion-conv-b0.5-e60-z}" cvae-fashion-conv-b0.5-e60; do
+    [ -f $S/validate-$r-n1000/validation.json ] ||
+      run $B validate --vae $S/$r/model.safetensors --classifier $JUDGE --n 1000 --recon 10000 \
+        --out $S/validate-$r-n1000 --no-progress
+  done
+  python3 - "$S" "$R/arch-$part-$TAG-$D.md" "$part" "$word" "$@" <<'EOF'
+import sys
+sys.path.insert(0, "bench")
+from study_tables import class_names, last_metrics, load, per_class_table, recon_share, samples, write
+S, out, part, word = sys.argv[1:5]
+runs = {32: "cvae-fashion-conv-b0.5-e60"}
+runs.update({int(z): f"cvae-fashion-conv-b0.5-e60-z{z}" for z in sys.argv[5:]})
+runs = dict(sorted(runs.items()))
+v = {z: load(S, f"validate-{r}-n1000") for z, r in runs.items()}
+lines = [f"# FashionMNIST: the conv CVAE with a {word} latent (beta 0.5, 60 epochs, seed 0, one thread per run)", "",
+         "Judge: bench/models/fashion-mnist-resnet18-w32.safetensors (93.92%). Samples: 1000 per class at s = 0.5, "
+         "z ~ N(0, 0.25 I) with the label. Reconstructions: all 10,000 test images at z = mu with the true label, as a "
+         "share of the originals the judge gets right. Latent 32 is the run of `fashion-epochs`.", ""]
+lines += per_class_table(class_names(v[32]), [(f"samples, latent {z}", samples(x)) for z, x in v.items()] +
+                         [(f"recon / originals, latent {z}", recon_share(x)) for z, x in v.items()])
+def elbo(r):
+    row = last_metrics(S, r)
+    return float(row["test_recon"]) + float(row["test_kl"])
+lines += ["", "Test -ELBO (recon + KL, nats per image): " + ", ".join(f"latent {z}: {elbo(r):.2f}" for z, r in runs.items()),
+          "", f"Reproduce: `bench/study_arch.sh {part}` (after `fashion-epochs` for latent 32).", ""]
+write(out, lines)
+EOF
+}
+
 case $1 in
   fashion)
     E=${EPOCHS:-8}
@@ -263,81 +306,9 @@ EOF
     } 2>&1 | tee "$R/arch-fashion-ae-recon-$TAG-$D.log"
     ;;
   fashion-latent)
-    {
-      for z in 64 128; do
-        c=$S/cvae-fashion-conv-b0.5-e60-z$z
-        [ -f $c/model.safetensors ] || OMP_NUM_THREADS=1 run $B train-vae --dataset fashion-mnist --model cvae --arch conv \
-          --beta 0.5 --latent $z --epochs 60 --seed 0 --out $c --no-progress > $S/train-$(basename $c).log 2>&1 &
-      done
-      wait
-      cat $S/train-cvae-fashion-conv-b0.5-e60-z64.log $S/train-cvae-fashion-conv-b0.5-e60-z128.log
-      for z in 64 128; do
-        r=cvae-fashion-conv-b0.5-e60-z$z
-        [ -f $S/validate-$r-n1000/validation.json ] ||
-          run $B validate --vae $S/$r/model.safetensors --classifier $JUDGE --n 1000 --recon 10000 \
-            --out $S/validate-$r-n1000 --no-progress
-      done
-      [ -f $S/validate-cvae-fashion-conv-b0.5-e60-n1000/validation.json ] ||
-        run $B validate --vae $S/cvae-fashion-conv-b0.5-e60/model.safetensors --classifier $JUDGE --n 1000 --recon 10000 \
-          --out $S/validate-cvae-fashion-conv-b0.5-e60-n1000 --no-progress
-      python3 - "$S" "$R/arch-fashion-latent-$TAG-$D.md" <<'EOF'
-import sys
-sys.path.insert(0, "bench")
-from study_tables import class_names, last_metrics, load, per_class_table, recon_share, samples, write
-S, out = sys.argv[1], sys.argv[2]
-runs = {32: "cvae-fashion-conv-b0.5-e60", 64: "cvae-fashion-conv-b0.5-e60-z64", 128: "cvae-fashion-conv-b0.5-e60-z128"}
-v = {z: load(S, f"validate-{r}-n1000") for z, r in runs.items()}
-lines = ["# FashionMNIST: the conv CVAE with a wider latent (beta 0.5, 60 epochs, seed 0, one thread per run)", "",
-         "Judge: bench/models/fashion-mnist-resnet18-w32.safetensors (93.92%). Samples: 1000 per class at s = 0.5, "
-         "z ~ N(0, 0.25 I) with the label. Reconstructions: all 10,000 test images at z = mu with the true label, as a "
-         "share of the originals the judge gets right. Latent 32 is the run of `fashion-epochs`.", ""]
-lines += per_class_table(class_names(v[32]), [(f"samples, latent {z}", samples(x)) for z, x in v.items()] +
-                         [(f"recon / originals, latent {z}", recon_share(x)) for z, x in v.items()])
-def elbo(r):
-    row = last_metrics(S, r)
-    return float(row["test_recon"]) + float(row["test_kl"])
-lines += ["", "Test -ELBO (recon + KL, nats per image): " + ", ".join(f"latent {z}: {elbo(r):.2f}" for z, r in runs.items()),
-          "", "Reproduce: `bench/study_arch.sh fashion-latent` (after `fashion-epochs` for latent 32).", ""]
-write(out, lines)
-EOF
-    } 2>&1 | tee "$R/arch-fashion-latent-$TAG-$D.log"
-    ;;
+    { latent_study fashion-latent wider 64 128; } 2>&1 | tee "$R/arch-fashion-latent-$TAG-$D.log" ;;
   fashion-latent-small)
-    {
-      for z in 16 8; do
-        c=$S/cvae-fashion-conv-b0.5-e60-z$z
-        [ -f $c/model.safetensors ] || OMP_NUM_THREADS=1 run $B train-vae --dataset fashion-mnist --model cvae --arch conv \
-          --beta 0.5 --latent $z --epochs 60 --seed 0 --out $c --no-progress > $S/train-$(basename $c).log 2>&1 &
-      done
-      wait
-      cat $S/train-cvae-fashion-conv-b0.5-e60-z16.log $S/train-cvae-fashion-conv-b0.5-e60-z8.log
-      for r in cvae-fashion-conv-b0.5-e60-z16 cvae-fashion-conv-b0.5-e60-z8 cvae-fashion-conv-b0.5-e60; do
-        [ -f $S/validate-$r-n1000/validation.json ] ||
-          run $B validate --vae $S/$r/model.safetensors --classifier $JUDGE --n 1000 --recon 10000 \
-            --out $S/validate-$r-n1000 --no-progress
-      done
-      python3 - "$S" "$R/arch-fashion-latent-small-$TAG-$D.md" <<'EOF'
-import sys
-sys.path.insert(0, "bench")
-from study_tables import class_names, last_metrics, load, per_class_table, recon_share, samples, write
-S, out = sys.argv[1], sys.argv[2]
-runs = {8: "cvae-fashion-conv-b0.5-e60-z8", 16: "cvae-fashion-conv-b0.5-e60-z16", 32: "cvae-fashion-conv-b0.5-e60"}
-v = {z: load(S, f"validate-{r}-n1000") for z, r in runs.items()}
-lines = ["# FashionMNIST: the conv CVAE with a narrower latent (beta 0.5, 60 epochs, seed 0, one thread per run)", "",
-         "Judge: bench/models/fashion-mnist-resnet18-w32.safetensors (93.92%). Samples: 1000 per class at s = 0.5, "
-         "z ~ N(0, 0.25 I) with the label. Reconstructions: all 10,000 test images at z = mu with the true label, as a "
-         "share of the originals the judge gets right. Latent 32 is the run of `fashion-epochs`.", ""]
-lines += per_class_table(class_names(v[32]), [(f"samples, latent {z}", samples(x)) for z, x in v.items()] +
-                         [(f"recon / originals, latent {z}", recon_share(x)) for z, x in v.items()])
-def elbo(r):
-    row = last_metrics(S, r)
-    return float(row["test_recon"]) + float(row["test_kl"])
-lines += ["", "Test -ELBO (recon + KL, nats per image): " + ", ".join(f"latent {z}: {elbo(r):.2f}" for z, r in runs.items()),
-          "", "Reproduce: `bench/study_arch.sh fashion-latent-small` (after `fashion-epochs` for latent 32).", ""]
-write(out, lines)
-EOF
-    } 2>&1 | tee "$R/arch-fashion-latent-small-$TAG-$D.log"
-    ;;
+    { latent_study fashion-latent-small narrower 16 8; } 2>&1 | tee "$R/arch-fashion-latent-small-$TAG-$D.log" ;;
   fashion-cosine)
     {
       c=$S/cvae-fashion-conv-b0.5-cos60 v=$S/vae-fashion-conv-b0.1-cos30
